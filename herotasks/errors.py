@@ -1,0 +1,72 @@
+"""The one error hierarchy of herotasks.
+
+Tasks catch :class:`HerotasksError` at their boundary and turn it into one line and a
+non-zero exit (no traceback), so every error here must read well as that one line:
+what is wrong, then what to do. ``str(err)`` is exactly that line.
+
+This module lives at the package root so adapters and the engine can share it
+without importing each other; ``herotasks.core.errors`` may re-export it.
+"""
+
+from __future__ import annotations
+
+
+class HerotasksError(Exception):
+    """Base of every error herotasks reports to a user.
+
+    :param message: what is wrong.
+    :param hint: what to do about it (optional).
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        # One line even if a server sent a multi-line message.
+        line = " ".join(str(self.message).split())
+        return f"{line} — {self.hint}" if self.hint else line
+
+
+class ConfigError(HerotasksError):
+    """A setting is missing or invalid (stage, app, preset, ...)."""
+
+
+class ApiError(HerotasksError):
+    """The Heroku Platform API answered with an error (or could not be reached).
+
+    :param status: HTTP status, or None when no response came back.
+    :param id: Heroku's error id (``not_found``, ``rate_limit``, ...), if any.
+    :param request_id: the ``Request-Id`` response header, for Heroku support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+        id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.id = id
+        self.request_id = request_id
+
+
+class GitError(HerotasksError):
+    """A git command failed or the repository is not in a usable state."""
+
+
+class CommandError(HerotasksError):
+    """A local or one-off-dyno command exited non-zero."""
+
+
+class LockHeld(HerotasksError):
+    """Another deploy holds the deploy lock of this app."""
+
+
+class Aborted(HerotasksError):
+    """The user (or a signal) stopped the run."""
