@@ -36,9 +36,13 @@ class ConfigError(HerotasksError):
 class ApiError(HerotasksError):
     """The Heroku Platform API answered with an error (or could not be reached).
 
+    ``message`` is Heroku's own message; ``str()`` adds the id, status and call so
+    the one line a user sees is enough to search for or report.
+
     :param status: HTTP status, or None when no response came back.
     :param id: Heroku's error id (``not_found``, ``rate_limit``, ...), if any.
     :param request_id: the ``Request-Id`` response header, for Heroku support.
+    :param request: the call that failed, e.g. ``"PATCH /apps/tally-prod"``.
     """
 
     def __init__(
@@ -49,18 +53,45 @@ class ApiError(HerotasksError):
         status: int | None = None,
         id: str | None = None,
         request_id: str | None = None,
+        request: str | None = None,
     ) -> None:
         super().__init__(message, hint)
         self.status = status
         self.id = id
         self.request_id = request_id
+        self.request = request
+
+    def __str__(self) -> str:
+        context = ", ".join(
+            part
+            for part in (
+                self.id,
+                f"HTTP {self.status}" if self.status else None,
+                f"on {self.request}" if self.request else None,
+            )
+            if part
+        )
+        line = " ".join(str(self.message).split())
+        if context:
+            line = f"{line} ({context})"
+        return f"{line} — {self.hint}" if self.hint else line
 
 
-class GitError(HerotasksError):
+class _WithOutput(HerotasksError):
+    """An error that carries the failing command's output (for a log tail)."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, output: str | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.output = output
+
+
+class GitError(_WithOutput):
     """A git command failed or the repository is not in a usable state."""
 
 
-class CommandError(HerotasksError):
+class CommandError(_WithOutput):
     """A local or one-off-dyno command exited non-zero."""
 
 
