@@ -1,0 +1,456 @@
+"""The Platform API v3 routes of the sandbox.
+
+Each route names the schema link it implements (``resource``, ``title``):
+request bodies are validated against that link's schema before the handler
+runs, and ``tests/sandbox/test_schema_conformance.py`` validates every
+response against the link's ``targetSchema``. ``ROUTES`` is the list of
+what the sandbox implements; the server does HTTP, auth, paging and errors.
+
+Handlers get ``(platform, request)`` and return ``(status, body)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import schema
+from .platform import ApiError, Platform, invalid, not_found, public
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    regex: re.Pattern
+    handler: Callable[[Platform, Request], tuple[int, Any]]
+    resource: str | None
+    title: str | None
+    # Normalises what real clients send before schema validation.
+    lenient: Callable[[Any], Any] | None = None
+
+
+ROUTES: list[Route] = []
+
+
+def route(method: str, pattern: str, resource: str | None = None,
+          title: str | None = None, lenient: Callable | None = None):
+    regex = re.compile(
+        "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+
+    def register(fn):
+        ROUTES.append(Route(method, regex, fn, resource, title, lenient))
+        return fn
+    return register
+
+
+def match(method: str, path: str) -> tuple[Route, dict] | tuple[None, bool]:
+    """The route for ``method path``; ``(None, True)`` when the path exists
+    with another method, ``(None, False)`` when it does not exist."""
+    path_exists = False
+    for r in ROUTES:
+        m = r.regex.match(path)
+        if m:
+            path_exists = True
+            if r.method == method:
+                return r, m.groupdict()
+    return None, path_exists
+
+
+def _bools(*keys: str):
+    """heroku3 sends 0/1 for booleans; Heroku's API accepts them."""
+    def fix(body):
+        if isinstance(body, dict):
+            for k in keys:
+                if body.get(k) in (0, 1) and not isinstance(body.get(k), bool):
+                    body[k] = bool(body[k])
+        return body
+    return fix
+
+
+def _formation_lenient(body):
+    """The CLI sends string/relative quantities and ``size``; keep them for
+    the handler (stashed) and show the schema what it describes."""
+    if not isinstance(body, dict):
+        return body
+    items = body.get("updates") if "updates" in body else [body]
+    if not isinstance(items, list):
+        return body
+    for u in items:
+        if not isinstance(u, dict):
+            continue
+        if isinstance(u.get("quantity"), str):
+            u["_quantity"] = u.pop("quantity")
+        if "size" in u and "dyno_size" not in u:
+            u["_size"] = u.pop("size")
+    return body
+
+
+def _public_view(body):
+    """What the schema validator sees: the body without stashed ``_`` keys."""
+    if isinstance(body, dict):
+        return {k: _public_view(v) for k, v in body.items() if not k.startswith("_")}
+    if isinstance(body, list):
+        return [_public_view(v) for v in body]
+    return body
+
+
+def validate_body(r: Route, body: Any) -> Any:
+    """Normalise leniently, then check against the official schema."""
+    if r.lenient is not None:
+        body = r.lenient(body)
+    if r.resource and r.title:
+        errors = schema.request_errors(r.resource, r.title, _public_view(body))
+        if errors:
+            raise invalid("Invalid params: " + "; ".join(errors))
+    return body
+
+
+def _app(p: Platform, req: Request) -> dict:
+    return p.app(req.params["app"])
+
+
+def _need_dict(body) -> dict:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise invalid("Invalid params: the request body must be a JSON object")
+    return body
+
+
+# -- account --------------------------------------------------------------------
+@route("GET", "/account", "account", "Info")
+def account_info(p, req):
+    return 200, p.account
+
+
+@route("GET", "/account/rate-limits", "rate-limit", "Info")
+def rate_limits(p, req):
+    return 200, {"remaining": int(req.headers.get("_ratelimit_remaining", 4500))}
+
+
+# -- apps -------------------------------------------------------------------------
+@route("GET", "/apps", "app", "List")
+def app_list(p, req):
+    return 200, [public(a) for a in p.apps()]
+
+
+@route("POST", "/apps", "app", "Create")
+def app_create(p, req):
+    body = _need_dict(req.body)
+    return 201, public(p.create_app(body.get("name"), body.get("stack"),
+                                    body.get("region")))
+
+
+@route("GET", "/apps/{app}", "app", "Info")
+def app_info(p, req):
+    return 200, public(_app(p, req))
+
+
+@route("PATCH", "/apps/{app}", "app", "Update", lenient=_bools("maintenance"))
+def app_update(p, req):
+    body = _need_dict(req.body)
+    app = p.update_app(_app(p, req), maintenance=body.get("maintenance"),
+                       name=body.get("name"), build_stack=body.get("build_stack"))
+    return 200, public(app)
+
+
+@route("DELETE", "/apps/{app}", "app", "Delete")
+def app_delete(p, req):
+    return 200, public(p.delete_app(_app(p, req)))
+
+
+@route("GET", "/apps/{app}/addons", "add-on", "List By App")
+def addon_list(p, req):
+    _app(p, req)
+    return 200, []
+
+
+@route("GET", "/apps/{app}/collaborators", "collaborator", "List")
+def collaborator_list(p, req):
+    _app(p, req)
+    return 200, []
+
+
+@route("POST", "/filters/apps", "filter-apps", "Apps")
+def filter_apps(p, req):
+    body = _need_dict(req.body)
+    ids = set(((body.get("in") or {}).get("id")) or [])
+    return 200, [public(a) for a in p.apps() if not ids or a["id"] in ids]
+
+
+# -- features -----------------------------------------------------------------------
+@route("GET", "/apps/{app}/features", "app-feature", "List")
+def feature_list(p, req):
+    return 200, p.features(_app(p, req))
+
+
+@route("GET", "/apps/{app}/features/{feature}", "app-feature", "Info")
+def feature_info(p, req):
+    return 200, p.feature(_app(p, req), req.params["feature"])
+
+
+@route("PATCH", "/apps/{app}/features/{feature}", "app-feature", "Update",
+       lenient=_bools("enabled"))
+def feature_update(p, req):
+    body = _need_dict(req.body)
+    return 200, p.set_feature(_app(p, req), req.params["feature"], body["enabled"])
+
+
+# -- config vars ----------------------------------------------------------------------
+@route("GET", "/apps/{app}/config-vars", "config-var", "Info for App")
+def config_info(p, req):
+    return 200, p.config_vars(_app(p, req))
+
+
+@route("PATCH", "/apps/{app}/config-vars", "config-var", "Update")
+def config_update(p, req):
+    return 200, p.update_config_vars(_app(p, req), _need_dict(req.body))
+
+
+@route("GET", "/apps/{app}/releases/{release}/config-vars", "config-var",
+       "Info for App Release")
+def config_for_release(p, req):
+    return 200, dict(p.release(_app(p, req), req.params["release"])["_config"])
+
+
+# -- formation ------------------------------------------------------------------------
+@route("GET", "/apps/{app}/formation", "formation", "List")
+def formation_list(p, req):
+    return 200, [public(f) for f in p.formation(_app(p, req))]
+
+
+@route("GET", "/apps/{app}/formation/{type}", "formation", "Info")
+def formation_info(p, req):
+    return 200, public(p.formation_entry(_app(p, req), req.params["type"]))
+
+
+def _update(u: dict, type_: str | None = None) -> dict:
+    size = u.get("_size")
+    if size is None and isinstance(u.get("dyno_size"), dict):
+        size = u["dyno_size"].get("name") or u["dyno_size"].get("id")
+    return {"type": type_ or u.get("type"),
+            "quantity": u.get("_quantity", u.get("quantity")), "size": size}
+
+
+@route("PATCH", "/apps/{app}/formation", "formation", "Batch Update",
+       lenient=_formation_lenient)
+def formation_batch(p, req):
+    body = _need_dict(req.body)
+    updates = [_update(u) for u in body["updates"]]
+    return 200, [public(f) for f in p.scale(_app(p, req), updates)]
+
+
+@route("PATCH", "/apps/{app}/formation/{type}", "formation", "Update",
+       lenient=_formation_lenient)
+def formation_update(p, req):
+    app = _app(p, req)
+    entry = p.formation_entry(app, req.params["type"])
+    return 200, public(p.scale(app, [_update(_need_dict(req.body), entry["type"])])[0])
+
+
+# -- dynos ----------------------------------------------------------------------------
+@route("GET", "/apps/{app}/dynos", "dyno", "List")
+def dyno_list(p, req):
+    return 200, p.runtime.list_dynos(_app(p, req))
+
+
+@route("GET", "/apps/{app}/dynos/{dyno}", "dyno", "Info")
+def dyno_info(p, req):
+    return 200, p.runtime.dyno(_app(p, req), req.params["dyno"])
+
+
+@route("POST", "/apps/{app}/dynos", "dyno", "Create",
+       lenient=_bools("attach", "force_no_tty"))
+def dyno_create(p, req):
+    body = _need_dict(req.body)
+    if body.get("size") is None:
+        body.pop("size", None)
+    return 201, p.runtime.create_one_off(_app(p, req), body)
+
+
+@route("DELETE", "/apps/{app}/dynos", "dyno", "Restart all")
+def dyno_restart_all(p, req):
+    p.runtime.restart(_app(p, req), None)
+    return 202, {}
+
+
+@route("DELETE", "/apps/{app}/dynos/{dyno}", "dyno", "Restart")
+def dyno_restart(p, req):
+    p.runtime.restart(_app(p, req), req.params["dyno"])
+    return 202, {}
+
+
+@route("POST", "/apps/{app}/dynos/{dyno}/actions/stop", "dyno", "Stop")
+def dyno_stop(p, req):
+    p.runtime.stop_dyno(_app(p, req), req.params["dyno"])
+    return 202, {}
+
+
+# -- sources, builds, slugs -------------------------------------------------------------
+@route("POST", "/sources", "source", "Create")
+def source_create(p, req):
+    return 201, p.builder.create_source()
+
+
+@route("POST", "/apps/{app}/sources", "source", "Create - Deprecated")
+def source_create_deprecated(p, req):
+    _app(p, req)
+    return 201, p.builder.create_source()
+
+
+@route("POST", "/apps/{app}/builds", "build", "Create")
+def build_create(p, req):
+    return 201, public(p.builder.create_build(_app(p, req), _need_dict(req.body)))
+
+
+@route("GET", "/apps/{app}/builds", "build", "List")
+def build_list(p, req):
+    return 200, [public(b) for b in p.builder.builds(_app(p, req))]
+
+
+@route("GET", "/apps/{app}/builds/{build}", "build", "Info")
+def build_info(p, req):
+    return 200, public(p.builder.build(_app(p, req), req.params["build"]))
+
+
+@route("GET", "/apps/{app}/buildpack-installations", "buildpack-installation", "List")
+def buildpacks_list(p, req):
+    return 200, p.builder.buildpack_installations(_app(p, req))
+
+
+@route("PUT", "/apps/{app}/buildpack-installations", "buildpack-installation", "Update")
+def buildpacks_update(p, req):
+    return 200, p.builder.set_buildpacks(_app(p, req), _need_dict(req.body)["updates"])
+
+
+@route("GET", "/apps/{app}/slugs/{slug}", "slug", "Info")
+def slug_info(p, req):
+    _app(p, req)
+    return 200, public(p.slug(req.params["slug"]))
+
+
+@route("POST", "/apps/{app}/slugs", "slug", "Create")
+def slug_create(p, req):
+    return 201, public(p.builder.create_slug(_app(p, req), _need_dict(req.body)))
+
+
+# -- releases -------------------------------------------------------------------------
+@route("GET", "/apps/{app}/releases", "release", "List")
+def release_list(p, req):
+    return 200, [public(r) for r in p.releases(_app(p, req))]
+
+
+@route("GET", "/apps/{app}/releases/{release}", "release", "Info")
+def release_info(p, req):
+    return 200, public(p.release(_app(p, req), req.params["release"]))
+
+
+@route("POST", "/apps/{app}/releases")
+def release_create_or_rollback(p, req):
+    # One method + href, two schema links: Create ({"slug"}) and Rollback
+    # ({"release"}), told apart by the body as Heroku does.
+    body = _need_dict(req.body)
+    app = _app(p, req)
+    if "release" in body and "slug" not in body:
+        errors = schema.request_errors("release", "Rollback", body)
+        if errors:
+            raise invalid("Invalid params: " + "; ".join(errors))
+        release = p.release(app, str(body["release"]))
+        return 201, public(p.rollback(app, release["id"]))
+    errors = schema.request_errors("release", "Create", body)
+    if errors:
+        raise invalid("Invalid params: " + "; ".join(errors))
+    try:
+        p.slug(body["slug"])
+    except ApiError:
+        raise not_found("slug") from None
+    return 201, public(p.create_release(app, body["slug"], body.get("description")))
+
+
+# -- pipelines ------------------------------------------------------------------------
+@route("GET", "/pipelines", "pipeline", "List")
+def pipeline_list(p, req):
+    return 200, p.store.find("pipeline")
+
+
+@route("POST", "/pipelines", "pipeline", "Create")
+def pipeline_create(p, req):
+    return 201, p.create_pipeline(_need_dict(req.body)["name"])
+
+
+@route("GET", "/pipelines/{pipeline}", "pipeline", "Info")
+def pipeline_info(p, req):
+    return 200, p.pipeline(req.params["pipeline"])
+
+
+@route("DELETE", "/pipelines/{pipeline}", "pipeline", "Delete")
+def pipeline_delete(p, req):
+    return 200, p.delete_pipeline(p.pipeline(req.params["pipeline"]))
+
+
+@route("GET", "/pipelines/{pipeline}/pipeline-couplings", "pipeline-coupling",
+       "List By Pipeline")
+def coupling_list_by_pipeline(p, req):
+    return 200, p.couplings(p.pipeline(req.params["pipeline"]))
+
+
+@route("GET", "/pipeline-couplings", "pipeline-coupling", "List")
+def coupling_list(p, req):
+    return 200, p.store.find("pipeline-coupling")
+
+
+@route("POST", "/pipeline-couplings", "pipeline-coupling", "Create")
+def coupling_create(p, req):
+    body = _need_dict(req.body)
+    return 201, p.couple(p.app(body["app"]), p.pipeline(body["pipeline"]), body["stage"])
+
+
+@route("GET", "/pipeline-couplings/{coupling}", "pipeline-coupling", "Info")
+def coupling_info(p, req):
+    doc = p.store.get("pipeline-coupling", req.params["coupling"])
+    if doc is None:
+        raise not_found("pipeline coupling")
+    return 200, doc
+
+
+@route("DELETE", "/pipeline-couplings/{coupling}", "pipeline-coupling", "Delete")
+def coupling_delete(p, req):
+    doc = p.store.get("pipeline-coupling", req.params["coupling"])
+    if doc is None:
+        raise not_found("pipeline coupling")
+    return 200, p.uncouple(doc)
+
+
+@route("GET", "/apps/{app}/pipeline-couplings", "pipeline-coupling", "Info By App")
+def coupling_for_app(p, req):
+    return 200, p.coupling_for_app(_app(p, req))
+
+
+@route("POST", "/pipeline-promotions", "pipeline-promotion", "Create")
+def promotion_create(p, req):
+    body = _need_dict(req.body)
+    pipeline = p.pipeline(body["pipeline"]["id"])
+    source = p.app(body["source"]["app"]["id"])
+    targets = [p.app(t["app"]["id"]) for t in body["targets"]]
+    return 201, p.promote(pipeline, source, targets)
+
+
+@route("GET", "/pipeline-promotions/{promotion}", "pipeline-promotion", "Info")
+def promotion_info(p, req):
+    return 200, p.promotion(req.params["promotion"])
+
+
+@route("GET", "/pipeline-promotions/{promotion}/promotion-targets",
+       "pipeline-promotion-target", "List")
+def promotion_targets(p, req):
+    return 200, p.promotion_targets(p.promotion(req.params["promotion"]))

@@ -1,0 +1,671 @@
+"""The sandbox's domain model: apps, releases, formation, pipelines, ...
+
+``Platform`` holds the rules that make the sandbox behave like Heroku,
+independent of HTTP: the API layer (``api.py``) turns requests into calls
+here, the git server and builder (``gitserver.py``, ``build.py``) create
+builds, slugs and releases through it, and the runtime (``runtime.py``)
+starts and stops the processes that the state here asks for.
+
+Documents are stored in the shape the Platform API serves; keys that start
+with ``_`` are private (``public()`` strips them).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .store import Store
+
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
+
+STACK = {"id": "69bee368-352b-4bd0-9b7c-819d860a2588", "name": "heroku-24"}
+REGION = {"id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us"}
+GENERATION = {"id": "ad8ee5fd-33c4-4e2a-b33b-8f1e5b5f1c47", "name": "cedar"}
+DYNO_SIZES = {
+    name.lower(): {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dyno-size:{name}")),
+                   "name": name}
+    for name in ("Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M",
+                 "Performance-L")
+}
+DEFAULT_SIZE = "Standard-1X"
+PREBOOT_SIZES = {"standard-1x", "standard-2x", "performance-m", "performance-l"}
+
+FEATURES = {
+    "preboot": ("Provide seamless web dyno deploys by starting new web dynos "
+                "before stopping old ones.", "https://devcenter.heroku.com/articles/preboot"),
+    "runtime-dyno-metadata": ("Expose dyno metadata in the environment.",
+                              "https://devcenter.heroku.com/articles/dyno-metadata"),
+    "log-runtime-metrics": ("Emit dyno load and memory usage in the app's log.",
+                            "https://devcenter.heroku.com/articles/log-runtime-metrics"),
+}
+PIPELINE_STAGES = ("test", "review", "development", "staging", "production")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def public(doc: dict | None) -> dict | None:
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+class ApiError(Exception):
+    """An error the API answers with Heroku's ``{"id", "message"}`` body."""
+
+    def __init__(self, status: int, id: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.id, self.message, self.extra = status, id, message, extra
+
+    def body(self) -> dict:
+        return {"id": self.id, "message": self.message, **self.extra}
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"Couldn't find that {what}.", resource=what)
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(422, "invalid_params", message)
+
+
+class Platform:
+    """The sandbox's Heroku, minus HTTP.
+
+    :param root: the sandbox root directory (slugs, logs, repos live here)
+    :param api_url: the public base URL of the API and git server
+    """
+
+    def __init__(self, root: Path, store: Store, api_url: str):
+        self.root = Path(root)
+        self.store = store
+        self.api_url = api_url.rstrip("/")
+        # Set by the server once the parts exist; see runtime.py / build.py.
+        self.runtime: Any = None
+        self.builder: Any = None
+        self._bg: list[threading.Thread] = []
+        account = store.setting("account")
+        if account is None:
+            account = {
+                "id": new_id(), "email": "sandbox@herotasks.local",
+                "name": "Sandbox User", "created_at": now(), "updated_at": now(),
+                "allow_tracking": False, "beta": False, "federated": False,
+                "verified": True, "two_factor_authentication": False,
+                "last_login": now(), "sms_number": None, "suspended_at": None,
+                "delinquent_at": None, "identity_provider": None,
+                "country_of_residence": None, "default_organization": None,
+                "default_team": None,
+            }
+            store.set_setting("account", account)
+        self.account = account
+
+    # -- settings that model Heroku's speed -----------------------------------
+    def delay(self, name: str) -> float:
+        """Seconds for ``build`` (slug compile) or ``boot`` (dyno start)."""
+        return float(self.store.setting(f"delay.{name}", 0.0))
+
+    def set_delay(self, name: str, seconds: float) -> None:
+        self.store.set_setting(f"delay.{name}", float(seconds))
+
+    def background(self, fn: Callable, *args: Any) -> threading.Thread:
+        """Run platform work (release phase, promotion) off the request."""
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self._bg = [b for b in self._bg if b.is_alive()] + [t]
+        return t
+
+    def user(self) -> dict:
+        return {"id": self.account["id"], "email": self.account["email"]}
+
+    # -- apps -------------------------------------------------------------------
+    def app(self, identity: str) -> dict:
+        doc = None
+        if UUID.match(identity or ""):
+            doc = self.store.get("app", identity)
+        if doc is None:
+            found = self.store.find("app", name=identity)
+            doc = found[0] if found else None
+        if doc is None:
+            raise not_found("app")
+        return doc
+
+    def apps(self) -> list[dict]:
+        return self.store.find("app")
+
+    def app_ref(self, app: dict) -> dict:
+        return {"id": app["id"], "name": app["name"]}
+
+    def create_app(self, name: str | None = None, stack: str | None = None,
+                   region: str | None = None) -> dict:
+        if stack and stack not in (STACK["name"], STACK["id"], "heroku-22", "cedar"):
+            raise invalid(f"Couldn't find that stack ({stack}).")
+        if region and region not in (REGION["name"], REGION["id"]):
+            raise invalid(f"Couldn't find that region ({region}).")
+        with self.store.transaction():
+            if name is None:
+                name = self._generated_name()
+            if not APP_NAME.match(name):
+                raise invalid(
+                    "Name must start with a letter, end with a letter or digit and "
+                    "can only contain lowercase letters, digits, and dashes."
+                    if len(name) <= 30 else "Name is too long (maximum is 30 characters)"
+                )
+            if self.store.find("app", name=name):
+                raise invalid("Name is already taken")
+            app_id, ts = new_id(), now()
+            app = {
+                "id": app_id, "name": name, "created_at": ts, "updated_at": ts,
+                "released_at": ts, "maintenance": False,
+                "git_url": f"{self.api_url}/{name}.git",
+                "web_url": None,
+                "stack": dict(STACK), "build_stack": dict(STACK),
+                "region": dict(REGION), "owner": self.user(),
+                "organization": None, "team": None, "space": None,
+                "acm": False, "archived_at": None,
+                "buildpack_provided_description": None,
+                "generation": dict(GENERATION), "internal_routing": None,
+                "repo_size": None, "slug_size": None,
+                "_config": {}, "_features": {},
+                "_buildpacks": [],
+            }
+            self.store.put("app", app)
+            # Heroku's first release: no slug, nothing to run.
+            self._put_release(app, slug=None, description="Initial release",
+                              status="succeeded", current=True)
+        if self.runtime is not None:
+            self.runtime.app_created(app)
+            app = self.app(app_id)
+        return app
+
+    def _generated_name(self) -> str:
+        words = ("calm", "brave", "quiet", "swift", "lucky", "bright")
+        nouns = ("river", "meadow", "harbor", "summit", "forest", "canyon")
+        while True:
+            n = uuid.uuid4().int
+            name = f"{words[n % 6]}-{nouns[(n >> 8) % 6]}-{n % 100000:05d}"
+            if not self.store.find("app", name=name):
+                return name
+
+    def update_app(self, app: dict, *, maintenance: bool | None = None,
+                   name: str | None = None, build_stack: str | None = None) -> dict:
+        with self.store.transaction():
+            app = self.app(app["id"])
+            if name is not None and name != app["name"]:
+                if not APP_NAME.match(name):
+                    raise invalid("Name must start with a letter, end with a letter or "
+                                  "digit and can only contain lowercase letters, "
+                                  "digits, and dashes.")
+                if self.store.find("app", name=name):
+                    raise invalid("Name is already taken")
+                app["name"] = name
+                app["git_url"] = f"{self.api_url}/{name}.git"
+            if maintenance is not None:
+                app["maintenance"] = bool(maintenance)
+            if build_stack is not None:
+                if build_stack not in (STACK["name"], STACK["id"]):
+                    raise invalid(f"Couldn't find that stack ({build_stack}).")
+            app["updated_at"] = now()
+            self.store.put("app", app)
+        if name is not None and self.builder is not None:
+            self.builder.app_renamed(app)
+        return app
+
+    def delete_app(self, app: dict) -> dict:
+        if self.runtime is not None:
+            self.runtime.app_deleted(app)
+        with self.store.transaction():
+            for c in self.store.find("pipeline-coupling", app_id=app["id"]):
+                self.store.delete("pipeline-coupling", c["id"])
+            self.store.delete_app_objects(app["id"])
+            self.store.delete("app", app["id"])
+        if self.builder is not None:
+            self.builder.app_deleted(app)
+        return app
+
+    # -- features ---------------------------------------------------------------
+    def features(self, app: dict) -> list[dict]:
+        return [self._feature(app, name) for name in FEATURES]
+
+    def _feature(self, app: dict, name: str) -> dict:
+        if name not in FEATURES:
+            raise not_found("feature")
+        desc, doc_url = FEATURES[name]
+        state = app["_features"].get(name, {})
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"feature:{name}")),
+            "name": name, "display_name": name.replace("-", " ").title(),
+            "description": desc, "doc_url": doc_url,
+            "enabled": bool(state.get("enabled", False)), "state": "general",
+            "feedback_email": "sandbox@herotasks.local",
+            "created_at": app["created_at"],
+            "updated_at": state.get("updated_at", app["created_at"]),
+        }
+
+    def feature(self, app: dict, identity: str) -> dict:
+        for name in FEATURES:
+            if identity in (name, str(uuid.uuid5(uuid.NAMESPACE_URL, f"feature:{name}"))):
+                return self._feature(app, name)
+        raise not_found("feature")
+
+    def set_feature(self, app: dict, identity: str, enabled: bool) -> dict:
+        name = self.feature(app, identity)["name"]
+        with self.store.transaction():
+            app = self.app(app["id"])
+            if name == "preboot" and enabled:
+                sizes = {f["size"].lower() for f in self.formation(app)
+                         if f["type"] == "web"}
+                if sizes - PREBOOT_SIZES:
+                    raise invalid("Preboot is only available for apps running "
+                                  "Standard or Performance dynos.")
+            app["_features"][name] = {"enabled": bool(enabled), "updated_at": now()}
+            self.store.put("app", app)
+        return self._feature(app, name)
+
+    def preboot(self, app: dict) -> bool:
+        return bool(app["_features"].get("preboot", {}).get("enabled"))
+
+    # -- config vars ------------------------------------------------------------
+    def config_vars(self, app: dict) -> dict:
+        return dict(app["_config"])
+
+    def update_config_vars(self, app: dict, changes: dict) -> dict:
+        for key, value in changes.items():
+            if not re.match(r"^\w+$", key):
+                raise invalid(f"Invalid config var name: {key}")
+            if value is not None and not isinstance(value, str):
+                raise invalid(f"{key}: config var values must be strings or null")
+        with self.store.transaction():
+            app = self.app(app["id"])
+            config = dict(app["_config"])
+            for key, value in changes.items():
+                if value is None:
+                    config.pop(key, None)
+                else:
+                    config[key] = value
+            if config == app["_config"]:
+                return config
+            app["_config"] = config
+            self.store.put("app", app)
+            current = self.current_release(app)
+        # As on Heroku, a config change is a new release of the same slug
+        # (and runs the release phase again).
+        keys = ", ".join(sorted(changes))
+        verb = "Remove" if all(v is None for v in changes.values()) else "Set"
+        self.create_release(app, current.get("slug") and current["slug"]["id"],
+                            description=f"{verb} {keys} config vars")
+        return config
+
+    # -- formation --------------------------------------------------------------
+    def formation(self, app: dict) -> list[dict]:
+        return self.store.find("formation", app_id=app["id"])
+
+    def formation_entry(self, app: dict, identity: str) -> dict:
+        for f in self.formation(app):
+            if identity in (f["id"], f["type"]):
+                return f
+        raise ApiError(404, "not_found",
+                       f"Couldn't find that process type ({identity}).")
+
+    def scale(self, app: dict, updates: list[dict]) -> list[dict]:
+        """Apply ``[{type, quantity, size}]`` atomically; quantities are
+        already ints or relative strings ("+1"), sizes names or None."""
+        changed = []
+        with self.store.transaction():
+            entries = {f["type"]: f for f in self.formation(app)}
+            for u in updates:
+                entry = entries.get(u["type"])
+                if entry is None:
+                    raise ApiError(404, "not_found",
+                                   f"Couldn't find that process type ({u['type']}).")
+                if u.get("quantity") is not None:
+                    entry["quantity"] = _quantity(u["quantity"], entry["quantity"])
+                if u.get("size"):
+                    size = DYNO_SIZES.get(str(u["size"]).lower())
+                    if size is None:
+                        raise invalid(f"Invalid dyno size: {u['size']}")
+                    entry["size"], entry["dyno_size"] = size["name"], dict(size)
+                if entry["type"] == "web" and self.preboot(app) and \
+                        entry["size"].lower() not in PREBOOT_SIZES:
+                    raise invalid("Preboot is only available for apps running "
+                                  "Standard or Performance dynos.")
+                entry["updated_at"] = now()
+                changed.append(entry)
+            for entry in changed:
+                self.store.put("formation", entry, app_id=app["id"])
+        if self.runtime is not None:
+            self.runtime.converge(app["id"])
+        return changed
+
+    def _sync_formation(self, app: dict, process_types: dict) -> None:
+        """After a release: one formation entry per process type, as Heroku
+        does (web starts at 1 the first time it appears, others at 0)."""
+        existing = {f["type"]: f for f in self.formation(app)}
+        for ptype, command in process_types.items():
+            if ptype == "release":
+                continue
+            entry = existing.pop(ptype, None)
+            if entry is None:
+                size = DYNO_SIZES[DEFAULT_SIZE.lower()]
+                entry = {
+                    "id": new_id(), "app": self.app_ref(app), "type": ptype,
+                    "quantity": 1 if ptype == "web" else 0,
+                    "size": size["name"], "dyno_size": dict(size),
+                    "created_at": now(),
+                }
+            entry["command"], entry["updated_at"] = command, now()
+            entry["app"] = self.app_ref(app)
+            self.store.put("formation", entry, app_id=app["id"])
+        for gone in existing.values():
+            self.store.delete("formation", gone["id"])
+
+    # -- slugs ------------------------------------------------------------------
+    def slug(self, identity: str) -> dict:
+        doc = self.store.get("slug", identity)
+        if doc is None:
+            raise not_found("slug")
+        return doc
+
+    def put_slug(self, slug: dict) -> dict:
+        # Slugs outlive the app that built them (a scratch app's slug is
+        # released elsewhere), so they belong to no app in the store.
+        return self.store.put("slug", slug)
+
+    # -- releases ---------------------------------------------------------------
+    def releases(self, app: dict) -> list[dict]:
+        return sorted(self.store.find("release", app_id=app["id"]),
+                      key=lambda r: r["version"])
+
+    def release(self, app: dict, identity: str) -> dict:
+        for r in self.releases(app):
+            if identity in (r["id"], str(r["version"]), f"v{r['version']}"):
+                return r
+        raise not_found("release")
+
+    def current_release(self, app: dict) -> dict:
+        for r in reversed(self.releases(app)):
+            if r["current"]:
+                return r
+        raise not_found("release")
+
+    def _put_release(self, app: dict, *, slug: dict | None, description: str,
+                     status: str, current: bool, config: dict | None = None) -> dict:
+        versions = [r["version"] for r in self.releases(app)]
+        rid, ts = new_id(), now()
+        release = {
+            "id": rid, "version": (max(versions) + 1) if versions else 1,
+            "app": self.app_ref(app), "created_at": ts, "updated_at": ts,
+            "description": description, "status": status, "current": current,
+            "slug": {"id": slug["id"]} if slug else None,
+            "user": self.user(), "addon_plan_names": [], "artifacts": (
+                [{"type": "slug", "id": slug["id"]}] if slug else []),
+            "output_stream_url": None,
+            "eligible_for_rollback": status == "succeeded",
+            "_config": dict(app["_config"] if config is None else config),
+        }
+        self.store.put("release", release, app_id=app["id"])
+        return release
+
+    def create_release(self, app: dict, slug_id: str | None, description: str | None = None,
+                       *, config: dict | None = None,
+                       on_done: Callable[[dict], None] | None = None) -> dict:
+        """Release ``slug_id`` on ``app``.
+
+        With a ``release`` process type the release stays ``pending`` while a
+        release dyno runs it; success makes it current and restarts the
+        dynos, failure marks it ``failed`` and changes nothing else.
+        """
+        slug = self.slug(slug_id) if slug_id else None
+        phase = bool(slug and "release" in (slug.get("process_types") or {}))
+        with self.store.transaction():
+            app = self.app(app["id"])
+            if config is not None:
+                app["_config"] = dict(config)
+                self.store.put("app", app)
+            if description is None:
+                description = (f"Deploy {slug['commit'][:8]}"
+                               if slug and slug.get("commit") else "Deploy")
+            release = self._put_release(
+                app, slug=slug, description=description,
+                status="pending" if phase else "succeeded", current=False)
+            release["output_stream_url"] = (
+                f"{self.api_url}/_sandbox/streams/releases/{release['id']}"
+                if phase else None)
+            release["eligible_for_rollback"] = False
+            self.store.put("release", release, app_id=app["id"])
+        if phase:
+            self.background(self._release_phase, app, release, on_done)
+        else:
+            release = self._make_current(app, release)
+            if on_done:
+                on_done(release)
+        return release
+
+    def _release_phase(self, app: dict, release: dict,
+                       on_done: Callable[[dict], None] | None) -> None:
+        ok = False
+        try:
+            ok = self.runtime.run_release_phase(app, release) == 0
+        except Exception as exc:  # noqa: BLE001 - any failure fails the release
+            self.log_release(release, f"release phase error: {exc}\n")
+        with self.store.transaction():
+            release = self.store.get("release", release["id"])
+            if release is None:  # app destroyed meanwhile
+                return
+            if not ok:
+                release["status"] = "failed"
+                release["updated_at"] = now()
+                self.store.put("release", release, app_id=app["id"])
+        if ok:
+            release = self._make_current(app, release)
+        if on_done:
+            on_done(release)
+
+    def release_log_path(self, release_id: str) -> Path:
+        return self.root / "logs" / "releases" / f"{release_id}.log"
+
+    def log_release(self, release: dict, text: str) -> None:
+        path = self.release_log_path(release["id"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(text)
+
+    def _make_current(self, app: dict, release: dict) -> dict:
+        with self.store.transaction():
+            app = self.app(app["id"])
+            for r in self.releases(app):
+                if r["current"] and r["id"] != release["id"]:
+                    r["current"] = False
+                    self.store.put("release", r, app_id=app["id"])
+            release = self.store.get("release", release["id"])
+            release.update(status="succeeded", current=True, updated_at=now(),
+                           eligible_for_rollback=True)
+            self.store.put("release", release, app_id=app["id"])
+            app["released_at"] = now()
+            if release["slug"]:
+                slug = self.slug(release["slug"]["id"])
+                self._sync_formation(app, slug.get("process_types") or {})
+                app["slug_size"] = slug.get("size")
+            self.store.put("app", app)
+        if self.runtime is not None:
+            self.runtime.deploy(app["id"], release["id"])
+        return release
+
+    def rollback(self, app: dict, release_id: str) -> dict:
+        target = None
+        for r in self.releases(app):
+            if r["id"] == release_id:
+                target = r
+        if target is None:
+            raise not_found("release")
+        if not target["eligible_for_rollback"] or not target["slug"]:
+            raise invalid(f"Cannot roll back to v{target['version']}: it has no slug.")
+        return self.create_release(app, target["slug"]["id"],
+                                   description=f"Rollback to v{target['version']}",
+                                   config=target["_config"])
+
+    # -- pipelines ----------------------------------------------------------------
+    def pipeline(self, identity: str) -> dict:
+        doc = self.store.get("pipeline", identity) if UUID.match(identity) else None
+        if doc is None:
+            found = self.store.find("pipeline", name=identity)
+            doc = found[0] if found else None
+        if doc is None:
+            raise not_found("pipeline")
+        return doc
+
+    def create_pipeline(self, name: str) -> dict:
+        with self.store.transaction():
+            if self.store.find("pipeline", name=name):
+                raise invalid("Name is already taken")
+            ts = now()
+            doc = {"id": new_id(), "name": name, "created_at": ts, "updated_at": ts,
+                   "owner": {"id": self.account["id"], "type": "user"},
+                   "generation": dict(GENERATION)}
+            return self.store.put("pipeline", doc)
+
+    def delete_pipeline(self, pipeline: dict) -> dict:
+        with self.store.transaction():
+            for c in self.couplings(pipeline):
+                self.store.delete("pipeline-coupling", c["id"])
+            self.store.delete("pipeline", pipeline["id"])
+        return pipeline
+
+    def couplings(self, pipeline: dict) -> list[dict]:
+        return [c for c in self.store.find("pipeline-coupling")
+                if c["pipeline"]["id"] == pipeline["id"]]
+
+    def coupling_for_app(self, app: dict) -> dict:
+        found = self.store.find("pipeline-coupling", app_id=app["id"])
+        if not found:
+            raise not_found("pipeline coupling")
+        return found[0]
+
+    def couple(self, app: dict, pipeline: dict, stage: str) -> dict:
+        if stage not in PIPELINE_STAGES:
+            raise invalid(f"stage: must be one of {', '.join(PIPELINE_STAGES)}")
+        with self.store.transaction():
+            if self.store.find("pipeline-coupling", app_id=app["id"]):
+                raise invalid("App is already part of a pipeline.")
+            ts = now()
+            doc = {"id": new_id(), "created_at": ts, "updated_at": ts,
+                   "app": {"id": app["id"]},
+                   "pipeline": {"id": pipeline["id"], "name": pipeline["name"]},
+                   "stage": stage}
+            return self.store.put("pipeline-coupling", doc, app_id=app["id"])
+
+    def uncouple(self, coupling: dict) -> dict:
+        self.store.delete("pipeline-coupling", coupling["id"])
+        return coupling
+
+    def promote(self, pipeline: dict, source_app: dict, target_apps: list[dict]) -> dict:
+        source = self.current_release(source_app)
+        if not source.get("slug"):
+            raise invalid("Source app has no slug to promote.")
+        ts = now()
+        promotion = {
+            "id": new_id(), "created_at": ts, "updated_at": None,
+            "pipeline": {"id": pipeline["id"]},
+            "source": {"app": {"id": source_app["id"]},
+                       "release": {"id": source["id"]}},
+            "status": "pending",
+        }
+        self.store.put("pipeline-promotion", promotion)
+        targets = []
+        for target_app in target_apps:
+            t = {"id": new_id(), "app": {"id": target_app["id"]},
+                 "pipeline_promotion": {"id": promotion["id"]},
+                 "release": None, "status": "pending", "error_message": None}
+            self.store.put("pipeline-promotion-target", t)
+            targets.append((t, target_app))
+        self.background(self._run_promotion, promotion, source, targets)
+        return promotion
+
+    def _run_promotion(self, promotion: dict, source: dict, targets: list) -> None:
+        done = threading.Event()
+        remaining = [len(targets)]
+        lock = threading.Lock()
+
+        def finished(t: dict):
+            def cb(release: dict):
+                t["release"] = {"id": release["id"]}
+                t["status"] = "succeeded" if release["status"] == "succeeded" else "failed"
+                if t["status"] == "failed":
+                    t["error_message"] = "Release phase failed."
+                self.store.put("pipeline-promotion-target", t)
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+            return cb
+
+        for t, app in targets:
+            try:
+                # Promotion copies only the slug: the target keeps its own
+                # config vars, add-ons and git repository.
+                release = self.create_release(
+                    app, source["slug"]["id"],
+                    description=f"Promote {source['app']['name']} v{source['version']}",
+                    on_done=finished(t))
+                if t["status"] == "pending":
+                    t["release"] = {"id": release["id"]}
+                    self.store.put("pipeline-promotion-target", t)
+            except ApiError as exc:
+                t.update(status="failed", error_message=exc.message)
+                self.store.put("pipeline-promotion-target", t)
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+        if not targets:
+            done.set()
+        done.wait()
+        promotion.update(status="completed", updated_at=now())
+        self.store.put("pipeline-promotion", promotion)
+
+    def promotion(self, identity: str) -> dict:
+        doc = self.store.get("pipeline-promotion", identity)
+        if doc is None:
+            raise not_found("pipeline promotion")
+        return doc
+
+    def promotion_targets(self, promotion: dict) -> list[dict]:
+        return [t for t in self.store.find("pipeline-promotion-target")
+                if t["pipeline_promotion"]["id"] == promotion["id"]]
+
+
+def _quantity(value: Any, current: int) -> int:
+    """Heroku accepts ints and, from the CLI, "2", "+1", "-1"."""
+    if isinstance(value, bool):
+        raise invalid("quantity: must be an integer")
+    if isinstance(value, int):
+        q = value
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        v = value.strip()
+        q = current + int(v) if v[0] in "+-" else int(v)
+    else:
+        raise invalid(f"quantity: {value!r} is not an integer")
+    if q < 0:
+        raise invalid("quantity: must be zero or more")
+    return q
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
