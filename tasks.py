@@ -1,0 +1,56 @@
+"""This repository's own development tasks (not the product).
+
+The product's tasks live in :mod:`herotasks.tasks`; these are the jobs a
+developer of herotasks runs: ``./dev test``, ``./dev demo``, ``./dev bench``.
+``./dev`` installs everything first (scripts/bootstrap).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+NODE_BIN = os.path.abspath(".herotasks/node/node_modules/.bin")
+
+
+def _env() -> dict:
+    # The official CLI installed by scripts/bootstrap comes first on PATH.
+    return {"PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@task(help={"k": "only tests matching this pytest -k expression",
+            "fast": "skip the end-to-end tests (sandbox, official CLI)",
+            "x": "stop at the first failure"})
+def test(c, k=None, fast=False, x=False):
+    """Run the test suite (the end-to-end tests start their own sandbox)."""
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if k:
+        args += ["-k", k]
+    if fast:
+        args += ["-m", "not e2e and not cli"]
+    if x:
+        args.append("-x")
+    result = c.run(" ".join(args), env=_env(), warn=True, pty=False)
+    if result.exited == 5:
+        raise Exit("pytest collected no tests", code=5)
+    if not result.ok:
+        raise Exit(code=result.exited)
+
+
+@task(help={"root": "where the demo's sandbox lives (default .herotasks/demo)"})
+def demo(c, root=".herotasks/demo"):
+    """The main job: a herotasks deploy on the local sandbox, under load."""
+    c.run(f"{sys.executable} -m bench.scenario --root {root} --strategy herotasks",
+          env=_env(), pty=False)
+
+
+@task(help={"root": "where the benchmark's sandbox lives (default .herotasks/bench)"})
+def bench(c, root=".herotasks/bench"):
+    """The downtime benchmark: naive, conditional and herotasks in one run."""
+    c.run(f"{sys.executable} -m bench.run --root {root}", env=_env(), pty=False)
+
+
+ns = Collection(test, demo, bench)
