@@ -1,0 +1,97 @@
+"""Build the tally example's git history: three commits tagged v1, v2 and v3.
+
+    python examples/make_repo.py DEST
+
+The versions are stored as a base tree (v1) plus overlays that hold only the
+files each later version changes, so this repository keeps one copy of the
+app. The project's deploy settings (`tally/invoke.yaml`) go into the first commit.
+
+Author, committer and dates are fixed and the user's git configuration is
+ignored, so two runs produce the same commit ids.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TALLY = Path(__file__).resolve().parent / "tally"
+
+# (overlay directory under tally/, tag, commit message)
+VERSIONS = [
+    ("base", "v1", "Count visits: a web page queues jobs, a worker counts them"),
+    ("v2", "v2", "Remember who visited: a User-Agent column on jobs and visits"),
+    ("v3", "v3", "Reword the page"),
+]
+# Build leftovers that may sit in the example folders if someone ran the app
+# there; they are never part of a version.
+LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles", "*.sqlite3*")
+
+
+def git_env(day: int) -> dict[str, str]:
+    """Environment for one commit: fixed identity and date, no user config."""
+    stamp = f"2025-01-{day:02d}T12:00:00+00:00"
+    # An inherited GIT_DIR or GIT_INDEX_FILE (say, from a hook) would point
+    # git at another repository.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return clean | {
+        "GIT_AUTHOR_NAME": "Tally Example",
+        "GIT_AUTHOR_EMAIL": "tally@example.invalid",
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_NAME": "Tally Example",
+        "GIT_COMMITTER_EMAIL": "tally@example.invalid",
+        "GIT_COMMITTER_DATE": stamp,
+        # A signing key, hooks template or default branch in the user's config
+        # would change the result or stop it.
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+
+
+def git(dest: Path, env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        ["git", *args], cwd=dest, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def make_repo(dest: Path) -> None:
+    """Create the repository at `dest`, which must not exist or be empty."""
+    dest.mkdir(parents=True, exist_ok=True)
+    git(dest, git_env(1), "init", "--quiet", "--initial-branch=main")
+    for day, (overlay, tag, message) in enumerate(VERSIONS, start=1):
+        env = git_env(day)
+        shutil.copytree(TALLY / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
+        if tag == "v1":
+            shutil.copy(TALLY / "invoke.yaml", dest / "invoke.yaml")
+        git(dest, env, "add", "--all")
+        git(dest, env, "commit", "--quiet", "-m", f"{tag}: {message}")
+        git(dest, env, "tag", tag)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(
+            "usage: python examples/make_repo.py DEST  (DEST: a new or empty folder)",
+            file=sys.stderr,
+        )
+        return 2
+    dest = Path(argv[0]).resolve()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        print(
+            f"make_repo: {dest} exists and is not an empty folder; choose a new path",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("git") is None:
+        print("make_repo: git is not on PATH; install git and retry", file=sys.stderr)
+        return 2
+    make_repo(dest)
+    print(f"tally example repository with tags v1, v2, v3 at {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,74 @@
+"""Settings for the tally example, read from the environment like on Heroku.
+
+Every dyno (web, worker, one-off) gets the same config vars, so they all find
+the same SQLite file through DATABASE_URL.
+"""
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
+# Nothing here is signed across processes (no sessions, no forms), so a random
+# per-process key is a safe fallback; set SECRET_KEY before adding any of that.
+SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,.localhost").split(",")
+
+INSTALLED_APPS = ["django.contrib.staticfiles", "counter"]
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "tally.urls"
+WSGI_APPLICATION = "tally.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+    }
+]
+
+
+def sqlite_path(url: str) -> Path:
+    """Read `sqlite:////abs/path` (or `sqlite:///relative`) the way dj-database-url does."""
+    if not url.startswith("sqlite:///"):
+        raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:///<path>, got {url!r}")
+    return BASE_DIR / url.removeprefix("sqlite:///")  # an absolute path replaces BASE_DIR
+
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": sqlite_path(os.environ.get("DATABASE_URL", "sqlite:///db.sqlite3")),
+        "OPTIONS": {
+            # Web threads and workers in several processes share one file: WAL
+            # lets readers run beside the writer, IMMEDIATE takes the write lock
+            # at BEGIN (no "database is locked" on upgrade), and a writer waits
+            # up to `timeout` seconds for the lock instead of failing at once.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Hashed file names: a page always asks for the exact CSS/JS it was built with.
+STORAGES = {
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+    }
+}
+
+# Without this, DEBUG=False sends request errors only to (unset) admins; dyno
+# logs should show why a page answered 500.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django": {"handlers": ["console"], "level": "WARNING"}},
+}
