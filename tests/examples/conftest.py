@@ -1,0 +1,66 @@
+"""Fixtures for the tally example: one generated repository per test session."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from tally_support import make_repo
+
+
+@pytest.fixture(scope="session")
+def tally_repo(tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("tally") / "repo"
+    done = make_repo(dest)
+    assert done.returncode == 0, done.stderr
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tally_tree(tally_repo, tmp_path_factory):
+    """export(tag) -> that version's files plus compiled assets, as in its slug.
+
+    Shared by the session's tests, which keep their databases elsewhere.
+    """
+    trees: dict[str, Path] = {}
+
+    def export(tag: str) -> Path:
+        if tag in trees:
+            return trees[tag]
+        dest = tmp_path_factory.mktemp(f"tally-{tag}")
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", tag],
+            cwd=tally_repo,
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(dest, filter="data")
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=dest,
+            env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
+            check=True,
+            timeout=60,
+        )
+        trees[tag] = dest
+        return dest
+
+    return export
+
+
+@pytest.fixture
+def django_env(tmp_path) -> dict[str, str]:
+    """A dyno-like environment: a fresh shared SQLite file, the venv first on PATH."""
+    bindir = str(Path(sys.executable).parent)
+    return os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'tally.sqlite3'}",
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DJANGO_SETTINGS_MODULE": "tally.settings",
+    }

@@ -1,0 +1,66 @@
+"""examples/make_repo.py: the tally history as three tagged, reproducible commits."""
+
+from __future__ import annotations
+
+from tally_support import git, make_repo
+from invoke import Config
+
+
+def changed(repo, old: str, new: str) -> list[str]:
+    return git(repo, "diff", "--name-only", old, new).splitlines()
+
+
+def test_three_commits_tagged_in_order(tally_repo):
+    log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
+    assert len(log) == 3
+    tags = [git(tally_repo, "rev-parse", f"{tag}^{{commit}}") for tag in ("v3", "v2", "v1")]
+    assert [line.split()[0] for line in log] == tags
+    assert [line.split()[1] for line in log] == ["v3:", "v2:", "v1:"]
+
+
+def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):
+    v2 = changed(tally_repo, "v1", "v2")
+    assert "counter/migrations/0002_user_agent.py" in v2
+    assert "counter/models.py" in v2
+    assert any(path.startswith("counter/static/") for path in v2)
+
+    v3 = changed(tally_repo, "v2", "v3")
+    assert v3, "v3 must change something"
+    assert not [path for path in v3 if "/migrations/" in path or path.endswith("models.py")]
+    assert not [path for path in v3 if "/static/" in path]
+
+
+def test_build_output_and_databases_are_ignored(tally_repo):
+    for path in ("staticfiles/counter/tally.css", "db.sqlite3", "db.sqlite3-wal"):
+        assert git(tally_repo, "check-ignore", path) == path
+    assert git(tally_repo, "status", "--porcelain") == ""
+
+
+def test_procfile_has_web_and_worker_and_no_release_phase(tally_repo):
+    procfile = (tally_repo / "Procfile").read_text().splitlines()
+    kinds = {line.split(":", 1)[0] for line in procfile if line.strip()}
+    assert kinds == {"web", "worker"}
+    assert "127.0.0.1:$PORT" in procfile[0]
+
+
+def test_deploy_settings_load_as_invoke_project_config(tally_repo):
+    config = Config(project_location=str(tally_repo))
+    config.load_project()
+    assert config.herotasks.preset == "django"
+    assert config.herotasks.stages.production.app == "tally"
+    assert config.herotasks.assets.output == "staticfiles"
+
+
+def test_same_commits_on_every_run(tally_repo, tmp_path):
+    again = tmp_path / "again"
+    assert make_repo(again).returncode == 0
+    for tag in ("v1", "v2", "v3"):
+        assert git(again, "rev-parse", tag) == git(tally_repo, "rev-parse", tag)
+
+
+def test_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    done = make_repo(tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "not an empty folder" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
