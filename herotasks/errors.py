@@ -66,8 +66,14 @@ class ApiError(HerotasksError):
             part
             for part in (
                 self.id,
-                f"HTTP {self.status}" if self.status else None,
-                f"on {self.request}" if self.request else None,
+                " ".join(
+                    part
+                    for part in (
+                        f"HTTP {self.status}" if self.status else "",
+                        f"on {self.request}" if self.request else "",
+                    )
+                    if part
+                ),
             )
             if part
         )
