@@ -1,0 +1,726 @@
+"""The Heroku Platform API v3, as herotasks needs it: one ``requests.Session``.
+
+Everything goes through :class:`HerokuAPI`, which tests and the engine build with
+:func:`make_api` (the one factory, like twine's ``create_repository``).
+
+Why not heroku3 (installed, 5.2.1): it is wrong exactly where a deploy must be
+right (see ``shared/notes/heroku-platform.md`` §4, all checked against a stub):
+its ``Release`` model drops ``output_stream_url`` and ``eligible_for_rollback``
+and it has no release-by-id call, so release-phase waits and rollbacks cannot be
+built on it; ``rollback()`` returns the *oldest* release of a desc-ordered list
+rather than the one it created; ``slug()`` drops ``process_types`` (needed to see
+a release phase); maintenance/feature "off" send ``0`` instead of ``false``;
+resize sends ``size`` instead of ``dyno_size`` and cannot be batched with scale;
+it has no pipelines, couplings or promotions; its attached run trusts only a
+bundled CA and speaks a different rendezvous line; errors come out as bare
+``requests.HTTPError`` with Heroku's id/message buried in ``e.response``; 206 lists
+print to stdout. It would be safe for app info, config vars and account only, and
+those are three one-line GETs here. A second client (with its own auth, retries,
+TLS trust and base-URL monkeypatch) for three GETs is more to test and reason about
+than it saves, so herotasks does not use it at all.
+
+Retries (urllib3 ``Retry`` on the session's adapter): connect errors always (the
+request never left), and 429/5xx or read errors only for methods that are safe to
+repeat. Our PATCHes set absolute state (``maintenance: true``, ``quantity: 0``),
+so they are in that set; POST is not, since repeating it makes a second app,
+release or dyno. A caller that knows better passes ``idempotent=True``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextvars
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from herotasks import __version__
+from herotasks.adapters import auth
+from herotasks.adapters._out import Output, as_writer
+from herotasks.errors import ApiError, ConfigError, HerotasksError
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "application/vnd.heroku+json; version=3"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Methods urllib3 may repeat after a response or a read error.
+REPEATABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})
+#: (connect, read) seconds for one API call.
+DEFAULT_TIMEOUT = (10.0, 60.0)
+#: Heroku's largest page; paging still follows ``Next-Range`` beyond it.
+PAGE_MAX = 1000
+LIST_RANGE = f"id ..; max={PAGE_MAX}"
+
+# HEROKU_HOST must name one of these (suffix) or contain a loopback name, as in
+# @heroku-cli/command vars.js isValidHerokuHost.
+_HEROKU_DOMAINS = ("heroku.com", "herokai.com", "herokuspace.com", "herokudev.com")
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+
+# Set for the duration of one idempotent POST; read by _RetryAdapter. A context
+# variable is per thread, so concurrent calls on one session do not interfere.
+_retry_override: contextvars.ContextVar[Retry | None] = contextvars.ContextVar(
+    "herotasks_retry_override", default=None
+)
+
+
+class _RetryAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose ``Retry`` one call can widen (to allow POST).
+
+    ``HTTPAdapter.send`` reads ``self.max_retries`` per request, so a property
+    is the one seam that lets a single call differ without a second session.
+    """
+
+    @property  # type: ignore[override]
+    def max_retries(self) -> Retry:
+        return _retry_override.get() or self._max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: Retry) -> None:
+        self._max_retries = value
+
+
+def make_session(
+    retries: int = 4, cabundle: str | None = None, *, backoff_factor: float = 0.5
+) -> requests.Session:
+    """The one ``requests.Session`` herotasks talks to Heroku with.
+
+    :param retries: attempts after the first, per kind of failure.
+    :param cabundle: PEM file to verify TLS with instead of the system trust
+        (the sandbox's CA); None keeps requests' default.
+    :param backoff_factor: urllib3 exponential backoff base (tests use 0).
+    """
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff_factor,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=REPEATABLE_METHODS,
+        respect_retry_after_header=True,
+        # Hand back the last error response so its Heroku id/message is shown.
+        raise_on_status=False,
+    )
+    adapter = _RetryAdapter(max_retries=retry)
+    session = requests.Session()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update(
+        {"Accept": ACCEPT, "User-Agent": f"herotasks/{__version__}"}
+    )
+    if cabundle:
+        # HerokuAPI also passes this per request: a session-level ``verify`` loses
+        # to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment (requests#3829).
+        session.verify = cabundle
+    return session
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer`` for the API's own origin only.
+
+    An auth object rather than a session header for two reasons: requests
+    replaces a header-set Authorization with ``~/.netrc`` Basic auth whenever
+    ``session.auth`` is empty (which would send the wrong account's token), and
+    output-stream URLs on other hosts must not receive the token (the CLI also
+    only authorises Heroku and loopback hosts).
+    """
+
+    def __init__(self, token: str, origin: str) -> None:
+        self._token = token
+        self._origin = origin
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if _origin(request.url or "") == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "<BearerAuth ********>"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower()
+
+
+def _path(*segments: object) -> str:
+    return "".join("/" + quote(str(s), safe="") for s in segments)
+
+
+class HerokuAPI:
+    """Typed calls to the Heroku Platform API; returns parsed JSON.
+
+    :param base_url: e.g. ``https://api.heroku.com`` or the sandbox's URL.
+    :param token: API token; kept out of every repr, log line and error.
+    :param session: from :func:`make_session` (a fresh default one if None).
+    :param dry_run: send GETs (they change nothing) but only log anything else,
+        returning None for it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        session: requests.Session | None = None,
+        *,
+        dry_run: bool = False,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session if session is not None else make_session()
+        self.session.auth = _BearerAuth(token, _origin(self.base_url))
+        self._token = token
+        self.dry_run = dry_run
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"HerokuAPI({self.base_url!r}, dry_run={self.dry_run})"
+
+    # -- plumbing -----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        variant: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+        missing_ok: bool = False,
+    ) -> Any:
+        """One API call; the parsed JSON body (None for an empty body).
+
+        :param variant: Accept variant, e.g. ``"sdk"`` for ``version=3.sdk``.
+        :param idempotent: allow retrying a POST (the caller vouches for it).
+        :param missing_ok: return None on 404 instead of raising.
+        :raises ApiError: Heroku answered with an error or could not be reached.
+        """
+        method = method.upper()
+        if self.dry_run and method not in ("GET", "HEAD"):
+            log.info("would %s %s %s", method, path, _describe(path, body))
+            return None
+        response = self._send(method, path, body, variant, headers, idempotent)
+        if response.status_code == 404 and missing_ok:
+            return None
+        self._check(response, method, path)
+        return self._json(response, method, path)
+
+    def get_list(
+        self,
+        path: str,
+        *,
+        range: str | None = LIST_RANGE,
+        follow: bool = True,
+        variant: str | None = None,
+    ) -> list[Any]:
+        """A list resource, following ``206`` + ``Next-Range`` to the end.
+
+        :param range: the first ``Range`` header; None sends none (for lists
+            whose items have no ``id``, such as buildpack installations).
+        :param follow: False stops after the first page (a ``max=N`` query).
+        """
+        items: list[Any] = []
+        header = range
+        while True:
+            extra = {"Range": header} if header else None
+            response = self._send("GET", path, None, variant, extra, False)
+            self._check(response, "GET", path)
+            page = self._json(response, "GET", path)
+            if not isinstance(page, list):
+                raise ApiError(
+                    f"expected a list from GET {path}, got {type(page).__name__}",
+                    "the API URL may point at something that is not Heroku",
+                )
+            items.extend(page)
+            next_range = response.headers.get("Next-Range")
+            if response.status_code != 206 or not next_range or not follow:
+                return items
+            if next_range == header:  # a server that repeats itself: stop
+                return items
+            header = next_range
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        variant: str | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool,
+    ) -> requests.Response:
+        url = self.base_url + path
+        sent = dict(headers or {})
+        if variant:
+            sent["Accept"] = f"{ACCEPT}.{variant}"
+        token = None
+        if idempotent and method not in REPEATABLE_METHODS:
+            retry = self.session.get_adapter(url).max_retries
+            widened = retry.new(allowed_methods=retry.allowed_methods | {method})
+            token = _retry_override.set(widened)
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=body,
+                headers=sent,
+                timeout=self.timeout,
+                verify=self.session.verify,
+            )
+        except requests.exceptions.SSLError:
+            raise ApiError(
+                f"TLS verification failed for {self.base_url}",
+                "point herotasks.api.cabundle (or HEROTASKS_CA_BUNDLE) at its CA",
+                request=f"{method} {path}",
+            ) from None
+        except requests.RequestException as exc:
+            raise ApiError(
+                f"cannot reach {self.base_url}: {type(exc).__name__}",
+                "check the network and HEROKU_HOST / herotasks.api.url",
+                request=f"{method} {path}",
+            ) from None
+        finally:
+            if token is not None:
+                _retry_override.reset(token)
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        for name in ("X-Heroku-Warning", "Warning-Message"):
+            if response.headers.get(name):
+                log.warning("Heroku: %s", response.headers[name])
+        return response
+
+    def _check(self, response: requests.Response, method: str, path: str) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error_id = data.get("id")
+            message = str(data.get("message") or "")
+        else:
+            error_id = None
+            text = response.text.strip()
+            message = text.splitlines()[0][:200] if text else ""
+        message = auth.redact(message or response.reason or "error", [self._token])
+        raise ApiError(
+            message,
+            _hint(response.status_code, error_id),
+            status=response.status_code,
+            id=error_id,
+            request_id=response.headers.get("Request-Id"),
+            request=f"{method} {path}",
+        )
+
+    def _json(self, response: requests.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{method} {path} answered something that is not JSON",
+                "the API URL may point at something that is not Heroku",
+                status=response.status_code,
+            ) from None
+
+    # -- account and apps ---------------------------------------------------
+
+    def account(self) -> dict:
+        """The token's account (``id``, ``email``): the cheapest auth check."""
+        return self.request("GET", "/account")
+
+    def apps(self) -> list[dict]:
+        """Every app the token can see (to find leftover scratch apps)."""
+        return self.get_list("/apps")
+
+    def app(self, name: str) -> dict:
+        return self.request("GET", _path("apps", name))
+
+    def create_app(
+        self, name: str, stack: str | None = None, region: str | None = None
+    ) -> dict | None:
+        body = {"name": name, "stack": stack, "region": region}
+        return self.request("POST", "/apps", {k: v for k, v in body.items() if v})
+
+    def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
+        """Delete an app. ``missing_ok`` makes "already gone" a success, which a
+        retried DELETE (first answer lost) would otherwise report as 404."""
+        return self.request("DELETE", _path("apps", name), missing_ok=missing_ok)
+
+    def set_maintenance(self, app: str, on: bool) -> dict | None:
+        return self.request("PATCH", _path("apps", app), {"maintenance": bool(on)})
+
+    def feature(self, app: str, name: str) -> dict:
+        return self.request("GET", _path("apps", app, "features", name))
+
+    def set_feature(self, app: str, name: str, enabled: bool) -> dict | None:
+        return self.request(
+            "PATCH", _path("apps", app, "features", name), {"enabled": bool(enabled)}
+        )
+
+    # -- formation, config, buildpacks --------------------------------------
+
+    def formation(self, app: str) -> list[dict]:
+        return self.get_list(_path("apps", app, "formation"))
+
+    def update_formation(
+        self, app: str, updates: Iterable[Mapping[str, Any]]
+    ) -> list[dict] | None:
+        """Batch-update process types in one call (all or nothing).
+
+        Each update is ``{type, quantity, size}``; a formation item as returned by
+        :meth:`formation` (``dyno_size: {name}``) works too, so a recorded
+        formation can be put back verbatim. Sent as the schema wants it:
+        integer ``quantity`` and ``dyno_size: {name}``.
+        """
+        body = {"updates": [_formation_update(u) for u in updates]}
+        return self.request("PATCH", _path("apps", app, "formation"), body)
+
+    def config_vars(self, app: str) -> dict[str, str]:
+        return self.request("GET", _path("apps", app, "config-vars"))
+
+    def update_config_vars(
+        self, app: str, mapping: Mapping[str, str | None]
+    ) -> dict[str, str] | None:
+        """Set config vars; a None value deletes that var."""
+        return self.request("PATCH", _path("apps", app, "config-vars"), dict(mapping))
+
+    def buildpacks(self, app: str) -> list[dict]:
+        return self.get_list(_path("apps", app, "buildpack-installations"), range=None)
+
+    def set_buildpacks(self, app: str, urls: Iterable[str]) -> list[dict] | None:
+        body = {"updates": [{"buildpack": url} for url in urls]}
+        return self.request("PUT", _path("apps", app, "buildpack-installations"), body)
+
+    # -- releases, slugs, builds --------------------------------------------
+
+    def releases(self, app: str, limit: int | None = None) -> list[dict]:
+        """Releases newest first; ``limit`` asks for just the newest N."""
+        size = min(limit, PAGE_MAX) if limit else PAGE_MAX
+        items = self.get_list(
+            _path("apps", app, "releases"),
+            range=f"version ..; max={size}, order=desc",
+            follow=limit is None or limit > PAGE_MAX,
+        )
+        return items[:limit] if limit else items
+
+    def release(self, app: str, id_or_version: str | int) -> dict:
+        return self.request("GET", _path("apps", app, "releases", id_or_version))
+
+    def current_release(self, app: str) -> dict | None:
+        """The release the app runs now (``current``), or None for a new app.
+
+        Newer releases can be failed or pending, so look past the first one;
+        a server without ``current`` falls back to the newest succeeded one.
+        """
+        recent = self.releases(app, limit=25)
+        if len(recent) == 25 and not any(r.get("current") for r in recent):
+            recent = self.releases(app)
+        for release in recent:
+            if release.get("current"):
+                return release
+        return next((r for r in recent if r.get("status") == "succeeded"), None)
+
+    def create_release(
+        self, app: str, slug_id: str, description: str | None = None
+    ) -> dict | None:
+        body = {"slug": slug_id}
+        if description:
+            body["description"] = description
+        return self.request("POST", _path("apps", app, "releases"), body)
+
+    def rollback(self, app: str, release_id: str) -> dict | None:
+        """Roll back to ``release_id`` (a release **uuid**, not a slug); the new
+        release that results is returned."""
+        return self.request(
+            "POST", _path("apps", app, "releases"), {"release": release_id}
+        )
+
+    def wait_release(
+        self, app: str, release_id: str, timeout: float, poll: float = 0.5
+    ) -> dict:
+        """Poll a release until it is no longer ``pending`` (release phase done).
+
+        :raises HerotasksError: still pending after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            release = self.release(app, release_id)
+            if release.get("status") != "pending":
+                return release
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HerotasksError(
+                    f"release v{release.get('version', '?')} of {app} is still"
+                    f" pending after {timeout:g}s",
+                    "its release phase is still running: check `heroku releases"
+                    f" -a {app}` or raise herotasks.timeouts.release",
+                )
+            time.sleep(min(poll, remaining))
+
+    def slug(self, app: str, slug_id: str) -> dict:
+        return self.request("GET", _path("apps", app, "slugs", slug_id))
+
+    def build(self, app: str, build_id: str) -> dict:
+        return self.request("GET", _path("apps", app, "builds", build_id))
+
+    def builds(self, app: str) -> list[dict]:
+        """Builds newest first (sorted here by ``created_at``: build ids are
+        uuids, so the server's id order says nothing about age)."""
+        items = self.get_list(_path("apps", app, "builds"))
+        return sorted(items, key=lambda b: b.get("created_at") or "", reverse=True)
+
+    # -- dynos ----------------------------------------------------------------
+
+    def create_dyno(
+        self,
+        app: str,
+        command: str,
+        *,
+        attach: bool,
+        env: Mapping[str, str] | None = None,
+        size: str | None = None,
+        type: str = "run",
+        time_to_live: int | None = None,
+    ) -> dict | None:
+        """Start a one-off dyno; with ``attach`` its ``attach_url`` is the
+        rendezvous address (see :mod:`herotasks.adapters.rendezvous`)."""
+        body: dict[str, Any] = {"command": command, "attach": bool(attach), "type": type}
+        if env:
+            body["env"] = dict(env)
+        if size:
+            body["size"] = size
+        if time_to_live is not None:
+            body["time_to_live"] = int(time_to_live)
+        return self.request("POST", _path("apps", app, "dynos"), body)
+
+    def dynos(self, app: str) -> list[dict]:
+        return self.get_list(_path("apps", app, "dynos"))
+
+    def restart_dynos(self, app: str) -> Any:
+        return self.request("DELETE", _path("apps", app, "dynos"))
+
+    # -- pipelines ------------------------------------------------------------
+
+    def pipeline_coupling(self, app: str) -> dict | None:
+        """The app's pipeline coupling, or None when it is in no pipeline."""
+        return self.request(
+            "GET", _path("apps", app, "pipeline-couplings"), missing_ok=True
+        )
+
+    def create_pipeline(self, name: str) -> dict | None:
+        return self.request("POST", "/pipelines", {"name": name})
+
+    def couple(self, pipeline_id: str, app: str, stage: str) -> dict | None:
+        body = {"app": app, "pipeline": pipeline_id, "stage": stage}
+        return self.request("POST", "/pipeline-couplings", body)
+
+    def promote(
+        self, pipeline_id: str, source_app_id: str, target_app_ids: Iterable[str]
+    ) -> dict | None:
+        body = {
+            "pipeline": {"id": pipeline_id},
+            "source": {"app": {"id": source_app_id}},
+            "targets": [{"app": {"id": t}} for t in target_app_ids],
+        }
+        return self.request("POST", "/pipeline-promotions", body)
+
+    def promotion_targets(self, promotion_id: str) -> list[dict]:
+        return self.get_list(_path("pipeline-promotions", promotion_id, "promotion-targets"))
+
+    # -- output streams -------------------------------------------------------
+
+    def stream(
+        self,
+        url: str,
+        out: Output,
+        *,
+        attempts: int = 30,
+        poll: float = 1.0,
+        idle_timeout: float = 600.0,
+    ) -> bool:
+        """Copy an ``output_stream_url`` (build or release phase) to ``out``.
+
+        Follows the stream until the server closes it. A 404 means "not ready
+        yet" (the CLI treats it the same way), so it is retried ``attempts``
+        times ``poll`` seconds apart. The stream is a courtesy (the build or
+        release ``status`` is the truth), so a stream that never appears or
+        breaks logs a warning and returns False rather than failing the deploy.
+        Both ``text/plain`` and ``text/event-stream`` bodies are understood.
+        """
+        write = as_writer(out)
+        url = urljoin(self.base_url + "/", url)
+        for _ in range(max(attempts, 1)):
+            try:
+                response = self.session.get(
+                    url,
+                    stream=True,
+                    timeout=(self.timeout[0], idle_timeout),
+                    verify=self.session.verify,
+                )
+            except requests.RequestException as exc:
+                log.warning("output stream unavailable: %s", type(exc).__name__)
+                return False
+            with response:
+                if response.status_code == 404:
+                    time.sleep(poll)
+                    continue
+                if response.status_code >= 400:
+                    log.warning("output stream answered HTTP %s", response.status_code)
+                    return False
+                try:
+                    _copy_stream(response, write)
+                except requests.RequestException as exc:
+                    log.warning("output stream broke off: %s", type(exc).__name__)
+                    return False
+                return True
+        log.warning("output stream never became available: %s", _origin(url))
+        return False
+
+
+def _copy_stream(response: requests.Response, write: Any) -> None:
+    """Write a streamed body as it arrives.
+
+    ``raw.read1`` returns whatever bytes are already there, so a slow build shows
+    its lines live even when the server does not use chunked encoding
+    (``iter_content`` would wait for a full buffer or the end).
+    """
+    content_type = response.headers.get("Content-Type", "")
+    # requests assumes ISO-8859-1 for text/* without a charset; logs are UTF-8.
+    encoding = response.encoding if "charset" in content_type else "utf-8"
+    decoder = codecs.getincrementaldecoder(encoding or "utf-8")("replace")
+    events = content_type.startswith("text/event-stream")
+    pending = ""
+    while True:
+        data = response.raw.read1(65536, decode_content=True)
+        text = decoder.decode(data or b"", final=not data)
+        if events:
+            pending += text
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                _write_event_line(line.rstrip("\r"), write)
+        elif text:
+            write(text)
+        if not data:
+            break
+    if events and pending:
+        _write_event_line(pending, write)
+
+
+def _write_event_line(line: str, write: Any) -> None:
+    # Server-sent events: only "data:" lines carry output; "id:", "event:" and
+    # ":" comments are bookkeeping.
+    if line.startswith("data:"):
+        data = line[5:]
+        write((data[1:] if data.startswith(" ") else data) + "\n")
+
+
+def _formation_update(update: Mapping[str, Any]) -> dict[str, Any]:
+    if not update.get("type"):
+        raise ConfigError(f"formation update without a process type: {dict(update)}")
+    out: dict[str, Any] = {"type": update["type"]}
+    quantity = update.get("quantity")
+    if quantity is not None:
+        # Only absolute counts: int("+1") would silently turn the CLI's relative
+        # "+1" into 1.
+        if isinstance(quantity, bool) or not str(quantity).strip().isdigit():
+            raise ConfigError(
+                f"dyno quantity for {update['type']} must be a whole number,"
+                f" not {quantity!r}"
+            )
+        out["quantity"] = int(quantity)
+    size = update.get("size") or (update.get("dyno_size") or {}).get("name")
+    if size:
+        out["dyno_size"] = {"name": size}
+    return out
+
+
+def _describe(path: str, body: Any) -> str:
+    """A dry-run log rendering of ``body`` that never shows a config value."""
+    if body is None:
+        return ""
+    if path.endswith("/config-vars") and isinstance(body, dict):
+        body = {k: None if v is None else "***" for k, v in body.items()}
+    elif isinstance(body, dict) and "env" in body:
+        body = {**body, "env": {k: "***" for k in body["env"]}}
+    return json.dumps(body, sort_keys=True)
+
+
+def _hint(status: int, error_id: str | None) -> str | None:
+    if status == 401:
+        if os.environ.get("HEROKU_API_KEY"):
+            return "the token in HEROKU_API_KEY is invalid or expired; replace it"
+        return auth.LOGIN_HINT
+    if status == 403:
+        return "check that this account has access to the app"
+    if status == 429:
+        return "the API rate limit is spent; wait a few minutes and retry"
+    if status >= 500:
+        return "Heroku is having trouble; retry later (https://status.heroku.com)"
+    return None
+
+
+def resolve_api_url(host: str | None = None) -> str:
+    """The API base URL from ``HEROKU_HOST``, by the CLI's rules.
+
+    ``http...`` is used as is, anything else becomes ``https://api.<host>``. The
+    CLI warns about a host that is neither a Heroku domain nor loopback and falls
+    back to heroku.com; we refuse instead, because a typo'd sandbox host would
+    otherwise send a deploy to the real Heroku.
+
+    :raises ConfigError: ``HEROKU_HOST`` names some other host.
+    """
+    if host is None:
+        host = os.environ.get("HEROKU_HOST", "")
+    host = host.strip()
+    if not host:
+        return auth.DEFAULT_API_URL
+    bare = re.sub(r"^https?://", "", host)
+    valid = any(
+        bare == d or bare.endswith("." + d) for d in _HEROKU_DOMAINS
+    ) or any(name in bare for name in _LOOPBACK_NAMES)
+    if not valid:
+        raise ConfigError(
+            f"HEROKU_HOST {host!r} is neither a Heroku domain nor localhost",
+            "fix HEROKU_HOST or unset it to use api.heroku.com",
+        )
+    return host.rstrip("/") if host.startswith("http") else f"https://api.{host}"
+
+
+def make_api(
+    url: str | None = None,
+    token: str | None = None,
+    cabundle: str | None = None,
+    retries: int = 4,
+    dry_run: bool = False,
+) -> HerokuAPI:
+    """Build the :class:`HerokuAPI` for the given settings (the one factory).
+
+    :param url: API base URL; None means ``HEROKU_HOST`` or api.heroku.com.
+    :param token: None means ``HEROKU_API_KEY`` or ``~/.netrc``, like the CLI.
+    :param cabundle: None means ``HEROTASKS_CA_BUNDLE`` when set.
+    :raises ApiError: no token can be found.
+    :raises ConfigError: bad ``HEROKU_HOST`` or a CA bundle that does not exist.
+    """
+    base_url = (url or resolve_api_url()).rstrip("/")
+    token = token or auth.find_token(base_url)
+    if not token:
+        raise ApiError(f"no Heroku API token found for {base_url}", auth.LOGIN_HINT)
+    cabundle = cabundle or os.environ.get("HEROTASKS_CA_BUNDLE") or None
+    if cabundle and not os.path.isfile(cabundle):
+        raise ConfigError(
+            f"CA bundle {cabundle} does not exist",
+            "fix herotasks.api.cabundle or HEROTASKS_CA_BUNDLE",
+        )
+    return HerokuAPI(base_url, token, make_session(retries, cabundle), dry_run=dry_run)
