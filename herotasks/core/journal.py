@@ -1,0 +1,267 @@
+"""The deploy journal: what is about to change on Heroku, and how to undo it.
+
+One JSON file per app, ``<statedir>/journal/<app>.json``, mode 0600 in a 0700
+directory. It is written *before* each state-changing step (``started`` plus
+the undo data: recorded formation, preboot and maintenance as found, scratch
+app and lock names) and again when the step is done, so a crash or a kill at
+any point leaves enough on disk for ``deploy.recover``.
+
+Writes are atomic (temp file in the same directory, fsync, ``os.replace``): a
+kill mid-write leaves the previous journal, never half of one.
+
+Both the engine and the hand-run tasks (``workers.stop`` then, later,
+``workers.restore``) use the same file, so hand-run steps are recoverable too.
+No secrets go in: only app names, commits, release ids, formation and flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from herotasks.errors import HerotasksError
+
+VERSION = 1
+#: Keys that could carry secrets; refused so a careless caller cannot leak one.
+_FORBIDDEN = ("token", "key", "password", "secret", "authorization")
+
+STARTED, DONE, FAILED, CLOSED = "started", "done", "failed", "closed"
+
+
+@dataclass
+class Entry:
+    """One step as the journal knows it."""
+
+    step: str
+    status: str
+    at: float
+    undo: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Journal:
+    """An open journal for one app.
+
+    ``facts`` holds what later steps and recovery need (``slug_id``,
+    ``scratch_app``, ``previous_release``, ``formation``, ``preboot``, ...).
+    """
+
+    path: Path
+    app: str
+    deploy_id: str
+    stage: str | None = None
+    strategy: str | None = None
+    started_at: float = 0.0
+    finished: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    clock: Any = time.time
+
+    # -- reading -------------------------------------------------------------
+
+    def last(self, step: str) -> Entry | None:
+        """The latest entry for ``step``."""
+        return next((e for e in reversed(self.entries) if e.step == step), None)
+
+    def status(self, step: str) -> str | None:
+        """``started``/``done``/``failed``/``closed`` for ``step``, or None."""
+        entry = self.last(step)
+        return entry.status if entry else None
+
+    def open_entries(self) -> Iterator[Entry]:
+        """Entries of steps that changed something not yet put back, newest first.
+
+        A step counts once (its latest entry); ``closed`` ones need nothing.
+        """
+        seen: set[str] = set()
+        for entry in reversed(self.entries):
+            if entry.step in seen:
+                continue
+            seen.add(entry.step)
+            if entry.status in (STARTED, DONE, FAILED) and entry.undo:
+                yield entry
+
+    # -- writing -------------------------------------------------------------
+
+    def begin(self, step: str, undo: dict[str, Any] | None = None) -> None:
+        """Record, before it happens, that ``step`` is about to change state."""
+        self.entries.append(Entry(step, STARTED, self.clock(), dict(undo or {})))
+        self.save()
+
+    def done(self, step: str, **facts: Any) -> None:
+        """Mark ``step`` done and remember ``facts`` it produced."""
+        entry = self._current(step)
+        entry.status, entry.at = DONE, self.clock()
+        self.facts.update(facts)
+        self.save()
+
+    def failed(self, step: str, error: str) -> None:
+        """Mark ``step`` failed (its undo may still be needed)."""
+        entry = self._current(step)
+        entry.status, entry.at, entry.error = FAILED, self.clock(), error
+        self.save()
+
+    def close(self, step: str) -> None:
+        """``step``'s change was put back or made permanent: nothing to undo.
+
+        ``maintenance.off`` closes ``maintenance.on``, a rollback closes
+        ``slug.promote``, a finished window closes the promotion for good.
+        """
+        entry = self.last(step)
+        if entry is not None and entry.status != CLOSED:
+            entry.status, entry.at = CLOSED, self.clock()
+            self.save()
+
+    def remember(self, **facts: Any) -> None:
+        """Store facts that are not tied to one step."""
+        self.facts.update(facts)
+        self.save()
+
+    def forget(self, *keys: str) -> None:
+        """Drop facts that no longer hold (e.g. the scratch app once destroyed)."""
+        for key in keys:
+            self.facts.pop(key, None)
+        self.save()
+
+    def finish(self) -> None:
+        """The deploy ended with nothing left to undo: remove the file."""
+        self.finished = True
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def save(self) -> None:
+        """Write atomically with mode 0600 (see module docstring)."""
+        data = self.to_dict()
+        _check_no_secrets(data)
+        _ensure_dir(self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".journal-", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def to_dict(self) -> dict[str, Any]:
+        """The on-disk form."""
+        return {
+            "version": VERSION,
+            "app": self.app,
+            "deploy_id": self.deploy_id,
+            "stage": self.stage,
+            "strategy": self.strategy,
+            "started_at": self.started_at,
+            "facts": self.facts,
+            "entries": [
+                {"step": e.step, "status": e.status, "at": e.at, "undo": e.undo,
+                 "error": e.error}
+                for e in self.entries
+            ],
+        }
+
+    def _current(self, step: str) -> Entry:
+        entry = self.last(step)
+        if entry is None:  # a step may finish without a begin (nothing to undo)
+            entry = Entry(step, STARTED, self.clock())
+            self.entries.append(entry)
+        return entry
+
+
+def journal_path(statedir: Path, app: str) -> Path:
+    """Where the journal of ``app`` lives."""
+    return Path(statedir) / "journal" / f"{app}.json"
+
+
+def load(statedir: Path, app: str) -> Journal | None:
+    """The journal of ``app``, or None when no deploy is in flight."""
+    path = journal_path(statedir, app)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise HerotasksError(
+            f"cannot read the deploy journal {path}: {exc}",
+            "fix or move the file, then run deploy.recover again",
+        ) from None
+    if raw.get("version") != VERSION:
+        raise HerotasksError(f"journal {path} has unknown version {raw.get('version')}",
+                             "it was written by another herotasks version")
+    return Journal(
+        path=path,
+        app=raw["app"],
+        deploy_id=raw["deploy_id"],
+        stage=raw.get("stage"),
+        strategy=raw.get("strategy"),
+        started_at=raw.get("started_at") or 0.0,
+        facts=raw.get("facts") or {},
+        entries=[Entry(e["step"], e["status"], e["at"], e.get("undo") or {},
+                       e.get("error")) for e in raw.get("entries", [])],
+    )
+
+
+def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
+          clock: Any = time.time) -> Journal:
+    """A fresh journal for a new deploy, refusing to overwrite an unfinished one."""
+    existing = load(statedir, app)
+    if existing is not None and list(existing.open_entries()):
+        steps = ", ".join(e.step for e in existing.open_entries())
+        raise HerotasksError(
+            f"an interrupted deploy of {app} left changes behind ({steps})",
+            f"run `inv deploy.recover --stage {existing.stage or stage}` first",
+        )
+    journal = Journal(path=journal_path(statedir, app), app=app,
+                      deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,
+                      started_at=clock(), clock=clock)
+    journal.save()
+    return journal
+
+
+def open_or_start(statedir: Path, app: str, *, stage: str | None,
+                  clock: Any = time.time) -> Journal:
+    """The journal hand-run steps share: the one in flight, or a new one."""
+    existing = load(statedir, app)
+    if existing is not None:
+        existing.clock = clock
+        return existing
+    return start(statedir, app, stage=stage, strategy="by hand", clock=clock)
+
+
+def _ensure_dir(path: Path) -> None:
+    """Create the journal folder (and the statedir) private to the user.
+
+    Only folders herotasks creates are tightened: the journal folder always,
+    the statedir when this call makes it (it may be a folder the user chose).
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def _check_no_secrets(data: Any, where: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if any(word in str(key).lower() for word in _FORBIDDEN):
+                raise HerotasksError(f"refusing to journal key {where}{key!r}",
+                                     "this is a herotasks bug; please report it")
+            _check_no_secrets(value, f"{where}{key}.")
+    elif isinstance(data, list):
+        for item in data:
+            _check_no_secrets(item, where)

@@ -1,0 +1,172 @@
+"""The deploy report: a summary table for people, and ``--json PATH`` for CI.
+
+The JSON shape is a contract (docs/HELPERS-CONTEXT.md, "Deploy report"); the
+benchmark reads it. Times are epoch seconds; a window that never opened is
+``null``; one that opened and never closed (maintenance left on because a
+rollback failed) has ``finished_at``/``duration`` null.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WINDOWS = ("maintenance", "workers_down")
+
+
+@dataclass
+class StepRecord:
+    """Timing and outcome of one executed (or skipped) step."""
+
+    name: str
+    started_at: float
+    finished_at: float | None = None
+    ok: bool = False
+    skipped: bool = False
+    in_window: bool = False
+    note: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, or None while running."""
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "in_window": self.in_window,
+        }
+
+
+@dataclass
+class Window:
+    """A span the users paid for (maintenance on, or workers at zero)."""
+
+    started_at: float
+    finished_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        duration = (None if self.finished_at is None
+                    else self.finished_at - self.started_at)
+        return {"started_at": self.started_at, "finished_at": self.finished_at,
+                "duration": duration}
+
+
+@dataclass
+class Report:
+    """Everything ``deploy.<stage>`` prints and writes."""
+
+    app: str
+    stage: str | None
+    strategy: str
+    commit_from: str | None
+    commit_to: str | None
+    pending: bool | None = None
+    pending_reason: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
+    ok: bool = False
+    error: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    windows: dict[str, Window] = field(default_factory=dict)
+    release_id: str | None = None
+    release_version: int | None = None
+    dry_run: bool = False
+
+    def open_window(self, name: str, at: float) -> None:
+        """Mark the start of a window (first opening wins)."""
+        self.windows.setdefault(name, Window(at))
+
+    def close_window(self, name: str, at: float) -> None:
+        """Mark the end of a window that is open."""
+        window = self.windows.get(name)
+        if window is not None and window.finished_at is None:
+            window.finished_at = at
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the whole run took."""
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's JSON object."""
+        return {
+            "app": self.app,
+            "stage": self.stage,
+            "strategy": self.strategy,
+            "ok": self.ok,
+            "error": self.error,
+            "commit": {"from": self.commit_from, "to": self.commit_to},
+            "migrations": {"pending": self.pending, "reason": self.pending_reason},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "steps": [s.to_json() for s in self.steps],
+            "windows": {name: (self.windows[name].to_json()
+                               if name in self.windows else None)
+                        for name in WINDOWS},
+            "release": ({"id": self.release_id, "version": self.release_version}
+                        if self.release_id else None),
+        }
+
+    def summary(self) -> str:
+        """The table printed at the end of a deploy."""
+        head = (f"{'DRY RUN ' if self.dry_run else ''}deploy of {self.app}"
+                + (f" ({self.stage})" if self.stage else "")
+                + f" [{self.strategy}] "
+                + f"{(self.commit_from or '(unknown)')[:10]} -> "
+                + f"{(self.commit_to or '?')[:10]}: "
+                + ("ok" if self.ok else "FAILED"))
+        lines = [head, f"  {'step':20s} {'seconds':>9s}  "]
+        for step in self.steps:
+            if step.skipped:
+                took = "skipped"
+            elif step.duration is None:
+                took = "-"
+            else:
+                took = f"{step.duration:.2f}"
+            flags = ("window " if step.in_window else "") + (
+                "" if step.ok or step.skipped else "FAILED")
+            lines.append(f"  {step.name:20s} {took:>9s}  {flags}{step.note}".rstrip())
+        for name in WINDOWS:
+            label = name.replace("_", " ")
+            window = self.windows.get(name)
+            if window is None:
+                lines.append(f"  {label} window: none")
+            elif window.finished_at is None:
+                lines.append(f"  {label} window: STILL OPEN")
+            else:
+                lines.append(f"  {label} window: "
+                             f"{window.finished_at - window.started_at:.2f}s")
+        if self.release_id:
+            lines.append(f"  release: v{self.release_version} ({self.release_id})")
+        if self.duration is not None:
+            lines.append(f"  total: {self.duration:.2f}s")
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+
+def write_json(report: Report, path: str | os.PathLike[str]) -> Path:
+    """Write the report atomically (a CI job may read it while we write)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report-", dir=target.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(report.to_json(), fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, target)
+    return target

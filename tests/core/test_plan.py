@@ -1,0 +1,207 @@
+"""plan_deploy: the observed state decides the steps and the window."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from herotasks.core.config import Settings
+from herotasks.core.plan import (
+    Pending,
+    Process,
+    State,
+    formation_from_api,
+    plan_deploy,
+    preboot_allowed,
+    replan_after_build,
+)
+
+STAGES = {"production": {"app": "tally-prod"}}
+
+
+def settings(**tree) -> Settings:
+    return Settings.resolve({"herotasks": {"stages": STAGES, "preset": "rails",
+                                           **tree}}, stage="production")
+
+
+def state(**kw) -> State:
+    base = dict(
+        app="tally-prod", stage="production", new_commit="b" * 40,
+        deployed_commit="a" * 40,
+        pending=Pending(True, "db/migrate changed: 1 file"),
+        preboot=True, preboot_allowed=True,
+        formation=(Process("web", 2, "standard-1x"), Process("worker", 3, "standard-2x"),
+                   Process("clock", 0, "standard-1x")),
+        assets_rebuild=True, assets_reason="no earlier compiled commit",
+    )
+    base.update(kw)
+    return State(**base)
+
+
+class TestHerotasksStrategy:
+    def test_migration_opens_a_window_around_promote_migrate_restart(self):
+        plan = plan_deploy(state(), settings())
+        assert plan.window
+        assert plan.names() == [
+            "check", "lock.acquire", "assets.precompile", "scratch.create",
+            "slug.build", "preboot.off", "workers.stop", "maintenance.on",
+            "slug.promote", "db.migrate", "dynos.restart", "dynos.wait",
+            "maintenance.off", "workers.restore", "preboot.restore",
+            "scratch.destroy", "lock.release",
+        ]
+        inside = [s.name for s in plan.steps if s.in_window]
+        assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
+
+    def test_only_running_workers_stop(self):
+        plan = plan_deploy(state(), settings())
+        assert "worker=3" in plan.step("workers.stop").description
+        assert "clock" not in plan.step("workers.stop").description
+
+    def test_no_migration_means_no_window_and_preboot(self):
+        plan = plan_deploy(state(pending=Pending(False, "no changes"), preboot=False),
+                           settings())
+        assert not plan.window
+        assert not any(s.in_window for s in plan.steps)
+        names = plan.names()
+        assert "maintenance.on" not in names and "workers.stop" not in names
+        assert names.index("preboot.on") < names.index("slug.promote")
+        assert names.index("preboot.restore") > names.index("dynos.wait")
+        assert "db.migrate" not in names
+
+    def test_preboot_already_on_is_left_alone_without_window(self):
+        plan = plan_deploy(state(pending=Pending(False, "x")), settings())
+        assert not {"preboot.on", "preboot.off", "preboot.restore"} & set(plan.names())
+
+    def test_preboot_not_allowed_is_noted(self):
+        plan = plan_deploy(state(pending=Pending(False, "x"), preboot=False,
+                                 preboot_allowed=False), settings())
+        assert "preboot.on" not in plan.names()
+        assert any("no preboot" in n for n in plan.notes)
+
+    def test_release_phase_does_not_migrate_twice(self):
+        plan = plan_deploy(state(release_phase=True), settings())
+        assert plan.window
+        assert "db.migrate" not in plan.names()
+        # the window is open before promotion, which runs the release phase
+        names = plan.names()
+        assert names.index("maintenance.on") < names.index("slug.promote")
+        assert plan.step("slug.promote").in_window
+        assert any("release phase" in n for n in plan.notes)
+
+    def test_unknown_deployed_commit_is_pending(self):
+        # observe turns unknown into pending; the planner then opens the window
+        plan = plan_deploy(state(deployed_commit=None,
+                                 pending=Pending(True, "deployed commit unknown")),
+                           settings())
+        assert plan.window and "db.migrate" in plan.names()
+
+    def test_maintenance_already_on_stays_on(self):
+        plan = plan_deploy(state(maintenance=True), settings())
+        assert "maintenance.on" not in plan.names()
+        assert "maintenance.off" not in plan.names()
+
+    def test_no_asset_step(self):
+        s = settings(assets={"command": False})
+        plan = plan_deploy(state(assets_rebuild=None), s)
+        assert "assets.precompile" not in plan.names()
+
+    def test_no_migrate_command_never_opens_window(self):
+        s = settings(migrations={"command": False})
+        plan = plan_deploy(state(), s)
+        assert not plan.window and "db.migrate" not in plan.names()
+
+    def test_pipeline_method_is_described(self):
+        plan = plan_deploy(state(), settings(promote={"method": "pipeline"}))
+        assert "pipeline promotion" in plan.step("slug.promote").description
+
+    def test_every_changing_step_says_how_to_undo(self):
+        for step in plan_deploy(state(), settings()).steps:
+            if step.changes:
+                assert step.undo, step.name
+
+
+class TestOtherStrategies:
+    def test_naive_always_has_a_window_and_migrates(self):
+        # the issue's naive: maintenance on, push, migrate, maintenance off
+        plan = plan_deploy(state(pending=Pending(False, "x")),
+                           settings(strategy="naive"))
+        assert plan.window
+        assert plan.names() == [
+            "check", "lock.acquire", "assets.precompile", "maintenance.on",
+            "app.push", "db.migrate", "dynos.restart", "maintenance.off",
+            "lock.release",
+        ]
+
+    def test_naive_with_migration(self):
+        plan = plan_deploy(state(), settings(strategy="naive"))
+        inside = [s.name for s in plan.steps if s.in_window]
+        assert inside == ["app.push", "db.migrate", "dynos.restart"]
+        assert "workers.stop" not in plan.names()  # naive does not do that
+        assert "scratch.create" not in plan.names()
+
+    def test_conditional_without_migration_has_no_window(self):
+        plan = plan_deploy(state(pending=Pending(False, "x")),
+                           settings(strategy="conditional"))
+        assert not plan.window
+        assert "app.push" in plan.names() and "maintenance.on" not in plan.names()
+
+    def test_conditional_with_migration_stops_workers(self):
+        plan = plan_deploy(state(), settings(strategy="conditional"))
+        names = plan.names()
+        assert names.index("workers.stop") < names.index("maintenance.on")
+        assert names.index("workers.restore") > names.index("maintenance.off")
+
+
+class TestReplan:
+    def test_slug_with_release_phase_drops_migrate(self):
+        s = settings()
+        plan = plan_deploy(state(), s)
+        again = replan_after_build(plan, s, release_phase=True)
+        assert "db.migrate" not in again.names()
+        # everything up to the build is identical, so the engine can continue
+        cut = plan.names().index("slug.build") + 1
+        assert again.names()[:cut] == plan.names()[:cut]
+
+    def test_same_answer_keeps_the_plan(self):
+        s = settings()
+        plan = plan_deploy(state(), s)
+        assert replan_after_build(plan, s, release_phase=False) is plan
+
+
+class TestDescribe:
+    def test_says_commits_migrations_assets_window_workers(self):
+        text = plan_deploy(state(), settings()).describe()
+        assert "aaaaaaaaaa -> bbbbbbbbbb" in text
+        assert "pending (db/migrate changed: 1 file)" in text
+        assert "rebuilt" in text
+        assert "maintenance around slug.promote" in text
+        assert "worker=3:standard-2x" in text
+
+    def test_no_window_text(self):
+        text = plan_deploy(state(pending=Pending(False, "no changes under db/migrate"),
+                                 preboot=False), settings()).describe()
+        assert "none (promote with preboot)" in text
+        assert "workers stop: none" in text
+
+    def test_unknown_deployed_commit(self):
+        text = plan_deploy(state(deployed_commit=None), settings()).describe()
+        assert "(unknown) -> bbbbbbbbbb" in text
+
+
+@pytest.mark.parametrize("sizes,allowed", [
+    (["standard-1x"], True), (["Performance-M"], True), (["eco"], False),
+    (["Basic"], False), ([], False),
+])
+def test_preboot_allowed(sizes, allowed):
+    formation = tuple(Process("web", 1, s) for s in sizes) + (
+        Process("worker", 1, "eco"),)
+    assert preboot_allowed(formation) is allowed
+
+
+def test_formation_from_api_reads_both_size_shapes():
+    got = formation_from_api([
+        {"type": "worker", "quantity": 2, "dyno_size": {"name": "Standard-2X"}},
+        {"type": "web", "quantity": 1, "size": "Standard-1X"},
+    ])
+    assert got == (Process("web", 1, "Standard-1X"), Process("worker", 2, "Standard-2X"))

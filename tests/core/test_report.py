@@ -1,0 +1,63 @@
+"""The report's JSON follows the contract in docs/HELPERS-CONTEXT.md."""
+
+from __future__ import annotations
+
+import json
+
+from herotasks.core.report import Report, StepRecord, write_json
+
+
+def sample() -> Report:
+    r = Report(app="tally-prod", stage="production", strategy="herotasks",
+               commit_from=None, commit_to="b" * 40, pending=True,
+               pending_reason="db/migrate changed: 2 files", started_at=1.0)
+    r.steps.append(StepRecord("slug.build", 1.0, 1.5, ok=True))
+    r.steps.append(StepRecord("slug.promote", 1.6, 1.8, ok=True, in_window=True))
+    r.open_window("maintenance", 1.6)
+    r.close_window("maintenance", 1.9)
+    r.finished_at, r.ok = 2.0, True
+    r.release_id, r.release_version = "uuid-7", 7
+    return r
+
+
+def test_contract_shape(tmp_path):
+    path = write_json(sample(), tmp_path / "out" / "report.json")
+    data = json.loads(path.read_text())
+    assert set(data) == {"app", "stage", "strategy", "ok", "error", "commit",
+                         "migrations", "started_at", "finished_at", "duration",
+                         "steps", "windows", "release"}
+    assert data["commit"] == {"from": None, "to": "b" * 40}
+    assert data["migrations"] == {"pending": True,
+                                  "reason": "db/migrate changed: 2 files"}
+    assert data["duration"] == 1.0
+    assert data["steps"][0] == {"name": "slug.build", "started_at": 1.0,
+                                "finished_at": 1.5, "duration": 0.5, "ok": True,
+                                "skipped": False, "in_window": False}
+    assert data["windows"]["maintenance"]["duration"] == 1.9 - 1.6
+    assert data["windows"]["workers_down"] is None
+    assert data["release"] == {"id": "uuid-7", "version": 7}
+
+
+def test_window_left_open_has_null_end():
+    r = sample()
+    r.open_window("workers_down", 1.5)
+    w = r.to_json()["windows"]["workers_down"]
+    assert w == {"started_at": 1.5, "finished_at": None, "duration": None}
+    assert "workers down window: STILL OPEN" in r.summary()
+
+
+def test_first_open_and_first_close_win():
+    r = sample()
+    r.open_window("maintenance", 5.0)  # already open: ignored
+    r.close_window("maintenance", 9.0)  # already closed: ignored
+    assert r.windows["maintenance"].started_at == 1.6
+    assert r.windows["maintenance"].finished_at == 1.9
+
+
+def test_summary_lists_steps_windows_release():
+    text = sample().summary()
+    assert "slug.build" in text and "0.50" in text
+    assert "maintenance window: 0.30s" in text
+    assert "workers down window: none" in text
+    assert "release: v7 (uuid-7)" in text
+    assert "(unknown) -> bbbbbbbbbb: ok" in text
