@@ -1,0 +1,211 @@
+"""``heroku run --exit-code`` in Python: attach to a one-off dyno's rendezvous.
+
+A dyno created with ``attach: true`` comes back with ``attach_url``
+``rendezvous://HOST:PORT/SECRET[?query]``. The protocol, as the CLI speaks it
+(``heroku`` 11.10 ``dist/lib/run/dyno.js`` ``_rendezvous``/``_readData``):
+
+1. open TLS to HOST:PORT, verifying the certificate;
+2. send ``SECRET[?query]\\r\\n`` (the URL's path and query without the ``/``);
+3. the server answers a ``rendezvous\\r\\n`` line, then the command's output;
+4. the command was wrapped (:func:`wrap_command`) to print
+   ``\\uFFFF heroku-command-exit-status: N`` last; that line is the exit code,
+   and the CLI strips it from what it shows. A close before it means the dyno
+   died without finishing: "No exit code returned".
+
+Chosen over shelling out to ``heroku run --exit-code`` so a deploy does not need
+the Node CLI, the token stays in this process (no argv, no child env), and the
+output reaches the journal and report directly. heroku3's ``Rendezvous`` is not
+usable: it trusts only its bundled CA, omits the ``\\r\\n`` and drops the query.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import re
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
+
+from herotasks.adapters._out import Output, as_writer
+from herotasks.errors import HerotasksError
+
+EXIT_MARKER = "\uffff heroku-command-exit-status:"
+_EXIT_RE = re.compile("\uffff heroku-command-exit-status: (\\d+)[ \\t]*")
+#: The CLI's socket idle timeout (``c.setTimeout(1000 * 60 * 60)``).
+IDLE_TIMEOUT = 3600.0
+#: End of input, as the CLI sends when its (non-tty) stdin is exhausted.
+EOT = b"\x04"
+
+
+def wrap_command(cmd: str) -> str:
+    """``cmd`` made to report its exit status, exactly as ``heroku run
+    --exit-code`` does."""
+    return f'{cmd} ; echo "{EXIT_MARKER} $?"'
+
+
+def parse_attach_url(attach_url: str) -> tuple[str, int, str]:
+    """``(host, port, line)`` from an ``attach_url``; ``line`` is what to send.
+
+    :raises HerotasksError: not a ``rendezvous://host:port/secret`` URL.
+    """
+    parts = urlsplit(attach_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    secret = parts.path.lstrip("/")
+    if parts.scheme != "rendezvous" or not parts.hostname or not port or not secret:
+        raise HerotasksError(
+            "the dyno's attach_url is not a rendezvous://host:port/secret URL",
+            "herotasks attaches only to rendezvous dynos; run the command with"
+            " `heroku run` instead",
+        )
+    line = secret + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, line
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def attach(
+    attach_url: str,
+    out: Output,
+    *,
+    cabundle: str | None = None,
+    loopback_only: bool = False,
+    timeout: float | None = None,
+    connect_timeout: float = 30.0,
+    idle_timeout: float = IDLE_TIMEOUT,
+    send_eot: bool = True,
+) -> int:
+    """Attach to a one-off dyno, stream its output to ``out``, return its exit code.
+
+    :param out: callable or writable text stream; gets output as it arrives,
+        with ``\\r\\n`` made ``\\n`` and the exit marker line removed.
+    :param cabundle: PEM CA file to trust instead of the system store.
+    :param loopback_only: refuse any host that is not loopback (for tests and
+        the sandbox; real Heroku hosts need it off).
+    :param timeout: overall limit in seconds (None: no limit).
+    :param idle_timeout: limit on silence between two reads.
+    :param send_eot: send end-of-input once attached, as the CLI does when its
+        stdin is not a terminal, so a command that reads stdin does not hang.
+    :raises HerotasksError: bad URL, refused host, connection/TLS failure,
+        timeout, or the connection closed before the exit code arrived.
+    """
+    host, port, line = parse_attach_url(attach_url)
+    if loopback_only and not is_loopback(host):
+        raise HerotasksError(
+            f"refusing to attach to {host}: only loopback hosts are allowed here",
+            "this run is limited to the local sandbox",
+        )
+    deadline = None if timeout is None else time.monotonic() + timeout
+    context = ssl.create_default_context(cafile=cabundle)
+    try:
+        raw = socket.create_connection((host, port), timeout=connect_timeout)
+    except OSError as exc:
+        raise HerotasksError(
+            f"cannot connect to the dyno at {host}:{port}: {exc.strerror or exc}",
+            "check the network; the dyno may have exited already",
+        ) from None
+    try:
+        with context.wrap_socket(raw, server_hostname=host) as conn:
+            conn.sendall(line.encode() + b"\r\n")
+            return _read(conn, as_writer(out), deadline, idle_timeout, send_eot)
+    except ssl.SSLError as exc:
+        raise HerotasksError(
+            f"TLS with the dyno at {host}:{port} failed: {exc.reason or exc}",
+            "point herotasks.api.cabundle (or HEROTASKS_CA_BUNDLE) at its CA",
+        ) from None
+    except (socket.timeout, TimeoutError):
+        raise HerotasksError(
+            f"timed out waiting for the dyno at {host}:{port}",
+            "raise herotasks.timeouts.migrate, or check the dyno with `heroku ps`",
+        ) from None
+    except OSError as exc:
+        raise HerotasksError(
+            f"lost the connection to the dyno at {host}:{port}: {exc}",
+            "check the dyno's logs; the command may still have run",
+        ) from None
+    finally:
+        raw.close()
+
+
+def _read(
+    conn: ssl.SSLSocket,
+    write,
+    deadline: float | None,
+    idle_timeout: float,
+    send_eot: bool,
+) -> int:
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    buffer = ""
+    greeted = False
+    while True:
+        wait = idle_timeout
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError
+        conn.settimeout(wait)
+        data = conn.recv(65536)
+        buffer += decoder.decode(data, final=not data).replace("\r\n", "\n")
+        if not greeted:
+            # The server's first line is "rendezvous"; output starts after it.
+            if "\n" not in buffer:
+                if data:
+                    continue
+                break
+            buffer = buffer.split("\n", 1)[1]
+            greeted = True
+            if send_eot:
+                conn.sendall(EOT)
+        code, buffer = _emit(buffer, write, final=not data)
+        if code is not None:
+            return code
+        if not data:
+            break
+    raise HerotasksError(
+        "no exit code returned: the connection to the dyno closed before the"
+        " command finished",
+        "the dyno may have crashed or been stopped; check `heroku logs`",
+    )
+
+
+def _emit(buffer: str, write, *, final: bool) -> tuple[int | None, str]:
+    """Write complete output from ``buffer``; return (exit code or None, rest).
+
+    Whole lines are checked for the marker. A partial line is written at once
+    (a progress bar must show) unless it may be the start of the marker, which
+    is held back until its line is complete.
+    """
+    while "\n" in buffer:
+        line, buffer = buffer.split("\n", 1)
+        match = _EXIT_RE.search(line)
+        if match:
+            # Output that lacked a final newline shares the marker's line.
+            before = line[: match.start()]
+            if before:
+                write(before + "\n")
+            return int(match.group(1)), buffer
+        write(line + "\n")
+    if final:
+        match = _EXIT_RE.search(buffer)
+        if match:
+            buffer = buffer[: match.start()]
+        if buffer:
+            write(buffer)
+        return (int(match.group(1)) if match else None), ""
+    hold = buffer.find("\uffff")
+    if hold == -1:
+        hold = len(buffer)
+    if buffer[:hold]:
+        write(buffer[:hold])
+    return None, buffer[hold:]
