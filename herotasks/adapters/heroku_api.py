@@ -44,7 +44,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from herotasks import __version__
-from herotasks.adapters import auth
+from herotasks.adapters import auth, git
 from herotasks.adapters._out import Output, as_writer
 from herotasks.errors import ApiError, ConfigError, HerotasksError
 
@@ -185,6 +185,13 @@ class HerokuAPI:
 
     def __repr__(self) -> str:
         return f"HerokuAPI({self.base_url!r}, dry_run={self.dry_run})"
+
+    def git_env(self) -> dict[str, str]:
+        """Environment for ``git push`` to Heroku's git with this API's token and
+        CA bundle (:func:`herotasks.adapters.git.push_env`), so callers never
+        handle the token themselves."""
+        verify = self.session.verify
+        return git.push_env(self._token, verify if isinstance(verify, str) else None)
 
     # -- plumbing -----------------------------------------------------------
 

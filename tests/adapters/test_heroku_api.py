@@ -375,6 +375,15 @@ def test_make_api_resolves_host_token_and_bundle(no_auth_env, monkeypatch, cabun
     assert TOKEN not in repr(api)
 
 
+def test_git_env_carries_token_and_bundle_for_git_only(cabundle):
+    api = HerokuAPI("https://api.heroku.com", TOKEN, make_session(0, cabundle))
+    env = api.git_env()
+    assert env["HEROTASKS_GIT_TOKEN"] == TOKEN
+    assert cabundle in env.values()
+    plain = HerokuAPI("https://api.heroku.com", TOKEN, make_session(0)).git_env()
+    assert "http.sslCAInfo" not in plain.values()
+
+
 def test_make_api_rejects_missing_ca_bundle(no_auth_env):
     with pytest.raises(ConfigError, match="does not exist"):
         make_api(url="http://127.0.0.1:1", token="t", cabundle="/nonexistent/ca.pem")
