@@ -143,8 +143,9 @@ def push_env(
 # -- runners --------------------------------------------------------------------
 
 
-def _out(c: Context, cmd: str, what: str, **kw) -> str:
-    result = run_local(c, cmd, hide=True, warn=True, readonly=True, **kw)
+def _probe(c: Context, cmd: str, what: str) -> str:
+    """Stdout of a read-only git command; GitError naming ``what`` if it fails."""
+    result = run_local(c, cmd, hide=True, warn=True, readonly=True)
     if not result.ok:
         raise GitError(f"{what}: {_last_line(result.stderr)}", output=result.stderr)
     return result.stdout.strip()
@@ -186,7 +187,7 @@ def rev_parse(c: Context, ref: str, repo: str | None = None) -> str:
 
 def is_shallow(c: Context) -> bool:
     cmd = git_cmd("rev-parse", "--is-shallow-repository")
-    return parse_bool(_out(c, cmd, "cannot tell whether the clone is shallow"))
+    return parse_bool(_probe(c, cmd, "cannot tell whether the clone is shallow"))
 
 
 def is_dirty(c: Context, untracked: bool = False) -> bool:
@@ -196,7 +197,7 @@ def is_dirty(c: Context, untracked: bool = False) -> bool:
     in none.
     """
     mode = "--untracked-files=normal" if untracked else "--untracked-files=no"
-    return bool(_out(c, git_cmd("status", "--porcelain", mode), "git status failed"))
+    return bool(_probe(c, git_cmd("status", "--porcelain", mode), "git status failed"))
 
 
 def diff_names(
