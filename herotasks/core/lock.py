@@ -1,0 +1,192 @@
+"""The deploy lock, kept on Heroku so two machines (two CI jobs) see the same one.
+
+Design: the lock *is* a tiny dedicated app, ``htlock-<sha1(app)[:10]>``.
+
+* Heroku app names are globally unique, so ``POST /apps`` is an atomic
+  test-and-set: 201 means we hold the lock, 422 (name taken) means someone
+  does. No read-modify-write race, no clock trust.
+* The holder (user@host, pid, stage, commit, time, deploy id) goes into the
+  lock app's own config vars, so the refusal can name who holds it.
+* Releasing is deleting the lock app. ``--force-unlock`` deletes it whatever
+  it says.
+* Never a config var of the deployed app: changing those creates a release
+  and restarts its dynos.
+
+The name is hashed because Heroku names are at most 30 characters and the
+target's name may already use them all; it carries no secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from herotasks.errors import ApiError, LockHeld
+
+PREFIX = "htlock-"
+_VARS = {
+    "app": "HEROTASKS_LOCK_APP",
+    "who": "HEROTASKS_LOCK_HOLDER",
+    "pid": "HEROTASKS_LOCK_PID",
+    "stage": "HEROTASKS_LOCK_STAGE",
+    "commit": "HEROTASKS_LOCK_COMMIT",
+    "since": "HEROTASKS_LOCK_SINCE",
+    "deploy_id": "HEROTASKS_LOCK_DEPLOY",
+}
+
+
+def lock_app_name(app: str) -> str:
+    """The lock app's name for ``app`` (17 characters, valid on Heroku)."""
+    return PREFIX + hashlib.sha1(app.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a deploy lock."""
+
+    app: str
+    who: str
+    pid: int
+    stage: str
+    commit: str
+    since: float
+    deploy_id: str
+
+    @classmethod
+    def me(cls, app: str, *, stage: str | None, commit: str | None,
+           deploy_id: str) -> "Holder":
+        """The holder record for this process."""
+        try:
+            user = getpass.getuser()
+        except Exception:  # no passwd entry in some containers
+            user = "unknown"
+        return cls(app=app, who=f"{user}@{socket.gethostname()}", pid=os.getpid(),
+                   stage=stage or "", commit=commit or "", since=time.time(),
+                   deploy_id=deploy_id)
+
+    def to_vars(self) -> dict[str, str]:
+        """Config vars of the lock app."""
+        return {var: str(getattr(self, attr)) for attr, var in _VARS.items()}
+
+    @classmethod
+    def from_vars(cls, values: dict[str, Any]) -> "Holder | None":
+        """Parse the lock app's config vars; None while they are not written yet."""
+        if not values.get(_VARS["who"]):
+            return None
+        try:
+            return cls(
+                app=values.get(_VARS["app"], ""),
+                who=values[_VARS["who"]],
+                pid=int(values.get(_VARS["pid"]) or 0),
+                stage=values.get(_VARS["stage"], ""),
+                commit=values.get(_VARS["commit"], ""),
+                since=float(values.get(_VARS["since"]) or 0),
+                deploy_id=values.get(_VARS["deploy_id"], ""),
+            )
+        except (TypeError, ValueError):
+            return None
+
+    def describe(self) -> str:
+        """One human phrase: ``ci@runner (pid 12, stage production, ...)``."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.since))
+        parts = [f"pid {self.pid}"]
+        if self.stage:
+            parts.append(f"stage {self.stage}")
+        if self.commit:
+            parts.append(f"commit {self.commit[:10]}")
+        parts.append(f"since {when}")
+        return f"{self.who} ({', '.join(parts)})"
+
+
+def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
+    """Take the deploy lock of ``holder.app`` or raise :class:`LockHeld`.
+
+    Re-entrant for the same deploy id, so ``deploy.recover`` can continue a
+    deploy whose lock it inherited from the journal.
+
+    :param force: delete an existing lock first (``--force-unlock``).
+    :returns: the lock app's name.
+    """
+    name = lock_app_name(holder.app)
+    if force:
+        _delete_quietly(api, name)
+    for _attempt in range(2):
+        try:
+            api.create_app(name)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            current = current_holder(api, holder.app)
+            if current is _GONE:  # released between our create and our read
+                continue
+            if isinstance(current, Holder) and current.deploy_id == holder.deploy_id:
+                return name
+            who = current.describe() if isinstance(current, Holder) else (
+                "a deploy that is just starting (no holder recorded yet)")
+            raise LockHeld(
+                f"{holder.app} is being deployed by {who}",
+                "wait for it to finish, or run with --force-unlock if it died",
+            ) from None
+        try:
+            api.update_config_vars(name, holder.to_vars())
+        except BaseException:
+            _delete_quietly(api, name)
+            raise
+        return name
+    raise LockHeld(f"the deploy lock of {holder.app} keeps changing hands",
+                   "try again in a moment")
+
+
+def release(api: Any, app: str, deploy_id: str | None, *, force: bool = False) -> bool:
+    """Release the lock if we hold it (or unconditionally with ``force``).
+
+    :returns: True when a lock app was deleted.
+    """
+    current = current_holder(api, app)
+    if current is _GONE:
+        return False
+    if not force and not (isinstance(current, Holder)
+                          and current.deploy_id == deploy_id):
+        # Someone force-unlocked and took it since, or is just taking it (no
+        # holder written yet): theirs, not ours.
+        return False
+    return _delete_quietly(api, lock_app_name(app))
+
+
+class _Gone:
+    """Marker: no lock app exists."""
+
+
+_GONE = _Gone()
+
+
+def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
+    """The holder of ``app``'s lock: a Holder, None (no info yet), or _GONE."""
+    try:
+        values = api.config_vars(lock_app_name(app))
+    except ApiError as exc:
+        if exc.status == 404:
+            return _GONE
+        raise
+    return Holder.from_vars(dict(values or {}))
+
+
+def held_by(api: Any, app: str) -> Holder | None:
+    """Public form for ``deploy.status``: the holder, or None when free."""
+    current = current_holder(api, app)
+    return current if isinstance(current, Holder) else None
+
+
+def _delete_quietly(api: Any, name: str) -> bool:
+    try:
+        api.delete_app(name)
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

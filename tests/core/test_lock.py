@@ -1,0 +1,90 @@
+"""The deploy lock: a dedicated app on Heroku, atomic by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from herotasks.core import lock
+from herotasks.errors import ApiError, LockHeld
+
+
+def holder(deploy_id="d1", who="ci@runner-1"):
+    return lock.Holder(app="tally-prod", who=who, pid=42, stage="production",
+                       commit="c" * 40, since=0.0, deploy_id=deploy_id)
+
+
+def test_lock_app_name_is_valid_and_stable():
+    name = lock.lock_app_name("tally-prod")
+    assert name == lock.lock_app_name("tally-prod")
+    assert name.startswith("htlock-") and len(name) <= 30
+    assert name != lock.lock_app_name("tally-staging")
+
+
+def test_acquire_creates_the_lock_app_with_the_holder(heroku):
+    name = lock.acquire(heroku, holder())
+    assert heroku.mutations() == ["create_app", "update_config_vars"]
+    assert heroku.config[name]["HEROTASKS_LOCK_HOLDER"] == "ci@runner-1"
+    assert lock.held_by(heroku, "tally-prod") == holder()
+
+
+def test_never_touches_the_deployed_apps_config(heroku):
+    heroku.add_app("tally-prod")
+    lock.acquire(heroku, holder())
+    assert heroku.config["tally-prod"] == {}
+
+
+def test_second_deploy_fails_at_once_naming_the_holder(heroku):
+    lock.acquire(heroku, holder())
+    with pytest.raises(LockHeld) as err:
+        lock.acquire(heroku, holder("d2", "dev@laptop"))
+    line = str(err.value)
+    assert "ci@runner-1" in line and "pid 42" in line and "stage production" in line
+    assert "--force-unlock" in line
+
+
+def test_reentrant_for_the_same_deploy(heroku):
+    name = lock.acquire(heroku, holder())
+    assert lock.acquire(heroku, holder()) == name
+
+
+def test_force_unlock_takes_over(heroku):
+    lock.acquire(heroku, holder())
+    lock.acquire(heroku, holder("d2", "dev@laptop"), force=True)
+    assert lock.held_by(heroku, "tally-prod").who == "dev@laptop"
+
+
+def test_release_only_our_own(heroku):
+    lock.acquire(heroku, holder("d2"))
+    assert lock.release(heroku, "tally-prod", "d1") is False
+    assert lock.held_by(heroku, "tally-prod") is not None
+    assert lock.release(heroku, "tally-prod", "d2") is True
+    assert lock.held_by(heroku, "tally-prod") is None
+    assert lock.release(heroku, "tally-prod", "d2") is False  # already free
+
+
+def test_lock_being_taken_without_holder_yet_is_not_released(heroku):
+    heroku.create_app(lock.lock_app_name("tally-prod"))  # created, vars not yet set
+    with pytest.raises(LockHeld, match="just starting"):
+        lock.acquire(heroku, holder())
+    assert lock.release(heroku, "tally-prod", "d1") is False
+    assert lock.lock_app_name("tally-prod") in heroku.apps_
+
+
+def test_failed_holder_write_gives_the_lock_back(heroku):
+    heroku.fail["update_config_vars"] = ApiError("boom", status=503)
+    with pytest.raises(ApiError):
+        lock.acquire(heroku, holder())
+    assert lock.lock_app_name("tally-prod") not in heroku.apps_
+
+
+def test_other_api_errors_pass_through(heroku):
+    heroku.fail["create_app"] = ApiError("Invalid credentials", status=401)
+    with pytest.raises(ApiError, match="Invalid credentials"):
+        lock.acquire(heroku, holder())
+
+
+def test_holder_roundtrip_and_describe():
+    h = holder()
+    assert lock.Holder.from_vars(h.to_vars()) == h
+    assert lock.Holder.from_vars({}) is None
+    assert "since 1970-01-01 00:00:00 UTC" in h.describe()
