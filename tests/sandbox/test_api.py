@@ -1,0 +1,360 @@
+"""The sandbox's Platform API as clients meet it: versions, auth, errors,
+headers, paging, faults on demand, and heroku3 as a second client.
+
+Error ids and statuses are Heroku's (shared/notes/heroku-platform.md §2):
+401 ``unauthorized``, 404 ``not_found``, 422 ``invalid_params``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+
+def error_of(r: requests.Response) -> dict:
+    """A Heroku error body: ``{"id", "message"}``, both non-empty strings."""
+    body = r.json()
+    assert isinstance(body.get("id"), str) and body["id"], body
+    assert isinstance(body.get("message"), str) and body["message"], body
+    return body
+
+
+# -- versions and auth ---------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["3", "3.sdk", "3.filters", "3.pipelines",
+                                     "3.cedar-acm"])
+def test_accept_variants_of_version_3(api, app, variant):
+    r = api.request("GET", f"/apps/{app['name']}",
+                    accept=f"application/vnd.heroku+json; version={variant}")
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == app["id"]
+
+
+def test_an_unknown_api_version_is_refused_with_an_error_body(api, app):
+    r = api.request("GET", f"/apps/{app['name']}",
+                    accept="application/vnd.heroku+json; version=2")
+    assert 400 <= r.status_code < 500
+    error_of(r)
+
+
+def test_basic_auth_with_the_token_as_password(api, sandbox):
+    for user in ("", "heroku"):      # heroku3 sends ":key"; git sends "user:key"
+        cred = base64.b64encode(f"{user}:{sandbox.api_key}".encode()).decode()
+        r = api.request("GET", "/account", token=None,
+                        headers={"Authorization": f"Basic {cred}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["email"]
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "Bearer wrong-token", "Bearer ", "Basic " + base64.b64encode(b":wrong").decode(),
+    "Basic !!not-base64!!", "Token whatever",
+], ids=["missing", "wrong-bearer", "empty-bearer", "wrong-basic", "garbled-basic",
+        "unknown-scheme"])
+def test_a_bad_or_missing_token_is_401_unauthorized(api, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    r = api.request("GET", "/apps", token=None, headers=headers)
+    assert r.status_code == 401
+    assert error_of(r)["id"] == "unauthorized"
+
+
+def test_the_admin_token_is_not_an_api_token(api, sandbox):
+    r = api.request("GET", "/account", token=sandbox.admin_token)
+    assert r.status_code == 401
+    assert error_of(r)["id"] == "unauthorized"
+
+
+# -- bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/apps/{missing}"), ("PATCH", "/apps/{missing}"), ("DELETE", "/apps/{missing}"),
+    ("GET", "/apps/{missing}/config-vars"), ("GET", "/apps/{missing}/releases"),
+    ("GET", "/apps/{missing}/formation"), ("POST", "/apps/{missing}/dynos"),
+])
+def test_an_unknown_app_is_404_not_found(api, method, path):
+    body = {"command": "true"} if method == "POST" else (
+        {"maintenance": True} if method == "PATCH" else None)
+    r = api.request(method, path.format(missing="no-such-app-" + uuid.uuid4().hex[:8]),
+                    json=body)
+    assert r.status_code == 404, r.text
+    assert error_of(r)["id"] == "not_found"
+
+
+def test_unknown_release_slug_and_endpoint_are_404(api, app):
+    for path in (f"/apps/{app['name']}/releases/{uuid.uuid4()}",
+                 f"/apps/{app['name']}/slugs/{uuid.uuid4()}",
+                 "/no/such/endpoint"):
+        r = api.request("GET", path)
+        assert r.status_code == 404, (path, r.text)
+        assert error_of(r)["id"] == "not_found"
+
+
+def test_a_taken_name_is_422_and_changes_nothing(api, app):
+    r = api.request("POST", "/apps", json={"name": app["name"]})
+    assert r.status_code == 422, r.text
+    assert "taken" in error_of(r)["message"].lower()
+    assert [a["id"] for a in api.get("/apps") if a["name"] == app["name"]] == [app["id"]]
+
+
+@pytest.mark.parametrize("name", ["Upper-Case", "1starts-with-digit", "ends-with-",
+                                  "under_score", "a" * 31, "x"])
+def test_an_invalid_app_name_is_422(api, name):
+    r = api.request("POST", "/apps", json={"name": name})
+    assert r.status_code == 422, r.text
+    error_of(r)
+    assert not [a for a in api.get("/apps") if a["name"] == name]
+
+
+@pytest.mark.parametrize("method,path,body,field", [
+    ("PATCH", "/apps/{app}", {"maintenance": "yes"}, "maintenance"),
+    ("POST", "/apps", {"name": 5}, "name"),
+    ("PATCH", "/apps/{app}/features/preboot", {"enabled": "sure"}, "enabled"),
+    ("POST", "/apps/{app}/dynos", {"attach": False}, "command"),
+    ("POST", "/apps/{app}/slugs", {"commit": "abc"}, "process_types"),
+    ("POST", "/apps/{app}/releases", {"slug": 42}, "slug"),
+    ("POST", "/apps/{app}/builds", {"source_blob": "nope"}, "source_blob"),
+    ("POST", "/pipelines", {}, "name"),
+], ids=lambda v: v if isinstance(v, str) and not v.startswith("/") else None)
+def test_an_invalid_body_is_422_invalid_params_naming_the_field(api, app, method, path,
+                                                                body, field):
+    r = api.request(method, path.format(app=app["name"]), json=body)
+    assert r.status_code == 422, r.text
+    err = error_of(r)
+    assert err["id"] == "invalid_params"
+    assert field in err["message"], err
+
+
+def test_the_clis_formation_body_is_accepted_but_nonsense_quantities_are_not(api, app):
+    api.deploy_slug(app["name"], {"Procfile": "web: sleep 600\nworker: sleep 600\n"},
+                    {"web": "sleep 600", "worker": "sleep 600"})
+    path = f"/apps/{app['name']}/formation"
+    r = api.request("PATCH", path, json={"updates": [{"type": "worker",
+                                                      "quantity": "lots"}]})
+    assert r.status_code == 422, r.text
+    assert "quantity" in error_of(r)["message"]
+    r = api.request("PATCH", path, json={"updates": [{"type": "worker", "quantity": -1}]})
+    assert r.status_code == 422, r.text
+    # What `heroku ps:scale web=0 worker+2:Standard-2X` sends (shared notes §3).
+    out = api.patch(path, {"updates": [
+        {"quantity": "0", "type": "web"},
+        {"quantity": "+2", "size": "Standard-2X", "type": "worker"}]})
+    got = {f["type"]: (f["quantity"], f["size"]) for f in out}
+    assert got == {"web": (0, "Standard-1X"), "worker": (2, "Standard-2X")}
+    api.patch(path, {"updates": [{"type": "worker", "quantity": 0}]})
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2",
+                                 b'{"maintenance": tru'], ids=["brace", "binary",
+                                                               "array", "truncated"])
+def test_malformed_json_is_400_and_harms_nothing(api, app, raw):
+    name = app["name"]
+    api.patch(f"/apps/{name}/config-vars", {"KEEP": "me"})
+    for method, path in (("PATCH", f"/apps/{name}"), ("PATCH", f"/apps/{name}/config-vars"),
+                         ("POST", "/apps")):
+        r = api.request(method, path, data=raw,
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (method, path, r.status_code, r.text)
+        error_of(r)
+    # The very next requests work, and the state is as it was.
+    assert api.get(f"/apps/{name}/config-vars") == {"KEEP": "me"}
+    assert api.get(f"/apps/{name}")["maintenance"] is False
+
+
+def test_a_body_of_the_wrong_json_type_is_422_not_a_crash(api, app):
+    for body in ([1, 2], "text", 7, None):      # None: the JSON text null
+        r = api.request("PATCH", f"/apps/{app['name']}/config-vars",
+                        data=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (body, r.text)
+        assert error_of(r)["id"] == "invalid_params"
+    assert api.get(f"/apps/{app['name']}")["id"] == app["id"]
+
+
+@pytest.mark.parametrize("refusal", ["bad-token", "unknown-path", "wrong-method",
+                                     "fault", "bad-accept"])
+def test_a_refused_request_with_a_body_leaves_the_connection_usable(api, app, admin,
+                                                                     refusal):
+    """An answer sent before the body was read must not leave that body on a
+    kept-alive connection, where it would be parsed as the next request."""
+    path, kw = f"/apps/{app['name']}", {}
+    if refusal == "bad-token":
+        kw = {"token": "wrong"}
+    elif refusal == "unknown-path":
+        path += "/no-such-thing"
+    elif refusal == "wrong-method":
+        path = "/account/rate-limits"
+    elif refusal == "fault":
+        admin.post("/faults", {"method": "PATCH", "path": f"^{path}$", "status": 503})
+    else:
+        kw = {"accept": "application/vnd.heroku+json; version=2"}
+    r = api.request("PATCH", path, json={"maintenance": True, "pad": "x" * 2000}, **kw)
+    assert 400 <= r.status_code < 600
+    # The same pooled connection carries on.
+    after = api.request("GET", f"/apps/{app['name']}")
+    assert after.status_code == 200, after.text[:200]
+    assert after.json()["maintenance"] is False
+
+
+# -- headers ---------------------------------------------------------------------------
+def test_request_id_and_rate_limit_headers(api, app):
+    r1 = api.request("GET", f"/apps/{app['name']}")
+    r2 = api.request("GET", f"/apps/{app['name']}")
+    for r in (r1, r2):
+        uuid.UUID(r.headers["Request-Id"])
+        assert int(r.headers["RateLimit-Remaining"]) >= 0
+    assert r1.headers["Request-Id"] != r2.headers["Request-Id"]
+    assert int(r2.headers["RateLimit-Remaining"]) < int(r1.headers["RateLimit-Remaining"])
+    mine = str(uuid.uuid4())
+    assert api.request("GET", "/account", headers={"Request-Id": mine}
+                       ).headers["Request-Id"] == mine
+    # Errors carry them too.
+    r = api.request("GET", "/apps/no-such-app-xyz")
+    assert r.headers["Request-Id"] and "RateLimit-Remaining" in r.headers
+    body = api.get("/account/rate-limits")
+    assert isinstance(body["remaining"], int) and body["remaining"] > 0
+
+
+# -- Range paging ------------------------------------------------------------------------
+def follow(api, path: str, first_range: str) -> tuple[list[dict], list[int]]:
+    """Every item of a list, page after page, as the CLI's http-call does;
+    and the status of each page."""
+    items, statuses, rng = [], [], first_range
+    for _ in range(100):
+        r = api.request("GET", path, headers={"Range": rng})
+        assert r.status_code in (200, 206), r.text
+        items += r.json()
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            assert "Next-Range" not in r.headers
+            return items, statuses
+        rng = r.headers["Next-Range"]
+    raise AssertionError("paging never ended")
+
+
+def test_range_paging_gives_every_item_once(api, app):
+    name = app["name"]
+    for i in range(6):          # each config change is a release
+        api.patch(f"/apps/{name}/config-vars", {"N": str(i)})
+    everything = api.get(f"/apps/{name}/releases")
+    assert [r["version"] for r in everything] == list(range(1, 8))
+
+    items, statuses = follow(api, f"/apps/{name}/releases", "version ..; max=2, order=desc")
+    assert [r["version"] for r in items] == list(range(7, 0, -1))
+    assert statuses == [206, 206, 206, 200]
+
+    items, statuses = follow(api, f"/apps/{name}/releases", "version ..; max=3")
+    assert [r["version"] for r in items] == list(range(1, 8))
+    assert statuses == [206, 206, 200]
+
+    # What the CLI sends for `releases:rollback`: one page of ten, newest first.
+    r = api.request("GET", f"/apps/{name}/releases",
+                    headers={"Range": "version ..; max=10, order=desc"})
+    assert r.status_code == 200 and [x["version"] for x in r.json()] == list(range(7, 0, -1))
+
+    # Paging by id over apps gives each app once, too.
+    all_ids = sorted(a["id"] for a in api.get("/apps"))
+    items, _ = follow(api, "/apps", "id ..; max=1")
+    assert sorted(a["id"] for a in items) == all_ids
+
+
+@pytest.mark.parametrize("header", ["bogus", "version ..; max=0", "version ..; max=x",
+                                    "version ..; order=sideways", "nosuchfield ..; max=2"])
+def test_a_bad_range_is_an_error_body_not_a_crash(api, app, header):
+    r = api.request("GET", f"/apps/{app['name']}/releases", headers={"Range": header})
+    assert 400 <= r.status_code < 500, (header, r.status_code, r.text)
+    error_of(r)
+    assert api.request("GET", f"/apps/{app['name']}/releases").status_code == 200
+
+
+# -- faults on demand ----------------------------------------------------------------------
+@pytest.fixture
+def faults(admin):
+    admin.delete("/faults")
+    yield admin
+    admin.delete("/faults")
+
+
+def test_a_status_fault_answers_the_next_n_matching_requests(api, app, faults):
+    path = f"/apps/{app['name']}"
+    rule = faults.post("/faults", {"method": "GET", "path": f"^{path}$", "count": 2,
+                                   "status": 503})
+    assert rule["count"] == 2 and rule["status"] == 503
+    assert len(faults.get("/faults")) == 1
+    # Another method or path is not affected.
+    assert api.request("GET", f"{path}/config-vars").status_code == 200
+    assert api.request("PATCH", path, json={"maintenance": False}).status_code == 200
+    for _ in range(2):
+        r = api.request("GET", path)
+        assert r.status_code == 503
+        error_of(r)
+    assert api.request("GET", path).status_code == 200
+    assert faults.get("/faults") == []
+
+
+def test_a_fault_with_an_error_id(api, app, faults):
+    faults.post("/faults", {"path": f"^/apps/{app['name']}/formation$", "status": 429,
+                            "error_id": "rate_limit", "message": "Slow down."})
+    r = api.request("GET", f"/apps/{app['name']}/formation")
+    assert r.status_code == 429
+    assert error_of(r) == {"id": "rate_limit", "message": "Slow down."}
+
+
+def test_a_delay_fault_answers_late(api, app, faults):
+    path = f"/apps/{app['name']}"
+    faults.post("/faults", {"method": "GET", "path": f"^{path}$", "delay": 5})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.request("GET", path, timeout=0.5)
+    assert api.request("GET", path).status_code == 200
+
+
+def test_a_drop_fault_closes_the_connection(api, app, faults):
+    path = f"/apps/{app['name']}/releases"
+    faults.post("/faults", {"method": "GET", "path": f"^{path}$", "drop": True})
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.request("GET", path)
+    assert api.request("GET", path).status_code == 200
+
+
+def test_admin_needs_the_admin_token(admin, sandbox):
+    for token in (None, "wrong", sandbox.api_key):
+        for method, path in (("GET", "/faults"), ("POST", "/faults"),
+                             ("PATCH", "/settings")):
+            r = admin.request(method, path, token=token, json={"status": 500})
+            assert r.status_code == 401, (token and token[:4], method, path)
+            error_of(r)
+    assert admin.get("/faults") == []
+
+
+def test_admin_rejects_bad_fault_and_setting_bodies(admin):
+    for body in ({"count": 0}, {"status": 42}, {"path": "("}, {"nonsense": 1}):
+        r = admin.request("POST", "/faults", json=body)
+        assert r.status_code == 422, (body, r.text)
+        error_of(r)
+    for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1}):
+        r = admin.request("PATCH", "/settings", json=body)
+        assert r.status_code == 422, (body, r.text)
+        error_of(r)
+    before = admin.get("/settings")
+    assert admin.patch("/settings", {"build_delay": 0.5}) == {**before, "build_delay": 0.5}
+    assert admin.patch("/settings", before) == before
+    assert admin.get("/faults") == []
+
+
+# -- heroku3 ----------------------------------------------------------------------------------
+def test_heroku3_against_the_sandbox(sandbox, api, app, monkeypatch):
+    heroku3 = pytest.importorskip("heroku3")
+    monkeypatch.setattr(heroku3.api, "HEROKU_URL", sandbox.url)
+    session = requests.Session()
+    session.verify = sandbox.ca_bundle
+    h = heroku3.from_key(sandbox.api_key, session=session)
+
+    assert h.account().email == api.get("/account")["email"]
+    happ = h.app(app["name"])
+    assert happ.id == app["id"] and happ.name == app["name"]
+    happ.update_config({"FROM_HEROKU3": "yes"})
+    assert happ.config().to_dict()["FROM_HEROKU3"] == "yes"
+    assert h.ratelimit_remaining() > 0
+    assert api.get(f"/apps/{app['name']}/config-vars")["FROM_HEROKU3"] == "yes"
