@@ -194,6 +194,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self) -> None:
         self.request_id = self.headers.get("Request-Id") or str(uuid.uuid4())
+        self._body_read = False
         path, _, query = self.path.partition("?")
         try:
             if path.startswith("/_sandbox/"):
@@ -281,6 +282,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         """The request body, with or without chunked transfer encoding."""
+        self._body_read = True
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks = []
             while True:
@@ -303,6 +305,22 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "bad_request",
                            "Request body is not valid JSON.") from None
+
+    def end_headers(self) -> None:
+        # An answer given before the request body was read (auth, faults,
+        # unknown paths) closes the connection: on a kept-alive one the
+        # unread body would be parsed as the next request.
+        if not getattr(self, "_body_read", True) and self._has_body():
+            self.send_header("Connection", "close")
+        super().end_headers()
+
+    def _has_body(self) -> bool:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return True
+        try:
+            return int(self.headers.get("Content-Length") or 0) > 0
+        except ValueError:
+            return True
 
     def send_json(self, status: int, body: Any, extra: dict | None = None) -> None:
         data = json.dumps(body).encode()
