@@ -1,0 +1,221 @@
+"""The deploy operations as plain functions: what ``deploy.*`` tasks call.
+
+Each takes an invoke context (for local commands only), an API client and
+resolved :class:`~herotasks.core.config.Settings`, and returns data; the tasks
+only parse arguments, build those three and print. A Python caller, ``inv``
+and ``fab`` therefore run the very same sequence (twine's ``main`` vs
+``upload`` split).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from herotasks.core import journal as journal_mod
+from herotasks.core import lock, migrations, recover
+from herotasks.core.assets import commit_message
+from herotasks.core.config import Settings
+from herotasks.core.dynos import preboot
+from herotasks.core.engine import Action, Engine
+from herotasks.core.observe import (
+    RECENT_RELEASES,
+    app_info,
+    check_repo,
+    deployed_commit,
+    observe,
+    pending_for,
+)
+from herotasks.core.plan import Plan, formation_from_api, plan_deploy
+from herotasks.core.report import Report, StepRecord
+from herotasks.core.slug import rollback as rollback_release
+from herotasks.errors import HerotasksError
+
+
+def make_plan(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
+              allow_dirty: bool = False) -> Plan:
+    """Observe and plan, changing nothing (``deploy.plan``)."""
+    observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
+    return plan_deploy(observed.state, settings)
+
+
+def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
+           allow_dirty: bool = False, force_unlock: bool = False,
+           dry_run: bool = False, out: Callable[[str], Any] = print,
+           clock: Callable[[], float] = time.time,
+           actions: dict[str, Action] | None = None) -> tuple[Plan, Report]:
+    """Deploy ``ref`` to the stage's app; the plan and the report.
+
+    With ``dry_run`` the plan is printed and nothing changes (the API client
+    must be a dry-run one too; only GETs and read-only git run).
+
+    :raises DeployFailed: a step failed (``.report`` holds the report).
+    """
+    started = clock()
+    observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
+    plan = plan_deploy(observed.state, settings)
+    checked = (started, clock())
+    out(plan.describe())
+    if dry_run:
+        report = Report(app=observed.state.app, stage=settings.stage,
+                        strategy=settings.strategy,
+                        commit_from=observed.state.deployed_commit,
+                        commit_to=observed.source,
+                        pending=observed.state.pending.pending,
+                        pending_reason=observed.state.pending.reason,
+                        started_at=started, finished_at=checked[1], ok=True,
+                        dry_run=True)
+        report.steps = [StepRecord(s.name, checked[1], checked[1], ok=True,
+                                   skipped=s.name != "check", in_window=s.in_window)
+                        for s in plan.steps]
+        return plan, report
+    journal = journal_mod.start(settings.statedir, observed.state.app,
+                                stage=settings.stage, strategy=settings.strategy,
+                                clock=clock)
+    engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
+    report = engine.deploy(observed, plan, journal, checked=checked,
+                           force_unlock=force_unlock)
+    return plan, report
+
+
+def recover_deploy(c: Any, api: Any, settings: Settings, *,
+                   out: Callable[[str], Any] = print,
+                   clock: Callable[[], float] = time.time,
+                   actions: dict[str, Action] | None = None,
+                   ) -> tuple[recover.RecoverPlan, Report | None]:
+    """Finish or undo the stage's interrupted deploy (``deploy.recover``)."""
+    name = settings.require_app()
+    journal = journal_mod.load(settings.statedir, name)
+    if journal is not None:
+        journal.clock = clock
+    engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
+    return recover.recover(engine, journal, api, out=out)
+
+
+@dataclass(frozen=True)
+class Status:
+    """One stage as ``deploy.status`` shows it."""
+
+    stage: str
+    app: str
+    release: dict | None
+    deployed: migrations.Deployed
+    maintenance: bool
+    preboot: bool
+    formation: tuple
+    pending: Any
+    lock_holder: Any
+    journal_open: tuple[str, ...]
+
+    def describe(self) -> str:
+        r = self.release or {}
+        lines = [
+            f"{self.stage}: {self.app}",
+            f"  release:     v{r.get('version', '-')} {r.get('status', '')}"
+            f" ({r.get('description', 'no release yet')})",
+            f"  deployed:    {(self.deployed.commit or '(unknown)')[:10]}"
+            f" (from {self.deployed.how})",
+            f"  maintenance: {'ON' if self.maintenance else 'off'}",
+            f"  preboot:     {'on' if self.preboot else 'off'}",
+            "  formation:   " + (", ".join(f"{p.type}={p.quantity}:{p.size}"
+                                           for p in self.formation) or "none"),
+            f"  HEAD:        migrations {'pending' if self.pending.pending else 'none'}"
+            f" ({self.pending.reason})",
+            "  lock:        " + (self.lock_holder.describe() if self.lock_holder
+                                 else "free"),
+        ]
+        if self.journal_open:
+            lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
+                         + f" (run deploy.recover --stage {self.stage})")
+        return "\n".join(lines)
+
+
+def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
+    """The state of one stage (read-only)."""
+    name = settings.stages[stage]
+    head = check_repo(c, "HEAD", allow_dirty=True)
+    app = app_info(api, name)
+    found, current = deployed_commit(c, api, name)
+    journal = journal_mod.load(settings.statedir, name)
+    return Status(
+        stage=stage, app=name, release=current, deployed=found,
+        maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),
+        formation=formation_from_api(api.formation(name)),
+        pending=pending_for(c, settings, found, head),
+        lock_holder=lock.held_by(api, name),
+        journal_open=tuple(e.step for e in journal.open_entries()) if journal else (),
+    )
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """Which release a rollback goes back to, and what it warns about."""
+
+    app: str
+    current: dict
+    target: dict
+    warning: str | None
+
+
+def plan_rollback(c: Any, api: Any, settings: Settings,
+                  to: str | None = None) -> RollbackPlan:
+    """Choose the release to go back to and check the migrations between.
+
+    :param to: a version (``7`` or ``v7``) or release id; default: the
+        release before the current one that can be rolled back to.
+    """
+    name = settings.require_app()
+    app_info(api, name)
+    releases = api.releases(name, limit=RECENT_RELEASES)
+    current = next((r for r in releases if r.get("current")), None) or (
+        api.current_release(name))
+    if not current:
+        raise HerotasksError(f"{name} has no release to roll back from")
+    if to:
+        target = api.release(name, to.lstrip("v"))
+    else:
+        older = [r for r in releases if r.get("version", 0) < current["version"]
+                 and r.get("status") == "succeeded" and r.get("slug")
+                 and r.get("eligible_for_rollback", True)]
+        if not older:
+            raise HerotasksError(f"{name} has no earlier release to roll back to")
+        target = older[0]
+    return RollbackPlan(name, current, target,
+                        _migration_warning(c, api, settings, name, current, target,
+                                           releases))
+
+
+def rollback(c: Any, api: Any, settings: Settings, plan: RollbackPlan, *,
+             out: Callable[[str], Any] = print) -> dict:
+    """Roll back as planned; the new release."""
+    return rollback_release(api, plan.app, plan.target["id"],
+                            timeout=settings.timeouts.release, out=out)
+
+
+def _migration_warning(c: Any, api: Any, settings: Settings, name: str,
+                       current: dict, target: dict, releases: list) -> str | None:
+    if settings.migrate_command is None:
+        return None
+    now = _source_of(c, api, name, current, releases)
+    then = _source_of(c, api, name, target, releases)
+    if now.commit is None or then.commit is None:
+        return ("cannot tell whether migrations lie between "
+                f"v{target['version']} and v{current['version']} "
+                "(a deployed commit is unknown): the database is not rolled back")
+    found = pending_for(c, settings, migrations.Deployed(then.commit, then.how),
+                        now.commit)
+    if not found.pending:
+        return None
+    return (f"migrations lie between v{target['version']} and "
+            f"v{current['version']} ({found.reason}): rolling back the code does "
+            "not roll back the database")
+
+
+def _source_of(c: Any, api: Any, name: str, release: dict,
+               releases: list) -> migrations.Deployed:
+    slug_id = (release.get("slug") or {}).get("id")
+    slug = api.slug(name, slug_id) if slug_id else None
+    same_or_older = [r for r in releases if r.get("version", 0) <= release["version"]]
+    return migrations.deployed_source(release, same_or_older, slug,
+                                      lambda sha: commit_message(c, sha))

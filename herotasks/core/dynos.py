@@ -1,0 +1,143 @@
+"""What runs on the app: one-off migrate dynos, restarts, "are the new dynos up",
+and the state a window changes (maintenance, preboot, workers).
+
+Migrations run through the Platform API plus the rendezvous protocol
+(:mod:`herotasks.adapters.rendezvous`), the way ``heroku run --exit-code``
+does it, but without the Node CLI: no extra install, the token never reaches
+a child process or argv, and the exit code comes back as a number.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+from herotasks.adapters import rendezvous
+from herotasks.core.plan import Process, formation_from_api
+from herotasks.errors import ApiError, CommandError, HerotasksError
+
+#: Dyno types that are not part of the formation we wait for.
+ONE_OFF_TYPES = ("run", "release", "scheduler")
+
+
+def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
+            timeout: float, out: Callable[[str], Any] = print) -> None:
+    """Run ``command`` in a one-off dyno attached through rendezvous.
+
+    :raises CommandError: the command exited non-zero.
+    """
+    dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
+                           type="run", time_to_live=int(timeout),
+                           env={"TERM": "dumb"})
+    if not dyno or not dyno.get("attach_url"):
+        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
+    code = rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,
+                             timeout=timeout)
+    if code != 0:
+        raise CommandError(
+            f"`{command}` exited {code} on {app} ({dyno.get('name', 'one-off dyno')})",
+            "see its output above",
+        )
+
+
+def restart(api: Any, app: str) -> None:
+    """Restart every dyno of ``app`` (they come back on the current release)."""
+    api.restart_dynos(app)
+
+
+def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
+            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> None:
+    """Wait until every formation dyno of release ``version`` is ``up``.
+
+    What must run is read from the formation now (workers stopped for a
+    window are at zero then, so only web is waited for). Crashed dynos are
+    waited through, as Heroku restarts them; only the deadline fails.
+
+    :raises HerotasksError: not all up within ``timeout`` seconds, naming
+        the dynos and their states.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        want = {p.type: p.quantity for p in formation_from_api(api.formation(app))
+                if p.quantity > 0}
+        dynos = [d for d in api.dynos(app) if d.get("type") not in ONE_OFF_TYPES]
+        missing = _not_up(want, dynos, version)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise HerotasksError(
+                f"dynos of v{version} on {app} not up after {timeout:g}s: "
+                + ", ".join(missing),
+                f"check `heroku ps -a {app}` and the app's logs",
+            )
+        sleep(poll)
+
+
+def _not_up(want: dict[str, int], dynos: list[dict], version: int | None) -> list[str]:
+    """Descriptions of what is still missing (empty when all are up)."""
+    missing = []
+    for kind, quantity in sorted(want.items()):
+        mine = [d for d in dynos if d.get("type") == kind
+                and (version is None or (d.get("release") or {}).get("version") == version)]
+        up = [d for d in mine if d.get("state") == "up"]
+        if len(up) < quantity:
+            states = ", ".join(f"{d.get('name')} {d.get('state')}" for d in mine
+                               if d.get("state") != "up") or "none started"
+            missing.append(f"{kind} {len(up)}/{quantity} up ({states})")
+    return missing
+
+
+# -- maintenance, preboot, workers ------------------------------------------------
+
+
+def maintenance(api: Any, app: str, on: bool) -> None:
+    """Set maintenance mode."""
+    api.set_maintenance(app, on)
+
+
+def preboot(api: Any, app: str) -> bool:
+    """Whether preboot is enabled (False when the app has no such feature)."""
+    try:
+        return bool((api.feature(app, "preboot") or {}).get("enabled"))
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+def set_preboot(api: Any, app: str, enabled: bool) -> None:
+    """Turn preboot on or off (toggling does not restart anything)."""
+    api.set_feature(app, "preboot", enabled)
+
+
+def workers(api: Any, app: str) -> tuple[Process, ...]:
+    """The running non-web processes, recorded exactly (type, quantity, size)."""
+    return tuple(p for p in formation_from_api(api.formation(app))
+                 if p.type != "web" and p.quantity > 0)
+
+
+def stop_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:
+    """Scale the recorded processes to zero in one batch call."""
+    updates = [{"type": p.type, "quantity": 0} for p in recorded]
+    if updates:
+        api.update_formation(app, updates)
+
+
+def restore_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:
+    """Put back exactly the recorded quantities and sizes."""
+    updates = [{"type": p.type, "quantity": p.quantity, "size": p.size}
+               for p in recorded]
+    if updates:
+        api.update_formation(app, updates)
+
+
+def to_json(processes: Iterable[Process]) -> list[dict]:
+    """Recorded formation as the journal stores it."""
+    return [{"type": p.type, "quantity": p.quantity, "size": p.size}
+            for p in processes]
+
+
+def from_json(items: Iterable[dict]) -> tuple[Process, ...]:
+    """The journal's formation back as :class:`Process` tuples."""
+    return tuple(Process(i["type"], int(i["quantity"]), i.get("size") or "")
+                 for i in items)

@@ -1,0 +1,147 @@
+"""Look before deciding: everything the planner needs, read without changing
+anything (GETs and read-only git), with every bad-input check on the way.
+
+This is the ``check`` step. It fails on the first problem with one line: not
+a git repository, unknown ref, shallow clone, dirty tree (unless allowed),
+no Procfile, bad token, unknown app. Nothing has changed at that point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from herotasks.adapters import git
+from herotasks.core import assets, dynos, migrations
+from herotasks.core.config import Settings
+from herotasks.core.plan import Pending, State, formation_from_api, preboot_allowed
+from herotasks.errors import ApiError, ConfigError, GitError
+
+RECENT_RELEASES = 50
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The planner's :class:`State` plus the raw facts the steps need."""
+
+    state: State
+    app: dict
+    source: str
+    deployed: migrations.Deployed
+    assets: assets.AssetsDecision
+    current_release: dict | None
+
+
+def parse_procfile(text: str) -> dict[str, str]:
+    """Process types of a Procfile (``name: command`` lines)."""
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, command = line.split(":", 1)
+        if name.strip():
+            types[name.strip()] = command.strip()
+    return types
+
+
+def check_repo(c: Any, ref: str, *, allow_dirty: bool) -> str:
+    """The local checks, in the order a user fixes them; the source sha."""
+    git.toplevel(c)
+    if git.is_shallow(c):
+        raise GitError("this is a shallow clone: herotasks needs the history to "
+                       "diff against the deployed commit",
+                       "run `git fetch --unshallow` (in CI: fetch-depth: 0)")
+    if not allow_dirty and git.is_dirty(c):
+        raise GitError("tracked files have uncommitted changes",
+                       "commit or stash them, or pass --allow-dirty "
+                       "(the deploy ships the commit, not the working tree)")
+    return git.rev_parse(c, ref)
+
+
+def release_phase_of(c: Any, source: str) -> bool:
+    """Whether the Procfile at ``source`` declares ``release:``.
+
+    :raises ConfigError: no Procfile at that commit.
+    """
+    text = assets.show_file(c, source, "Procfile")
+    if text is None:
+        raise ConfigError(f"commit {source[:10]} has no Procfile",
+                          "Heroku needs one at the repository root "
+                          "(e.g. `web: gunicorn app.wsgi`)")
+    return "release" in parse_procfile(text)
+
+
+def app_info(api: Any, name: str) -> dict:
+    """The app, with the two common failures made into one clear line."""
+    try:
+        return api.app(name)
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise ConfigError(
+                f"unknown app {name!r} ({exc.message})",
+                "check the stage's app name in herotasks.stages and that this "
+                "account can access it",
+            ) from None
+        raise
+
+
+def deployed_commit(c: Any, api: Any, name: str) -> tuple[migrations.Deployed, dict | None]:
+    """The source commit running on ``name`` and its current release."""
+    current = api.current_release(name)
+    releases = api.releases(name, limit=RECENT_RELEASES) if current else []
+    slug = None
+    slug_id = ((current or {}).get("slug") or {}).get("id")
+    if slug_id:
+        try:
+            slug = api.slug(name, slug_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    found = migrations.deployed_source(
+        current, releases, slug, lambda sha: assets.commit_message(c, sha))
+    return found, current
+
+
+def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
+                source: str) -> Pending:
+    """:func:`herotasks.core.migrations.pending` wired to the local git."""
+    return migrations.pending(
+        deployed, source, settings.migration_paths,
+        has_commit=lambda sha: git.has_commit(c, sha),
+        diff_names=lambda a, b, specs: git.diff_names(c, a, b, specs),
+        migrate_command=settings.migrate_command,
+    )
+
+
+def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
+            allow_dirty: bool = False) -> Observed:
+    """Gather the deploy's starting point (read-only)."""
+    name = settings.require_app()
+    source = check_repo(c, ref, allow_dirty=allow_dirty)
+    release_phase = release_phase_of(c, source)
+    api.account()  # a bad token fails here, before anything else is asked
+    app = app_info(api, name)
+    deployed, current = deployed_commit(c, api, name)
+    pend = pending_for(c, settings, deployed, source)
+    formation = formation_from_api(api.formation(name))
+    decision = assets.decide(c, settings, source)
+    state = State(
+        app=name,
+        stage=settings.stage,
+        new_commit=source,
+        deployed_commit=deployed.commit,
+        pending=pend,
+        release_phase=release_phase,
+        preboot=dynos.preboot(api, name),
+        preboot_allowed=preboot_allowed(formation),
+        formation=formation,
+        maintenance=bool(app.get("maintenance")),
+        assets_rebuild=(None if settings.assets_command is None
+                        else decision.rebuild),
+        assets_reason=decision.reason,
+        current_release=(current or {}).get("id"),
+        current_version=(current or {}).get("version"),
+    )
+    return Observed(state=state, app=app, source=source, deployed=deployed,
+                    assets=decision, current_release=current)

@@ -1,0 +1,162 @@
+"""The scratch app: where the slug is built, outside any maintenance window.
+
+A scratch app is named after its target (``<prefix>-<sha1(app)[:10]>``), so a
+deploy finds and reuses the one an earlier run left, and the deploy lock keeps
+two runs from sharing it. It gets the target's stack and buildpacks, only the
+allow-listed config vars (production secrets do not leak to it by default),
+and its formation stays at zero so nothing runs there. A marker config var
+``HEROTASKS_SCRATCH_FOR`` names the target, so destroy can find leftovers of
+earlier crashed deploys (say, made under another naming) without touching
+another app's scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+from herotasks.core.config import Settings
+from herotasks.errors import ApiError, ConfigError
+
+MARKER = "HEROTASKS_SCRATCH_FOR"
+#: Config vars that must never be copied: the release phase runs on the scratch
+#: app too (every build makes a release there), and with the database URL it
+#: would migrate production before any window opens.
+NEVER_COPY = ("DATABASE_URL",)
+
+
+def scratch_name(prefix: str, app: str) -> str:
+    """The scratch app's name for ``app`` (at most 30 characters)."""
+    return f"{prefix}-{hashlib.sha1(app.encode()).hexdigest()[:10]}"
+
+
+def check_allowlist(settings: Settings) -> None:
+    """Refuse an allow-list that would hand the scratch app the database."""
+    bad = [v for v in settings.scratch_allowlist if v in NEVER_COPY]
+    if bad:
+        raise ConfigError(
+            f"herotasks.scratch.allowlist includes {bad[0]}",
+            "the scratch app runs the release phase too; never give it the database",
+        )
+
+
+def create(api: Any, target: dict, settings: Settings,
+           out: Callable[[str], Any] = print) -> dict:
+    """Create or reuse the scratch app of ``target`` (an app dict); return it.
+
+    Idempotent: running it twice leaves the same app in the same shape.
+    """
+    check_allowlist(settings)
+    app = target["name"]
+    name = scratch_name(settings.scratch_prefix, app)
+    stack = (target.get("build_stack") or target.get("stack") or {}).get("name")
+    region = (target.get("region") or {}).get("name")
+    scratch = _find(api, name)
+    if scratch is not None:
+        have = (scratch.get("build_stack") or scratch.get("stack") or {}).get("name")
+        if stack and have and have != stack:
+            out(f"scratch: {name} has stack {have}, {app} has {stack}: recreating")
+            api.delete_app(name)
+            scratch = None
+        else:
+            out(f"scratch: reusing {name}")
+    if scratch is None:
+        try:
+            scratch = api.create_app(name, stack=stack, region=region)
+        except ApiError as exc:
+            if exc.status == 422:
+                raise ConfigError(
+                    f"the scratch app name {name} is taken by an app this "
+                    "account cannot use",
+                    "set herotasks.scratch.prefix to something unique",
+                ) from None
+            raise
+        out(f"scratch: created {name} (stack {stack or 'default'})")
+        scratch = scratch or {"name": name}
+    _sync_buildpacks(api, app, name)
+    _sync_config(api, app, name, settings)
+    zero_formation(api, name)
+    return scratch
+
+
+def destroy(api: Any, app: str, settings: Settings,
+            out: Callable[[str], Any] = print) -> list[str]:
+    """Destroy ``app``'s scratch app and any leftover scratch apps of it.
+
+    :returns: names destroyed.
+    """
+    expected = scratch_name(settings.scratch_prefix, app)
+    names = [expected] + [n for n in _leftovers(api, app, settings) if n != expected]
+    gone = []
+    for name in names:
+        try:
+            api.delete_app(name)
+        except ApiError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        gone.append(name)
+        out(f"scratch: destroyed {name}")
+    return gone
+
+
+def zero_formation(api: Any, name: str) -> None:
+    """Scale every process type of the scratch app to zero.
+
+    A first release on Heroku starts ``web=1`` by itself, so this runs again
+    after each build.
+    """
+    updates = [{"type": p["type"], "quantity": 0}
+               for p in api.formation(name) if int(p.get("quantity") or 0) > 0]
+    if updates:
+        api.update_formation(name, updates)
+
+
+def _find(api: Any, name: str) -> dict | None:
+    try:
+        return api.app(name)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _leftovers(api: Any, app: str, settings: Settings) -> list[str]:
+    """Apps with the prefix whose marker names ``app``."""
+    found = []
+    for other in api.apps():
+        name = other.get("name", "")
+        if not name.startswith(settings.scratch_prefix + "-"):
+            continue
+        try:
+            marker = (api.config_vars(name) or {}).get(MARKER)
+        except ApiError:
+            continue
+        if marker == app:
+            found.append(name)
+    return found
+
+
+def _sync_buildpacks(api: Any, app: str, name: str) -> None:
+    want = [_bp_url(b) for b in api.buildpacks(app)]
+    have = [_bp_url(b) for b in api.buildpacks(name)]
+    if want != have:
+        api.set_buildpacks(name, want)
+
+
+def _bp_url(item: dict) -> str:
+    pack = item.get("buildpack") or {}
+    return pack.get("url") or pack.get("name") or ""
+
+
+def _sync_config(api: Any, app: str, name: str, settings: Settings) -> None:
+    """Only allow-listed vars (plus the marker); anything else is removed, so
+    narrowing the allow-list also takes effect on a reused scratch app."""
+    source = api.config_vars(app) or {}
+    want = {k: source[k] for k in settings.scratch_allowlist if k in source}
+    want[MARKER] = app
+    have = api.config_vars(name) or {}
+    changes: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
+    changes.update({k: None for k in have if k not in want})
+    if changes:
+        api.update_config_vars(name, changes)

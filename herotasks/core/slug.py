@@ -1,0 +1,188 @@
+"""Build the slug on the scratch app; put it on the stage's app.
+
+Build: ``git push`` of the deploy commit to the scratch app's ``git_url``
+(token through :func:`herotasks.adapters.git.push_env` only), Heroku-style
+``remote:`` output streamed as it comes, then the slug id read from the
+scratch app's newest build for that commit.
+
+Promote, two ways:
+
+* ``slug`` (default, no pipeline needed): ``POST /apps/{app}/releases`` with
+  the slug id and a description naming the source commit
+  (:func:`herotasks.core.migrations.release_description`), which is how later
+  deploys know what runs there;
+* ``pipeline``: couple the scratch app into the target's pipeline one stage
+  upstream and promote it.
+
+Either way we then wait for the release to leave ``pending`` (a release phase
+runs then) and fail with Heroku's own words if it failed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from herotasks.adapters import auth, git
+from herotasks.core.migrations import release_description
+from herotasks.core.scratch import zero_formation
+from herotasks.errors import CommandError, ConfigError, GitError, HerotasksError
+
+#: Where the scratch app is coupled, given the target's pipeline stage.
+UPSTREAM = {"production": "staging", "staging": "development"}
+
+
+def log_tail(text: str | None, lines: int = 15) -> str:
+    """The last lines of a log, for an error message's detail."""
+    rows = [r.rstrip() for r in (text or "").splitlines() if r.strip()]
+    return "\n".join(rows[-lines:])
+
+
+def token_for(api: Any) -> str:
+    """The API token, for git's credential helper (env only, never argv)."""
+    token = getattr(api, "_token", None) or auth.find_token(api.base_url)
+    if not token:
+        raise ConfigError("no Heroku API token for git", auth.LOGIN_HINT)
+    return token
+
+
+def push(c: Any, api: Any, url: str, sha: str, *, cabundle: str | None,
+         what: str) -> str:
+    """Push ``sha`` to a Heroku git URL, streaming the build; the output.
+
+    :raises CommandError: the push (that is, the build) failed; the message
+        ends with the build log's tail.
+    """
+    env = git.push_env(token_for(api), cabundle)
+    try:
+        return git.push(c, url, sha, env=env)
+    except GitError as exc:
+        tail = log_tail(exc.output)
+        raise CommandError(
+            f"build of {sha[:10]} on {what} failed",
+            "see the build log above" + (f"; its end:\n{tail}" if tail else ""),
+            output=exc.output,
+        ) from None
+
+
+def build(c: Any, api: Any, scratch: dict, sha: str, *, cabundle: str | None,
+          timeout: float, poll: float = 1.0,
+          sleep: Callable[[float], Any] = time.sleep) -> dict:
+    """Build ``sha`` on the scratch app; the slug (with ``process_types``).
+
+    :raises CommandError: the build failed.
+    """
+    name = scratch["name"]
+    url = scratch.get("git_url") or api.app(name)["git_url"]
+    push(c, api, url, sha, cabundle=cabundle, what=f"the scratch app {name}")
+    found = _finished_build(api, name, sha, timeout, poll, sleep)
+    if found.get("status") != "succeeded" or not (found.get("slug") or {}).get("id"):
+        raise CommandError(
+            f"build {found.get('id', '?')} of {sha[:10]} on {name} "
+            f"ended {found.get('status')}",
+            "see the build log above",
+        )
+    zero_formation(api, name)  # a first release starts web=1 on its own
+    return api.slug(name, found["slug"]["id"])
+
+
+def has_release_phase(slug: dict) -> bool:
+    """The slug declares a ``release`` process type."""
+    return "release" in (slug.get("process_types") or {})
+
+
+def promote(api: Any, app: dict, scratch: dict | None, slug_id: str, source: str,
+            *, method: str, timeout: float, out: Callable[[str], Any] = print,
+            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> dict:
+    """Release ``slug_id`` on ``app`` and wait; the finished release.
+
+    :raises CommandError: the release failed (its release phase, usually).
+    """
+    name = app["name"]
+    if method == "pipeline":
+        if scratch is None:
+            raise ConfigError("pipeline promotion needs the scratch app",
+                              "run scratch.create and slug.build first")
+        release = _promote_pipeline(api, app, scratch, timeout, poll, sleep)
+    else:
+        release = api.create_release(name, slug_id,
+                                     description=release_description(source))
+    if not release:
+        raise HerotasksError(f"Heroku created no release on {name}")
+    return wait(api, name, release, timeout=timeout, out=out)
+
+
+def rollback(api: Any, app: str, release_id: str, *, timeout: float,
+             out: Callable[[str], Any] = print) -> dict:
+    """Roll ``app`` back to ``release_id`` and wait for the new release."""
+    release = api.rollback(app, release_id)
+    if not release:
+        raise HerotasksError(f"Heroku created no rollback release on {app}")
+    return wait(api, app, release, timeout=timeout, out=out)
+
+
+def wait(api: Any, app: str, release: dict, *, timeout: float,
+         out: Callable[[str], Any] = print) -> dict:
+    """Stream a release's output (its release phase) and wait for its end."""
+    if release.get("status") == "pending" and release.get("output_stream_url"):
+        api.stream(release["output_stream_url"], out)
+    done = api.wait_release(app, release["id"], timeout)
+    if done.get("status") != "succeeded":
+        raise CommandError(
+            f"release v{done.get('version')} of {app} {done.get('status')}",
+            "its release phase failed; see its output above "
+            f"(heroku releases:output {done.get('version')} -a {app})",
+        )
+    return done
+
+
+# -- internals ----------------------------------------------------------------
+
+
+def _finished_build(api: Any, name: str, sha: str, timeout: float, poll: float,
+                    sleep: Callable[[float], Any]) -> dict:
+    """The scratch app's newest build of ``sha`` once it is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        builds = [b for b in api.builds(name)
+                  if (b.get("source_blob") or {}).get("version") in (None, sha)]
+        if builds and builds[0].get("status") != "pending":
+            return builds[0]
+        if time.monotonic() > deadline:
+            raise HerotasksError(f"the build of {sha[:10]} on {name} did not finish "
+                                 f"in {timeout:g}s", "raise herotasks.timeouts.build")
+        sleep(poll)
+
+
+def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
+                      poll: float, sleep: Callable[[float], Any]) -> dict:
+    coupling = api.pipeline_coupling(app["name"])
+    if not coupling:
+        raise ConfigError(
+            f"{app['name']} is in no pipeline",
+            "couple it to one, or use herotasks.promote.method: slug",
+        )
+    pipeline_id = coupling["pipeline"]["id"]
+    mine = api.pipeline_coupling(scratch["name"])
+    if not mine or mine.get("pipeline", {}).get("id") != pipeline_id:
+        stage = UPSTREAM.get(coupling.get("stage", ""), "development")
+        api.couple(pipeline_id, scratch["name"], stage)
+    scratch_id = scratch.get("id") or api.app(scratch["name"])["id"]
+    app_id = app.get("id") or api.app(app["name"])["id"]
+    promotion = api.promote(pipeline_id, scratch_id, [app_id])
+    if not promotion:
+        raise HerotasksError("Heroku created no pipeline promotion")
+    deadline = time.monotonic() + timeout
+    while True:
+        targets = api.promotion_targets(promotion["id"])
+        target = next((t for t in targets
+                       if (t.get("app") or {}).get("id") == app_id), None)
+        if target and target.get("status") == "failed":
+            raise CommandError(f"promotion to {app['name']} failed: "
+                               f"{target.get('error_message') or 'no reason given'}")
+        if target and (target.get("release") or {}).get("id"):
+            return api.release(app["name"], target["release"]["id"])
+        if time.monotonic() > deadline:
+            raise HerotasksError(f"promotion to {app['name']} did not finish in "
+                                 f"{timeout:g}s", "raise herotasks.timeouts.release")
+        sleep(poll)
