@@ -1,4 +1,8 @@
-"""Helpers for the tally example tests (a unique module name: tests/ has no packages)."""
+"""Helpers for the tally example tests.
+
+The module name is unique on purpose: tests/ has no packages, so pytest puts
+each test folder on sys.path and a common name could load another folder's.
+"""
 
 from __future__ import annotations
 

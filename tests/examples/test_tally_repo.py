@@ -13,7 +13,7 @@ def changed(repo, old: str, new: str) -> list[str]:
 def test_three_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
     assert len(log) == 3
-    tags = [git(tally_repo, "rev-parse", f"{tag}^{{commit}}") for tag in ("v3", "v2", "v1")]
+    tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in ("v3", "v2", "v1")]
     assert [line.split()[0] for line in log] == tags
     assert [line.split()[1] for line in log] == ["v3:", "v2:", "v1:"]
 
@@ -26,7 +26,7 @@ def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):
 
     v3 = changed(tally_repo, "v2", "v3")
     assert v3, "v3 must change something"
-    assert not [path for path in v3 if "/migrations/" in path or path.endswith("models.py")]
+    assert not [p for p in v3 if "/migrations/" in p or p.endswith("models.py")]
     assert not [path for path in v3 if "/static/" in path]
 
 

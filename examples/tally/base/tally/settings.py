@@ -15,7 +15,9 @@ DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
 # Nothing here is signed across processes (no sessions, no forms), so a random
 # per-process key is a safe fallback; set SECRET_KEY before adding any of that.
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,.localhost").split(",")
+ALLOWED_HOSTS = os.environ.get(
+    "ALLOWED_HOSTS", "127.0.0.1,localhost,.localhost"
+).split(",")
 
 INSTALLED_APPS = ["django.contrib.staticfiles", "counter"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
@@ -30,10 +32,11 @@ TEMPLATES = [
 
 
 def sqlite_path(url: str) -> Path:
-    """Read `sqlite:////abs/path` (or `sqlite:///relative`) the way dj-database-url does."""
+    """Read `sqlite:////abs/path` or `sqlite:///relative` as dj-database-url does."""
     if not url.startswith("sqlite:///"):
-        raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:///<path>, got {url!r}")
-    return BASE_DIR / url.removeprefix("sqlite:///")  # an absolute path replaces BASE_DIR
+        raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:///PATH, not {url!r}")
+    # Joining an absolute path replaces BASE_DIR; a relative one lands in it.
+    return BASE_DIR / url.removeprefix("sqlite:///")
 
 
 DATABASES = {

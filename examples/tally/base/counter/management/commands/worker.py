@@ -47,9 +47,7 @@ class Command(BaseCommand):
                         job.complete()
             except DatabaseError as exc:
                 failed += 1
-                job_id = job.pk if job is not None else "?"  # "?": failed while claiming
-                error = " ".join(str(exc).split())
-                self.say(f'JOB FAILED at={time.time():.3f} job={job_id} error="{error}"')
+                self.report_failure(job, exc)
                 connection.close()  # start the retry on a fresh connection
                 if once:
                     break
@@ -64,6 +62,12 @@ class Command(BaseCommand):
         self.say(f"worker {VERSION} stopping: {done} done, {failed} failed")
         if once and failed:
             raise SystemExit(1)
+
+    def report_failure(self, job: Job | None, exc: Exception) -> None:
+        """One line per failed attempt; job=? when it failed while claiming."""
+        error = " ".join(str(exc).split())
+        job_id = "?" if job is None else job.pk
+        self.say(f'JOB FAILED at={time.time():.3f} job={job_id} error="{error}"')
 
     def stop(self, signum, frame) -> None:
         self.stopping = True
