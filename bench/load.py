@@ -98,9 +98,9 @@ def loopback_target(url: str) -> tuple[str, str, int, str]:
 class Load:
     """Requests at a steady rate from a pool of threads until stopped.
 
-    `threads` bounds how many requests can be in flight; when all are stuck
-    (each for up to `timeout` seconds) the schedule slips, which summarise
-    shows as a lower achieved rate.
+    `threads` bounds how many requests can be in flight. The default keeps
+    50/s going while every answer takes 5 s (a router waiting for a dyno);
+    past that the schedule slips, which summarise shows as a lower rate.
     """
 
     def __init__(
@@ -110,7 +110,7 @@ class Load:
         rate: float = 50.0,
         max_duration: float = 600.0,
         timeout: float = 10.0,
-        threads: int = 64,
+        threads: int = 256,
         cafile: str | None = None,
     ) -> None:
         if rate <= 0 or max_duration <= 0 or timeout <= 0 or threads < 1:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
-from tally_support import make_repo
+from tally_support import git, make_repo
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +30,8 @@ def tally_tree(tally_repo, tmp_path_factory):
     def export(tag: str) -> Path:
         if tag in trees:
             return trees[tag]
-        dest = tmp_path_factory.mktemp(f"tally-{tag}")
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", tag],
-            cwd=tally_repo,
-            capture_output=True,
-            check=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(dest, filter="data")
+        dest = tmp_path_factory.mktemp("trees") / tag
+        git(tally_repo, "worktree", "add", "--detach", str(dest), tag)
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             cwd=dest,
