@@ -50,7 +50,8 @@ def probe(tree, env) -> dict:
     return json.loads(ok(manage(tree, env, "shell", "-c", PROBE)).splitlines()[-1])
 
 
-@pytest.mark.parametrize("tag", ["v1", "v2", "v3"])
+# v3 keeps v2's models and migrations (test_tally_repo checks it touches neither).
+@pytest.mark.parametrize("tag", ["v1", "v2"])
 def test_models_match_migrations(tally_tree, django_env, tag):
     ok(manage(tally_tree(tag), django_env, "makemigrations", "--check", "--dry-run"))
 
