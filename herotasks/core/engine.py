@@ -168,9 +168,9 @@ class Engine:
             record = StepRecord(step.name, self.clock(), in_window=step.in_window)
             report.steps.append(record)
             try:
-                self._hooks(run, "before", step)
+                self.run_hooks(run, "before", step)
                 self.actions[step.name](run, step)
-                self._hooks(run, "after", step)
+                self.run_hooks(run, "after", step)
             except (Exception, KeyboardInterrupt) as exc:
                 record.finished_at = self.clock()
                 error = exc if isinstance(exc, HerotasksError) else (
@@ -277,7 +277,7 @@ class Engine:
         if j.status("workers.stop") in ("started", "done", "failed"):
             run.report.open_window("workers_down", j.last("workers.stop").at)
 
-    def _hooks(self, run: Run, when: str, step: Step) -> None:
+    def run_hooks(self, run: Run, when: str, step: Step) -> None:
         """User hooks (shell commands, local); a failing hook fails the step."""
         hooks = (self.settings.hooks_before if when == "before"
                  else self.settings.hooks_after)

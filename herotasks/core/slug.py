@@ -91,7 +91,8 @@ def has_release_phase(slug: dict) -> bool:
     return "release" in (slug.get("process_types") or {})
 
 
-def promote(api: Any, app: dict, scratch: dict | None, slug_id: str, source: str,
+def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
+            source: str | None,
             *, method: str, timeout: float, out: Callable[[str], Any] = print,
             poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Release ``slug_id`` on ``app`` and wait; the finished release.
@@ -105,8 +106,8 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str, source: str
                               "run scratch.create and slug.build first")
         release = _promote_pipeline(api, app, scratch, timeout, poll, sleep)
     else:
-        release = api.create_release(name, slug_id,
-                                     description=release_description(source))
+        release = api.create_release(
+            name, slug_id, description=release_description(source) if source else None)
     if not release:
         raise HerotasksError(f"Heroku created no release on {name}")
     return wait(api, name, release, timeout=timeout, out=out)

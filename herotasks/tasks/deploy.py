@@ -1,0 +1,187 @@
+"""Deploy: the whole low-downtime flow, its plan, status, rollback and recovery.
+
+``inv deploy.production`` / ``inv deploy.staging`` deploy to those configured
+stages; any stage works as ``inv deploy.to --stage NAME`` (or ``inv deploy
+--stage NAME``: ``to`` is the default). Config: the whole herotasks subtree.
+
+Why fixed stage tasks plus ``to``: invoke builds its task parser from the
+collection *before* a task sees the config, and its loader copies collections,
+so tasks cannot appear from config on their own. ``production`` and
+``staging`` cover nearly everyone; an unconfigured one fails with one line
+listing the configured stages; other names either use ``deploy.to`` or are
+added in tasks.py with :func:`add_stages` (the ``herotasks`` console script
+adds every configured stage that way).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from invoke import Collection, Task, task
+
+from herotasks.core import deploy as ops
+from herotasks.core import journal as journal_mod
+from herotasks.core import recover as core_recover
+from herotasks.core.config import DEFAULTS, merged_tree
+from herotasks.core.engine import DeployFailed
+from herotasks.core.report import write_json
+from herotasks.errors import ConfigError
+from herotasks.tasks._support import (
+    STAGE_HELP,
+    api,
+    boundary,
+    is_dry,
+    out,
+    settings,
+    warn,
+)
+
+DEPLOY_HELP = {
+    "ref": "branch, tag or commit to deploy (default: HEAD)",
+    "strategy": "herotasks (default), conditional or naive",
+    "allow_dirty": "deploy although tracked files have uncommitted changes",
+    "force_unlock": "take the deploy lock even if another deploy holds it",
+    "json": "also write the report as JSON to this path (for CI)",
+}
+#: Stage names that get a task of their own out of the box.
+COMMON_STAGES = ("production", "staging")
+
+
+def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
+            force_unlock=False, json=None):
+    s = settings(c, stage, strategy=strategy)
+    client = api(c, s)
+    try:
+        _, report = ops.deploy(c, client, s, ref=ref or "HEAD",
+                               allow_dirty=allow_dirty, force_unlock=force_unlock,
+                               dry_run=is_dry(c), out=out)
+    except DeployFailed as failed:
+        out(failed.report.summary())
+        if json:
+            write_json(failed.report, json)
+        raise
+    out(report.summary())
+    if json:
+        out(f"report: {write_json(report, json)}")
+    return report
+
+
+def stage_task(name: str) -> Task:
+    """A ``deploy.<name>`` task for one stage."""
+
+    def body(c, ref=None, strategy=None, allow_dirty=False, force_unlock=False,
+             json=None):
+        return _deploy(c, name, ref, strategy, allow_dirty, force_unlock, json)
+
+    body.__name__ = body.__qualname__ = name.replace("-", "_")
+    body.__doc__ = (f"Deploy to the {name} stage (herotasks.stages.{name}.app).\n\n"
+                    "Builds on a scratch app outside any window; opens a "
+                    "maintenance window only when migrations are pending.")
+    return task(boundary(body), name=name, help=DEPLOY_HELP)
+
+
+production = stage_task("production")
+staging = stage_task("staging")
+
+
+@task(default=True, help={"stage": STAGE_HELP, **DEPLOY_HELP})
+@boundary
+def to(c, stage=None, ref=None, strategy=None, allow_dirty=False,
+       force_unlock=False, json=None):
+    """Deploy to any configured stage (--stage NAME)."""
+    return _deploy(c, stage, ref, strategy, allow_dirty, force_unlock, json)
+
+
+@task(help={"stage": STAGE_HELP, "ref": DEPLOY_HELP["ref"],
+            "strategy": DEPLOY_HELP["strategy"],
+            "allow_dirty": DEPLOY_HELP["allow_dirty"]})
+@boundary
+def plan(c, stage=None, ref=None, strategy=None, allow_dirty=False):
+    """Show what a deploy would do and why; changes nothing."""
+    s = settings(c, stage, strategy=strategy)
+    result = ops.make_plan(c, api(c, s), s, ref=ref or "HEAD",
+                           allow_dirty=allow_dirty)
+    out(result.describe())
+    return result
+
+
+@task(help={"stage": "one stage (default: every configured stage)"})
+@boundary
+def status(c, stage=None):
+    """Show each stage's release, commit, maintenance, formation, preboot, lock.
+
+    Also says whether HEAD has migrations pending against what is deployed.
+    """
+    names = [stage] if stage else sorted(merged_tree(c.config)["stages"])
+    if not names:
+        raise ConfigError("no stages configured",
+                          "add herotasks.stages.production.app to invoke.yaml")
+    for name in names:
+        s = settings(c, name)
+        out(ops.status(c, api(c, s), s, name).describe())
+
+
+@task(help={"stage": STAGE_HELP,
+            "to": "release to go back to, e.g. v7 (default: the previous one)"})
+@boundary
+def rollback(c, stage=None, to=None):
+    """Roll the stage back to an earlier release (warns about migrations between).
+
+    The database is not rolled back; the warning says when that matters.
+    """
+    s = settings(c, stage)
+    client = api(c, s)
+    chosen = ops.plan_rollback(c, client, s, to)
+    out(f"rollback: {chosen.app} v{chosen.current['version']} -> "
+        f"v{chosen.target['version']}")
+    if chosen.warning:
+        warn(chosen.warning)
+    if is_dry(c):
+        return
+    release = ops.rollback(c, client, s, chosen, out=out)
+    out(f"rollback: now on v{release.get('version')}")
+
+
+@task(help={"stage": STAGE_HELP})
+@boundary
+def recover(c, stage=None):
+    """Finish or undo an interrupted deploy from its journal."""
+    s = settings(c, stage)
+    if is_dry(c):
+        j = journal_mod.load(s.statedir, s.require_app())
+        client = api(c, s)
+        current = client.current_release(s.app)
+        recent = client.releases(s.app, limit=1)
+        out(core_recover.decide(j, current, recent[0] if recent else None).describe())
+        return
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out)
+    if report is not None:
+        out(report.summary())
+
+
+def add_stages(collection: Collection, names: Iterable[str]) -> list[str]:
+    """Give each stage in ``names`` its own ``deploy.<name>`` task.
+
+    ``collection`` is the root (with a ``deploy`` sub-collection) or the
+    deploy collection itself. Names that clash with an existing task are
+    left to ``deploy.to``.
+
+    :returns: the names added.
+    """
+    target = collection.collections.get("deploy", collection)
+    added = []
+    for name in names:
+        if name in target.tasks or name.replace("_", "-") in target.tasks:
+            continue
+        target.add_task(stage_task(name))
+        added.append(name)
+    return added
+
+
+def configured_stages(config: Any) -> list[str]:
+    """The stage names in a loaded invoke config (for :func:`add_stages`)."""
+    return sorted(merged_tree(config)["stages"])
+
+
+ns = Collection(production, staging, to, plan, status, rollback, recover)
+ns.configure(DEFAULTS)
