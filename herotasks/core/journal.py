@@ -222,13 +222,19 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
     existing = load(statedir, app)
     if existing is not None and list(existing.open_entries()):
         steps = ", ".join(e.step for e in existing.open_entries())
+        who = existing.facts.get("pid")
+        when = time.strftime("%H:%M:%S", time.localtime(existing.started_at))
         raise HerotasksError(
-            f"an interrupted deploy of {app} left changes behind ({steps})",
-            f"run `inv deploy.recover --stage {existing.stage or stage}` first",
+            f"a deploy of {app} started at {when}"
+            + (f" by pid {who}" if who else "")
+            + f" is unfinished and holds changes ({steps})",
+            "if that process is gone, run `inv deploy.recover --stage "
+            f"{existing.stage or stage}`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,
                       started_at=clock(), clock=clock)
+    journal.facts["pid"] = os.getpid()
     journal.save()
     return journal
 
