@@ -239,6 +239,9 @@ class Builder:
         build = {
             "id": build_id, "app": {"id": app["id"]}, "buildpacks": buildpacks,
             "created_at": ts, "updated_at": ts, "status": "pending",
+            # Not a schema property, but the List link's second Range field
+            # (builds start as they are created).
+            "started_at": ts,
             "output_stream_url":
                 f"{self.platform.api_url}/_sandbox/streams/builds/{build_id}",
             "source_blob": source_blob, "stack": STACK["name"],
