@@ -372,7 +372,7 @@ def test_compile_delay_prints_progress(sbx, api, app, env, tmp_path):
     assert "remote:        ... 0.3s of 0.3s" in done.stderr
 
 
-def test_release_phase_output_follows_the_build(api, app, env, tmp_path):
+def test_release_phase_output_follows_the_build(sbx, api, app, env, tmp_path):
     repo = tmp_path / "app"
     commit(repo, env, {"Procfile": PROCFILE + "release: echo migrating\n"})
 
@@ -385,6 +385,9 @@ def test_release_phase_output_follows_the_build(api, app, env, tmp_path):
     slug = api.ok("GET", f"/apps/{app['id']}/slugs/{release['slug']['id']}")
     assert slug["process_types"]["release"] == "echo migrating"
     assert release["status"] == "succeeded"
+    phase_log = sbx.platform.release_log_path(release["id"]).read_text()
+    for line in filter(None, phase_log.splitlines()):
+        assert f"remote: {line}" in done.stderr
 
 
 def test_wrong_token_cannot_push(sbx, app, tmp_path):
