@@ -323,7 +323,6 @@ def _slug_build(run: Run, step: Step) -> None:
     commit = run.facts.get("deploy_commit") or run.facts["source"]
     info = run.api.app(name)
     built = slug.build(run.c, run.api, info, commit,
-                       cabundle=run.settings.api_cabundle,
                        timeout=run.settings.timeouts.build)
     run.journal.done(step.name, slug_id=built["id"],
                      release_phase=slug.has_release_phase(built))
@@ -374,8 +373,7 @@ def _app_push(run: Run, step: Step) -> None:
     run.journal.begin(step.name, _promote_undo(run))
     commit = run.facts.get("deploy_commit") or run.facts["source"]
     url = run.app.get("git_url") or run.api.app(run.name)["git_url"]
-    slug.push(run.c, run.api, url, commit, cabundle=run.settings.api_cabundle,
-              what=run.name)
+    slug.push(run.c, run.api, url, commit, what=run.name)
     release = run.api.current_release(run.name) or {}
     if release.get("status") == "pending":
         release = slug.wait(run.api, run.name, release,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from herotasks.adapters import auth, git
+from herotasks.adapters import git
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
 from herotasks.errors import CommandError, ConfigError, GitError, HerotasksError
@@ -38,22 +38,16 @@ def log_tail(text: str | None, lines: int = 15) -> str:
     return "\n".join(rows[-lines:])
 
 
-def token_for(api: Any) -> str:
-    """The API token, for git's credential helper (env only, never argv)."""
-    token = getattr(api, "_token", None) or auth.find_token(api.base_url)
-    if not token:
-        raise ConfigError("no Heroku API token for git", auth.LOGIN_HINT)
-    return token
-
-
-def push(c: Any, api: Any, url: str, sha: str, *, cabundle: str | None,
-         what: str) -> str:
+def push(c: Any, api: Any, url: str, sha: str, *, what: str) -> str:
     """Push ``sha`` to a Heroku git URL, streaming the build; the output.
 
     :raises CommandError: the push (that is, the build) failed; the message
         ends with the build log's tail.
     """
-    env = git.push_env(token_for(api), cabundle)
+    # The API client hands out git's credential env (its token and the CA
+    # bundle it was made with), so the token never passes through herotasks'
+    # own code, a URL or a process argument.
+    env = api.git_env()
     try:
         return git.push(c, url, sha, env=env)
     except GitError as exc:
@@ -65,8 +59,7 @@ def push(c: Any, api: Any, url: str, sha: str, *, cabundle: str | None,
         ) from None
 
 
-def build(c: Any, api: Any, scratch: dict, sha: str, *, cabundle: str | None,
-          timeout: float, poll: float = 1.0,
+def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float, poll: float = 1.0,
           sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Build ``sha`` on the scratch app; the slug (with ``process_types``).
 
@@ -74,7 +67,7 @@ def build(c: Any, api: Any, scratch: dict, sha: str, *, cabundle: str | None,
     """
     name = scratch["name"]
     url = scratch.get("git_url") or api.app(name)["git_url"]
-    push(c, api, url, sha, cabundle=cabundle, what=f"the scratch app {name}")
+    push(c, api, url, sha, what=f"the scratch app {name}")
     found = _finished_build(api, name, sha, timeout, poll, sleep)
     if found.get("status") != "succeeded" or not (found.get("slug") or {}).get("id"):
         raise CommandError(

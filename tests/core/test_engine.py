@@ -54,7 +54,7 @@ def world(repo, heroku, monkeypatch):
     state = {"process_types": {"web": "bin/web", "worker": "bin/worker"},
              "exit": 0, "migrations_run": 0, "pushes": []}
 
-    def fake_push(c, api, url, sha, *, cabundle, what):
+    def fake_push(c, api, url, sha, *, what):
         name = url.rsplit("/", 1)[-1].removesuffix(".git")
         state["pushes"].append((name, sha))
         heroku.receive_push(name, sha, state["process_types"])

@@ -51,7 +51,7 @@ def world(repo, heroku, monkeypatch):
                                  "dry_run": dry_run})
         return heroku
 
-    def fake_push(c, api, url, sha, *, cabundle, what):
+    def fake_push(c, api, url, sha, *, what):
         name = url.rsplit("/", 1)[-1].removesuffix(".git")
         heroku.receive_push(name, sha, {"web": "bin/web", "worker": "bin/worker"})
 
