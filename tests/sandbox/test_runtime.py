@@ -1,0 +1,585 @@
+"""The sandbox runtime: dynos are real processes behind a real router.
+
+Each test builds a Platform + Store + SandboxTLS in a temporary root (no HTTP
+API server), releases a slug made of a tiny Python web app, and checks what
+really runs: processes (pids), HTTP answers through the app's router, and
+the per-dyno log files. Every process is stopped at teardown, and a test
+that leaves one behind fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from herotasks.sandbox import schema
+from herotasks.sandbox.platform import ApiError, Platform, new_id
+from herotasks.sandbox.runtime import Runtime, _kill_leftover, _proc_start
+from herotasks.sandbox.store import Store
+from herotasks.sandbox.tls import SandboxTLS
+
+# A web app that says which release and dyno answered, and shows its env.
+APP_PY = r'''
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = open("VERSION").read().strip()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/env":
+            body = dict(os.environ)
+        else:
+            body = {"version": VERSION, "dyno": os.environ["DYNO"],
+                    "headers": dict(self.headers)}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+WEB = "python app.py"
+WORKER = "python -c 'import os, time; print(\"working\", os.environ[\"DYNO\"], flush=True); time.sleep(600)'"
+
+
+class FakeBuilder:
+    """The one builder call the runtime makes: where a slug's files are."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def slug_dir(self, slug_id: str) -> Path:
+        return self.root / "slugs" / slug_id
+
+    def app_deleted(self, app: dict) -> None:
+        pass  # the platform tells the builder too; nothing to clean here
+
+
+@pytest.fixture
+def sbx(tmp_path, monkeypatch):
+    # A secret in the sandbox's own environment must never reach a dyno.
+    monkeypatch.setenv("HEROKU_API_KEY", "HRKU-must-not-leak")
+    store = Store(tmp_path / "state.sqlite3")
+    platform = Platform(tmp_path, store, "https://127.0.0.1:9")
+    platform.builder = FakeBuilder(tmp_path)
+    runtime = Runtime(platform, SandboxTLS(tmp_path), router_wait=5.0,
+                      stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,))
+    platform.runtime = runtime
+    pids: set[int] = set()
+    ns = SimpleNamespace(root=tmp_path, store=store, platform=platform,
+                         runtime=runtime, pids=pids)
+    yield ns
+    for doc in store.find("dyno"):
+        pids.add(doc["_pid"])
+    ns.runtime.shutdown()  # the test may have replaced the runtime
+    leftovers = [pid for pid in pids if pid and _alive(pid)]
+    for pid in leftovers:
+        os.killpg(pid, signal.SIGKILL)
+    store.close()
+    assert not leftovers, f"processes left running: {leftovers}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (its parent reaps it later).
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def make_slug(sbx, process_types: dict, version: str = "1",
+              files: dict | None = None) -> str:
+    slug_id = new_id()
+    folder = sbx.root / "slugs" / slug_id
+    folder.mkdir(parents=True)
+    for name, content in {"app.py": APP_PY, "VERSION": version, **(files or {})}.items():
+        (folder / name).write_text(content)
+    sbx.platform.put_slug({"id": slug_id, "process_types": process_types,
+                           "commit": version * 40, "size": 1})
+    return slug_id
+
+
+def release(sbx, app: dict, slug_id: str) -> dict:
+    """Release ``slug_id`` and wait until the runtime has acted on it."""
+    r = sbx.platform.create_release(app, slug_id)
+    wait_until(lambda: sbx.store.get("release", r["id"])["status"] != "pending",
+               what="the release phase")
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    return sbx.store.get("release", r["id"])
+
+
+def get(url: str, timeout: float = 15.0) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def dynos(sbx, app, type_: str | None = None) -> list[dict]:
+    return [d for d in sbx.store.find("dyno", app_id=app["id"])
+            if type_ in (None, d["type"])]
+
+
+def up(sbx, app, type_: str, n: int) -> list[dict]:
+    """Wait for exactly ``n`` dynos of ``type_`` on the current release, up."""
+    def check():
+        current = sbx.platform.current_release(sbx.platform.app(app["id"]))
+        ds = dynos(sbx, app, type_)
+        ok = len(ds) == n and all(d["state"] == "up" and
+                                  d["release"]["id"] == current["id"] for d in ds)
+        return ds if ok else None
+    ds = wait_until(check, what=f"{n} {type_} dyno(s) up")
+    sbx.pids.update(d["_pid"] for d in ds)
+    return ds
+
+
+def log_lines(sbx, app, dyno_name: str) -> list[str]:
+    path = sbx.root / "logs" / "apps" / app["name"] / f"{dyno_name}.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def app(sbx):
+    return sbx.platform.create_app("rt-" + new_id()[:8])
+
+
+# -- web dynos and the router --------------------------------------------------------------
+def test_web_dyno_is_a_process_behind_the_router(sbx, app):
+    assert app["web_url"].startswith("http://127.0.0.1:")
+    assert sbx.store.get("app", app["id"])["_router_port"] == int(
+        app["web_url"].rsplit(":", 1)[1].strip("/"))
+    sbx.platform.update_config_vars(app, {"GREETING": "hello"})
+    rel = release(sbx, app, make_slug(sbx, {"web": WEB}))
+
+    status, headers, body = get(app["web_url"])
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["version"] == "1" and answer["dyno"] == "web.1"
+    # Heroku's router headers reach the app.
+    assert answer["headers"]["X-Forwarded-For"] == "127.0.0.1"
+    assert answer["headers"]["X-Forwarded-Proto"] == "http"
+    assert answer["headers"]["X-Request-Id"]
+    assert "Via" in headers
+
+    [web] = up(sbx, app, "web", 1)
+    assert _alive(web["_pid"])
+    assert web["release"] == {"id": rel["id"], "version": rel["version"]}
+    assert web["command"] == WEB and web["size"] == "Standard-1X"
+    env = json.loads(get(app["web_url"] + "env")[2])
+    assert env["GREETING"] == "hello"
+    assert env["PORT"] == str(web["_port"]) and env["DYNO"] == "web.1"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert env["HOME"] == str(sbx.root / "slugs" / rel["slug"]["id"])
+    assert "HEROKU_API_KEY" not in env
+    lines = log_lines(sbx, app, "web.1")
+    assert any("heroku[web.1]: Starting process with command `python app.py`" in x
+               for x in lines)
+    assert any("heroku[web.1]: State changed from starting to up" in x for x in lines)
+
+
+def test_dyno_documents_match_the_official_schema(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    web, = up(sbx, app, "web", 1)
+    up(sbx, app, "worker", 1)
+    info = schema.validator("dyno", "Info", "targetSchema")
+    listed = sbx.runtime.list_dynos(app)
+    assert sorted(d["name"] for d in listed) == ["web.1", "worker.1"]
+    for d in listed:
+        assert not list(info.iter_errors(d)), d
+        assert not any(k.startswith("_") for k in d)
+    assert set(listed[0]) == set(
+        schema.schema()["definitions"]["dyno"]["properties"])
+    assert sbx.runtime.dyno(app, "web.1")["id"] == web["id"]
+    assert sbx.runtime.dyno(app, web["id"])["name"] == "web.1"
+    with pytest.raises(ApiError) as err:
+        sbx.runtime.dyno(app, "web.9")
+    assert (err.value.status, err.value.id) == (404, "not_found")
+
+
+def test_scaling_starts_and_stops_processes(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}))
+    up(sbx, app, "web", 1)
+    assert dynos(sbx, app, "worker") == []  # Heroku: new types start at 0
+
+    sbx.platform.scale(app, [{"type": "web", "quantity": 2},
+                             {"type": "worker", "quantity": "+2"}])
+    webs = up(sbx, app, "web", 2)
+    workers = up(sbx, app, "worker", 2)
+    assert len({d["_pid"] for d in webs + workers}) == 4
+    assert all(_alive(d["_pid"]) for d in webs + workers)
+    # Round robin: both web dynos answer.
+    seen = {json.loads(get(app["web_url"])[2])["dyno"] for _ in range(6)}
+    assert seen == {"web.1", "web.2"}
+    wait_until(lambda: any("app[worker.2]: working worker.2" in x
+                           for x in log_lines(sbx, app, "worker.2")),
+               what="the worker's output in its log")
+
+    sbx.platform.scale(app, [{"type": "web", "quantity": 1},
+                             {"type": "worker", "quantity": 0}])
+    [web] = up(sbx, app, "web", 1)
+    assert web["name"] == "web.1"  # the highest numbers go first
+    wait_until(lambda: not dynos(sbx, app, "worker"), what="workers gone")
+    gone = [d["_pid"] for d in webs + workers if d["name"] != "web.1"]
+    wait_until(lambda: not any(_alive(p) for p in gone), what="processes gone")
+    assert any("State changed from up to down" in x
+               for x in log_lines(sbx, app, "worker.1"))
+
+
+def test_crashed_dyno_is_restarted(sbx, app):
+    crash = "python -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": crash}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+
+    def restarted():
+        lines = log_lines(sbx, app, "worker.1")
+        return sum("Starting process" in x for x in lines) >= 2 and lines
+    lines = wait_until(restarted, what="a restart after the crash")
+    assert any("Process exited with status 3" in x for x in lines)
+    assert any("State changed from up to crashed" in x for x in lines)
+    assert any("State changed from crashed to starting" in x for x in lines)
+    assert any("app[worker.1]: boom" in x for x in lines)
+
+
+def test_web_dyno_that_never_listens_is_killed_R10(sbx, app):
+    sbx.runtime.boot_timeout = 0.5
+    release(sbx, app, make_slug(sbx, {"web": "sleep 600"}))
+    lines = wait_until(lambda: [x for x in log_lines(sbx, app, "web.1")
+                                if "Error R10 (Boot timeout)" in x],
+                       what="R10 in the log")
+    assert lines
+    wait_until(lambda: any("State changed from starting to crashed" in x
+                           for x in log_lines(sbx, app, "web.1")),
+               what="the dyno marked crashed")
+
+
+def test_maintenance_mode_answers_the_maintenance_page(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    assert get(app["web_url"])[0] == 200
+    sbx.platform.update_app(app, maintenance=True)
+    status, headers, body = get(app["web_url"])
+    assert status == 503
+    assert headers["X-Herotasks-Sandbox"] == "maintenance"
+    assert b"herotasks-sandbox-maintenance" in body
+    assert headers["Content-Type"].startswith("text/html")
+    sbx.platform.update_app(app, maintenance=False)
+    assert get(app["web_url"])[0] == 200
+
+
+def test_no_web_dyno_answers_503(sbx, app):
+    # A fresh app has no web dyno at all: answered at once.
+    status, headers, _ = get(app["web_url"])
+    assert (status, headers["X-Herotasks-Sandbox"]) == (503, "no-web-dynos")
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    up(sbx, app, "web", 1)
+    sbx.platform.scale(app, [{"type": "web", "quantity": 0}])
+    wait_until(lambda: not dynos(sbx, app, "web"), what="web stopped")
+    status, headers, _ = get(app["web_url"])
+    assert (status, headers["X-Herotasks-Sandbox"]) == (503, "no-web-dynos")
+
+
+def test_request_waits_for_a_booting_web_dyno(sbx, app):
+    sbx.platform.set_delay("boot", 1.0)
+    sbx.platform.create_release(app, make_slug(sbx, {"web": WEB}))
+    # Asked while the dyno is still booting: the router holds the request.
+    status, _, body = get(app["web_url"])
+    assert status == 200 and json.loads(body)["dyno"] == "web.1"
+
+
+def test_request_waiting_too_long_gets_503(sbx, app):
+    sbx.runtime.router_wait = 0.3
+    sbx.runtime.router(app["id"]).wait = 0.3
+    sbx.platform.set_delay("boot", 30.0)
+    sbx.platform.create_release(app, make_slug(sbx, {"web": WEB}))
+    assert sbx.runtime.wait_idle(app["id"], 10)
+    status, headers, _ = get(app["web_url"])
+    assert (status, headers["X-Herotasks-Sandbox"]) == (503, "no-web-dynos")
+
+
+def test_a_dyno_that_drops_connections_is_a_dyno_error(sbx, app):
+    rude = ("python -c 'import os, socket; s = socket.create_server((\"127.0.0.1\", "
+            "int(os.environ[\"PORT\"])))\nwhile True: c, _ = s.accept(); "
+            "c.recv(65536); c.close()'")
+    release(sbx, app, make_slug(sbx, {"web": rude}))
+    up(sbx, app, "web", 1)
+    status, headers, _ = get(app["web_url"])
+    assert (status, headers["X-Herotasks-Sandbox"]) == (503, "dyno-error")
+
+
+# -- deploys ---------------------------------------------------------------------------------
+class Load:
+    """Requests in a loop on another thread; records every answer."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.results: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            status, _, body = get(self.url, timeout=30)
+            version = json.loads(body)["version"] if status == 200 else body[:80]
+            self.results.append((status, version))
+            time.sleep(0.005)
+
+    def stop(self) -> list[tuple[int, str]]:
+        self._stop.set()
+        self._thread.join(60)
+        return self.results
+
+
+def test_preboot_deploy_loses_no_request(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}, version="1"))
+    sbx.platform.scale(app, [{"type": "web", "quantity": 2},
+                             {"type": "worker", "quantity": 1}])
+    old = up(sbx, app, "web", 2)
+    old_worker, = up(sbx, app, "worker", 1)
+    sbx.platform.set_feature(app, "preboot", True)
+    sbx.platform.set_delay("boot", 0.5)  # a visible overlap
+    load = Load(app["web_url"])
+    wait_until(lambda: len(load.results) > 5, what="traffic before the deploy")
+    rel = release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}, version="2"))
+    new = up(sbx, app, "web", 2)
+    wait_until(lambda: load.results[-1:] and load.results[-1][1] == "2",
+               what="traffic on the new release")
+    n = len(load.results)
+    wait_until(lambda: len(load.results) > n + 5, what="traffic after the deploy")
+    results = load.stop()
+
+    failures = [r for r in results if r[0] != 200]
+    assert not failures, failures[:5]
+    versions = [v for _, v in results]
+    assert versions[0] == "1" and versions[-1] == "2"
+    assert {d["id"] for d in old}.isdisjoint(d["id"] for d in new)
+    wait_until(lambda: not any(_alive(d["_pid"]) for d in old), what="old web gone")
+    # The new web.1 started before the old web.1 went down.
+    lines = log_lines(sbx, app, "web.1")
+    starts = [i for i, x in enumerate(lines) if "Starting process" in x]
+    downs = [i for i, x in enumerate(lines) if "State changed from up to down" in x]
+    assert len(starts) == 2 and downs and starts[1] < downs[0]
+    # The worker moved to the new release.
+    worker, = up(sbx, app, "worker", 1)
+    assert worker["release"]["id"] == rel["id"] and worker["id"] != old_worker["id"]
+    assert not _alive(old_worker["_pid"])
+
+
+def test_deploy_without_preboot_stops_old_web_before_new_starts(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}, version="1"))
+    old, = up(sbx, app, "web", 1)
+    rel = release(sbx, app, make_slug(sbx, {"web": WEB}, version="2"))
+    new, = up(sbx, app, "web", 1)
+    assert new["release"]["version"] == rel["version"] and new["id"] != old["id"]
+    assert not _alive(old["_pid"])
+    assert json.loads(get(app["web_url"])[2])["version"] == "2"
+    lines = log_lines(sbx, app, "web.1")
+    starts = [i for i, x in enumerate(lines) if "Starting process" in x]
+    sigterm = [i for i, x in enumerate(lines) if "Stopping all processes with SIGTERM" in x]
+    downs = [i for i, x in enumerate(lines) if "State changed from up to down" in x]
+    assert len(starts) == 2 and sigterm and downs
+    assert starts[0] < sigterm[0] < downs[0] < starts[1]
+
+
+def test_config_change_restarts_dynos_with_the_new_vars(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    old, = up(sbx, app, "web", 1)
+    sbx.platform.update_config_vars(app, {"COLOR": "blue"})
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    new, = up(sbx, app, "web", 1)
+    assert new["id"] != old["id"]
+    assert json.loads(get(app["web_url"] + "env")[2])["COLOR"] == "blue"
+
+
+# -- release phase -----------------------------------------------------------------------------
+def test_release_phase_success_makes_the_release_current(sbx, app):
+    sbx.platform.update_config_vars(app, {"STAGE": "prod"})
+    slug = make_slug(sbx, {"web": WEB, "release": "echo migrating $STAGE on $DYNO"})
+    rel = release(sbx, app, slug)
+    assert rel["status"] == "succeeded" and rel["current"]
+    log = sbx.platform.release_log_path(rel["id"]).read_text()
+    assert "migrating prod on release." in log
+    up(sbx, app, "web", 1)
+    assert not dynos(sbx, app, "release")  # the release dyno is gone
+
+
+def test_release_phase_failure_changes_nothing_else(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}, version="1"))
+    before, = up(sbx, app, "web", 1)
+    current = sbx.platform.current_release(app)
+    bad = make_slug(sbx, {"web": WEB, "release": "echo 'cannot migrate' >&2; exit 3"},
+                    version="2")
+    rel = release(sbx, app, bad)
+    assert rel["status"] == "failed" and not rel["current"]
+    assert "cannot migrate" in sbx.platform.release_log_path(rel["id"]).read_text()
+    assert sbx.platform.current_release(app)["id"] == current["id"]
+    after, = up(sbx, app, "web", 1)
+    assert after["id"] == before["id"] and _alive(before["_pid"])
+    assert json.loads(get(app["web_url"])[2])["version"] == "1"
+
+
+# -- one-off dynos, restart, stop -----------------------------------------------------------------
+def test_detached_one_off_runs_and_is_gone_after(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    doc = sbx.runtime.create_one_off(app, {"command": "echo one-off $DYNO $EXTRA",
+                                           "env": {"EXTRA": "x1"}})
+    assert doc["type"] == "run" and doc["name"].startswith("run.")
+    assert doc["attach_url"] is None
+    assert not list(schema.validator("dyno", "Info", "targetSchema").iter_errors(doc))
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the one-off finished")
+    lines = log_lines(sbx, app, doc["name"])
+    assert any(f"app[{doc['name']}]: one-off {doc['name']} x1" in x for x in lines)
+    assert any("Process exited with status 0" in x for x in lines)
+    assert any("State changed from up to complete" in x for x in lines)
+
+
+def test_one_off_naming_a_process_type_runs_its_command(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB, "hello": "echo hello-from-type"}))
+    doc = sbx.runtime.create_one_off(app, {"command": "hello"})
+    wait_until(lambda: any("hello-from-type" in x
+                           for x in log_lines(sbx, app, doc["name"])),
+               what="the process type's command output")
+
+
+def test_one_off_rejects_bad_size_and_ttl(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    for body in ({"command": "true", "size": "Huge-9X"},
+                 {"command": "true", "time_to_live": 0}):
+        with pytest.raises(ApiError) as err:
+            sbx.runtime.create_one_off(app, body)
+        assert err.value.status == 422
+
+
+def test_restart_and_stop_replace_processes(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    web, = up(sbx, app, "web", 1)
+    worker, = up(sbx, app, "worker", 1)
+
+    sbx.runtime.restart(app, "web.1")
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    web2, = up(sbx, app, "web", 1)
+    assert web2["_pid"] != web["_pid"] and not _alive(web["_pid"])
+
+    sbx.runtime.stop_dyno(app, "worker.1")  # a formation dyno comes back
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    worker2, = up(sbx, app, "worker", 1)
+    assert worker2["_pid"] != worker["_pid"] and not _alive(worker["_pid"])
+
+    sbx.runtime.restart(app, None)
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    web3, = up(sbx, app, "web", 1)
+    worker3, = up(sbx, app, "worker", 1)
+    assert web3["_pid"] != web2["_pid"] and worker3["_pid"] != worker2["_pid"]
+
+    with pytest.raises(ApiError) as err:
+        sbx.runtime.stop_dyno(app, "web.7")
+    assert err.value.status == 404
+
+
+def test_stopping_a_detached_one_off_ends_it(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    doc = sbx.runtime.create_one_off(app, {"command": "sleep 600"})
+    wait_until(lambda: [d for d in dynos(sbx, app, "run") if d["state"] == "up"],
+               what="the one-off up")
+    pid = dynos(sbx, app, "run")[0]["_pid"]
+    sbx.pids.add(pid)
+    sbx.runtime.stop_dyno(app, doc["name"])
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    assert not dynos(sbx, app, "run") and not _alive(pid)
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+def test_shutdown_stops_every_process_even_stubborn_ones(sbx, app):
+    stubborn = "trap '' TERM; sleep 600 & sleep 600 & wait"
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": stubborn}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    web, = up(sbx, app, "web", 1)
+    worker, = up(sbx, app, "worker", 1)
+    children = wait_until(lambda: _children(worker["_pid"]), what="worker's children")
+    sbx.runtime.stop_grace = 0.5
+    sbx.runtime.shutdown()
+    for pid in [web["_pid"], worker["_pid"], *children]:
+        assert not _alive(pid), pid
+    assert sbx.store.find("dyno") == []
+    assert any("Error R12 (Exit timeout)" in x for x in log_lines(sbx, app, "worker.1"))
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split() if int(p) != pid]
+
+
+def test_app_deletion_stops_its_processes_and_router(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    web, = up(sbx, app, "web", 1)
+    sbx.platform.delete_app(app)
+    assert not _alive(web["_pid"])
+    with pytest.raises(OSError):
+        urllib.request.urlopen(app["web_url"], timeout=5)
+
+
+def test_start_forgets_stale_dynos_and_restores_routers(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    up(sbx, app, "web", 1)
+    port = sbx.store.get("app", app["id"])["_router_port"]
+    sbx.runtime.shutdown()
+    # What a killed sandbox leaves: a dyno document and its process.
+    leftover = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    sbx.pids.add(leftover.pid)
+    sbx.store.put("dyno", {"id": new_id(), "name": "web.1", "_pid": leftover.pid,
+                           "_pstart": _proc_start(leftover.pid)}, app_id=app["id"])
+    runtime = Runtime(sbx.platform, sbx.runtime.tls, router_wait=5.0, stop_grace=2.0)
+    sbx.platform.runtime = sbx.runtime = runtime
+    runtime.start()
+    assert leftover.wait(10) == -signal.SIGKILL
+    assert runtime.router(app["id"]).port == port
+    web, = up(sbx, app, "web", 1)
+    assert get(app["web_url"])[0] == 200
+    assert all(d["id"] == web["id"] for d in dynos(sbx, app))
+
+
+def test_leftover_check_never_kills_a_reused_pid():
+    proc = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        _kill_leftover({"_pid": proc.pid, "_pstart": "1"})  # another start time
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
