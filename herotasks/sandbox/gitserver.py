@@ -183,18 +183,14 @@ class GitServer:
 
     def _refuse(self, handler, status: int, message: str) -> None:
         # git prints a text/plain error body as "remote: ..." lines.
-        if handler.command == "POST":
-            handler.close_connection = True  # the body was not read
         handler.send_text(status, message + "\n")
 
     # -- the pre-receive hook -----------------------------------------------------
     def hook(self, handler, path: str, query: str) -> None:
         """``POST /_sandbox/hooks/pre-receive`` from a repository's hook."""
         if path != HOOK_PATH or handler.command != "POST":
-            handler.close_connection = True  # any body stays unread
             return handler.send_json(404, {"id": "not_found", "message": "Not found."})
         if not hmac.compare_digest(token_from(handler.headers) or "", self.hook_token):
-            handler.close_connection = True
             return handler.send_json(401, {"id": "unauthorized",
                                            "message": "Hook token required."})
         try:
