@@ -207,6 +207,12 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     assert "remote:        Released v2" in done.stderr
     assert "deployed to Heroku" in done.stderr
     assert sbx.api_key not in done.stderr + done.stdout
+    # Tokens live in environments only, never in files git keeps.
+    server_repo = sbx.platform.builder.repo_path(app)
+    for kept in (server_repo / "config", server_repo / "hooks" / "pre-receive",
+                 repo / ".git" / "config"):
+        text = kept.read_text()
+        assert sbx.api_key not in text and sbx.git.hook_token not in text
 
     release = api.ok("GET", f"/apps/{app['id']}/releases/2")
     assert release["current"] and release["status"] == "succeeded"
