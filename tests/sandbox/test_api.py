@@ -217,6 +217,30 @@ def test_request_id_and_rate_limit_headers(api, app):
     assert isinstance(body["remaining"], int) and body["remaining"] > 0
 
 
+# -- what the CLI asks beyond endpoints.json ----------------------------------------
+def test_users_tilde_is_the_account(api):
+    """``pipelines:create`` reads the owner from ``GET /users/~`` (account
+    "Info By User")."""
+    account = api.get("/account")
+    assert api.get("/users/~") == account
+    assert api.get(f"/users/{account['id']}") == account
+    r = api.request("GET", f"/users/{uuid.uuid4()}")
+    assert r.status_code == 404 and error_of(r)["id"] == "not_found"
+
+
+def test_pipelines_filtered_by_name(api, tools):
+    """``pipelines:add NAME`` finds its pipeline with ``?eq[name]=NAME``."""
+    mine, other = (api.post("/pipelines", {"name": tools.unique("filt")}) for _ in "ab")
+    try:
+        found = api.get(f"/pipelines?eq[name]={mine['name']}")
+        assert [p["id"] for p in found] == [mine["id"]]
+        assert api.get("/pipelines?eq[name]=no-such-pipeline") == []
+        assert {mine["id"], other["id"]} <= {p["id"] for p in api.get("/pipelines")}
+    finally:
+        for p in (mine, other):
+            api.request("DELETE", f"/pipelines/{p['id']}")
+
+
 # -- Range paging ------------------------------------------------------------------------
 def follow(api, path: str, first_range: str) -> tuple[list[dict], list[int]]:
     """Every item of a list, page after page, as the CLI's http-call does;
@@ -258,6 +282,39 @@ def test_range_paging_gives_every_item_once(api, app):
     all_ids = sorted(a["id"] for a in api.get("/apps"))
     items, _ = follow(api, "/apps", "id ..; max=1")
     assert sorted(a["id"] for a in items) == all_ids
+
+
+def test_every_range_field_the_schema_declares_is_accepted(api, app, sandbox, tools):
+    """The schema's ``ranges`` (app List, build List, filter-apps) are the
+    fields a client may page by."""
+    from herotasks.sandbox import api as sandbox_api
+    from herotasks.sandbox import schema
+
+    source = api.post("/sources")
+    requests.put(source["source_blob"]["put_url"], data=tools.tarball(
+        {"Procfile": "web: sleep 600\n"}), verify=sandbox.ca_bundle, timeout=30,
+        headers={"Content-Type": ""}).raise_for_status()
+    build = api.post(f"/apps/{app['name']}/builds",
+                     {"source_blob": {"url": source["source_blob"]["get_url"]}})
+    paths = {("app", "List"): ("GET", "/apps", None),
+             ("build", "List"): ("GET", f"/apps/{app['name']}/builds", None),
+             ("filter-apps", "Apps"): ("POST", "/filters/apps",
+                                       {"in": {"id": [app["id"]]}})}
+    refused = []
+    for route in sandbox_api.ROUTES:
+        if not route.resource:
+            continue
+        ranges = schema.link(route.resource, route.title).get("ranges")
+        if not ranges:
+            continue
+        method, path, body = paths[(route.resource, route.title)]
+        for field in ranges:
+            r = api.request(method, path, headers={"Range": f"{field} ..; max=1000"},
+                            json=body)
+            if r.status_code != 200 or not r.json():
+                refused.append(f"{method} {path} Range: {field}: {r.status_code} {r.text}")
+    assert not refused, "\n".join(refused)
+    assert build["id"] in [b["id"] for b in api.get(f"/apps/{app['name']}/builds")]
 
 
 @pytest.mark.parametrize("header", ["bogus", "version ..; max=0", "version ..; max=x",
