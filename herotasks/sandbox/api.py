@@ -26,6 +26,8 @@ class Request:
     params: dict[str, str]
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    # The query string, e.g. Heroku's list filters (``eq[name]=...``).
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,14 @@ def _need_dict(body) -> dict:
 # -- account --------------------------------------------------------------------
 @route("GET", "/account", "account", "Info")
 def account_info(p, req):
+    return 200, p.account
+
+
+@route("GET", "/users/{user}", "account", "Info By User")
+def account_by_user(p, req):
+    # `heroku pipelines:create` reads its owner from /users/~ ("~" is oneself).
+    if req.params["user"] not in ("~", p.account["id"], p.account["email"]):
+        raise not_found("user")
     return 200, p.account
 
 
@@ -380,7 +390,11 @@ def release_create_or_rollback(p, req):
 # -- pipelines ------------------------------------------------------------------------
 @route("GET", "/pipelines", "pipeline", "List")
 def pipeline_list(p, req):
-    return 200, p.store.find("pipeline")
+    # `heroku pipelines:add NAME` finds its pipeline with ?eq[name]=NAME.
+    name = req.query.get("eq[name]")
+    if name is None:
+        return 200, p.store.find("pipeline")
+    return 200, p.store.find("pipeline", name=name)
 
 
 @route("POST", "/pipelines", "pipeline", "Create")

@@ -33,6 +33,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from . import api, paging
 from .faults import Faults
@@ -204,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not self.sandbox.check_token(token_from(self.headers)):
                     return self.unauthorized_git()
                 return self.sandbox.git.handle(self, m["app"], m["rest"] or "/", query)
-            self.api(path)
+            self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
         except Exception:  # noqa: BLE001 - the sandbox must never crash
@@ -217,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     # -- the Platform API ---------------------------------------------------------
-    def api(self, path: str) -> None:
+    def api(self, path: str, query: str = "") -> None:
         fault = self.sandbox.faults.take(self.command, path)
         if fault is not None:
             if fault.delay:
@@ -260,7 +261,8 @@ class Handler(BaseHTTPRequestHandler):
             body = api.validate_body(route, body)
             req = api.Request(self.command, path, params, body,
                               {"_ratelimit_remaining": str(remaining),
-                               **{k: v for k, v in self.headers.items()}})
+                               **{k: v for k, v in self.headers.items()}},
+                              dict(parse_qsl(query)))
             status, out = route.handler(self.sandbox.platform, req)
         except ApiError as exc:
             return self.send_json(exc.status, exc.body(), extra)
