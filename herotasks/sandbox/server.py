@@ -93,9 +93,12 @@ class Sandbox:
         self.faults = Faults()
         self._requests: deque[float] = deque()
         self._rl_lock = threading.Lock()
+        # Only a remembered port may be swapped for a free one; a port the
+        # user asked for is that port or an error.
+        asked = bool(port)
         if not port:
             port = self.store.setting("port", 0)
-        self.httpd = _bind(port, self.tls.server_context(), self)
+        self.httpd = _bind(port, self.tls.server_context(), self, fallback=not asked)
         self.port = self.httpd.server_address[1]
         self.store.set_setting("port", self.port)
         self.url = f"https://127.0.0.1:{self.port}"
@@ -150,11 +153,12 @@ class Sandbox:
             return max(RATE_LIMIT - len(self._requests), 0)
 
 
-def _bind(port: int, ctx: ssl.SSLContext, sandbox: Sandbox) -> _TLSServer:
+def _bind(port: int, ctx: ssl.SSLContext, sandbox: Sandbox,
+          fallback: bool = True) -> _TLSServer:
     try:
         return _TLSServer(("127.0.0.1", port), Handler, ctx, sandbox)
     except OSError:
-        if not port:
+        if not port or not fallback:
             raise
         # The remembered port is taken: take any free one.
         return _TLSServer(("127.0.0.1", 0), Handler, ctx, sandbox)
