@@ -490,6 +490,9 @@ def _undo_rollback(run: Run, undo: dict) -> str:
         raise HerotasksError("no earlier release to roll back to (first deploy)")
     release = slug.rollback(run.api, run.name, previous,
                             timeout=run.settings.timeouts.release, out=run.out)
+    # the report's release is the one the app runs when the run ends
+    run.report.release_id = release.get("id")
+    run.report.release_version = release.get("version")
     try:
         dynos.wait_up(run.api, run.name, release.get("version"),
                       timeout=run.settings.timeouts.boot)

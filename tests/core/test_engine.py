@@ -220,6 +220,7 @@ class TestFailedMigration:
         assert jn.load(settings().statedir, APP) is None
         report = err.value.report
         assert not report.ok and report.error == line
+        assert report.release_version == current["version"]  # what runs now
         assert report.to_json()["windows"]["maintenance"]["finished_at"] is not None
 
     def test_failed_rollback_keeps_maintenance_on_and_says_so(self, c, repo, heroku,
