@@ -140,7 +140,9 @@ LOOPBACK_URLS = {
     "git_url": (re.compile(r"^https://127\.0\.0\.1:\d+/([a-z][a-z0-9-]{2,29})\.git$"),
                 lambda m, doc: f"https://git.heroku.com/{m[1]}.git"),
     "web_url": (re.compile(r"^https?://127\.0\.0\.1:\d+/$"),
-                lambda m, doc: f"https://{doc.get('name') or 'sandbox-app'}.herokuapp.com/"),
+                # Heroku's newer form, NAME-<12 hex>.herokuapp.com
+                lambda m, doc: f"https://{doc.get('name') or 'app'}-0123456789ab"
+                               ".herokuapp.com/"),
 }
 
 
@@ -207,6 +209,39 @@ class Conformance:
                         f"{method} {path} ({resource} {title!r}): " + "; ".join(
                             f"{where(e)}: {e.message}" for e in errors[:5]))
                     break
+
+
+class _Answer:
+    """Just enough of a ``requests.Response`` for ``Conformance``."""
+
+    def __init__(self, body, status: int = 200):
+        self.status_code, self._body = status, body
+
+    def json(self):
+        return self._body
+
+
+@pytest.mark.parametrize("method,path,body,complaint", [
+    ("DELETE", "/apps/a/dynos/web.1", {}, None),
+    ("DELETE", "/apps/a/dynos/web.1", {"extra": 1}, "'extra' was unexpected"),
+    ("GET", "/apps/a", {"maintenance": "no"}, "is not of type 'boolean'"),
+    ("GET", "/apps/a", {"created_at": "yesterday"}, "date-time"),
+    ("GET", "/apps/a", {"id": "not-a-uuid"}, "uuid"),
+    ("GET", "/apps/a", {"git_url": "https://example.com/a.git"}, "not a loopback git_url"),
+    ("GET", "/apps/a", {"git_url": "https://127.0.0.1:5000/a-b.git",
+                        "web_url": "http://127.0.0.1:5001/", "name": "a-b"}, None),
+])
+def test_the_checker_itself_catches_a_wrong_body(method, path, body, complaint):
+    conf = Conformance()
+    conf(method, path, None, _Answer(body))
+    assert conf.covered
+    if complaint is None:
+        assert conf.failures == []
+    else:
+        assert any(complaint in f for f in conf.failures), conf.failures
+    before = len(conf.failures)
+    conf(method, path, None, _Answer({"id": 5}, status=404))   # errors are not checked
+    assert len(conf.failures) == before
 
 
 # -- the walk ---------------------------------------------------------------------
