@@ -94,9 +94,17 @@ class SandboxInfo:
 
 
 def start_sandbox(root: Path) -> SandboxInfo:
+    """``daemon.up(root)``; the sandbox (and so its dynos and git) gets a
+    private HOME and global git config next to the root, never the real ones."""
     from herotasks.sandbox import daemon
 
-    st = daemon.up(root)
+    home = Path(root).parent / (Path(root).name + "-home")
+    home.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        st = daemon.up(root)
     return SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
 
 

@@ -155,21 +155,26 @@ def test_features_preboot(pushed, api, heroku):
     assert api.get(f"/apps/{name}/features/preboot")["enabled"] is False
 
 
-def test_run_exit_code_and_output(pushed, heroku, api):
+def test_run_streams_output_and_succeeds(pushed, heroku):
     name = pushed["name"]
     ok = heroku("run", "--exit-code", "-a", name, "--", "echo", "hello-from-run",
                 timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "hello-from-run" in ok.stdout
+    # The one-off runs in the app's environment (PORT, like any dyno).
+    env = heroku("run", "--exit-code", "-a", name, "--", "sh", "-c", "echo port=$PORT",
+                 timeout=120)
+    assert env.returncode == 0, env.stderr
+    assert re.search(r"port=\d+", env.stdout), env.stdout
 
-    failing = heroku("run", "--exit-code", "-a", name, "--", "sh", "-c",
+
+def test_run_exit_code_comes_back(pushed, heroku):
+    # A bare `exit 7` would end the shell before the CLI's marker echo, on
+    # Heroku too; a failing command inside it is what --exit-code is for.
+    failing = heroku("run", "--exit-code", "-a", pushed["name"], "--", "sh", "-c",
                      "echo about-to-fail; exit 7", timeout=120)
     assert failing.returncode == 7, (failing.stdout, failing.stderr)
     assert "about-to-fail" in failing.stdout
-    # The one-off ran in the app's environment (PORT and config vars).
-    env = heroku("run", "--exit-code", "-a", name, "--", "sh", "-c",
-                 "echo port=$PORT", timeout=120)
-    assert re.search(r"port=\d+", env.stdout), env.stdout
 
 
 def test_run_detached(pushed, heroku, api, tools):
