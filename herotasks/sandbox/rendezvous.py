@@ -50,6 +50,9 @@ EOT = 0x04
 DRAIN_AFTER_EXIT = 1.0
 #: How long output waits for a client that stopped reading, after the exit.
 FLUSH_LIMIT = 60.0
+#: After the output is sent, how long to wait for the client's end of input
+#: before closing (see ``_bridge``).
+EOT_WAIT = 1.0
 
 
 def next_record(buf: bytes | bytearray, final: bool) -> int:
@@ -262,19 +265,22 @@ def _bridge(conn: ssl.SSLSocket, proc: subprocess.Popen, early: bytes) -> bool:
     record = b""           # an SSL write to retry with exactly these bytes
     inbuf = bytearray()
     close_stdin = False
+    eot_seen = False
+    flushed_at: float | None = None
     out_eof = False
     exited_at: float | None = None
     poller = select.poll()
     registered: set[int] = set()
 
     def feed(data: bytes) -> None:
-        nonlocal close_stdin
-        if close_stdin or in_fd is None:
-            return
+        nonlocal close_stdin, eot_seen
+        if eot_seen:
+            return  # input has ended; later bytes have nowhere to go
         eot = data.find(EOT)
         if eot != -1:
-            data, close_stdin = data[:eot], True
-        inbuf.extend(data)
+            data, close_stdin, eot_seen = data[:eot], True, True
+        if in_fd is not None:
+            inbuf.extend(data)
 
     def shut_stdin() -> None:
         nonlocal in_fd
@@ -314,7 +320,14 @@ def _bridge(conn: ssl.SSLSocket, proc: subprocess.Popen, early: bytes) -> bool:
                     time.monotonic() - exited_at > DRAIN_AFTER_EXIT:
                 out_eof = True  # a leftover child holds stdout; stop waiting
             if out_eof and exited_at is not None and not record and not outbuf:
-                return False
+                # The CLI writes its end-of-input (\x04) when its stdin ends,
+                # which can be after a quick command is already done; closing
+                # first makes that write fail and crashes the CLI. So wait for
+                # the EOT (or the client's close), briefly: a terminal never
+                # sends one.
+                flushed_at = flushed_at or time.monotonic()
+                if eot_seen or time.monotonic() - flushed_at > EOT_WAIT:
+                    return False
             if exited_at is not None and time.monotonic() - exited_at > FLUSH_LIMIT:
                 return False  # the client stopped reading; give up on it
             # 3. Wait for something to do.
@@ -340,7 +353,8 @@ def _bridge(conn: ssl.SSLSocket, proc: subprocess.Popen, early: bytes) -> bool:
                     except OSError:
                         return True
                     if not data:
-                        return True  # the client closed: it is gone
+                        # The client closed: gone, unless the process is done.
+                        return exited_at is None or not out_eof
                     feed(data)
             if out_fd in ready:
                 try:

@@ -59,7 +59,14 @@ class Client:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def read_all(self) -> bytes:
+    def read_all(self, eot: bool = True) -> bytes:
+        """Everything until the server closes; first, like the CLI whose
+        stdin is not a terminal, end the input (``\\x04``)."""
+        if eot:
+            try:
+                self.sock.sendall(b"\x04")
+            except OSError:
+                pass
         while True:
             try:
                 data = self.sock.recv(65536)
@@ -170,6 +177,27 @@ def test_client_input_reaches_stdin_and_eot_ends_it(server, tls):
     out = c.read_all()
     assert b"hello from stdin\ndone\n" in out
     assert MARKER.search(out).group(1) == b"0"
+
+
+def test_server_waits_for_the_clients_end_of_input_before_closing(server, tls,
+                                                                  monkeypatch):
+    # The CLI sends \x04 when its stdin ends, possibly after a quick command
+    # is already done; a socket closed before that write crashes the CLI.
+    from herotasks.sandbox import rendezvous
+    monkeypatch.setattr(rendezvous, "EOT_WAIT", 60.0)
+    s = Session(server, "echo quick" + EXIT)
+    c = Client(s.url, tls.ca_path)
+    assert c.greeting() == b"rendezvous\r\n"
+    out = b""
+    while not MARKER.search(out):
+        out += c.sock.recv(65536)
+    c.sock.settimeout(0.3)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        c.sock.recv(65536)  # still open: no close_notify yet
+    c.sock.settimeout(20)
+    c.send(b"\x04")
+    assert c.read_all() == b""  # now the server ends the session
+    assert s.ended.wait(10) and s.client_gone is False
 
 
 def test_unknown_secret_is_closed_without_greeting(server, tls):
