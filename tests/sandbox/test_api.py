@@ -164,6 +164,63 @@ def test_malformed_json_is_400_and_harms_nothing(api, app, raw):
     assert api.get(f"/apps/{name}")["maintenance"] is False
 
 
+def _raw(sandbox, data: bytes, tls: bool = True) -> bytes:
+    """Send ``data`` as is on a fresh connection; what came back (or b"")."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    u = urlsplit(sandbox.url)
+    out = b""
+    with socket.create_connection((u.hostname, u.port), timeout=10) as raw:
+        sock = ssl.create_default_context(cafile=sandbox.ca_bundle).wrap_socket(
+            raw, server_hostname=u.hostname) if tls else raw
+        try:
+            sock.sendall(data)
+            while chunk := sock.recv(65536):
+                out += chunk
+        except (OSError, ssl.SSLError):
+            pass
+    return out
+
+
+@pytest.mark.parametrize("data,status", [
+    (b"GARBAGE\r\n\r\n", b"400"),
+    (b"GET /account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+     b"Content-Length: abc\r\nConnection: close\r\n\r\n", b"400"),
+    (b"PATCH /apps/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n",
+     b"400"),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"414"),
+], ids=["not-http", "bad-content-length", "bad-chunk-size", "huge-request-line"])
+def test_garbage_on_the_wire_is_a_4xx_and_harms_nothing(sandbox, api, app, data, status):
+    if b"{key}" in data:
+        data = data.replace(b"{{}}", b"{}").replace(b"{key}", sandbox.api_key.encode())
+    answer = _raw(sandbox, data)
+    # (http.server answers a request line without a version HTTP/0.9-style:
+    # a page with no status line.)
+    assert status in answer[:200] or answer.split(b" ", 2)[1:2] == [status], answer[:300]
+    assert api.get(f"/apps/{app['name']}")["id"] == app["id"]
+
+
+def test_plain_http_and_hangups_harm_nothing(sandbox, api, app):
+    _raw(sandbox, b"GET /account HTTP/1.1\r\nHost: x\r\n\r\n", tls=False)
+    # A body announced but never sent: the client gives up, the server goes on.
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    u = urlsplit(sandbox.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as raw:
+        with ssl.create_default_context(cafile=sandbox.ca_bundle).wrap_socket(
+                raw, server_hostname=u.hostname) as tls:
+            tls.sendall(b"PATCH /apps/" + app["name"].encode() + b" HTTP/1.1\r\n"
+                        b"Host: x\r\nAuthorization: Bearer " + sandbox.api_key.encode()
+                        + b"\r\nContent-Length: 100\r\n\r\n{\"maint")
+    assert api.get(f"/apps/{app['name']}")["maintenance"] is False
+    assert api.get("/account")["email"]
+
+
 def test_a_body_of_the_wrong_json_type_is_422_not_a_crash(api, app):
     for body in ([1, 2], "text", 7, None):      # None: the JSON text null
         r = api.request("PATCH", f"/apps/{app['name']}/config-vars",
