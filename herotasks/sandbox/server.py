@@ -212,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
             self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
+        except ApiError as exc:     # e.g. a malformed body outside the API paths
+            self.send_json(exc.status, exc.body())
         except Exception:  # noqa: BLE001 - the sandbox must never crash
             log.error("unhandled error on %s %s\n%s", self.command, path,
                       traceback.format_exc())
@@ -289,18 +291,25 @@ class Handler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         """The request body, with or without chunked transfer encoding."""
         self._body_read = True
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
+        try:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    chunks.append(self.rfile.read(size))
                     self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            # Broken framing: what follows on this connection cannot be
+            # trusted, so the answer closes it (see end_headers).
+            self._body_read = False
+            raise ApiError(400, "bad_request",
+                           "Malformed Content-Length or chunked body.") from None
+        return self.rfile.read(length) if length > 0 else b""
 
     def read_json(self) -> Any:
         raw = self.read_body()
