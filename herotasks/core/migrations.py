@@ -72,7 +72,8 @@ def deployed_source(
         return Deployed(None, "the app has no release yet (first deploy)")
     slug_id = (current.get("slug") or {}).get("id")
     if not slug_id:
-        return Deployed(None, f"release v{current.get('version')} has no slug")
+        return Deployed(None, f"first deploy (release v{current.get('version')} "
+                        "runs no code yet)")
     for release in releases:
         if (release.get("slug") or {}).get("id") == slug_id:
             found = source_from_text(release.get("description"))

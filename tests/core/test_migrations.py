@@ -63,8 +63,9 @@ class TestDeployedSource:
         assert deployed_source(current, [current], {}, no_message).commit is None
 
     def test_release_without_slug(self):
-        current = {"version": 1, "slug": None}
-        assert deployed_source(current, [current], None, no_message).commit is None
+        current = {"version": 2, "slug": None}  # only config vars were set
+        got = deployed_source(current, [current], None, no_message)
+        assert got.commit is None and "first deploy" in got.how
 
 
 class TestPending:

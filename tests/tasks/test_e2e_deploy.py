@@ -1,0 +1,353 @@
+"""The deploy collection end to end on the sandbox: real git, real dynos, `inv`.
+
+Each test makes a fresh app and a fixture repository (Rails or Django layout,
+with stand-in migrate/asset commands so no framework needs installing), then
+runs ``inv`` as a user would, with only the sandbox's env file in its
+environment. Assertions read the platform through the API.
+
+Kills are made exact with hooks: a hook's shell is a child of ``inv``, so
+``kill -9 $PPID`` in a ``before``/``after`` hook kills the deploy precisely
+between two steps, as a crash or a cancelled CI job would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from herotasks.core import lock, scratch
+
+pytestmark = pytest.mark.e2e
+
+MIGRATE = """#!/bin/sh
+# stand-in migration runner: records applied migrations in $DB_FILE
+for m in $(ls {paths} 2>/dev/null); do
+  grep -qx "$m" "$DB_FILE" 2>/dev/null || {{ echo "applying $m"; echo "$m" >> "$DB_FILE"; }}
+done
+test -z "$FAIL_MIGRATION" || {{ echo "migration failed on purpose"; exit 3; }}
+"""
+
+LAYOUTS = {
+    "rails": {
+        "files": {
+            "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+                        "worker: python3 -c \"import time; time.sleep(3600)\"\n",
+            "bin/migrate": MIGRATE.format(paths="db/migrate/*"),
+            "bin/assets": "#!/bin/sh\nmkdir -p public/assets\n"
+                          "cp app/assets/* public/assets/\n"
+                          "echo '{}' > public/assets/.sprockets-manifest-1.json\n",
+            "app/assets/app.css": "body {}\n",
+            "db/migrate/001_init.rb": "init\n",
+            "index.html": "v1\n",
+            ".gitignore": "public/assets\n.herotasks/\n",
+        },
+        "config": "  assets: {command: bin/assets}\n  migrations: {command: bin/migrate}\n",
+        "migration": "db/migrate/{n}_step.rb",
+    },
+    "django": {
+        "files": {
+            "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+                        "worker: python3 -c \"import time; time.sleep(3600)\"\n",
+            # manage.py without Django: the two commands herotasks runs
+            "manage.py": "import os, shutil, subprocess, sys\n"
+                         "cmd = sys.argv[1]\n"
+                         "if cmd == 'collectstatic':\n"
+                         "    shutil.copytree('tally/static', 'staticfiles',"
+                         " dirs_exist_ok=True)\n"
+                         "    open('staticfiles/staticfiles.json', 'w').write('{}')\n"
+                         "elif cmd == 'migrate':\n"
+                         "    sys.exit(subprocess.call(['sh', 'bin/migrate']))\n",
+            "bin/migrate": MIGRATE.format(paths="*/migrations/*.py"),
+            "tally/static/app.css": "body {}\n",
+            "tally/migrations/0001_initial.py": "# initial\n",
+            "index.html": "v1\n",
+            ".gitignore": "staticfiles\n.herotasks/\n",
+        },
+        "config": "  assets: {command: python3 manage.py collectstatic --noinput}\n"
+                  "  migrations: {command: python3 manage.py migrate --noinput}\n",
+        "migration": "tally/migrations/{n}_step.py",
+    },
+}
+
+
+class Project:
+    """A fixture app: its repository, its Heroku app, and `inv` to drive it."""
+
+    def __init__(self, root: Path, app: str, layout: str, env: dict, api, tools):
+        self.root, self.app, self.layout, self.env, self.api = root, app, layout, env, api
+        self.tools = tools
+        self.db = root.parent / f"{app}.db"
+        spec = LAYOUTS[layout]
+        files = dict(spec["files"])
+        files["tasks.py"] = "from herotasks.tasks import ns\n"
+        files["invoke.yaml"] = (f"herotasks:\n  preset: {layout}\n"
+                                f"  stages:\n    production: {{app: {app}}}\n"
+                                + spec["config"]
+                                + "  timeouts: {boot: 60, release: 120}\n")
+        tools.make_repo(root, env, files)
+        for script in ("bin/migrate", "bin/assets"):
+            if (root / script).exists():
+                (root / script).chmod(0o755)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "executable scripts")
+        self.n = 1
+
+    def git(self, *args):
+        return self.tools.git(self.root, self.env, *args).stdout.strip()
+
+    def commit(self, files: dict[str, str], msg: str = "change") -> str:
+        for name, text in files.items():
+            (self.root / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / name).write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", msg)
+        return self.git("rev-parse", "HEAD")
+
+    def add_migration(self) -> str:
+        self.n += 1
+        name = LAYOUTS[self.layout]["migration"].format(n=f"{self.n:03d}")
+        return self.commit({name: f"# {self.n}\n"}, f"migration {self.n}")
+
+    def inv(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root,
+                              env=self.env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+        if check:
+            assert done.returncode == 0, (f"inv {' '.join(args)} exited "
+                                          f"{done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def deploy(self, *flags: str, check: bool = True,
+               runtime: Path | None = None) -> tuple[subprocess.CompletedProcess,
+                                                     dict | None]:
+        report = self.root.parent / f"{self.app}-report.json"
+        report.unlink(missing_ok=True)
+        core = ["-f", str(runtime)] if runtime else []
+        done = self.inv(*core, "deploy.production", "--json", str(report), *flags,
+                        check=check)
+        return done, json.loads(report.read_text()) if report.exists() else None
+
+    def hook_file(self, when: str, step: str, command: str) -> Path:
+        """A runtime config file (`inv -f`) adding one hook to this run only."""
+        path = self.root.parent / "hooks.yaml"
+        path.write_text(f"herotasks:\n  hooks:\n    {when}:\n"
+                        f"      {step}: [{json.dumps(command)}]\n")
+        return path
+
+    def applied(self) -> list[str]:
+        return self.db.read_text().split() if self.db.exists() else []
+
+    def scale(self, **types: str) -> None:
+        updates = [{"type": t, "quantity": int(q.split(":")[0]),
+                    "size": q.split(":")[1]} for t, q in types.items()]
+        self.api.patch(f"/apps/{self.app}/formation", {"updates": updates})
+
+    def state(self) -> dict:
+        """What a user can see on the platform."""
+        app = self.api.get(f"/apps/{self.app}")
+        formation = sorted((p["type"], p["quantity"], p["size"])
+                           for p in self.api.get(f"/apps/{self.app}/formation"))
+        preboot = self.api.get(f"/apps/{self.app}/features/preboot")["enabled"]
+        apps = {a["name"] for a in self.api.get("/apps")}
+        return {"maintenance": app["maintenance"], "formation": formation,
+                "preboot": preboot,
+                "lock": lock.lock_app_name(self.app) in apps,
+                "scratch": scratch.scratch_name("ht-scratch", self.app) in apps}
+
+    def current(self) -> dict:
+        releases = self.api.get(f"/apps/{self.app}/releases",
+                                headers={"Range": "version ..; order=desc"})
+        return next(r for r in releases if r.get("current"))
+
+
+@pytest.fixture(params=["rails", "django"])
+def project(request, sandbox, api, tools, git_env, tmp_path):
+    app = tools.unique("tally")
+    api.create_app(app)
+    proj = Project(tmp_path / "repo", app, request.param, dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+    yield proj
+    api.request("DELETE", f"/apps/{app}")
+
+
+@pytest.fixture
+def rails(sandbox, api, tools, git_env, tmp_path):
+    app = tools.unique("tally")
+    api.create_app(app)
+    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+    yield proj
+    api.request("DELETE", f"/apps/{app}")
+
+
+def steps(report: dict) -> list[str]:
+    return [s["name"] for s in report["steps"]]
+
+
+def window(report: dict) -> list[str]:
+    return [s["name"] for s in report["steps"] if s["in_window"]]
+
+
+CLEAN = {"maintenance": False, "lock": False, "scratch": False}
+
+
+def assert_clean(state: dict) -> None:
+    assert {k: state[k] for k in CLEAN} == CLEAN, state
+
+
+class TestDeploys:
+    def test_first_deploy_then_with_and_without_migrations(self, project):
+        # first deploy: nothing known about the app, so the window is taken
+        _, report = project.deploy()
+        assert report["ok"] and report["migrations"]["pending"]
+        assert "first deploy" in report["migrations"]["reason"]
+        assert len(project.applied()) == 1
+        assert_clean(project.state())
+        project.scale(web="2:Standard-1X", worker="2:Standard-1X")
+
+        # a migration: the window holds promote, migrate and the restart only
+        project.add_migration()
+        _, report = project.deploy()
+        assert report["ok"] and report["migrations"]["pending"]
+        assert window(report) == ["slug.promote", "db.migrate", "dynos.restart",
+                                  "dynos.wait"]
+        assert report["windows"]["maintenance"]["duration"] > 0
+        assert report["windows"]["workers_down"]["duration"] >= \
+            report["windows"]["maintenance"]["duration"]
+        assert len(project.applied()) == 2
+        state = project.state()
+        assert_clean(state)
+        assert state["formation"] == [("web", 2, "Standard-1X"),
+                                      ("worker", 2, "Standard-1X")]
+        assert state["preboot"] is False
+
+        # no migration: no window, preboot for the switch, then as found
+        source = project.commit({"index.html": "v2\n"})
+        _, report = project.deploy()
+        assert report["ok"] and not report["migrations"]["pending"]
+        assert window(report) == [] and report["windows"]["maintenance"] is None
+        assert "preboot.on" in steps(report) and "db.migrate" not in steps(report)
+        assert project.state()["preboot"] is False
+        assert source in project.current()["description"]
+        assert len(project.applied()) == 2
+
+    def test_release_phase_app_migrates_once_inside_the_window(self, rails):
+        procfile = (rails.root / "Procfile").read_text() + "release: bin/migrate\n"
+        rails.commit({"Procfile": procfile})
+        rails.deploy()
+        rails.add_migration()
+        _, report = rails.deploy()
+        assert report["ok"] and "db.migrate" not in steps(report)
+        assert window(report) == ["slug.promote", "dynos.wait"]
+        assert rails.applied() == sorted(set(rails.applied()))  # nothing twice
+        assert len(rails.applied()) == 2
+
+    def test_failed_migration_rolls_back(self, rails):
+        rails.deploy()
+        before = rails.current()
+        rails.api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
+        rails.add_migration()
+        done, report = rails.deploy(check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        # stderr also carries git's `remote:` build lines; the error is the last
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("herotasks: db.migrate failed") and "rolled back" in last
+        assert not report["ok"] and report["error"]
+        current = rails.current()
+        assert current["slug"]["id"] == before["slug"]["id"]
+        assert_clean(rails.state())
+
+    def test_concurrent_deploy_is_refused_then_force_unlocked(self, rails, sandbox):
+        from herotasks.adapters.heroku_api import make_api
+
+        client = make_api(sandbox.url, sandbox.api_key, cabundle=sandbox.ca_bundle)
+        lock.acquire(client, lock.Holder(rails.app, "ci@other-runner", 4242,
+                                         "production", "", 0.0, "other"))
+        done, _ = rails.deploy(check=False)
+        assert done.returncode == 1
+        assert "ci@other-runner (pid 4242" in done.stderr
+        assert rails.applied() == []
+        _, report = rails.deploy("--force-unlock")
+        assert report["ok"] and not rails.state()["lock"]
+
+    def test_bad_inputs_are_one_line(self, rails):
+        done = rails.inv("deploy.staging", check=False)
+        assert done.returncode == 1
+        assert done.stderr.strip() == ("herotasks: unknown stage 'staging' — "
+                                       "configured stages: production")
+        (rails.root / "index.html").write_text("dirty\n")
+        done = rails.inv("deploy.production", check=False)
+        assert done.returncode == 1 and "uncommitted changes" in done.stderr
+        done = rails.inv("deploy.production", "--allow-dirty", "--ref", "nope",
+                         check=False)
+        assert "unknown git ref 'nope'" in done.stderr
+        env = dict(rails.env, HEROKU_API_KEY="HRKU-not-a-token")
+        done = subprocess.run([sys.executable, "-m", "invoke", "deploy.plan",
+                               "--stage", "production", "--allow-dirty"],
+                              cwd=rails.root, env=env, capture_output=True, text=True)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+        assert "HRKU-not-a-token" not in done.stderr + done.stdout
+
+
+# Kill between steps inside the window, then recover. Before the promotion
+# (or inside it) recovery undoes; after it, recovery finishes the deploy.
+KILLS = [("after", "maintenance.on", "undo"), ("before", "slug.promote", "undo"),
+         ("after", "slug.promote", "finish"), ("before", "db.migrate", "finish"),
+         ("after", "db.migrate", "finish"), ("after", "dynos.restart", "finish"),
+         ("after", "dynos.wait", "finish")]
+
+
+@pytest.mark.parametrize("when,step,mode", KILLS)
+def test_kill_in_the_window_then_recover(rails, when, step, mode):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    before = rails.current()
+    kill = rails.hook_file(when, step, "kill -9 $PPID")
+    rails.add_migration()
+    done, _ = rails.deploy(check=False, runtime=kill)
+    assert done.returncode != 0
+    assert rails.state()["maintenance"] is True
+    done = rails.inv("deploy.recover", "--stage", "production")
+    assert f"recover: {mode}" in done.stdout
+    state = rails.state()
+    assert_clean(state)
+    assert state["formation"] == [("web", 1, "Standard-1X"), ("worker", 2, "Standard-1X")]
+    if mode == "finish":
+        assert len(rails.applied()) == 2
+        assert rails.current()["id"] != before["id"]
+    else:
+        assert rails.current()["slug"]["id"] == before["slug"]["id"]
+
+
+def test_steps_by_hand_reach_the_same_end_state(sandbox, api, tools, git_env,
+                                                tmp_path):
+    results = []
+    for how in ("hand", "deploy"):
+        app = tools.unique("tally")
+        api.create_app(app)
+        proj = Project(tmp_path / how, app, "rails", dict(git_env), api, tools)
+        api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+        proj.deploy()
+        proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
+        source = proj.add_migration()
+        if how == "hand":
+            for task in ("assets.precompile", "scratch.create", "slug.build",
+                         "workers.stop", "maintenance.on", "slug.promote",
+                         "db.migrate", "maintenance.off", "workers.restore",
+                         "scratch.destroy"):
+                args = [task] if task == "assets.precompile" else [
+                    task, "--stage", "production"]
+                proj.inv(*args)
+        else:
+            proj.deploy()
+        state = proj.state()
+        state["applied"] = len(proj.applied())
+        state["source_in_release"] = source in proj.current()["description"]
+        results.append(state)
+        api.request("DELETE", f"/apps/{app}")
+    assert results[0] == results[1]
+    assert results[0]["applied"] == 2 and results[0]["source_in_release"]
