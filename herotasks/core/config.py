@@ -277,9 +277,9 @@ def _plain(value: Any) -> Any:
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and key not in (
-            "stages",
-        ):
+        # stages are replaced whole: a stage removed in config must go away
+        nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
+        if nested and key != "stages":
             base[key] = _deep_merge(base[key], value)
         else:
             base[key] = value
@@ -304,7 +304,8 @@ def _stages(raw: Any) -> dict[str, str]:
         if isinstance(body, str):  # `production: my-app` is accepted as shorthand
             body = {"app": body}
         # A typo'd key ("ap") says more than "names no app", so check it first.
-        unknown = sorted(set(body) - set(STAGE_KEYS)) if isinstance(body, Mapping) else []
+        keys = set(body) if isinstance(body, Mapping) else set()
+        unknown = sorted(keys - set(STAGE_KEYS))
         if unknown:
             raise ConfigError(
                 f"stage {name!r} has unknown key {unknown[0]!r}",

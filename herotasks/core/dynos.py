@@ -77,8 +77,8 @@ def _not_up(want: dict[str, int], dynos: list[dict], version: int | None) -> lis
     """Descriptions of what is still missing (empty when all are up)."""
     missing = []
     for kind, quantity in sorted(want.items()):
-        mine = [d for d in dynos if d.get("type") == kind
-                and (version is None or (d.get("release") or {}).get("version") == version)]
+        mine = [d for d in dynos if d.get("type") == kind and (
+            version is None or (d.get("release") or {}).get("version") == version)]
         up = [d for d in mine if d.get("state") == "up"]
         if len(up) < quantity:
             states = ", ".join(f"{d.get('name')} {d.get('state')}" for d in mine

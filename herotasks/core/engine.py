@@ -26,7 +26,7 @@ as found, previous release) lives in ``journal.facts``, which is what lets
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from herotasks.adapters.shell import run_local
@@ -68,7 +68,6 @@ class Run:
     clock: Callable[[], float]
     app: dict
     force_unlock: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -247,9 +246,9 @@ class Engine:
         if done:
             parts.append(", ".join(done))
         if kept:
-            parts.append(", ".join(kept) + "; run `inv deploy.recover"
-                         + (f" --stage {run.journal.stage}" if run.journal.stage else "")
-                         + "` once the app is fixed")
+            stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
+            parts.append(", ".join(kept)
+                         + f"; run `inv deploy.recover{stage}` once the app is fixed")
         if not list(run.journal.open_entries()):
             run.journal.finish()
         return "; ".join(parts)
@@ -264,7 +263,8 @@ class Engine:
         return Report(app=journal.app, stage=journal.stage,
                       strategy=journal.strategy or self.settings.strategy,
                       commit_from=f.get("deployed"), commit_to=f.get("source"),
-                      pending=f.get("pending"), pending_reason=f.get("pending_reason", ""),
+                      pending=f.get("pending"),
+                      pending_reason=f.get("pending_reason", ""),
                       started_at=started,
                       release_id=f.get("release_id"),
                       release_version=f.get("release_version"))
@@ -293,7 +293,7 @@ class Engine:
                                      f"{result.exited}: {command}")
 
 
-# -- actions: one per step name -------------------------------------------------------
+# -- actions: one per step name --------------------------------------------------
 
 
 def _lock_acquire(run: Run, step: Step) -> None:
@@ -477,7 +477,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-# -- undos: one per journal undo action --------------------------------------------------
+# -- undos: one per journal undo action ------------------------------------------
 
 
 def _undo_rollback(run: Run, undo: dict) -> str:

@@ -1,9 +1,10 @@
 """Look before deciding: everything the planner needs, read without changing
 anything (GETs and read-only git), with every bad-input check on the way.
 
-This is the ``check`` step. It fails on the first problem with one line: not
-a git repository, unknown ref, shallow clone, dirty tree (unless allowed),
-no Procfile, bad token, unknown app. Nothing has changed at that point.
+This is the ``check`` step. It fails on the first problem with one line: a
+scratch allow-list that would leak the database, not a git repository,
+unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
+token, unknown app. Nothing has changed at that point.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herotasks.adapters import git
-from herotasks.core import assets, dynos, migrations
+from herotasks.core import assets, dynos, migrations, scratch
 from herotasks.core.config import Settings
 from herotasks.core.plan import Pending, State, formation_from_api, preboot_allowed
 from herotasks.errors import ApiError, ConfigError, GitError
@@ -86,7 +87,8 @@ def app_info(api: Any, name: str) -> dict:
         raise
 
 
-def deployed_commit(c: Any, api: Any, name: str) -> tuple[migrations.Deployed, dict | None]:
+def deployed_commit(c: Any, api: Any,
+                    name: str) -> tuple[migrations.Deployed, dict | None]:
     """The source commit running on ``name`` and its current release."""
     current = api.current_release(name)
     releases = api.releases(name, limit=RECENT_RELEASES) if current else []
@@ -118,6 +120,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
             allow_dirty: bool = False) -> Observed:
     """Gather the deploy's starting point (read-only)."""
     name = settings.require_app()
+    scratch.check_allowlist(settings)
     source = check_repo(c, ref, allow_dirty=allow_dirty)
     release_phase = release_phase_of(c, source)
     api.account()  # a bad token fails here, before anything else is asked

@@ -59,7 +59,8 @@ def push(c: Any, api: Any, url: str, sha: str, *, what: str) -> str:
         ) from None
 
 
-def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float, poll: float = 1.0,
+def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
+          poll: float = 1.0,
           sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Build ``sha`` on the scratch app; the slug (with ``process_types``).
 

@@ -8,7 +8,15 @@ from invoke import Collection, task
 
 from herotasks.core.config import DEFAULTS
 from herotasks.core.observe import app_info, check_repo, deployed_commit, pending_for
-from herotasks.tasks._support import STAGE_HELP, api, boundary, by_hand, is_dry, out, settings
+from herotasks.tasks._support import (
+    STAGE_HELP,
+    api,
+    boundary,
+    by_hand,
+    is_dry,
+    out,
+    settings,
+)
 
 
 @task(help={"stage": STAGE_HELP, "ref": "commit to compare (default: HEAD)"})

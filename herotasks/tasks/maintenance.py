@@ -5,7 +5,15 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from herotasks.core.config import DEFAULTS
-from herotasks.tasks._support import STAGE_HELP, api, boundary, by_hand, is_dry, out, settings
+from herotasks.tasks._support import (
+    STAGE_HELP,
+    api,
+    boundary,
+    by_hand,
+    is_dry,
+    out,
+    settings,
+)
 
 
 @task(help={"stage": STAGE_HELP})

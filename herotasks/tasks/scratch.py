@@ -10,7 +10,15 @@ from invoke import Collection, task
 
 from herotasks.core.config import DEFAULTS
 from herotasks.core import scratch as core_scratch
-from herotasks.tasks._support import STAGE_HELP, api, boundary, by_hand, is_dry, out, settings
+from herotasks.tasks._support import (
+    STAGE_HELP,
+    api,
+    boundary,
+    by_hand,
+    is_dry,
+    out,
+    settings,
+)
 
 
 @task(help={"stage": STAGE_HELP})

@@ -348,6 +348,13 @@ class TestKillAndRecover:
         assert rp.mode == "nothing" and report is None
 
 
+def test_allowlisted_database_url_is_refused_before_any_change(c, repo, heroku,
+                                                                world, settings):
+    with pytest.raises(Exception, match="never give it the database"):
+        run(c, heroku, settings(scratch={"allowlist": ["DATABASE_URL"]}))
+    assert heroku.calls == []
+
+
 class TestLockAndDryRun:
     def test_concurrent_deploy_is_refused_and_changes_nothing(self, c, repo, heroku,
                                                               world, settings):

@@ -49,7 +49,8 @@ class TestDeployedSource:
     def test_commit_description_trailer(self):
         current = {"version": 3, "slug": {"id": "s1"}}
         got = deployed_source(current, [current],
-                              {"commit": A, "commit_description": f"x\nHerotasks-Source: {S}"},
+                              {"commit": A,
+                               "commit_description": f"x\nHerotasks-Source: {S}"},
                               no_message)
         assert got.commit == S
 
@@ -90,7 +91,8 @@ class TestPending:
         assert got.pending and "not in the local history" in got.reason
 
     def test_diff_touching_paths(self):
-        got, seen = self.call(Deployed(A, "x"), files=["db/migrate/1.rb", "db/migrate/2.rb"])
+        got, seen = self.call(Deployed(A, "x"),
+                              files=["db/migrate/1.rb", "db/migrate/2.rb"])
         assert got.pending
         assert got.reason == "db/migrate changed: 2 files"
         assert seen["args"] == (A, B, ("db/migrate",))

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 MIGRATE = """#!/bin/sh
 # stand-in migration runner: records applied migrations in $DB_FILE
 for m in $(ls {paths} 2>/dev/null); do
-  grep -qx "$m" "$DB_FILE" 2>/dev/null || {{ echo "applying $m"; echo "$m" >> "$DB_FILE"; }}
+  grep -qx "$m" "$DB_FILE" 2>/dev/null && continue
+  echo "applying $m"; echo "$m" >> "$DB_FILE"
 done
 test -z "$FAIL_MIGRATION" || {{ echo "migration failed on purpose"; exit 3; }}
 """
@@ -45,7 +46,8 @@ LAYOUTS = {
             "index.html": "v1\n",
             ".gitignore": "public/assets\n.herotasks/\n",
         },
-        "config": "  assets: {command: bin/assets}\n  migrations: {command: bin/migrate}\n",
+        "config": "  assets: {command: bin/assets}\n"
+                  "  migrations: {command: bin/migrate}\n",
         "migration": "db/migrate/{n}_step.rb",
     },
     "django": {
@@ -117,8 +119,9 @@ class Project:
                               env=self.env, capture_output=True, text=True,
                               timeout=300, stdin=subprocess.DEVNULL)
         if check:
-            assert done.returncode == 0, (f"inv {' '.join(args)} exited "
-                                          f"{done.returncode}\n{done.stdout}\n{done.stderr}")
+            assert done.returncode == 0, (
+                f"inv {' '.join(args)} exited {done.returncode}\n"
+                f"{done.stdout}\n{done.stderr}")
         return done
 
     def deploy(self, *flags: str, check: bool = True,

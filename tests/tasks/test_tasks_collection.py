@@ -101,4 +101,5 @@ def test_boundary_turns_errors_into_exit():
 
     with pytest.raises(Exit) as err:
         body(None)
-    assert err.value.code == 1 and err.value.message == "herotasks: bad thing — do this"
+    assert err.value.code == 1
+    assert err.value.message == "herotasks: bad thing — do this"
