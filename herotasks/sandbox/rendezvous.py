@@ -214,9 +214,9 @@ class RendezvousServer:
                 _quietly(o.ended, True)
                 return
             client_gone = _bridge(conn, proc, early)
-            _quietly(o.ended, client_gone)
             if not client_gone:
-                _goodbye(conn)
+                _goodbye(conn)  # the client's session ends now, not after cleanup
+            _quietly(o.ended, client_gone)
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:

@@ -267,6 +267,10 @@ class Runtime:
             r.close()
         if rdv:
             rdv.close()
+        # A job that was running (a preboot waiting for new dynos) sees the
+        # close and ends; let it, before the server closes the store.
+        for w in workers:
+            w.wait_idle(5.0)
 
     def wait_idle(self, app_id: str | None = None, timeout: float = 60.0) -> bool:
         """Wait until the app's (or every app's) queued runtime work is done:
