@@ -67,7 +67,7 @@ def tarball(files: dict[str, str | bytes], prefix: str = "") -> bytes:
     return buf.getvalue()
 
 
-# -- the sandbox -----------------------------------------------------------------
+# -- the sandbox -----------------------------------------------------------------------
 @dataclass
 class SandboxInfo:
     """A running sandbox, as its env file describes it."""
@@ -121,7 +121,7 @@ def sandbox(tmp_path_factory) -> SandboxInfo:
         daemon.down(root)
 
 
-# -- HTTP clients ------------------------------------------------------------------
+# -- HTTP clients ----------------------------------------------------------------------
 class Api:
     """A thin Platform API client: Bearer token, the sandbox CA, no env.
 
@@ -224,7 +224,7 @@ def app(api) -> dict:
     api.request("DELETE", f"/apps/{created['id']}")
 
 
-# -- subprocesses: the CLI and git ------------------------------------------------------
+# -- subprocesses: the CLI and git -----------------------------------------------------
 def clean_env(sandbox_env: dict[str, str], home: Path) -> dict[str, str]:
     """The environment a user gets after ``source ROOT/env`` in a clean
     shell: nothing from this machine's CA settings, a private HOME."""

@@ -25,7 +25,7 @@ def error_of(r: requests.Response) -> dict:
     return body
 
 
-# -- versions and auth ---------------------------------------------------------------
+# -- versions and auth -----------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["3", "3.sdk", "3.filters", "3.pipelines",
                                      "3.cedar-acm"])
 def test_accept_variants_of_version_3(api, app, variant):
@@ -274,7 +274,7 @@ def test_request_id_and_rate_limit_headers(api, app):
     assert isinstance(body["remaining"], int) and body["remaining"] > 0
 
 
-# -- what the CLI asks beyond endpoints.json ----------------------------------------
+# -- what the CLI asks beyond endpoints.json -------------------------------------------
 def test_users_tilde_is_the_account(api):
     """``pipelines:create`` reads the owner from ``GET /users/~`` (account
     "Info By User")."""
@@ -298,7 +298,7 @@ def test_pipelines_filtered_by_name(api, tools):
             api.request("DELETE", f"/pipelines/{p['id']}")
 
 
-# -- Range paging ------------------------------------------------------------------------
+# -- Range paging ----------------------------------------------------------------------
 def follow(api, path: str, first_range: str) -> tuple[list[dict], list[int]]:
     """Every item of a list, page after page, as the CLI's http-call does;
     and the status of each page."""
@@ -333,7 +333,8 @@ def test_range_paging_gives_every_item_once(api, app):
     # What the CLI sends for `releases:rollback`: one page of ten, newest first.
     r = api.request("GET", f"/apps/{name}/releases",
                     headers={"Range": "version ..; max=10, order=desc"})
-    assert r.status_code == 200 and [x["version"] for x in r.json()] == list(range(7, 0, -1))
+    assert r.status_code == 200
+    assert [x["version"] for x in r.json()] == list(range(7, 0, -1))
 
     # Paging by id over apps gives each app once, too.
     all_ids = sorted(a["id"] for a in api.get("/apps"))
@@ -383,7 +384,7 @@ def test_a_bad_range_is_an_error_body_not_a_crash(api, app, header):
     assert api.request("GET", f"/apps/{app['name']}/releases").status_code == 200
 
 
-# -- faults on demand ----------------------------------------------------------------------
+# -- faults on demand ------------------------------------------------------------------
 @pytest.fixture
 def faults(admin):
     admin.delete("/faults")
@@ -457,7 +458,7 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
     assert admin.get("/faults") == []
 
 
-# -- heroku3 ----------------------------------------------------------------------------------
+# -- heroku3 ---------------------------------------------------------------------------
 def test_heroku3_against_the_sandbox(sandbox, api, app, monkeypatch):
     heroku3 = pytest.importorskip("heroku3")
     monkeypatch.setattr(heroku3.api, "HEROKU_URL", sandbox.url)

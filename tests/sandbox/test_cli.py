@@ -48,7 +48,7 @@ def pushed(api, heroku, git_env, sandbox, tools, tmp_path_factory):
     api.request("DELETE", f"/apps/{name}")
 
 
-# -- apps ---------------------------------------------------------------------------
+# -- apps ------------------------------------------------------------------------------
 def test_apps_create_info_destroy(api, heroku, tools):
     name = tools.unique("cli-app")
     heroku.ok("apps:create", name)
@@ -83,7 +83,7 @@ def test_apps_info_of_an_unknown_app_fails_clearly(heroku):
     assert "Error ID: not_found" in done.stderr
 
 
-# -- git push, dynos, the router ----------------------------------------------------------
+# -- git push, dynos, the router -------------------------------------------------------
 def test_git_push_builds_and_the_web_dyno_answers(pushed, api, sandbox, tools, git_env):
     name, repo, push = pushed["name"], pushed["repo"], pushed["push"]
     app = api.get(f"/apps/{name}")
@@ -188,7 +188,7 @@ def test_run_detached(pushed, heroku, api, tools):
     api.post(f"/apps/{name}/dynos/{m[1]}/actions/stop")
 
 
-# -- config vars and releases -----------------------------------------------------------------
+# -- config vars and releases ----------------------------------------------------------
 def test_config_set_get_releases_and_rollback(pushed, api, heroku):
     name = pushed["name"]
     before = current_release(api, name)
@@ -219,7 +219,7 @@ def test_config_set_get_releases_and_rollback(pushed, api, heroku):
     assert current_release(api, name)["version"] == rolled["version"] + 1
 
 
-# -- pipelines ----------------------------------------------------------------------------------
+# -- pipelines -------------------------------------------------------------------------
 @pytest.fixture
 def two_stages(api, tools):
     """A staging app with a released slug and an empty production app."""

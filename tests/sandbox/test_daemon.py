@@ -188,13 +188,12 @@ def test_status_and_down_of_a_root_that_never_ran(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["taken", "notaport"])
-def test_sandbox_up_with_a_bad_port_says_what_is_wrong(tmp_path, bad):
+def test_sandbox_up_with_a_bad_port_says_what_is_wrong(root, tmp_path, bad):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1]) if bad == "taken" else bad
-        done = herotasks("sandbox.up", "--root", str(tmp_path / "r"), "--port", port,
-                         home=tmp_path)
+        done = herotasks("sandbox.up", "--root", str(root), "--port", port, home=tmp_path)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]

@@ -11,7 +11,6 @@ the walk, so coverage cannot silently shrink.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import socket
 import ssl
@@ -54,7 +53,7 @@ def links_of(route) -> list[tuple[str, str]]:
     return list(LINKLESS.get((route.method, route_template(route)), ()))
 
 
-# -- the schema itself -------------------------------------------------------------
+# -- the schema itself -----------------------------------------------------------------
 def test_vendored_schema_is_the_official_file(tools):
     vendored = schema.SCHEMA_PATH.read_bytes()
     assert hashlib.sha256(vendored).hexdigest() == OFFICIAL_SHA256
@@ -81,7 +80,8 @@ def test_every_route_implements_a_link_of_the_schema():
             if link["method"] != route.method or not re.match(
                     href, sample_path(route_template(route))):
                 wrong.append(f"{route.method} {route_template(route)} is not "
-                             f"{resource} {title!r} ({link['method']} {link_template(link)})")
+                             f"{resource} {title!r} "
+                             f"({link['method']} {link_template(link)})")
     assert not wrong, "\n".join(wrong)
 
 
@@ -104,7 +104,7 @@ def test_every_needed_link_has_a_route(tools):
     assert not missing, "\n".join(missing)
 
 
-# -- formats the stock Draft 4 checker leaves unchecked -----------------------------
+# -- formats the stock Draft 4 checker leaves unchecked --------------------------------
 STRICT_FORMATS = jsonschema.FormatChecker(list(
     jsonschema.Draft4Validator.FORMAT_CHECKER.checkers))
 
@@ -204,10 +204,9 @@ class Conformance:
             for validator in (v, v.evolve(format_checker=STRICT_FORMATS)):
                 errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
                 if errors:
-                    where = lambda e: "/".join(map(str, e.absolute_path)) or "(body)"  # noqa: E731
                     self.failures.append(
                         f"{method} {path} ({resource} {title!r}): " + "; ".join(
-                            f"{where(e)}: {e.message}" for e in errors[:5]))
+                            f"{_where(e)}: {e.message}" for e in errors[:5]))
                     break
 
 
@@ -244,7 +243,11 @@ def test_the_checker_itself_catches_a_wrong_body(method, path, body, complaint):
     assert len(conf.failures) == before
 
 
-# -- the walk ---------------------------------------------------------------------
+def _where(error) -> str:
+    return "/".join(map(str, error.absolute_path)) or "(body)"
+
+
+# -- the walk --------------------------------------------------------------------------
 def _rendezvous(attach_url: str, ca_bundle: str, timeout: float = 30) -> bytes:
     """Join an attached dyno the way the CLI does; return what it printed."""
     u = urlsplit(attach_url)
