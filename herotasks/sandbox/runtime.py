@@ -548,6 +548,8 @@ class Runtime:
                     self._remove(d, "complete")
                     break
                 self._route(d, False)
+                with d.lock:
+                    d.proc = None  # crashed: no process until the restart
                 if d.up_at and time.monotonic() - d.up_at > STABLE_AFTER:
                     crashes = 0
                 backoff = self.crash_backoff[min(crashes, len(self.crash_backoff) - 1)]
@@ -605,6 +607,8 @@ class Runtime:
         return True
 
     def _env(self, d: Dyno, home: Path) -> dict[str, str]:
+        """A dyno's environment, built from nothing: the sandbox's own
+        (its API token above all) must never reach an app."""
         env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         env.setdefault("LANG", "C.UTF-8")
         path = [str(Path(sys.executable).parent)]
@@ -612,12 +616,9 @@ class Runtime:
                  if p and p not in path]
         env["PATH"] = os.pathsep.join(path)
         env["HOME"] = str(home)
-        config = d.release.get("_config")
-        if config is None:
-            app = self.platform.store.get("app", d.app_id) or {}
-            config = app.get("_config") or {}
-        env.update(config)
         app = self.platform.store.get("app", d.app_id) or {}
+        config = d.release.get("_config")
+        env.update((app.get("_config") or {}) if config is None else config)
         if (app.get("_features") or {}).get("runtime-dyno-metadata", {}).get("enabled"):
             slug = (self.platform.store.get("slug", d.release["slug"]["id"])
                     if d.release.get("slug") else None) or {}
@@ -762,13 +763,18 @@ class Runtime:
             # The main process is gone; its children get the rest of the grace.
             while _group_alive(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self._signal(d, signal.SIGKILL)
+            self._signal(d, signal.SIGKILL)  # no-op when the group is gone
         self._join_pump(d, 2.0)
         self._remove(d, "down")
 
     def _signal(self, d: Dyno, sig: int) -> None:
+        """Signal the dyno's process group. Once the leader is reaped its
+        pid may be reused, but not while its group lives on: so a reaped
+        leader's group is signalled only if it still exists."""
         proc = d.proc
         if proc is None:
+            return
+        if proc.returncode is not None and not _group_alive(proc.pid):
             return
         try:
             os.killpg(proc.pid, sig)

@@ -213,6 +213,17 @@ def test_web_dyno_is_a_process_behind_the_router(sbx, app):
     assert any("heroku[web.1]: State changed from starting to up" in x for x in lines)
 
 
+def test_runtime_dyno_metadata_feature_adds_heroku_vars(sbx, app):
+    sbx.platform.set_feature(app, "runtime-dyno-metadata", True)
+    rel = release(sbx, app, make_slug(sbx, {"web": WEB}, version="7"))
+    web, = up(sbx, app, "web", 1)
+    env = json.loads(get(app["web_url"] + "env")[2])
+    assert env["HEROKU_APP_NAME"] == app["name"] and env["HEROKU_APP_ID"] == app["id"]
+    assert env["HEROKU_DYNO_ID"] == web["id"]
+    assert env["HEROKU_RELEASE_VERSION"] == f"v{rel['version']}"
+    assert env["HEROKU_SLUG_COMMIT"] == "7" * 40
+
+
 def test_dyno_documents_match_the_official_schema(sbx, app):
     release(sbx, app, make_slug(sbx, {"web": WEB, "worker": WORKER}))
     sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
