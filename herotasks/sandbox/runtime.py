@@ -859,6 +859,8 @@ class Runtime:
 
     def _rendezvous_server(self) -> RendezvousServer:
         with self._lock:
+            if self._closed:
+                raise invalid("The sandbox is shutting down.")
             if self._rendezvous is None:
                 self._rendezvous = RendezvousServer(self.tls.server_context())
             return self._rendezvous
