@@ -40,27 +40,38 @@ def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
         )
 
 
-def restart(api: Any, app: str) -> None:
-    """Restart every dyno of ``app`` (they come back on the current release)."""
+def restart(api: Any, app: str) -> tuple[str, ...]:
+    """Restart every dyno of ``app`` (they come back on the current release).
+
+    :returns: the ids of the dynos that ran before: a restart is asynchronous,
+        so until they are replaced they still show ``up`` on the same release,
+        and :func:`wait_up` must not count them.
+    """
+    before = tuple(d["id"] for d in api.dynos(app) or () if d.get("id"))
     api.restart_dynos(app)
+    return before
 
 
 def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
-            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> None:
+            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep,
+            replaced: Iterable[str] = ()) -> None:
     """Wait until every formation dyno of release ``version`` is ``up``.
 
     What must run is read from the formation now (workers stopped for a
     window are at zero then, so only web is waited for). Crashed dynos are
     waited through, as Heroku restarts them; only the deadline fails.
+    Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
 
     :raises HerotasksError: not all up within ``timeout`` seconds, naming
         the dynos and their states.
     """
     deadline = time.monotonic() + timeout
+    replaced = set(replaced)
     while True:
         want = {p.type: p.quantity for p in formation_from_api(api.formation(app))
                 if p.quantity > 0}
-        dynos = [d for d in api.dynos(app) if d.get("type") not in ONE_OFF_TYPES]
+        dynos = [d for d in api.dynos(app) if d.get("type") not in ONE_OFF_TYPES
+                 and d.get("id") not in replaced]
         missing = _not_up(want, dynos, version)
         if not missing:
             return

@@ -401,13 +401,14 @@ def _db_migrate(run: Run, step: Step) -> None:
 
 def _dynos_restart(run: Run, step: Step) -> None:
     run.journal.begin(step.name)
-    dynos.restart(run.api, run.name)
+    run.facts["replaced_dynos"] = dynos.restart(run.api, run.name)
     run.journal.done(step.name)
 
 
 def _dynos_wait(run: Run, step: Step) -> None:
     dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
-                  timeout=run.settings.timeouts.boot)
+                  timeout=run.settings.timeouts.boot, poll=0.25,
+                  replaced=run.facts.get("replaced_dynos", ()))
     run.journal.done(step.name)
 
 
