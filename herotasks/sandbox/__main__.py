@@ -15,13 +15,24 @@ from pathlib import Path
 from . import daemon
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning "the last one, else free"."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m herotasks.sandbox",
         description="Run the herotasks sandbox (a local Heroku) in the foreground.")
     parser.add_argument("--root", default=str(daemon.DEFAULT_ROOT),
                         help="state directory (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0,
+    parser.add_argument("--port", type=port_number, default=0,
                         help="API port on 127.0.0.1 (default: the last one, else free)")
     args = parser.parse_args(argv)
 

@@ -92,7 +92,8 @@ def up(root: str | Path = DEFAULT_ROOT, port: int = 0, timeout: float = 30.0) ->
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise HerotasksError(
-                f"the sandbox exited at start (code {proc.returncode})",
+                _last_line(root / "logs" / "sandbox.out")
+                or f"the sandbox exited at start (code {proc.returncode})",
                 hint=f"see {root / 'logs' / 'sandbox.out'}")
         st = status(root)
         if st.running:
@@ -101,6 +102,15 @@ def up(root: str | Path = DEFAULT_ROOT, port: int = 0, timeout: float = 30.0) ->
     proc.terminate()
     raise HerotasksError("the sandbox did not start in time",
                          hint=f"see {root / 'logs' / 'sandbox.out'}")
+
+
+def _last_line(path: Path) -> str:
+    """The last line the server printed: its own one-line reason."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].removeprefix("sandbox: ") if lines else ""
 
 
 def _ensure_logs(root: Path) -> Path:

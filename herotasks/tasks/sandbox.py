@@ -23,12 +23,20 @@ def _root(c, root):
 
 @task(help={"root": "state directory (default .herotasks/sandbox)",
             "port": "API port on 127.0.0.1 (default: the last one, else a free one)"})
-def up(c, root=None, port=0):
+def up(c, root=None, port=None):
     """Start the sandbox in the background and write ROOT/env."""
+    from argparse import ArgumentTypeError
+
     from herotasks.sandbox import daemon
+    from herotasks.sandbox.__main__ import port_number
 
     try:
-        st = daemon.up(_root(c, root), port=int(port or 0))
+        port = port_number(str(port or 0))
+    except ArgumentTypeError as exc:
+        raise Exit(f"sandbox.up: --port: {exc}; give a number from 1 to 65535",
+                   code=2)
+    try:
+        st = daemon.up(_root(c, root), port=port)
     except HerotasksError as exc:
         raise Exit(f"sandbox.up: {exc}", code=1)
     print(st.describe())
