@@ -50,7 +50,8 @@ def demo(c, root=".herotasks/demo"):
 @task(help={"root": "where the benchmark's sandbox lives (default .herotasks/bench)"})
 def bench(c, root=".herotasks/bench"):
     """The downtime benchmark: naive, conditional and herotasks in one run."""
-    c.run(f"{sys.executable} -m bench.run --root {root}", env=_env(), pty=False)
+    c.run(f"{sys.executable} -m bench.run --root {root} --markdown BENCHMARKS.md",
+          env=_env(), pty=False)
 
 
 ns = Collection(test, demo, bench)
