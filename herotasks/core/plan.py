@@ -176,7 +176,10 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         Step("lock.acquire", f"take the deploy lock of {state.app}",
              undo="release the lock"),
     ]
-    if settings.assets_command is not None:
+    # Only herotasks compiles assets locally: naive and conditional push the
+    # source as the tools they stand for do, and Heroku's build compiles the
+    # assets (inside the window when there is one: that is what they cost).
+    if settings.assets_command is not None and strategy == "herotasks":
         steps.append(Step(
             "assets.precompile",
             ("compile assets in a temporary worktree" if state.assets_rebuild
@@ -280,7 +283,7 @@ def _window_steps(
 
 def _promote_step(state: State, settings: Settings, in_window: bool) -> Step:
     if settings.strategy in ("naive", "conditional"):
-        return Step("app.push", f"git push the deploy commit to {state.app} "
+        return Step("app.push", f"git push the commit to {state.app} "
                     "(Heroku builds and releases there)", in_window=in_window,
                     undo="roll back to the previous release")
     how = ("pipeline promotion" if settings.promote_method == "pipeline"

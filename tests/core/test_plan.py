@@ -127,8 +127,10 @@ class TestOtherStrategies:
         plan = plan_deploy(state(pending=Pending(False, "x")),
                            settings(strategy="naive"))
         assert plan.window
+        # and no local precompile: Heroku's build compiles the assets, inside
+        # the window, as it does for the tools naive stands for
         assert plan.names() == [
-            "check", "lock.acquire", "assets.precompile", "maintenance.on",
+            "check", "lock.acquire", "maintenance.on",
             "app.push", "db.migrate", "dynos.restart", "maintenance.off",
             "lock.release",
         ]
@@ -145,6 +147,7 @@ class TestOtherStrategies:
                            settings(strategy="conditional"))
         assert not plan.window
         assert "app.push" in plan.names() and "maintenance.on" not in plan.names()
+        assert "assets.precompile" not in plan.names()
 
     def test_conditional_with_migration_stops_workers(self):
         plan = plan_deploy(state(), settings(strategy="conditional"))
