@@ -66,6 +66,13 @@ def make_repo(dest: Path) -> None:
         shutil.copytree(TALLY / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
         if tag == "v1":
             shutil.copy(TALLY / "invoke.yaml", dest / "invoke.yaml")
+        # Stage from content, not from the index's stat cache. copytree keeps
+        # the source files' mtimes, so an overlay file with the same size as the
+        # one it replaces (version.py: "v1" -> "v2") can look unchanged to git
+        # when both were checked out in the same second, as in a fresh clone;
+        # v2 then silently kept v1's file. Emptying the index first makes git
+        # hash every file.
+        git(dest, env, "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", ".")
         git(dest, env, "add", "--all")
         git(dest, env, "commit", "--quiet", "-m", f"{tag}: {message}")
         git(dest, env, "tag", tag)

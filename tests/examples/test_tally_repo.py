@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tally_support import git, make_repo
+import os
+import shutil
+import subprocess
+import sys
+
+from tally_support import MAKE_REPO, git, make_repo
 from invoke import Config
 
 
@@ -56,6 +61,24 @@ def test_same_commits_on_every_run(tally_repo, tmp_path):
     assert make_repo(again).returncode == 0
     for tag in ("v1", "v2", "v3"):
         assert git(again, "rev-parse", tag) == git(tally_repo, "rev-parse", tag)
+
+
+def test_each_tag_keeps_its_own_files_whatever_their_timestamps(tmp_path):
+    # A fresh clone checks out base/ and the overlays within the same second;
+    # an overlay file as long as the one it replaces (tally/version.py) then
+    # matched git's stat cache and was left out of v2. Equal mtimes everywhere
+    # make that the normal case here, not a matter of luck.
+    examples = tmp_path / "examples"
+    shutil.copytree(MAKE_REPO.parent / "tally", examples / "tally")
+    shutil.copy(MAKE_REPO, examples / "make_repo.py")
+    for folder, _, files in os.walk(examples):
+        for name in files:
+            os.utime(os.path.join(folder, name), (1_700_000_000, 1_700_000_000))
+    repo = tmp_path / "repo"
+    subprocess.run([sys.executable, str(examples / "make_repo.py"), str(repo)],
+                   check=True, capture_output=True, timeout=60)
+    for tag in ("v1", "v2", "v3"):
+        assert f'VERSION = "{tag}"' in git(repo, "show", f"{tag}:tally/version.py")
 
 
 def test_refuses_a_folder_that_is_not_empty(tmp_path):
