@@ -47,9 +47,13 @@ def tally_tree(tally_repo, tmp_path_factory):
 
 @pytest.fixture
 def django_env(tmp_path) -> dict[str, str]:
-    """A dyno-like environment: a fresh shared SQLite file, the venv first on PATH."""
+    """A dyno-like environment: a fresh shared SQLite file, the venv first on PATH,
+    and a HOME of its own (gunicorn puts its control socket in ~/.gunicorn)."""
     bindir = str(Path(sys.executable).parent)
+    home = tmp_path / "home"
+    home.mkdir()
     return os.environ | {
+        "HOME": str(home),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'tally.sqlite3'}",
         "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONDONTWRITEBYTECODE": "1",
