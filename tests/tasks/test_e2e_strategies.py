@@ -1,0 +1,163 @@
+"""``--strategy naive`` and ``--strategy conditional`` end to end on the sandbox.
+
+Both push the deploy commit straight to the app's git repository (Heroku
+builds and releases there) instead of building on a scratch app. naive
+always takes the maintenance window around push and migrate; conditional
+takes it only when migrations are pending, and then also stops the workers
+(and preboot) for its length. The benchmark compares the three strategies
+from these same reports, so what they say about windows must be true: a
+hook photographs the app through the API from inside the window.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e_support import encloses, probe_config, remote_refs, shots, step
+from test_e2e_deploy import Project, assert_clean, steps, window
+
+pytestmark = pytest.mark.e2e
+
+NAIVE = ["check", "lock.acquire", "maintenance.on",
+         "app.push", "db.migrate", "dynos.restart", "maintenance.off",
+         "lock.release"]
+CORE = ["app.push", "db.migrate", "dynos.restart"]
+
+
+@pytest.fixture(params=["rails", "django"])
+def proj(request, sandbox, api, tools, git_env, tmp_path):
+    app = tools.unique("tally")
+    api.create_app(app)
+    p = Project(tmp_path / "repo", app, request.param, dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
+    yield p
+    api.request("DELETE", f"/apps/{app}")
+
+
+@pytest.fixture
+def rails(sandbox, api, tools, git_env, tmp_path):
+    app = tools.unique("tally")
+    api.create_app(app)
+    p = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
+    yield p
+    api.request("DELETE", f"/apps/{app}")
+
+
+def assert_pushed(proj: Project, report: dict, source: str) -> None:
+    """The app's own repository holds ``source`` (naive and conditional push
+    the source, as the tools they stand for do, and Heroku's build compiles
+    the assets), and the release the report names is the one built from it."""
+    head = remote_refs(proj)["refs/heads/main"]
+    assert head == source
+    current = proj.current()
+    assert report["release"] == {"id": current["id"], "version": current["version"]}
+    slug = proj.api.get(f"/apps/{proj.app}/slugs/{current['slug']['id']}")
+    assert slug["commit"] == head
+    assert report["commit"]["to"] == source
+
+
+def assert_window_holds(report: dict, names: list[str]) -> None:
+    """The maintenance window exists and spans exactly the steps ``names``."""
+    assert window(report) == names
+    w = report["windows"]["maintenance"]
+    assert w is not None and w["duration"] > 0
+    assert all(encloses(w, step(report, n)) for n in names)
+    for outside in ("lock.acquire", "lock.release"):
+        s = step(report, outside)
+        assert s["finished_at"] <= w["started_at"] or s["started_at"] >= w["finished_at"]
+
+
+def test_naive_always_takes_the_window_and_never_stops_workers(proj):
+    inside = [("before", "app.push"), ("after", "dynos.restart")]
+    config, out = probe_config(proj, *inside)
+
+    source = proj.git("rev-parse", "HEAD")
+    _, report = proj.deploy("--strategy", "naive", runtime=config)
+    assert report["ok"] and report["strategy"] == "naive"
+    assert steps(report) == NAIVE and report["error"] is None
+    assert_window_holds(report, CORE)
+    assert report["windows"]["workers_down"] is None
+    assert_pushed(proj, report, source)
+    assert len(proj.applied()) == 1
+    assert_clean(proj.state())
+
+    # no migration pending, and still the window (that is what naive costs);
+    # the second push is not a fast-forward of the first deploy commit
+    proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    source = proj.commit({"index.html": "v2\n"})
+    _, report = proj.deploy("--strategy", "naive", runtime=config)
+    assert report["ok"] and not report["migrations"]["pending"]
+    assert steps(report) == NAIVE
+    assert_window_holds(report, CORE)
+    assert report["windows"]["workers_down"] is None
+    assert_pushed(proj, report, source)
+    seen = shots(out)
+    for point in inside:  # maintenance on, workers left running
+        assert seen[point]["maintenance"] is True, seen[point]
+        assert seen[point]["formation"]["worker"] == 2, seen[point]
+    state = proj.state()
+    assert_clean(state)
+    assert state["formation"] == [("web", 1, "Standard-1X"), ("worker", 2, "Standard-1X")]
+
+    proj.add_migration()
+    _, report = proj.deploy("--strategy", "naive")
+    assert report["ok"] and report["migrations"]["pending"]
+    assert steps(report) == NAIVE and len(proj.applied()) == 2
+
+
+def test_conditional_takes_the_window_only_for_migrations(proj):
+    # first deploy: the deployed commit is unknown, so migrations may be pending
+    _, report = proj.deploy("--strategy", "conditional")
+    assert report["ok"] and report["strategy"] == "conditional"
+    assert "first deploy" in report["migrations"]["reason"]
+    assert steps(report) == NAIVE  # no workers nor preboot yet to touch
+    assert_window_holds(report, CORE)
+    assert len(proj.applied()) == 1
+
+    proj.scale(web="2:Standard-1X", worker="2:Standard-1X")
+    proj.api.patch(f"/apps/{proj.app}/features/preboot", {"enabled": True})
+    inside = [("before", "app.push"), ("before", "db.migrate"),
+              ("after", "dynos.restart")]
+    config, out = probe_config(proj, *inside)
+
+    # a migration: preboot off and workers stopped around the window
+    source = proj.add_migration()
+    _, report = proj.deploy("--strategy", "conditional", runtime=config)
+    assert report["ok"] and report["migrations"]["pending"]
+    assert "changed: 1 file" in report["migrations"]["reason"]
+    assert steps(report) == [
+        "check", "lock.acquire", "preboot.off",
+        "workers.stop", "maintenance.on", "app.push", "db.migrate",
+        "dynos.restart", "maintenance.off", "workers.restore",
+        "preboot.restore", "lock.release"]
+    assert_window_holds(report, CORE)
+    workers, maint = report["windows"]["workers_down"], report["windows"]["maintenance"]
+    assert workers is not None and encloses(workers, maint)
+    seen = shots(out)
+    for point in inside:
+        assert seen[point]["maintenance"] is True, seen[point]
+        assert seen[point]["preboot"] is False, seen[point]
+        assert seen[point]["formation"]["worker"] == 0, seen[point]
+        assert seen[point]["formation"]["web"] == 2, seen[point]
+    assert_pushed(proj, report, source)
+    assert len(proj.applied()) == 2
+    state = proj.state()
+    assert_clean(state)
+    assert state["preboot"] is True
+    assert state["formation"] == [("web", 2, "Standard-1X"), ("worker", 2, "Standard-1X")]
+
+    # no migration: push only, no window of either kind, nothing migrated
+    source = proj.commit({"index.html": "v3\n"})
+    _, report = proj.deploy("--strategy", "conditional", runtime=config)
+    assert report["ok"] and not report["migrations"]["pending"]
+    assert steps(report) == ["check", "lock.acquire", "app.push", "lock.release"]
+    assert window(report) == []
+    assert report["windows"] == {"maintenance": None, "workers_down": None}
+    assert ("before", "app.push") in shots(out)
+    assert shots(out)[("before", "app.push")]["maintenance"] is False
+    assert_pushed(proj, report, source)
+    assert len(proj.applied()) == 2
+    state = proj.state()
+    assert state["preboot"] is True
+    assert state["formation"] == [("web", 2, "Standard-1X"), ("worker", 2, "Standard-1X")]
