@@ -373,11 +373,12 @@ def _app_push(run: Run, step: Step) -> None:
     run.journal.begin(step.name, _promote_undo(run))
     commit = run.facts.get("deploy_commit") or run.facts["source"]
     url = run.app.get("git_url") or run.api.app(run.name)["git_url"]
+    known = {b.get("id") for b in run.api.builds(run.name)}
     slug.push(run.c, run.api, url, commit, what=run.name)
-    release = run.api.current_release(run.name) or {}
-    if release.get("status") == "pending":
-        release = slug.wait(run.api, run.name, release,
-                            timeout=run.settings.timeouts.release, out=run.out)
+    # the push's own release, which fails here when its release phase failed
+    release = slug.pushed_release(run.api, run.name, commit, known)
+    release = slug.wait(run.api, run.name, release,
+                        timeout=run.settings.timeouts.release, out=run.out)
     _released(run, step, release)
 
 

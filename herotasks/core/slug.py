@@ -80,6 +80,31 @@ def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
     return api.slug(name, found["slug"]["id"])
 
 
+def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
+    """The release the build of a ``git push`` of ``sha`` made on ``name``.
+
+    Not the app's current release: when only the release phase fails, the
+    push still succeeds (the build is done, the commit is on the remote) and
+    the old release stays current, so "current after the push" would report
+    the old release as the new one. The build of ``sha`` names the release
+    it made; ``known`` are the build ids from before the push, so an earlier
+    build of the same commit is not mistaken for this one.
+
+    :raises HerotasksError: the push built nothing (the app's repository
+        already had ``sha``, so Heroku made no release).
+    """
+    builds = [b for b in api.builds(name) if b.get("id") not in known
+              and (b.get("source_blob") or {}).get("version") in (None, sha)]
+    release_id = ((builds[0].get("release") or {}).get("id") if builds else None)
+    if not release_id:
+        raise HerotasksError(
+            f"the push of {sha[:10]} to {name} made no release",
+            "its git repository already had that commit, so Heroku built "
+            "nothing; check `heroku releases -a " + name + "`",
+        )
+    return api.release(name, release_id)
+
+
 def has_release_phase(slug: dict) -> bool:
     """The slug declares a ``release`` process type."""
     return "release" in (slug.get("process_types") or {})

@@ -269,7 +269,8 @@ class FakeHeroku:
             if not self.formation_[app]:  # a first release starts web=1
                 self.formation_[app]["web"] = {"type": "web", "quantity": 1,
                                                "size": "basic"}
-            self._release(app, slug["id"], f"Deploy {sha[:7]}", "succeeded")
+            release = self._release(app, slug["id"], f"Deploy {sha[:7]}", "succeeded")
+            build["release"] = {"id": release["id"]}  # as Heroku's build info
         self.builds_[app].append(build)
         return build
 

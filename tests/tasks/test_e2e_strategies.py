@@ -161,3 +161,29 @@ def test_conditional_takes_the_window_only_for_migrations(proj):
     state = proj.state()
     assert state["preboot"] is True
     assert state["formation"] == [("web", 2, "Standard-1X"), ("worker", 2, "Standard-1X")]
+
+
+@pytest.mark.parametrize("strategy", ["naive", "conditional"])
+def test_failed_release_phase_fails_the_push_deploy(rails, strategy):
+    """git push succeeds when only the release phase fails (the build is done,
+    the commit is on the remote), so the deploy must look at the release the
+    build made, not at whatever release is current."""
+    procfile = (rails.root / "Procfile").read_text() + "release: bin/migrate\n"
+    rails.commit({"Procfile": procfile})
+    _, report = rails.deploy("--strategy", strategy)
+    assert report["ok"] and "db.migrate" not in steps(report)
+    before = rails.current()
+    rails.api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
+    kept = rails.current()  # the config change made a release of the same slug
+    assert kept["slug"]["id"] == before["slug"]["id"]
+
+    rails.add_migration()
+    done, report = rails.deploy("--strategy", strategy, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("herotasks: app.push failed: release v"), last
+    assert "failed" in last[len("herotasks: app.push failed"):], last
+    assert not report["ok"] and report["error"].startswith("app.push failed")
+    # the app still runs the release it ran, and nothing is left open
+    assert rails.current()["id"] == kept["id"]
+    assert_clean(rails.state())
