@@ -8,12 +8,22 @@ What herotasks deploys is a *deploy commit* (the source commit plus compiled
 assets, see :mod:`herotasks.core.assets`), so the slug's commit is that deploy
 commit. To diff sources, we map it back to its source commit, in this order:
 
-1. the release description herotasks writes (``... herotasks source <sha>``),
-   looked up on the newest release that runs the same slug (a rollback
-   creates a new release with Heroku's own description, same slug);
-2. the ``Herotasks-Source:`` trailer of the deploy commit, if that commit is
-   in the local history (or in the slug's ``commit_description``);
-3. the slug's commit itself (apps deployed by ``git push`` of source).
+1. the slug's commit, when it is in the local history: its
+   ``Herotasks-Source:`` trailer, or the commit itself when it has none (a
+   source pushed as is: no asset step, or naive/conditional);
+2. the slug's ``commit_description``, which the build takes from the pushed
+   commit's message; the deploy commit's subject carries ``herotasks source
+   <sha>`` so this works on a machine that never had the deploy commit (a CI
+   runner's fresh clone), whichever way the slug reached the app;
+3. the release description herotasks writes on slug promotion
+   (``... herotasks source <sha>``), looked up on the newest release that
+   runs the same slug (a rollback creates a new release with Heroku's own
+   description, same slug);
+4. the slug's commit itself, which is then not in the local history.
+
+The slug comes first because the build sets it from what was pushed, so it
+is the same whichever way the slug got there: a pipeline promotion's release
+gets Heroku's description ("Promote ..."), not ours.
 
 Every uncertain answer means "pending", with the reason said aloud: taking a
 window that was not needed costs seconds, skipping a needed one breaks the app.
@@ -74,22 +84,23 @@ def deployed_source(
     if not slug_id:
         return Deployed(None, f"first deploy (release v{current.get('version')} "
                         "runs no code yet)")
+    commit = (slug or {}).get("commit")
+    if commit:
+        message = commit_message(commit)
+        if message is not None:
+            return Deployed(source_from_text(message) or commit, "the slug's commit")
+        found = source_from_text((slug or {}).get("commit_description"))
+        if found:
+            return Deployed(found, "the slug's commit description")
     for release in releases:
         if (release.get("slug") or {}).get("id") == slug_id:
             found = source_from_text(release.get("description"))
             if found:
                 return Deployed(found, f"release v{release.get('version')}")
-    commit = (slug or {}).get("commit")
     if not commit:
         return Deployed(None, f"the slug of v{current.get('version')} records "
                         "no commit")
-    found = source_from_text((slug or {}).get("commit_description"))
-    if found:
-        return Deployed(found, "the slug's commit description")
-    message = commit_message(commit)
-    if message is None:
-        return Deployed(commit, "the slug's commit")
-    return Deployed(source_from_text(message) or commit, "the slug's commit")
+    return Deployed(commit, "the slug's commit")
 
 
 def pending(
