@@ -6,7 +6,9 @@ plumbing in a temporary ``git worktree`` (and, when reusing, a temporary index
 file), so the user's branch, index and working tree are never touched; it is
 kept reachable under ``refs/herotasks/assets/latest``.
 
-Its message carries two trailers read back later:
+Its subject names the source (``herotasks source <sha>``: the build copies
+it into the slug's ``commit_description``, which any machine can read) and
+its message carries two trailers read back later:
 
 * ``Herotasks-Source: <sha>``: the source commit (for migration diffs, see
   :mod:`herotasks.core.migrations`);
@@ -34,6 +36,7 @@ from typing import Any, Callable
 from herotasks.adapters import git
 from herotasks.adapters.shell import run_local
 from herotasks.core.config import Settings
+from herotasks.core.migrations import SOURCE_MARKER
 from herotasks.core.migrations import TRAILER as SOURCE_TRAILER
 from herotasks.core.migrations import source_from_text, summarize
 from herotasks.errors import CommandError, GitError
@@ -124,7 +127,10 @@ def precompile(
                            "run assets.precompile again")
         tree = _graft_tree(c, source, output, out_tree)
         how = f"Reused {output} from {decision.reuse_from}"
-    message = (f"herotasks deploy commit for {source[:10]}\n\n{how}\n\n"
+    # The subject names the source in full: Heroku's build copies the pushed
+    # commit's message into the slug's commit_description, and the slug is
+    # all that reaches the app by pipeline promotion (see core.migrations).
+    message = (f"herotasks deploy commit ({SOURCE_MARKER} {source})\n\n{how}\n\n"
                f"{SOURCE_TRAILER}: {source}\n{RECIPE_TRAILER}: {recipe(settings)}\n")
     commit = git.commit_tree(c, tree, [source], message)
     git.update_ref(c, LATEST_REF, commit)

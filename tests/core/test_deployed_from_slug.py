@@ -7,6 +7,10 @@ pipeline promotion's release carries Heroku's description, not herotasks'.
 
 from __future__ import annotations
 
+from invoke import Context
+
+from herotasks.core.assets import precompile
+from herotasks.core.config import DEFAULTS, Settings
 from herotasks.core.migrations import (
     deployed_source,
     release_description,
@@ -51,3 +55,16 @@ def test_unknown_deploy_commit_is_reported_as_is():
     promoted = {"version": 3, "slug": {"id": "s1"}, "description": "Promote x v2"}
     got = deployed_source(promoted, [promoted], {"commit": D}, no_message)
     assert got.commit == D and got.how == "the slug's commit"
+
+
+def test_the_deploy_commit_subject_names_the_source(repo):
+    # the build copies the pushed commit's subject into commit_description
+    settings = Settings.resolve({"herotasks": {
+        **DEFAULTS["herotasks"], "preset": "rails",
+        "assets": {"command": "mkdir -p public/assets && "
+                              "cp app/assets/app.css public/assets/",
+                   "inputs": None, "output": None}}}, require_stage=False)
+    source = repo.git("rev-parse", "HEAD")
+    commit = precompile(Context(), settings, source, out=lambda _: None)
+    subject = repo.git("log", "-1", "--format=%s", commit)
+    assert commit != source and source_from_text(subject) == source

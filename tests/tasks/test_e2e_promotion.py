@@ -1,0 +1,145 @@
+"""Pipeline promotion and ``deploy.rollback`` end to end on the sandbox.
+
+Pipeline promotion (``herotasks.promote.method: pipeline``) couples the
+scratch app into the target's pipeline and promotes its slug: the target gets
+a release of that slug and nothing else (not its config vars, not its git
+repository), and the scratch app goes afterwards, its coupling with it.
+Heroku writes that release's description itself, so what is deployed must be
+readable from the slug, by any machine, not only the one that deployed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from e2e_support import remote_refs, step
+from herotasks.core.scratch import scratch_name
+from test_e2e_deploy import Project, assert_clean, steps, window
+
+pytestmark = pytest.mark.e2e
+
+PIPELINE = "herotasks:\n  promote: {method: pipeline}\n"
+
+
+def scratch_of(app: str) -> str:
+    return scratch_name("ht-scratch", app)
+
+
+@pytest.fixture
+def rails(sandbox, api, tools, git_env, tmp_path):
+    app = tools.unique("tally")
+    api.create_app(app)
+    p = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
+    yield p
+    api.request("DELETE", f"/apps/{app}")
+
+
+@pytest.fixture
+def pipeline(rails, api, tools):
+    """A pipeline with the target app coupled at production."""
+    made = api.post("/pipelines", {"name": tools.unique("pipe")})
+    api.post("/pipeline-couplings", {"app": rails.app, "pipeline": made["id"],
+                                     "stage": "production"})
+    yield made
+    api.request("DELETE", f"/pipelines/{made['id']}")
+
+
+def coupled(api, pipeline: dict) -> dict[str, str]:
+    """App id -> stage of every app in the pipeline."""
+    return {c["app"]["id"]: c["stage"]
+            for c in api.get(f"/pipelines/{pipeline['id']}/pipeline-couplings")}
+
+
+def inv_in(root, env, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"inv {args}: {done.stdout}\n{done.stderr}"
+    return done
+
+
+def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
+    api.patch(f"/apps/{rails.app}/config-vars", {"SECRET_KEY_BASE": "prod-only"})
+    config_before = api.get(f"/apps/{rails.app}/config-vars")
+    target_id = api.get(f"/apps/{rails.app}")["id"]
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text(PIPELINE)
+
+    source = rails.git("rev-parse", "HEAD")
+    _, report = rails.deploy(runtime=conf)
+    assert report["ok"] and "slug.promote" in steps(report)
+    assert window(report) == ["slug.promote", "db.migrate", "dynos.restart",
+                              "dynos.wait"]
+    current = rails.current()
+    assert report["release"] == {"id": current["id"], "version": current["version"]}
+    # promoted from the scratch app, with Heroku's description, not ours
+    assert current["description"].startswith(f"Promote {scratch_of(rails.app)} v")
+    # the slug is the one built from the deploy commit of `source`
+    deploy_commit = rails.git("rev-parse", "refs/herotasks/assets/latest")
+    assert rails.git("rev-parse", f"{deploy_commit}^") == source
+    slug = api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")
+    assert slug["commit"] == deploy_commit
+    assert len(rails.applied()) == 1
+
+    # the scratch app is gone, and its coupling with it; the target's
+    # config vars and git repository are as they were
+    assert_clean(rails.state())
+    assert coupled(api, pipeline) == {target_id: "production"}
+    assert api.get(f"/apps/{rails.app}/config-vars") == config_before
+    assert remote_refs(rails) == {}
+    assert api.get(f"/apps/{rails.app}/builds") == []  # nothing built there
+
+    # a second deploy with a migration promotes again (a new scratch app is
+    # coupled and promoted), and knows exactly what changed
+    rails.add_migration()
+    _, report = rails.deploy(runtime=conf)
+    assert report["ok"] and report["migrations"]["reason"] == \
+        "db/migrate changed: 1 file"
+    assert report["commit"]["from"] == source
+    assert rails.current()["description"].startswith(f"Promote {scratch_of(rails.app)}")
+    assert len(rails.applied()) == 2
+    assert coupled(api, pipeline) == {target_id: "production"}
+    assert api.get(f"/apps/{rails.app}/config-vars") == config_before
+    assert remote_refs(rails) == {}
+    assert step(report, "slug.promote")["in_window"]
+
+
+def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
+        rails, pipeline, api, tools, tmp_path):
+    """A CI runner's fresh clone has the user's commits but not the deploy
+    commits (they live under refs/herotasks on the machine that made them),
+    and the promoted release's description is Heroku's. The slug still knows."""
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text(PIPELINE)
+    source = rails.git("rev-parse", "HEAD")
+    rails.deploy(runtime=conf)
+
+    clone = tmp_path / "ci"
+    # --no-local: a local clone hard-links every object, reachable or not
+    tools.git(tmp_path, rails.env, "clone", "-q", "--no-local", str(rails.root),
+              str(clone))
+    deploy_commit = rails.git("rev-parse", "refs/herotasks/assets/latest")
+    missing = tools.git(clone, rails.env, "cat-file", "-e", deploy_commit,
+                        check=False)
+    assert missing.returncode != 0  # as on a CI runner
+    done = inv_in(clone, rails.env, "deploy.status", "--stage", "production")
+    assert f"deployed:    {source[:10]} (from " in done.stdout, done.stdout
+    assert "migrations none (the same commit is deployed)" in done.stdout
+
+    # and its next deploy diffs against it: a migration is seen as one file
+    migration = clone / "db" / "migrate" / "002_step.rb"
+    migration.write_text("# 2\n")
+    tools.git(clone, rails.env, "add", "-A")
+    tools.git(clone, rails.env, "commit", "-q", "-m", "migration 2")
+    report_path = tmp_path / "ci-report.json"
+    inv_in(clone, rails.env, "-f", str(conf), "deploy.production", "--json",
+           str(report_path))
+    report = tools.load_json(report_path)
+    assert report["ok"] and report["commit"]["from"] == source
+    assert report["migrations"] == {"pending": True,
+                                    "reason": "db/migrate changed: 1 file"}
+    assert len(rails.applied()) == 2
