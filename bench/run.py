@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="asset compile seconds (default %(default)s)")
     parser.add_argument("--migration", type=float, default=Timing.migration,
                         help="migration seconds (default %(default)s)")
+    parser.add_argument("--settle", type=float, default=3.0,
+                        help="seconds of load before and after each deploy")
     parser.add_argument("--markdown", metavar="PATH",
                         help="write the results into this markdown file")
     parser.add_argument("--quiet", action="store_true",
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for strategy in strategies:
         print(f"\n=== {strategy} ===", flush=True)
         scenario = Scenario(Path(args.root) / strategy, strategy, rate=args.rate,
-                            timing=timing, echo=echo)
+                            timing=timing, settle=args.settle, echo=echo)
         results[strategy] = scenario.run()
         print(describe(strategy, results[strategy]), flush=True)
         scenario.draw(results[strategy])
