@@ -6,6 +6,10 @@ a release of that slug and nothing else (not its config vars, not its git
 repository), and the scratch app goes afterwards, its coupling with it.
 Heroku writes that release's description itself, so what is deployed must be
 readable from the slug, by any machine, not only the one that deployed.
+
+``deploy.rollback`` goes back to the previous release's slug and warns, on
+stderr, exactly when migrations lie between the two releases: the database
+is not rolled back. What the app serves is checked through its web_url.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from e2e_support import remote_refs, step
 from herotasks.core.scratch import scratch_name
@@ -143,3 +148,71 @@ def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
     assert report["migrations"] == {"pending": True,
                                     "reason": "db/migrate changed: 1 file"}
     assert len(rails.applied()) == 2
+
+
+def served(sandbox, proj: Project, tools, want: str) -> str:
+    """Wait until the app's web_url serves ``want`` (its index.html)."""
+    url = proj.api.get(f"/apps/{proj.app}")["web_url"]
+
+    def body():
+        try:
+            r = requests.get(url, verify=sandbox.ca_bundle, timeout=10,
+                             proxies={"http": None, "https": None})
+        except requests.RequestException:
+            return None
+        return r.text if r.status_code == 200 and r.text == want else None
+    return tools.wait_until(body, 60, 0.2, f"{proj.app} to serve {want!r}")
+
+
+def rollback(proj: Project) -> subprocess.CompletedProcess:
+    return proj.inv("deploy.rollback", "--stage", "production")
+
+
+def test_rollback_warns_when_migrations_lie_between(rails, sandbox, tools):
+    first = rails.git("rev-parse", "HEAD")
+    rails.deploy()
+    v1 = rails.current()
+    served(sandbox, rails, tools, "v1\n")
+
+    # v2 brings a migration; rolling back runs v1's slug and says the
+    # database stays migrated
+    rails.add_migration()
+    rails.commit({"index.html": "v2\n"})
+    rails.deploy()
+    v2 = rails.current()
+    served(sandbox, rails, tools, "v2\n")
+    done = rollback(rails)
+    assert f"rollback: {rails.app} v{v2['version']} -> v{v1['version']}" \
+        in done.stdout
+    warning = [line for line in done.stderr.splitlines()
+               if line.startswith("warning: ")]
+    assert warning == [
+        f"warning: migrations lie between v{v1['version']} and v{v2['version']} "
+        "(db/migrate changed: 1 file): rolling back the code does not roll back "
+        "the database"], done.stderr
+    now = rails.current()
+    assert now["version"] > v2["version"] and now["slug"] == v1["slug"]
+    assert f"rollback: now on v{now['version']}" in done.stdout
+    served(sandbox, rails, tools, "v1\n")
+    assert len(rails.applied()) == 2  # the database is not rolled back
+    assert_clean(rails.state())
+    # and the next deploy knows v1's code runs: HEAD's migration is pending
+    status = rails.inv("deploy.status", "--stage", "production").stdout
+    assert f"deployed:    {first[:10]}" in status, status
+    assert "migrations pending (db/migrate changed: 1 file)" in status, status
+
+
+def test_rollback_without_migrations_between_does_not_warn(rails, sandbox, tools):
+    rails.deploy()
+    v1 = rails.current()
+    rails.commit({"index.html": "v2\n"})
+    _, report = rails.deploy()
+    assert not report["migrations"]["pending"]
+    v2 = rails.current()
+    served(sandbox, rails, tools, "v2\n")
+    done = rollback(rails)
+    assert f"v{v2['version']} -> v{v1['version']}" in done.stdout
+    assert "warning" not in done.stderr and "migration" not in done.stderr
+    now = rails.current()
+    assert now["slug"] == v1["slug"]
+    served(sandbox, rails, tools, "v1\n")
