@@ -26,7 +26,11 @@ def _env() -> dict:
             "x": "stop at the first failure"})
 def test(c, k=None, fast=False, x=False):
     """Run the test suite (the end-to-end tests start their own sandbox)."""
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    # -rfEs: a skipped test says why in the closing summary, so a check that
+    # quietly stops running on some machine (CI) shows up; --durations: the
+    # slowest tests, to keep the suite quick.
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "-rfEs", "--durations=25"]
     if k:
         args += ["-k", k]
     if fast:
@@ -35,7 +39,8 @@ def test(c, k=None, fast=False, x=False):
         args.append("-x")
     result = c.run(" ".join(args), env=_env(), warn=True, pty=False)
     if result.exited == 5:
-        raise Exit("pytest collected no tests", code=5)
+        raise Exit("pytest collected no tests: nothing was checked "
+                   "(check tests/ and any -k or --fast filter)", code=5)
     if not result.ok:
         raise Exit(code=result.exited)
 
