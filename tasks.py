@@ -8,6 +8,7 @@ developer of herotasks runs: ``./dev test``, ``./dev demo``, ``./dev bench``.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from invoke import Collection, task
@@ -37,7 +38,7 @@ def test(c, k=None, fast=False, x=False):
         args += ["-m", "not e2e and not cli"]
     if x:
         args.append("-x")
-    result = c.run(" ".join(args), env=_env(), warn=True, pty=False)
+    result = c.run(shlex.join(args), env=_env(), warn=True, pty=False)
     if result.exited == 5:
         raise Exit("pytest collected no tests: nothing was checked "
                    "(check tests/ and any -k or --fast filter)", code=5)
