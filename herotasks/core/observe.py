@@ -4,7 +4,7 @@ anything (GETs and read-only git), with every bad-input check on the way.
 This is the ``check`` step. It fails on the first problem with one line: a
 scratch allow-list that would leak the database, not a git repository,
 unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
-token, unknown app. Nothing has changed at that point.
+token, unknown app, pipeline promotion for an app in no pipeline. Nothing has changed at that point.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ def app_info(api: Any, name: str) -> dict:
         raise
 
 
+def check_pipeline(api: Any, settings: Settings, name: str) -> None:
+    """Pipeline promotion needs the target in a pipeline: say so during the
+    check, not once the slug is built and maintenance is on.
+
+    :raises ConfigError: the target is in no pipeline.
+    """
+    if settings.strategy != "herotasks" or settings.promote_method != "pipeline":
+        return  # naive and conditional push to the app and promote nothing
+    if not api.pipeline_coupling(name):
+        raise ConfigError(f"{name} is in no pipeline",
+                          "couple it to one, or use herotasks.promote.method: slug")
+
+
 def deployed_commit(c: Any, api: Any,
                     name: str) -> tuple[migrations.Deployed, dict | None]:
     """The source commit running on ``name`` and its current release."""
@@ -125,6 +138,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     release_phase = release_phase_of(c, source)
     api.account()  # a bad token fails here, before anything else is asked
     app = app_info(api, name)
+    check_pipeline(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     formation = formation_from_api(api.formation(name))

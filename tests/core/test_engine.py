@@ -18,7 +18,7 @@ from herotasks.core import lock, scratch, slug
 from herotasks.core.config import Settings
 from herotasks.core.engine import ACTIONS, DeployFailed
 from herotasks.core.migrations import release_description
-from herotasks.errors import ApiError, LockHeld
+from herotasks.errors import ApiError, ConfigError, LockHeld
 
 APP = "tally-prod"
 
@@ -436,7 +436,8 @@ class TestOtherStrategiesAndMethods:
     def test_pipeline_without_pipeline_is_one_line(self, c, repo, heroku, world,
                                                    settings):
         repo.commit({"README": "x"})
-        with pytest.raises(DeployFailed, match="is in no pipeline"):
+        # found by the check, before anything changes (not a DeployFailed)
+        with pytest.raises(ConfigError, match="is in no pipeline"):
             run(c, heroku, settings(promote={"method": "pipeline"}))
         assert heroku.current_release(APP)["version"] == 1
 

@@ -20,7 +20,7 @@ import sys
 import pytest
 import requests
 
-from e2e_support import remote_refs, step
+from e2e_support import RequestLog, remote_refs, step
 from herotasks.core.scratch import scratch_name
 from test_e2e_deploy import Project, assert_clean, steps, window
 
@@ -216,3 +216,19 @@ def test_rollback_without_migrations_between_does_not_warn(rails, sandbox, tools
     now = rails.current()
     assert now["slug"] == v1["slug"]
     served(sandbox, rails, tools, "v1\n")
+
+
+def test_pipeline_method_without_a_pipeline_changes_nothing(rails, api, sandbox,
+                                                            tmp_path):
+    """A configuration error, found before the lock, the build or the window:
+    not after the build with maintenance already on."""
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text(PIPELINE)
+    log = RequestLog(sandbox.root)
+    done, report = rails.deploy(runtime=conf, check=False)
+    assert done.returncode == 1 and report is None
+    assert done.stderr.strip() == (
+        f"herotasks: {rails.app} is in no pipeline — couple it to one, or use "
+        "herotasks.promote.method: slug")
+    assert [(m, p) for m, p in log.since() if m != "GET"] == []
+    assert_clean(rails.state())
