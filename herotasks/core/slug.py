@@ -90,19 +90,27 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
     it made; ``known`` are the build ids from before the push, so an earlier
     build of the same commit is not mistaken for this one.
 
-    :raises HerotasksError: the push built nothing (the app's repository
-        already had ``sha``, so Heroku made no release).
+    A push that builds nothing (the repository already had ``sha``: a
+    re-run deploy) is fine when the current release runs ``sha``.
+
+    :raises HerotasksError: the push built nothing and the app runs other
+        code (it was rolled back since ``sha`` was pushed).
     """
     builds = [b for b in api.builds(name) if b.get("id") not in known
               and (b.get("source_blob") or {}).get("version") in (None, sha)]
     release_id = ((builds[0].get("release") or {}).get("id") if builds else None)
-    if not release_id:
-        raise HerotasksError(
-            f"the push of {sha[:10]} to {name} made no release",
-            "its git repository already had that commit, so Heroku built "
-            "nothing; check `heroku releases -a " + name + "`",
-        )
-    return api.release(name, release_id)
+    if release_id:
+        return api.release(name, release_id)
+    current = api.current_release(name) or {}
+    slug_id = (current.get("slug") or {}).get("id")
+    if slug_id and api.slug(name, slug_id).get("commit") == sha:
+        return current
+    raise HerotasksError(
+        f"the push of {sha[:10]} to {name} made no release: its git repository "
+        "already had that commit, so Heroku built nothing",
+        "roll forward with a new commit, or use --strategy herotasks, which "
+        "releases the slug whatever the app's repository holds",
+    )
 
 
 def has_release_phase(slug: dict) -> bool:

@@ -187,3 +187,33 @@ def test_failed_release_phase_fails_the_push_deploy(rails, strategy):
     # the app still runs the release it ran, and nothing is left open
     assert rails.current()["id"] == kept["id"]
     assert_clean(rails.state())
+
+
+@pytest.mark.parametrize("strategy", ["naive", "conditional"])
+def test_push_deploy_of_the_running_commit_again(rails, strategy):
+    """A re-run (a retried CI job): git has nothing new, Heroku builds
+    nothing, and the release the app runs is the deploy's release."""
+    _, first = rails.deploy("--strategy", strategy)
+    _, again = rails.deploy("--strategy", strategy)
+    assert again["ok"] and again["release"] == first["release"]
+    assert again["migrations"] == {"pending": False,
+                                   "reason": "the same commit is deployed"}
+    assert rails.current()["id"] == first["release"]["id"]
+
+
+def test_push_deploy_after_a_rollback_says_nothing_was_built(rails):
+    """Pushing a commit the app's repository already has builds nothing, so a
+    naive deploy cannot undo a rollback; it must say so, not report the
+    rolled-back release as its own."""
+    rails.deploy("--strategy", "naive")
+    rails.commit({"index.html": "v2\n"})
+    _, pushed = rails.deploy("--strategy", "naive")
+    rails.inv("deploy.rollback", "--stage", "production")
+    rolled = rails.current()
+    done, report = rails.deploy("--strategy", "naive", check=False)
+    assert done.returncode == 1 and not report["ok"]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("herotasks: app.push failed: the push of "), last
+    assert "made no release" in last
+    assert rails.current()["id"] == rolled["id"] != pushed["release"]["id"]
+    assert_clean(rails.state())
