@@ -45,21 +45,20 @@ with open(sys.argv[1], "a") as f:
 """
 
 
-def probe_config(proj: Project, *points: tuple[str, str],
-                 extra: str = "") -> tuple[Path, Path]:
+def probe_config(proj: Project, *points: tuple[str, str]) -> tuple[Path, Path]:
     """A runtime config (``inv -f``) photographing the app at each
     ``(when, step)``; returns (config path, JSON-lines output path)."""
     script = proj.root.parent / "probe.py"
     script.write_text(PROBE)
-    shots = proj.root.parent / f"{proj.app}-shots.jsonl"
-    shots.unlink(missing_ok=True)
+    out = proj.root.parent / f"{proj.app}-shots.jsonl"
+    out.unlink(missing_ok=True)
     hooks: dict[str, dict[str, list[str]]] = {"before": {}, "after": {}}
-    for when, step in points:
-        hooks[when].setdefault(step, []).append(
-            f"{sys.executable} {script} {shots} {when}")
+    for when, name in points:
+        hooks[when].setdefault(name, []).append(
+            f"{sys.executable} {script} {out} {when}")
     path = proj.root.parent / "probe.yaml"
-    path.write_text("herotasks:\n  hooks: " + json.dumps(hooks) + "\n" + extra)
-    return path, shots
+    path.write_text("herotasks:\n  hooks: " + json.dumps(hooks) + "\n")
+    return path, out
 
 
 def shots(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
