@@ -224,7 +224,7 @@ def test_refused_connection_tries_another_dyno_then_fails(backends, make_router)
     assert (resp.status, resp.headers["X-Herotasks-Sandbox"]) == (503, "dyno-error")
 
 
-def test_drain_waits_for_requests_in_flight(backends, make_router):
+def test_drain_waits_for_requests_in_flight(backends, make_router, tools):
     b = backends[0]
     router = make_router()
     router.add("a", "web.1", b.port)
@@ -245,8 +245,11 @@ def test_drain_waits_for_requests_in_flight(backends, make_router):
 
     d = threading.Thread(target=drain)
     d.start()
-    time.sleep(0.2)
-    assert router.routable() == []  # no new requests go there...
+    # Drain's first act is taking the dyno out (a fixed sleep here was a
+    # guess that a loaded machine could beat); the request is held at the gate,
+    # so drain cannot return before it is opened.
+    tools.wait_until(lambda: router.routable() == [], 10, 0.01,
+                     "drain to take the dyno out")  # no new requests go there...
     assert events == []             # ...but the one in flight is still waited for
     b.gate.set()
     t.join(10)
