@@ -24,8 +24,9 @@ def _env() -> dict:
 
 @task(help={"k": "only tests matching this pytest -k expression",
             "fast": "skip the end-to-end tests (sandbox, official CLI)",
-            "x": "stop at the first failure"})
-def test(c, k=None, fast=False, x=False):
+            "x": "stop at the first failure",
+            "jobs": "pytest processes (default 2; 1 runs everything in one)"})
+def test(c, k=None, fast=False, x=False, jobs=2):
     """Run the test suite (the end-to-end tests start their own sandbox)."""
     # -rfEs: a skipped test says why in the closing summary, so a check that
     # quietly stops running on some machine (CI) shows up; --durations: the
@@ -38,6 +39,12 @@ def test(c, k=None, fast=False, x=False):
         args += ["-m", "not e2e and not cli"]
     if x:
         args.append("-x")
+    # The suite mostly waits (builds, dyno boots, the CLI's start-up), so two
+    # processes on CI's 2 cores take ~45% less time (5.4 -> 2.8 min). Whole
+    # files go to one process, so a module's shared sandbox or app is set up
+    # once; each process has its own session sandbox.
+    if jobs > 1:
+        args += ["-n", str(jobs), "--dist", "loadfile"]
     result = c.run(shlex.join(args), env=_env(), warn=True, pty=False)
     if result.exited == 5:
         raise Exit("pytest collected no tests: nothing was checked "
