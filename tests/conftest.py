@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
 import time
@@ -106,6 +107,50 @@ def start_sandbox(root: Path) -> SandboxInfo:
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
         st = daemon.up(root)
     return SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
+
+
+def processes_under(base: Path) -> list[tuple[int, str]]:
+    """Live processes (pid, command line) whose working directory or command
+    line lies inside ``base``: sandboxes, dynos and app servers a test started
+    there. Linux /proc; zombies have no cwd and are left out."""
+    inside = str(base.resolve()) + os.sep
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd") + os.sep
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:
+            continue
+        if cwd.startswith(inside) or inside in cmd + os.sep:
+            found.append((int(entry.name), cmd))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_processes(tmp_path_factory):
+    """After everything else is torn down, nothing the session started may
+    still run from its temporary folders (CI runs on a machine that others
+    use next). Leftovers are killed and reported as an error, so a fixture
+    that forgets to stop its sandbox or server is found, not tolerated."""
+    yield
+    if not Path("/proc/self/cwd").exists():
+        return
+    base = tmp_path_factory.getbasetemp()
+    deadline = time.monotonic() + 15  # dynos may still be on their way out
+    while (left := processes_under(base)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if left:
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        pytest.fail("processes left running after the session (now killed):\n"
+                    + "\n".join(f"  {pid} {cmd[:160]}" for pid, cmd in left),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")
