@@ -167,24 +167,25 @@ class Project:
         return next(r for r in releases if r.get("current"))
 
 
-@pytest.fixture(params=["rails", "django"])
-def project(request, sandbox, api, tools, git_env, tmp_path):
+def new_project(layout, api, tools, git_env, tmp_path):
+    """A fresh app on the sandbox and its fixture repo; the app goes after."""
     app = tools.unique("tally")
     api.create_app(app)
-    proj = Project(tmp_path / "repo", app, request.param, dict(git_env), api, tools)
+    proj = Project(tmp_path / "repo", app, layout, dict(git_env), api, tools)
     api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
     yield proj
     api.request("DELETE", f"/apps/{app}")
+
+
+@pytest.fixture(params=["rails", "django"])
+def project(request, sandbox, api, tools, git_env, tmp_path):
+    yield from new_project(request.param, api, tools, git_env, tmp_path)
 
 
 @pytest.fixture
 def rails(sandbox, api, tools, git_env, tmp_path):
-    app = tools.unique("tally")
-    api.create_app(app)
-    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
-    yield proj
-    api.request("DELETE", f"/apps/{app}")
+    """The Rails-layout project alone (the other e2e files import it)."""
+    yield from new_project("rails", api, tools, git_env, tmp_path)
 
 
 def steps(report: dict) -> list[str]:

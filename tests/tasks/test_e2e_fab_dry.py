@@ -24,19 +24,15 @@ import pytest
 from fabric.main import program
 
 from e2e_support import RequestLog, remote_refs
-from test_e2e_deploy import Project, assert_clean, steps, window
+from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
+    Project,
+    assert_clean,
+    rails,
+    steps,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    app = tools.unique("tally")
-    api.create_app(app)
-    p = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
-    yield p
-    api.request("DELETE", f"/apps/{app}")
 
 
 # -- fab -H ----------------------------------------------------------------------

@@ -22,7 +22,13 @@ import requests
 
 from e2e_support import RequestLog, remote_refs, step
 from herotasks.core.scratch import scratch_name
-from test_e2e_deploy import Project, assert_clean, steps, window
+from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
+    Project,
+    assert_clean,
+    rails,
+    steps,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +37,6 @@ PIPELINE = "herotasks:\n  promote: {method: pipeline}\n"
 
 def scratch_of(app: str) -> str:
     return scratch_name("ht-scratch", app)
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    app = tools.unique("tally")
-    api.create_app(app)
-    p = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
-    yield p
-    api.request("DELETE", f"/apps/{app}")
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ from __future__ import annotations
 import pytest
 
 from e2e_support import encloses, probe_config, remote_refs, shots, step
-from test_e2e_deploy import Project, assert_clean, steps, window
+from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
+    Project,
+    assert_clean,
+    new_project,
+    rails,
+    steps,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -26,22 +33,7 @@ CORE = ["app.push", "db.migrate", "dynos.restart"]
 
 @pytest.fixture(params=["rails", "django"])
 def proj(request, sandbox, api, tools, git_env, tmp_path):
-    app = tools.unique("tally")
-    api.create_app(app)
-    p = Project(tmp_path / "repo", app, request.param, dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
-    yield p
-    api.request("DELETE", f"/apps/{app}")
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    app = tools.unique("tally")
-    api.create_app(app)
-    p = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(p.db)})
-    yield p
-    api.request("DELETE", f"/apps/{app}")
+    yield from new_project(request.param, api, tools, git_env, tmp_path)
 
 
 def assert_pushed(proj: Project, report: dict, source: str) -> None:
