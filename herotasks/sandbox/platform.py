@@ -131,16 +131,18 @@ class Platform:
         return {"id": self.account["id"], "email": self.account["email"]}
 
     # -- apps -------------------------------------------------------------------
-    def app(self, identity: str) -> dict:
-        doc = None
-        if UUID.match(identity or ""):
-            doc = self.store.get("app", identity)
+    def _by_id_or_name(self, kind: str, identity: str, what: str) -> dict:
+        """A document by its uuid or its name, as Heroku's identities allow."""
+        doc = self.store.get(kind, identity) if UUID.match(identity or "") else None
         if doc is None:
-            found = self.store.find("app", name=identity)
+            found = self.store.find(kind, name=identity)
             doc = found[0] if found else None
         if doc is None:
-            raise not_found("app")
+            raise not_found(what)
         return doc
+
+    def app(self, identity: str) -> dict:
+        return self._by_id_or_name("app", identity, "app")
 
     def apps(self) -> list[dict]:
         return self.store.find("app")
@@ -518,13 +520,7 @@ class Platform:
 
     # -- pipelines ----------------------------------------------------------------
     def pipeline(self, identity: str) -> dict:
-        doc = self.store.get("pipeline", identity) if UUID.match(identity) else None
-        if doc is None:
-            found = self.store.find("pipeline", name=identity)
-            doc = found[0] if found else None
-        if doc is None:
-            raise not_found("pipeline")
-        return doc
+        return self._by_id_or_name("pipeline", identity, "pipeline")
 
     def create_pipeline(self, name: str) -> dict:
         with self.store.transaction():
