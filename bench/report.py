@@ -1,6 +1,6 @@
 """Reading a herotasks deploy report (`deploy.<stage> --json PATH`).
 
-The format is a contract (docs/HELPERS-CONTEXT.md, "Deploy report"); this
+The format is a contract (docs/architecture.md, "Deploy report"); this
 module checks the parts the benchmark draws and counts, so a report from an
 older or broken run fails with one clear line instead of a KeyError.
 """

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from herotasks.errors import ConfigError
 
-#: The ``herotasks`` subtree, exactly as documented in docs/HELPERS-CONTEXT.md.
+#: The ``herotasks`` subtree, exactly as documented in docs/architecture.md.
 DEFAULTS: dict[str, Any] = {
     "herotasks": {
         "preset": "custom",

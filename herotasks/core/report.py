@@ -1,6 +1,6 @@
 """The deploy report: a summary table for people, and ``--json PATH`` for CI.
 
-The JSON shape is a contract (docs/HELPERS-CONTEXT.md, "Deploy report"); the
+The JSON shape is a contract (docs/architecture.md, "Deploy report"); the
 benchmark reads it. Times are epoch seconds; a window that never opened is
 ``null``; one that opened and never closed (maintenance left on because a
 rollback failed) has ``finished_at``/``duration`` null.

@@ -1,4 +1,4 @@
-"""The report's JSON follows the contract in docs/HELPERS-CONTEXT.md."""
+"""The report's JSON follows the contract in docs/architecture.md."""
 
 from __future__ import annotations
 
