@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import pytest
 import requests
+from polling import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "heroku"
@@ -41,19 +42,6 @@ def unique(prefix: str = "ht") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0,
-               interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll until ``predicate()`` is truthy and return it; fail the test
-    (naming ``what``) when it never is. Deadlines are generous on purpose:
-    they bound a hang, they do not measure speed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def tarball(files: dict[str, str | bytes], prefix: str = "") -> bytes:

@@ -5,6 +5,8 @@ exit marker)."""
 
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import polling
 import pytest
 
 from herotasks.sandbox.platform import Platform, new_id
@@ -29,15 +32,8 @@ EXIT = ' ; echo "\uFFFF heroku-command-exit-status: $?"'
 MARKER = re.compile("\uFFFF heroku-command-exit-status: (\\d+)\n".encode())
 
 
-def wait_until(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+# These tests poll the in-process runtime closely, and hangs end sooner.
+wait_until = functools.partial(polling.wait_until, timeout=20.0, interval=0.05)
 
 
 class Client:

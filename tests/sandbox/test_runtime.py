@@ -9,6 +9,8 @@ that leaves one behind fails.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import signal
@@ -21,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+import polling
 import pytest
 
 from herotasks.sandbox import schema
@@ -111,15 +114,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+# These tests poll the in-process runtime closely, and hangs end sooner.
+wait_until = functools.partial(polling.wait_until, timeout=20.0, interval=0.05)
 
 
 def make_slug(sbx, process_types: dict, version: str = "1",
