@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -656,12 +655,3 @@ def _quantity(value: Any, current: int) -> int:
     if q < 0:
         raise invalid("quantity: must be zero or more")
     return q
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -21,6 +21,7 @@ import base64
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -367,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- /_sandbox/ ---------------------------------------------------------------
     def internal(self, path: str, query: str) -> None:
         if path == "/_sandbox/health":
-            return self.send_json(200, {"ok": True, "pid": _pid()})
+            return self.send_json(200, {"ok": True, "pid": os.getpid()})
         m = re.match(rf"^/_sandbox/streams/(builds|releases)/({UUID_PATH})$", path)
         if m and self.command in ("GET", "HEAD"):
             return self.stream(m[1], m[2])
@@ -477,8 +478,3 @@ def _default_error_id(status: int) -> str:
             404: "not_found", 409: "conflict", 422: "invalid_params",
             429: "rate_limit", 503: "service_unavailable"}.get(
                 status, "internal_server_error")
-
-
-def _pid() -> int:
-    import os
-    return os.getpid()
