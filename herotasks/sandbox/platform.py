@@ -95,7 +95,6 @@ class Platform:
         # Set by the server once the parts exist; see runtime.py / build.py.
         self.runtime: Any = None
         self.builder: Any = None
-        self._bg: list[threading.Thread] = []
         account = store.setting("account")
         if account is None:
             account = {
@@ -123,7 +122,6 @@ class Platform:
         """Run platform work (release phase, promotion) off the request."""
         t = threading.Thread(target=fn, args=args, daemon=True)
         t.start()
-        self._bg = [b for b in self._bg if b.is_alive()] + [t]
         return t
 
     def user(self) -> dict:
