@@ -155,6 +155,11 @@ def _sync_config(api: Any, app: str, name: str, settings: Settings) -> None:
     source = api.config_vars(app) or {}
     want = {k: source[k] for k in settings.scratch_allowlist if k in source}
     want[MARKER] = app
+    if settings.preset == "django" and settings.assets_command is not None:
+        # herotasks compiled the assets into the deploy commit; Heroku's Python
+        # buildpack runs collectstatic on every build unless this is set (it
+        # never looks for a committed staticfiles.json).
+        want["DISABLE_COLLECTSTATIC"] = "1"
     have = api.config_vars(name) or {}
     changes: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
     changes.update({k: None for k in have if k not in want})
