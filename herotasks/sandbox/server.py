@@ -113,6 +113,8 @@ class Sandbox:
         self.platform.builder = Builder(self.platform)
         self.git = GitServer(self.platform, self)
         self.platform.runtime = Runtime(self.platform, self.tls)
+        from .addons import Addons
+        self.platform.addons = Addons(self.platform, self.tls)
 
     def _secret(self, name: str) -> str:
         value = self.store.setting(name)
@@ -124,18 +126,21 @@ class Sandbox:
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
+        self.platform.addons.start()  # dynos may need their database at once
         self.platform.runtime.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         name="sandbox-http", daemon=True)
         self._thread.start()
 
     def serve_forever(self) -> None:
+        self.platform.addons.start()
         self.platform.runtime.start()
         self.httpd.serve_forever()
 
     def stop(self) -> None:
         try:
             self.platform.runtime.shutdown()
+            self.platform.addons.stop()
         finally:
             self.httpd.shutdown()
             self.httpd.server_close()
