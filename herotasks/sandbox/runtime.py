@@ -314,7 +314,8 @@ class Runtime:
             try:
                 router = Router(app["name"], candidate, maintenance=maintenance,
                                 wait=self.router_wait,
-                                log_path=self.logs_dir / app["name"] / "router.log")
+                                log_path=self.logs_dir / app["name"] / "router.log",
+                                tls=self.tls.server_context())
                 break
             except OSError:
                 continue
