@@ -154,6 +154,14 @@ def app_list(p, req):
     return 200, [public(a) for a in p.apps()]
 
 
+@route("GET", "/users/{user}/apps", "app", "List Owned and Collaborated")
+def app_list_owned(p, req):
+    # `heroku apps` lists /users/~/apps; every app here is the one user's.
+    if req.params["user"] not in ("~", p.account["id"], p.account["email"]):
+        raise not_found("user")
+    return 200, [public(a) for a in p.apps()]
+
+
 @route("POST", "/apps", "app", "Create")
 def app_create(p, req):
     body = _need_dict(req.body)
@@ -177,6 +185,11 @@ def app_update(p, req):
 @route("DELETE", "/apps/{app}", "app", "Delete")
 def app_delete(p, req):
     return 200, public(p.delete_app(_app(p, req)))
+
+
+@route("POST", "/apps/{app}/log-sessions", "log-session", "Create")
+def log_session_create(p, req):
+    return 201, p.log_sessions.create(_app(p, req), _need_dict(req.body))
 
 
 # -- add-ons (addons.py) ------------------------------------------------------------

@@ -96,6 +96,7 @@ class Platform:
         self.runtime: Any = None
         self.builder: Any = None
         self.addons: Any = None  # addons.py
+        self.log_sessions: Any = None  # logs.py
         account = store.setting("account")
         if account is None:
             account = {

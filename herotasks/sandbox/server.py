@@ -114,7 +114,10 @@ class Sandbox:
         self.git = GitServer(self.platform, self)
         self.platform.runtime = Runtime(self.platform, self.tls)
         from .addons import Addons
+        from .logs import LogSessions
         self.platform.addons = Addons(self.platform, self.tls)
+        self.platform.log_sessions = LogSessions(self.platform,
+                                                 self.platform.runtime.logs_dir)
 
     def _secret(self, name: str) -> str:
         value = self.store.setting(name)
@@ -377,6 +380,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(rf"^/_sandbox/streams/(builds|releases)/({UUID_PATH})$", path)
         if m and self.command in ("GET", "HEAD"):
             return self.stream(m[1], m[2])
+        m = re.match(rf"^/_sandbox/streams/logs/({UUID_PATH})$", path)
+        if m and self.command == "GET":
+            return self.log_stream(m[1])
         m = re.match(rf"^/_sandbox/blobs/({UUID_PATH})$", path)
         if m:
             return self.blob(m[1])
@@ -468,6 +474,25 @@ class Handler(BaseHTTPRequestHandler):
                 break
             time.sleep(0.1)
         self.wfile.write(b"0\r\n\r\n")
+
+
+    def log_stream(self, session_id: str) -> None:
+        """A log session's ``logplex_url``: server-sent events (logs.py)."""
+        sessions = self.sandbox.platform.log_sessions
+        params = sessions.take(session_id)
+        if params is None:
+            return self.send_json(404, {"id": "not_found",
+                                        "message": "No such log session (expired?)."})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            sessions.stream(params, self.wfile)
+        except OSError:
+            pass  # the client went away (Ctrl-C on heroku logs --tail)
 
 
 def _release_done(p: Platform):

@@ -329,6 +329,8 @@ def _walk(c, sandbox, tools) -> None:
     c.patch(f"/apps/{name}", {"maintenance": False})
     c.get(f"/apps/{name}/addons")
     _walk_addons(c, name, target)
+    c.get("/users/~/apps")
+    c.post(f"/apps/{name}/log-sessions", {"lines": 10, "tail": False})
     c.get(f"/apps/{name}/collaborators")
 
     # features, config vars
