@@ -432,7 +432,8 @@ class Builder:
         manifest = next((p for pattern in ASSET_MANIFESTS for p in tree.glob(pattern)),
                         None)
         if manifest is not None:
-            out.header("Preparing app for Rails asset pipeline")
+            # heroku-buildpack-ruby lib/language_pack/rails42.rb: this line
+            # alone, before (and instead of) the asset pipeline topic.
             out.info("Detected manifest file, assuming assets were compiled locally")
             out.info(f"({manifest.relative_to(tree)})")
             return
