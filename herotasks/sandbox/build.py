@@ -447,12 +447,12 @@ class Builder:
 
     def _run_command(self, argv: list[str], tree: Path, config: dict, build: dict,
                      out: BuildLog) -> int:
-        """Run an asset command in the build tree, its output into the log.
+        """Run a Rails asset command in the build tree, its output into the log.
 
         Like Heroku's build environment it sees the app's config vars and
         ``SOURCE_VERSION``, not the sandbox's own environment (which may hold
         tokens); the sandbox's Python comes first on ``PATH`` because the
-        sandbox installs no runtimes.
+        sandbox installs no Ruby (Python apps get their own, python_buildpack).
         """
         env = {"HOME": str(tree), "LANG": "C.UTF-8", "STACK": STACK["name"],
                "PATH": os.environ.get("PATH", os.defpath), "PYTHONUNBUFFERED": "1"}
