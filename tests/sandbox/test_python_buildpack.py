@@ -8,7 +8,9 @@ the fidelity table in docs/sandbox.md.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -139,3 +141,55 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     version, path = body.split()
     assert version == "4.2.20"
     assert "/.heroku/python/lib/python3" in path
+
+
+UV_PROJECT = ('[project]\nname = "uvapp"\nversion = "0.1.0"\n'
+              'requires-python = ">=3.11"\ndependencies = []\n')
+
+
+def uv_lock(tmp_path) -> str:
+    """A real uv.lock for UV_PROJECT, made by this uv (offline: no deps)."""
+    import uv
+    folder = tmp_path / "lock"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text(UV_PROJECT)
+    subprocess.run([uv.find_uv_bin(), "lock", "--offline", "--no-config"], cwd=folder,
+                   check=True, capture_output=True, timeout=120,
+                   env={"PATH": os.environ["PATH"], "HOME": str(folder),
+                        "UV_PYTHON_DOWNLOADS": "never"})
+    return (folder / "uv.lock").read_text()
+
+
+def test_a_uv_project_is_synced_from_its_lock(tools, git_env, api, tmp_path, cleanup):
+    name, done = push(tools, git_env, api, tmp_path, {
+        ".python-version": "3.11\n", "uv.lock": uv_lock(tmp_path),
+        "pyproject.toml": UV_PROJECT,
+        "Procfile": f"web: {SERVE}\n"})
+    cleanup.append(name)
+
+    assert done.returncode == 0, done.stderr
+    assert ("remote: -----> Installing dependencies using 'uv sync --locked "
+            "--no-default-groups'") in done.stderr
+
+
+def test_a_uv_project_needs_a_python_version_file(tools, git_env, api, tmp_path,
+                                                  cleanup):
+    name, done = push(tools, git_env, api, tmp_path, {
+        "uv.lock": uv_lock(tmp_path), "pyproject.toml": UV_PROJECT,
+        "Procfile": f"web: {SERVE}\n"})
+    cleanup.append(name)
+
+    assert done.returncode != 0
+    assert "remote:  !     Error: No Python version was specified." in done.stderr
+
+
+def test_a_pipenv_app_is_detected_but_not_installed(tools, git_env, api, tmp_path,
+                                                    cleanup):
+    name, done = push(tools, git_env, api, tmp_path, {
+        "Pipfile": "[packages]\n", "Pipfile.lock": "{}\n",
+        "Procfile": f"web: {SERVE}\n"})
+    cleanup.append(name)
+
+    assert done.returncode != 0
+    assert "remote: -----> Python app detected" in done.stderr
+    assert "cannot install them (it ships no Pipenv)" in done.stderr
