@@ -489,7 +489,9 @@ class Builder:
         slug_id, blob_id = new_id(), new_id()
         blob = self.blob_path(blob_id)
         tmp = blob.with_suffix(".part")
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        # Level 1: slugs now hold their dependencies (tens of MB), and the
+        # tarball is for download only; level 6 took twice the CPU for 15% less.
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
             tar.add(tree, arcname="./app")
         tmp.replace(blob)
         shutil.move(str(tree), str(self.slugs / slug_id))
