@@ -65,7 +65,6 @@ LANGUAGES = (
     ("Node.js", "heroku/nodejs", ("package.json",)),
     ("Python", "heroku/python", python_buildpack.DETECT_FILES),
 )
-SANDBOX_BUILDPACK = "herotasks/sandbox"
 #: Where uv keeps downloaded wheels across builds (and sandboxes, when set).
 BUILD_CACHE_ENV = "HEROTASKS_SANDBOX_BUILD_CACHE"
 
