@@ -162,7 +162,8 @@ def interpreters() -> tuple[tuple[tuple[int, ...], str], ...]:
         names += sorted(glob.glob(os.path.join(d, "python3.[0-9]*")))
     found: dict[str, tuple[int, ...]] = {}
     for name in names:
-        if not re.search(r"python3\.\d+$", name) or not os.access(name, os.X_OK):
+        if not re.search(r"python3\.\d+$", name) or not os.access(name, os.X_OK) \
+                or "/shims/" in name:  # pyenv's shims are scripts choosing a Python
             continue
         real = os.path.realpath(name)
         if real in found or (Path(real).parent.parent / "pyvenv.cfg").exists():
