@@ -355,6 +355,7 @@ def test_every_range_field_the_schema_declares_is_accepted(api, app, sandbox, to
     build = api.post(f"/apps/{app['name']}/builds",
                      {"source_blob": {"url": source["source_blob"]["get_url"]}})
     paths = {("app", "List"): ("GET", "/apps", None),
+             ("app", "List Owned and Collaborated"): ("GET", "/users/~/apps", None),
              ("build", "List"): ("GET", f"/apps/{app['name']}/builds", None),
              ("filter-apps", "Apps"): ("POST", "/filters/apps",
                                        {"in": {"id": [app["id"]]}})}
