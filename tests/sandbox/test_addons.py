@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -28,10 +29,16 @@ NO_SSL = 'psql "${DATABASE_URL%%\\?*}?sslmode=disable" -Atc "select 1"'
 
 
 def psql(url: str):
-    """This machine's psql on ``url`` (from the test process)."""
-    return subprocess.run([str(find_bin_dir() / "psql"), url, "-Atc", "select 1"],
-                          capture_output=True, text=True, timeout=60,
-                          env={"PATH": os.defpath}, stdin=subprocess.DEVNULL)
+    """This machine's psql on ``url`` (from the test process), the URL's parts
+    in libpq's variables so the password is in no process's arguments."""
+    u = urlsplit(url)
+    env = {"PATH": os.defpath, "PGHOST": u.hostname, "PGPORT": str(u.port),
+           "PGUSER": u.username, "PGPASSWORD": u.password,
+           "PGDATABASE": u.path.lstrip("/"),
+           "PGSSLMODE": parse_qs(u.query)["sslmode"][0]}
+    return subprocess.run([str(find_bin_dir() / "psql"), "-Atc", "select 1"],
+                          capture_output=True, text=True, timeout=60, env=env,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture
