@@ -128,10 +128,14 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     name, done = push(tools, git_env, api, tmp_path, {
         ".python-version": "3.11\n", "requirements.txt": "Django==4.2.20\n",
         "Procfile": "web: python -c \"import django; open('v.txt', 'w').write("
-                    "django.get_version() + ' ' + django.__file__)\" && " + SERVE + "\n"})
+                    "django.get_version() + ' ' + django.__file__)\" && " + SERVE + "\n"
+                    "release: python -c \"import django; print('release-django',"
+                    " django.get_version())\"\n"})
     cleanup.append(name)
 
     assert done.returncode == 0, done.stderr
+    # The release phase runs the slug's Python too (its output is in the push).
+    assert "remote: release-django 4.2.20" in done.stderr
     assert "remote: -----> Installing dependencies using 'pip install -r " \
         "requirements.txt'" in done.stderr
     assert "django==4.2.20" in done.stderr.lower()
@@ -141,6 +145,14 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     version, path = body.split()
     assert version == "4.2.20"
     assert "/.heroku/python/lib/python3" in path
+
+    # And so does a one-off dyno.
+    run = api.post(f"/apps/{name}/dynos", {
+        "command": "python -c \"import django; print('one-off-django', "
+                   "django.get_version())\"", "attach": False})
+    log = sandbox.root / "logs" / "apps" / name / f"{run['name']}.log"
+    tools.wait_until(lambda: log.exists() and "one-off-django 4.2.20" in
+                     log.read_text(), timeout=60, what="the one-off's output")
 
 
 UV_PROJECT = ('[project]\nname = "uvapp"\nversion = "0.1.0"\n'
