@@ -32,9 +32,9 @@ class HerotasksProgram(Program):
 
 
 def main() -> None:
-    from herotasks.tasks import ns
+    from herotasks.tasks import collection
 
-    HerotasksProgram(namespace=ns, version=__version__, name="herotasks",
+    HerotasksProgram(namespace=collection(), version=__version__, name="herotasks",
                      binary="herotasks").run()
 
 
