@@ -60,8 +60,9 @@ DEFAULT_TIMEOUT = (10.0, 60.0)
 PAGE_MAX = 1000
 LIST_RANGE = f"id ..; max={PAGE_MAX}"
 
-# HEROKU_HOST must name one of these (suffix) or contain a loopback name, as in
-# @heroku-cli/command vars.js isValidHerokuHost.
+# The hosts the token may go to (see resolve_api_url): one of these domains or
+# a subdomain of one, or exactly one of the loopback names. The same lists as
+# @heroku-cli/command api-client.js ALLOWED_HEROKU_DOMAINS / LOCALHOST_DOMAINS.
 _HEROKU_DOMAINS = ("heroku.com", "herokai.com", "herokuspace.com", "herokudev.com")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 
@@ -678,31 +679,74 @@ def _hint(status: int, error_id: str | None) -> str | None:
     return None
 
 
-def resolve_api_url(host: str | None = None) -> str:
-    """The API base URL from ``HEROKU_HOST``, by the CLI's rules.
+def resolve_api_url(host: str | None = None, *, source: str = "HEROKU_HOST") -> str:
+    """The API base URL (scheme, host and port) from ``HEROKU_HOST``.
 
-    ``http...`` is used as is, anything else becomes ``https://api.<host>``. The
-    CLI warns about a host that is neither a Heroku domain nor loopback and falls
-    back to heroku.com; we refuse instead, because a typo'd sandbox host would
-    otherwise send a deploy to the real Heroku.
+    Forms, as the CLI reads them (``@heroku-cli/command`` ``vars.js``): a URL
+    starting with ``http`` is the API itself; anything else is a domain and
+    the API is ``https://api.<domain>``.
 
-    :raises ConfigError: ``HEROKU_HOST`` names some other host.
+    The host decides where the Bearer token goes, so it is parsed and compared
+    whole, never searched for a substring (the CLI's own ``isValidHerokuHost``
+    lets ``https://evil.example/localhost`` through): a Heroku domain or a
+    subdomain of one, or exactly ``localhost`` / ``127.0.0.1`` (the two names
+    the CLI sends its token to, ``api-client.js``). Where the CLI would warn and
+    fall back to heroku.com we refuse, because a typo'd sandbox host would
+    otherwise send a deploy to the real Heroku. Also refused: plain http off
+    loopback (the token in clear text), credentials, and a path, query or
+    fragment (the CLI drops them silently; ``/`` alone is fine).
+
+    :param source: what to name in the error (``herotasks.api.url`` for a
+        configured URL).
+    :raises ConfigError: one line saying what is wrong with the URL.
     """
     if host is None:
         host = os.environ.get("HEROKU_HOST", "")
     host = host.strip()
     if not host:
         return auth.DEFAULT_API_URL
-    bare = re.sub(r"^https?://", "", host)
-    valid = any(
-        bare == d or bare.endswith("." + d) for d in _HEROKU_DOMAINS
-    ) or any(name in bare for name in _LOOPBACK_NAMES)
-    if not valid:
+    fix = f"fix {source} or unset it to use api.heroku.com"
+    if not re.match(r"^https?://", host, re.IGNORECASE):
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host) or not _is_heroku_domain(host):
+            raise ConfigError(
+                f"{source} {host!r} is neither a Heroku domain nor localhost",
+                "give a domain such as heroku.com, or a URL such as"
+                " https://127.0.0.1:PORT for the sandbox",
+            )
+        return f"https://api.{host.lower().rstrip('.')}"
+    parts = urlsplit(host)
+    name = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{source} {host!r} has an invalid port", fix) from None
+    if parts.username is not None or parts.password is not None:
         raise ConfigError(
-            f"HEROKU_HOST {host!r} is neither a Heroku domain nor localhost",
-            "fix HEROKU_HOST or unset it to use api.heroku.com",
+            f"{source} must not carry a user or password",
+            "the token comes from HEROKU_API_KEY or ~/.netrc; remove the user part",
         )
-    return host.rstrip("/") if host.startswith("http") else f"https://api.{host}"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{source} {host!r} has a path, query or fragment",
+            "give only scheme, host and port, e.g. https://api.heroku.com",
+        )
+    loopback = name in _LOOPBACK_NAMES
+    if not (loopback or _is_heroku_domain(name)):
+        raise ConfigError(
+            f"{source} {host!r} is neither a Heroku domain nor localhost", fix
+        )
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not loopback:
+        raise ConfigError(
+            f"{source} {host!r} would send the token unencrypted",
+            "use https:// (plain http is only for localhost and 127.0.0.1)",
+        )
+    return f"{scheme}://{name}" + (f":{port}" if port else "")
+
+
+def _is_heroku_domain(name: str) -> bool:
+    name = name.lower().rstrip(".")
+    return any(name == d or name.endswith("." + d) for d in _HEROKU_DOMAINS)
 
 
 def make_api(
@@ -720,7 +764,8 @@ def make_api(
     :raises ApiError: no token can be found.
     :raises ConfigError: bad ``HEROKU_HOST`` or a CA bundle that does not exist.
     """
-    base_url = (url or resolve_api_url()).rstrip("/")
+    base_url = resolve_api_url(url, source="herotasks.api.url") if url else (
+        resolve_api_url())
     token = token or auth.find_token(base_url)
     if not token:
         raise ApiError(f"no Heroku API token found for {base_url}", auth.LOGIN_HINT)

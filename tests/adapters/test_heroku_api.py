@@ -403,3 +403,56 @@ def test_resolve_api_url_like_the_cli(host, url):
 def test_resolve_api_url_refuses_foreign_host():
     with pytest.raises(ConfigError, match="neither a Heroku domain nor localhost"):
         resolve_api_url("https://api.example.com")
+
+
+# The host is parsed and compared whole: a loopback or Heroku name anywhere
+# else in the URL (path, subdomain, user part) must not pass, or the Bearer
+# token would go to that host.
+@pytest.mark.parametrize("host", [
+    "https://evil.example/localhost",
+    "https://localhost.evil.example",
+    "http://127.0.0.1.evil.example",
+    "https://evil.example/127.0.0.1",
+    "https://api.heroku.com.evil.example",
+    "https://evilheroku.com",
+    "https://localhost@evil.example",
+    "https://evil.example#.heroku.com",
+    "https://evil.example?x=.heroku.com",
+    "evil.example/heroku.com",
+    "localhost.evil.example",
+])
+def test_resolve_api_url_compares_the_whole_host(host):
+    with pytest.raises(ConfigError) as err:
+        resolve_api_url(host)
+    assert "HEROKU_HOST" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("host, url", [
+    # The CLI's check fails on the trailing slash and it falls back to its
+    # default, which is this very URL: accept it as that.
+    ("https://api.heroku.com/", "https://api.heroku.com"),
+    ("HTTPS://API.Heroku.com", "https://api.heroku.com"),
+    ("https://127.0.0.1:5443", "https://127.0.0.1:5443"),
+    ("https://localhost:5443/", "https://localhost:5443"),
+    ("http://localhost:5000", "http://localhost:5000"),
+    ("https://api.staging.herokudev.com", "https://api.staging.herokudev.com"),
+])
+def test_resolve_api_url_accepts_exact_hosts(host, url):
+    assert resolve_api_url(host) == url
+
+
+@pytest.mark.parametrize("host, why", [
+    ("http://api.heroku.com", "https"),            # the token in clear text
+    ("https://user:pw@127.0.0.1:5000", "user"),    # credentials in the URL
+    ("https://127.0.0.1:5000/v3", "path"),         # the CLI would drop it
+    ("https://127.0.0.1:99999", "port"),
+])
+def test_resolve_api_url_refuses_urls_it_would_have_to_guess_at(host, why):
+    with pytest.raises(ConfigError, match=why):
+        resolve_api_url(host)
+
+
+def test_make_api_checks_a_configured_url_like_heroku_host(no_auth_env):
+    # herotasks.api.url receives the token just as HEROKU_HOST does.
+    with pytest.raises(ConfigError, match="herotasks.api.url"):
+        make_api(url="https://localhost.evil.example", token="t")
