@@ -8,14 +8,18 @@ import socket
 
 import pytest
 
+from herotasks.adapters import heroku_api
 from herotasks.adapters.heroku_api import (
     ACCEPT,
+    RETRY_POLICY,
     HerokuAPI,
+    HerokuRetry,
     make_api,
     make_session,
     resolve_api_url,
+    retry_statuses,
 )
-from herotasks.errors import ApiError, ConfigError, HerotasksError
+from herotasks.errors import ApiError, ConfigError, HerotasksError, OutcomeUnknown
 
 from .conftest import TOKEN, FakeHeroku, Reply
 
@@ -100,6 +104,143 @@ def test_post_marked_idempotent_is_retried_for_that_call_only(fake):
     with pytest.raises(ApiError):
         api.create_app("y")
     assert len(fake.calls("POST", "/apps")) == 1
+
+
+RATE_LIMITED = Reply(429, {"id": "rate_limit", "message": "Your account reached the API rate limit"},
+                     {"Retry-After": "3", "RateLimit-Remaining": "0"})
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The pauses the retry logic asks for, recorded instead of slept."""
+    asked: list[float] = []
+    monkeypatch.setattr(HerokuRetry, "pause", staticmethod(asked.append))
+    return asked
+
+
+def test_429_on_get_waits_retry_after_then_succeeds(fake, waits):
+    fake.add("GET", "/apps/x", RATE_LIMITED, Reply(200, {"name": "x"}))
+    assert api_for(fake).app("x") == {"name": "x"}
+    assert len(fake.calls("GET", "/apps/x")) == 2
+    assert waits == [3]
+
+
+def test_429_on_post_is_retried_because_heroku_did_nothing(fake, waits):
+    fake.add("POST", "/apps/x/releases", RATE_LIMITED, Reply(201, {"version": 4}))
+    assert api_for(fake).create_release("x", "slug-1")["version"] == 4
+    calls = fake.calls("POST", "/apps/x/releases")
+    assert len(calls) == 2 and calls[0].body == calls[1].body == {"slug": "slug-1"}
+    assert waits == [3]
+
+
+def test_429_without_retry_after_waits_for_a_token_when_none_remain(fake, waits):
+    # Heroku refills ~75 tokens a minute and documents no Retry-After: with
+    # RateLimit-Remaining at 0, asking again at once is sure to fail again.
+    empty = Reply(429, {"id": "rate_limit", "message": "slow down"},
+                  {"RateLimit-Remaining": "0"})
+    fake.add("PATCH", "/apps/x", empty, Reply(200, {"maintenance": True}))
+    api_for(fake).set_maintenance("x", True)
+    assert len(waits) == 1 and waits[0] >= 60 / 75
+
+
+def test_429_asking_for_a_long_wait_gives_up_at_once(fake, waits):
+    fake.add("GET", "/apps/x", Reply(429, {"id": "rate_limit", "message": "later"},
+                                     {"Retry-After": "3600"}))
+    with pytest.raises(ApiError) as err:
+        api_for(fake).app("x")
+    assert len(fake.calls("GET", "/apps/x")) == 1 and waits == []
+    assert err.value.status == 429 and "3600" in str(err.value)
+
+
+def test_409_on_dyno_create_is_retried(fake, waits):
+    conflict = Reply(409, {"id": "conflict", "message": "release not found"})
+    fake.add("POST", "/apps/x/dynos", conflict, conflict, Reply(201, {"name": "run.1"}))
+    assert api_for(fake).create_dyno("x", "true", attach=False)["name"] == "run.1"
+    assert len(fake.calls("POST", "/apps/x/dynos")) == 3
+
+
+def test_409_elsewhere_is_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", Reply(409, {"id": "conflict", "message": "no"}),
+             Reply(201, {}))
+    with pytest.raises(ApiError) as err:
+        api_for(fake).create_release("x", "slug-1")
+    assert err.value.status == 409 and not isinstance(err.value, OutcomeUnknown)
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+
+
+def test_5xx_on_post_is_outcome_unknown_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", UNAVAILABLE, Reply(201, {}))
+    with pytest.raises(OutcomeUnknown) as err:
+        api_for(fake).create_release("x", "slug-1")
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+    e = err.value
+    assert (e.status, e.method, e.path) == (503, "POST", "/apps/x/releases")
+    assert e.body == {"slug": "slug-1"}
+    assert "may or may not" in str(e) and "\n" not in str(e)
+
+
+def test_read_timeout_on_post_is_outcome_unknown_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", Reply(201, {"version": 2}, delay=2))
+    api = api_for(fake)
+    api.timeout = (5.0, 0.3)
+    with pytest.raises(OutcomeUnknown) as err:
+        api.create_release("x", "slug-1")
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+    assert err.value.status is None and err.value.request == "POST /apps/x/releases"
+    assert TOKEN not in str(err.value)
+
+
+def test_dropped_connection_on_post_is_outcome_unknown(fake):
+    fake.add("POST", "/apps/x/dynos", Reply(drop=True), Reply(201, {}))
+    with pytest.raises(OutcomeUnknown):
+        api_for(fake).create_dyno("x", "true", attach=False)
+    assert len(fake.calls("POST", "/apps/x/dynos")) == 1
+
+
+def test_read_timeout_on_get_is_retried(fake):
+    fake.add("GET", "/apps/x", Reply(200, {}, delay=2), Reply(200, {"name": "x"}))
+    api = api_for(fake)
+    api.timeout = (5.0, 0.3)
+    assert api.app("x") == {"name": "x"}
+    assert len(fake.calls("GET", "/apps/x")) == 2
+
+
+def test_connect_error_on_post_is_retried_and_not_outcome_unknown(monkeypatch):
+    # Nothing listens: no byte reached a server, so repeating is safe.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen: list[str] = []
+    original = HerokuRetry.increment
+
+    def counting(self, method=None, url=None, *args, **kwargs):
+        seen.append(method)
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(HerokuRetry, "increment", counting)
+    api = HerokuAPI(f"http://127.0.0.1:{port}", TOKEN, make_session(2, backoff_factor=0))
+    with pytest.raises(ApiError) as err:
+        api.create_release("x", "slug-1")
+    assert not isinstance(err.value, OutcomeUnknown)
+    assert seen == ["POST"] * 3 and "cannot reach" in str(err.value)
+
+
+@pytest.mark.parametrize("method, path, statuses", [
+    ("GET", "/apps/x", {429, 500, 502, 503, 504}),
+    ("PATCH", "/apps/x/formation", {429, 500, 502, 503, 504}),
+    ("POST", "/apps/x/releases", {429}),
+    ("POST", "/apps/x/dynos", {409, 429}),
+    ("POST", "/apps/x/dynos/run.1/actions/stop", {429}),
+    ("DELETE", "/apps/x", {429, 500, 502, 503, 504}),
+])
+def test_retry_policy_by_method_and_path(method, path, statuses):
+    assert retry_statuses(method, path) == statuses
+
+
+def test_retry_policy_is_data_with_reasons():
+    assert all(rule.why for rule in RETRY_POLICY)
+    assert retry_statuses("POST", "/apps/x/releases", idempotent=True) == (
+        retry_statuses("GET", "/apps/x"))
 
 
 def test_unreachable_api_is_one_clear_error():
