@@ -13,6 +13,7 @@ import importlib.util
 from invoke import Collection
 from invoke.config import copy_dict, merge_dicts
 
+from herotasks.cli import install_excepthook
 from herotasks.core.config import DEFAULTS
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
 
@@ -32,3 +33,6 @@ _config = copy_dict(DEFAULTS)
 for _sub in ns.collections.values():
     merge_dicts(_config, _sub.configuration())
 ns.configure(_config)
+# invoke merges config files before any task runs; under `inv` this is the
+# only place a bad one can become one line (see herotasks.cli).
+install_excepthook()
