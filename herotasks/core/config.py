@@ -214,11 +214,36 @@ def merged_tree(config: Any) -> dict[str, Any]:
     our ``Collection.configure``; merging over DEFAULTS makes them equal to
     ``inv`` users.
     """
+    _check_runtime_file(config)
     given = _plain(_get(config, "herotasks") or {})
     if not isinstance(given, dict):
-        raise ConfigError("herotasks config must be a mapping",
+        raise ConfigError(f"herotasks must be a mapping, not {given!r}",
                           "check the herotasks: section of invoke.yaml")
+    _check_shapes(DEFAULTS["herotasks"], given, "herotasks")
     return _deep_merge(copy.deepcopy(DEFAULTS["herotasks"]), given)
+
+
+def _check_runtime_file(config: Any) -> None:
+    """``-f FILE`` that does not exist: invoke skips it without a word, and
+    the run would go ahead without the settings the user meant to give."""
+    path = getattr(config, "_runtime_path", None)
+    if path and not os.path.isfile(os.path.expanduser(str(path))):
+        raise ConfigError(f"config file {path} (given with -f) does not exist",
+                          "check the path, or drop -f")
+
+
+def _check_shapes(defaults: Mapping[str, Any], given: Mapping[str, Any],
+                  at: str) -> None:
+    """A mapping where a mapping is declared, for Python callers handing a
+    plain dict (invoke itself refuses a clash before a task runs)."""
+    for key, value in given.items():
+        declared = defaults.get(key)
+        if isinstance(declared, dict) and value is not None and not isinstance(
+                value, Mapping):
+            raise ConfigError(f"{at}.{key} must be a mapping, not {value!r}",
+                              f"e.g. {key}: {{{', '.join(declared) or '...'}: ...}}")
+        if isinstance(declared, dict) and isinstance(value, Mapping) and key != "stages":
+            _check_shapes(declared, value, f"{at}.{key}")
 
 
 def normalize_pathspec(spec: str) -> str:
@@ -399,7 +424,16 @@ def _hooks(raw: Any, when: str) -> dict[str, tuple[str, ...]]:
             )
         if isinstance(commands, str):
             commands = [commands]
-        hooks[str(step)] = tuple(str(cmd) for cmd in commands or ())
+        if commands is None:
+            commands = []
+        if not isinstance(commands, (list, tuple)) or not all(
+                isinstance(cmd, str) and cmd.strip() for cmd in commands):
+            raise ConfigError(
+                f"herotasks.hooks.{when}.{step} is {commands!r}",
+                "give a shell command or a list of them, e.g. "
+                f"{step}: [./bin/notify]",
+            )
+        hooks[str(step)] = tuple(commands)
     return hooks
 
 

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from invoke import Collection
 from invoke.config import copy_dict, merge_dicts
 
+from herotasks.cli import install_excepthook
 from herotasks.core.config import DEFAULTS
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
 
@@ -50,3 +51,8 @@ def __getattr__(name: str) -> Any:
     if name == "ns":
         return collection(deploy.project_stages())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# invoke merges config files before any task runs; under `inv` this is the
+# only place a bad one can become one line (see herotasks.cli).
+install_excepthook()

@@ -185,3 +185,46 @@ def test_every_key_is_declared():
         assert key in tree
     assert set(tree["api"]) == {"url", "cabundle", "retries"}
     assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
+
+
+class TestShapes:
+    """A plain mapping (Python callers) with a scalar where a mapping is
+    declared gets the same one line invoke users get from herotasks.cli."""
+
+    @pytest.mark.parametrize("tree, key", [
+        ({"timeouts": 5}, "herotasks.timeouts"),
+        ({"promote": "slug"}, "herotasks.promote"),
+        ({"stages": ["production"]}, "herotasks.stages"),
+        ({"hooks": {"before": ["db.migrate"]}}, "herotasks.hooks.before"),
+        ({"api": "https://api.heroku.com"}, "herotasks.api"),
+    ])
+    def test_scalar_for_a_mapping(self, tree, key):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve({"herotasks": {"preset": "rails", **tree}},
+                             require_stage=False)
+        assert key in str(err.value) and "mapping" in str(err.value)
+
+    def test_herotasks_itself_a_scalar(self):
+        with pytest.raises(ConfigError, match="herotasks must be a mapping"):
+            merged_tree({"herotasks": "hello"})
+
+    @pytest.mark.parametrize("commands", [5, [5], [""], {"a": 1}, True])
+    def test_hook_commands_must_be_strings(self, commands):
+        tree = cfg(hooks={"before": {"db.migrate": commands}})
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(tree, stage="production")
+        assert "herotasks.hooks.before.db.migrate" in str(err.value)
+
+    def test_hook_command_string_or_list(self):
+        s = Settings.resolve(cfg(hooks={"before": {"db.migrate": "./a"},
+                                        "after": {"db.migrate": ["./b", "./c"]}}),
+                             stage="production")
+        assert s.hooks_before == {"db.migrate": ("./a",)}
+        assert s.hooks_after == {"db.migrate": ("./b", "./c")}
+
+    def test_missing_runtime_file_is_named(self, tmp_path):
+        # invoke skips a -f file that does not exist without a word.
+        config = Config(defaults=DEFAULTS, runtime_path=str(tmp_path / "nope.yaml"))
+        config.load_runtime()
+        with pytest.raises(ConfigError, match="nope.yaml"):
+            Settings.resolve(config, require_stage=False)
