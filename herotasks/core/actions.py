@@ -10,11 +10,12 @@ run by hand behave the same.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from herotasks.core import assets, dynos, lock, scratch, slug
 from herotasks.core.run import Run
-from herotasks.errors import HerotasksError
+from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 
 if TYPE_CHECKING:
     from herotasks.core.steps import Step
@@ -133,6 +134,44 @@ def _released(run: Run, release: dict) -> Facts:
     run.report.release_version = release.get("version")
     run.out(f"release: v{release.get('version')} on {run.name}")
     return {"release_id": release.get("id"), "release_version": release.get("version")}
+
+
+#: How long a promotion whose answer was lost is looked for among the releases.
+SETTLE_SECONDS = 30.0
+
+
+def settle_promote(run: Run, step: Step) -> Facts:
+    """The promotion's answer was lost: did Heroku make the release?
+
+    A release carrying our slug, newer than the one that ran before, is
+    ours: wait for it as the promotion would have. Its facts if it went
+    live; None if it failed (nothing of ours is live); and if no such
+    release shows up in :data:`SETTLE_SECONDS`, nobody can tell yet.
+
+    :raises OutcomeUnknown: no release of ours found (yet).
+    """
+    slug_id = run.facts.get("slug_id")
+    after = run.facts.get("previous_version") or 0
+    deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
+    while True:
+        mine = [r for r in run.api.releases(run.name, limit=10)
+                if (r.get("slug") or {}).get("id") == slug_id
+                and (r.get("version") or 0) > after]
+        if mine:
+            release = max(mine, key=lambda r: r.get("version") or 0)
+            try:
+                release = slug.wait(run.api, run.name, release,
+                                    timeout=run.settings.timeouts.release, out=run.out)
+            except CommandError:
+                return None  # it failed on Heroku: the old release still runs
+            run.out(f"{step.name}: the answer was lost, but Heroku made "
+                    f"v{release.get('version')} with our slug")
+            return _released(run, release)
+        if run.clock() > deadline:
+            raise OutcomeUnknown(f"no release with slug {slug_id} appeared on "
+                                 f"{run.name} in {SETTLE_SECONDS:g}s",
+                                 method="POST", path=f"/apps/{run.name}/releases")
+        time.sleep(2.0)
 
 
 def db_migrate(run: Run, step: Step) -> Facts:

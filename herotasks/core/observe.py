@@ -39,7 +39,8 @@ class Observed:
                 "previous_version": state.current_version,
                 "maintenance_was": state.maintenance, "preboot_was": state.preboot,
                 "assets": vars(self.assets), "pending": state.pending.pending,
-                "pending_reason": state.pending.reason}
+                "pending_reason": state.pending.reason,
+                "warnings": list(state.warnings)}
 
 
 def parse_procfile(text: str) -> dict[str, str]:

@@ -83,6 +83,7 @@ class Report:
     release_id: str | None = None
     release_version: int | None = None
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -94,7 +95,8 @@ class Report:
                    pending=facts.get("pending"),
                    pending_reason=facts.get("pending_reason", ""),
                    started_at=started, release_id=facts.get("release_id"),
-                   release_version=facts.get("release_version"))
+                   release_version=facts.get("release_version"),
+                   warnings=list(facts.get("warnings") or ()))
 
     @classmethod
     def for_journal(cls, journal: Any, *, started: float,
@@ -139,6 +141,7 @@ class Report:
                         for name in WINDOWS},
             "release": ({"id": self.release_id, "version": self.release_version}
                         if self.release_id else None),
+            "warnings": list(self.warnings),
         }
 
     def summary(self) -> str:
@@ -148,7 +151,9 @@ class Report:
                 + f" [{self.strategy}] "
                 + f"{(self.commit_from or '(unknown)')[:10]} -> "
                 + f"{(self.commit_to or '?')[:10]}: "
-                + ("ok" if self.ok else "FAILED"))
+                + ("FAILED" if not self.ok else "ok" if not self.warnings
+                   else f"ok, with {len(self.warnings)} warning"
+                   + ("s" if len(self.warnings) > 1 else "")))
         lines = [head, f"  {'step':20s} {'seconds':>9s}  "]
         for step in self.steps:
             if step.skipped:
@@ -176,6 +181,8 @@ class Report:
             lines.append(f"  total: {self.duration:.2f}s")
         if self.error:
             lines.append(f"  error: {self.error}")
+        # last, so a CI log's final lines say what needs a look
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 

@@ -63,6 +63,21 @@ class State:
     current_version: int | None = None
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """What about the app as found deserves a line in the report: a
+        deploy onto it can succeed while the app still serves nothing."""
+        found = []
+        if self.maintenance:
+            found.append("the app was already in maintenance mode, and stays so "
+                         f"(`heroku maintenance:off -a {self.app}` when it should "
+                         "serve)")
+        web = [p for p in self.formation if p.type == "web"]
+        if web and not any(p.quantity for p in web):
+            found.append("web is scaled to 0, so the app serves no request "
+                         f"(`heroku ps:scale web=1 -a {self.app}`)")
+        return tuple(found)
+
+    @property
     def workers(self) -> tuple[Process, ...]:
         """The non-web processes that are running and would stop in a window."""
         return tuple(p for p in self.formation if p.type != "web" and p.quantity > 0)

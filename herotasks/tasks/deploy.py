@@ -55,13 +55,13 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
                                allow_dirty=allow_dirty, force_unlock=force_unlock,
                                dry_run=is_dry(c), out=out)
     except DeployFailed as failed:
-        out(failed.report.summary())
         if json:
-            write_json(failed.report, json)
+            out(f"report: {write_json(failed.report, json)}")
+        out(failed.report.summary())
         raise
-    out(report.summary())
     if json:
         out(f"report: {write_json(report, json)}")
+    out(report.summary())
     return report
 
 
@@ -143,23 +143,28 @@ def rollback(c, stage=None, to=None):
     out(f"rollback: now on v{release.get('version')}")
 
 
-@task(help={"stage": STAGE_HELP})
+@task(help={"stage": STAGE_HELP,
+            "keep_code": "put back maintenance, workers and preboot and release "
+                         "the lock, but leave the releases as they are"})
 @boundary
-def recover(c, stage=None):
-    """Finish or undo an interrupted deploy from its journal."""
+def recover(c, stage=None, keep_code=False):
+    """Finish or undo an interrupted deploy from its journal.
+
+    The journal is this machine's, or else the copy kept with the deploy lock
+    on Heroku, so any machine with the token can recover.
+    """
     from herotasks.core import deploy as ops
-    from herotasks.core import journal as journal_mod
     from herotasks.core import recover as core_recover
 
     s = settings(c, stage)
     if is_dry(c):
-        j = journal_mod.load(s.statedir, s.require_app())
         client = api(c, s)
+        j = ops.find_journal(client, s, s.require_app())
         current = client.current_release(s.app)
         recent = client.releases(s.app, limit=1)
         out(core_recover.decide(j, current, recent[0] if recent else None).describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out)
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code)
     if report is not None:
         out(report.summary())
 
