@@ -80,14 +80,43 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    out: Callable[[str], Any] = print,
                    clock: Callable[[], float] = time.time,
                    actions: dict[str, Action] | None = None,
+                   keep_code: bool = False,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
-    """Finish or undo the stage's interrupted deploy (``deploy.recover``)."""
+    """Finish or undo the stage's interrupted deploy (``deploy.recover``).
+
+    The journal is this machine's, or else the one kept with the deploy lock
+    on Heroku (a CI runner that died takes its files with it).
+
+    :param keep_code: put back maintenance, workers and preboot, and release
+        the lock, leaving releases as they are (the way out when there is
+        nothing to roll back to, or the code now live is to stay).
+    """
     name = settings.require_app()
-    journal = journal_mod.load(settings.statedir, name)
+    journal = find_journal(api, settings, name, adopt=True, out=out)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    return recover.recover(engine, journal, api, out=out)
+    return recover.recover(engine, journal, api, out=out, keep_code=keep_code)
+
+
+def find_journal(api: Any, settings: Settings, name: str, *, adopt: bool = False,
+                 out: Callable[[str], Any] = print) -> journal_mod.Journal | None:
+    """The app's journal: this machine's, else the copy kept with the lock.
+
+    :param adopt: make the lock's copy this machine's own (recovery does).
+    """
+    journal = journal_mod.load(settings.statedir, name)
+    if journal is not None:
+        return journal
+    holder, data = lock.published(api, name)
+    if data is None:
+        return None
+    where = f"the journal kept with the deploy lock of {name}"
+    if not adopt:
+        return journal_mod.from_dict(data, where=where)
+    out(f"recover: using {where}"
+        + (f" (held by {holder.describe()})" if holder else ""))
+    return journal_mod.adopt(settings.statedir, data, where=where)
 
 
 @dataclass(frozen=True)
@@ -134,7 +163,7 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     head = check_repo(c, "HEAD", allow_dirty=True)
     app = app_info(api, name)
     found, current = deployed_commit(c, api, name)
-    journal = journal_mod.load(settings.statedir, name)
+    journal = find_journal(api, settings, name)
     return Status(
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),

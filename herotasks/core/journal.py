@@ -206,19 +206,39 @@ def load(statedir: Path, app: str) -> Journal | None:
             f"cannot read the deploy journal {path}: {exc}",
             "fix or move the file, then run deploy.recover again",
         ) from None
+    return from_dict(raw, path=path)
+
+
+def from_dict(raw: Any, *, path: Path | None = None, where: str | None = None
+              ) -> Journal:
+    """A Journal from its stored form (a file, or the copy kept with the lock).
+
+    :param path: where it is (or would be) kept on this machine.
+    :param where: how to name it in an error (default: the path).
+    :raises HerotasksError: not a journal, another version, or damaged.
+    """
+    where = where or f"the deploy journal {path}"
     fix = "move the file aside, then check the app by hand (deploy.status)"
     if not isinstance(raw, dict):
         raise HerotasksError(
-            f"the deploy journal {path} is not a journal (a JSON"
-            f" {type(raw).__name__}, not an object)", fix)
+            f"{where} is not a journal (a JSON {type(raw).__name__}, not an "
+            "object)", fix)
     if raw.get("version") != VERSION:
-        raise HerotasksError(f"journal {path} has unknown version {raw.get('version')}",
+        raise HerotasksError(f"{where} has unknown version {raw.get('version')}",
                              "it was written by another herotasks version")
     try:
-        return _from_dict(path, raw)
+        return _from_dict(path or Path(), raw)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise HerotasksError(
-            f"the deploy journal {path} is damaged ({_what(exc)})", fix) from None
+        raise HerotasksError(f"{where} is damaged ({_what(exc)})", fix) from None
+
+
+def adopt(statedir: Path, raw: Any, *, where: str) -> Journal:
+    """Take over a journal kept elsewhere (with the lock, on Heroku) as this
+    machine's own: validated, then written where :func:`load` finds it."""
+    journal = from_dict(raw, where=where)
+    journal.path = journal_path(statedir, journal.app)
+    journal.save()
+    return journal
 
 
 def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
