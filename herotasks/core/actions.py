@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from herotasks.core import assets, dynos, lock, scratch, slug
+from herotasks.core import assets, dynos, health, lock, scratch, slug
 from herotasks.core.run import Run
 from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 
@@ -189,6 +189,13 @@ def dynos_wait(run: Run, step: Step) -> Facts:
     dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
                   timeout=run.settings.timeouts.boot, poll=0.25,
                   replaced=run.facts.get("replaced_dynos", ()))
+    return None
+
+
+def health_check(run: Run, step: Step) -> Facts:
+    app = run.api.app(run.name)  # web_url as it is now
+    health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
+                 cabundle=run.settings.api_cabundle, out=run.out)
     return None
 
 

@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
         "promote": {"method": "slug"},
         "hooks": {"before": {}, "after": {}},
         "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300},
+        # after the release: no crashed dyno for `watch` s, and (when `path` is
+        # set) GET path answers `status` within `timeout` s; else roll back
+        "health": {"enabled": True, "path": None, "status": 200, "timeout": 60,
+                   "watch": 10},
         "api": {"url": None, "cabundle": None, "retries": 4},
         "statedir": ".herotasks",
     }
@@ -104,6 +108,20 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Health:
+    """The check after a release (on unless ``herotasks.health.enabled`` is
+    false): no web or worker dyno of the new release crashes for ``watch``
+    seconds, and ``GET path`` on the app answers ``status`` within
+    ``timeout`` seconds when ``path`` is set."""
+
+    enabled: bool = True
+    path: str | None = None
+    status: int = 200
+    timeout: float = 60
+    watch: float = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one run needs, resolved once (CLI > config > preset > default).
 
@@ -127,6 +145,7 @@ class Settings:
     hooks_before: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     hooks_after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timeouts: Timeouts = Timeouts()
+    health: Health = Health()
     api_url: str | None = None
     api_cabundle: str | None = None
     api_retries: int = 4
@@ -190,6 +209,7 @@ class Settings:
             hooks_before=_hooks(tree["hooks"].get("before"), "before"),
             hooks_after=_hooks(tree["hooks"].get("after"), "after"),
             timeouts=_timeouts(tree["timeouts"]),
+            health=_health(tree["health"]),
             api_url=tree["api"]["url"] or None,
             api_cabundle=cabundle or None,
             api_retries=_int(tree["api"]["retries"], "herotasks.api.retries"),
@@ -445,6 +465,30 @@ def _int(value: Any, key: str) -> int:
     if number < 0:
         raise ConfigError(f"{key} is {value!r}", "use a number >= 0")
     return number
+
+
+def _health(raw: Any) -> Health:
+    if raw is False:
+        return Health(enabled=False)
+    if not isinstance(raw, Mapping):
+        raise ConfigError("herotasks.health must be a mapping (or false)",
+                          "e.g. health: {path: /up, status: 200, timeout: 60, "
+                          "watch: 10}")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"herotasks.health.enabled is {enabled!r}",
+                          "use true or false")
+    path = raw.get("path")
+    if path is not None and not (isinstance(path, str) and path.startswith("/")):
+        raise ConfigError(f"herotasks.health.path is {path!r}",
+                          "use a path on the app starting with /, e.g. /up")
+    status = _int(raw.get("status", 200), "herotasks.health.status")
+    if not 100 <= status <= 599:
+        raise ConfigError(f"herotasks.health.status is {status}",
+                          "use an HTTP status, e.g. 200")
+    return Health(enabled=enabled, path=path, status=status,
+                  timeout=float(_int(raw.get("timeout", 60), "herotasks.health.timeout")),
+                  watch=float(_int(raw.get("watch", 10), "herotasks.health.watch")))
 
 
 def _timeouts(raw: Mapping[str, Any]) -> Timeouts:

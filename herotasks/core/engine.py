@@ -277,7 +277,7 @@ class Engine:
             run.out(f"warning: {run.report.warnings[-1]}")
             return
         if _migrated(run):
-            for _ in range(RETRIES_AFTER_MIGRATION - 1):
+            for _ in range(RETRIES_AFTER_MIGRATION - 1 if spec.retried else 0):
                 run.out(f"{step.name} failed after the migration ({error}); "
                         f"trying again in {RETRY_PAUSE:g}s")
                 time.sleep(RETRY_PAUSE)

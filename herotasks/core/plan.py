@@ -131,6 +131,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("maintenance.off", maintenance),
         ("workers.restore", stop_workers),
         ("preboot.restore", preboot_off or preboot_on),
+        ("health.check", rules.checks_health and settings.health.enabled),
         ("scratch.destroy", build),
         ("lock.release", True),
     ]

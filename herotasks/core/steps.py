@@ -76,6 +76,8 @@ class StepSpec:
         running.
     :param cleanup: once the new release is live for good, failing here is a
         named leftover, not a failed deploy.
+    :param retried: after a successful migration, a failure here is tried
+        again before the deploy gives up (not for a check: it already waited).
     """
 
     name: str
@@ -95,6 +97,7 @@ class StepSpec:
     final_by_hand: bool = False
     settle: act.Action | None = None
     cleanup: bool = False
+    retried: bool = True
 
     def begin_undo(self, run: Run) -> dict | None:
         """The journal's undo entry for this step in ``run`` (None: none)."""
@@ -152,6 +155,14 @@ def _promote_text(state: State, settings: Settings) -> str:
 def _workers_text(state: State, settings: Settings) -> str:
     return ("scale " + (", ".join(f"{p.type}={p.quantity}" for p in state.workers)
                         or "no worker") + " to zero")
+
+
+def _health_text(state: State, settings: Settings) -> str:
+    h = settings.health
+    text = f"watch the new release's dynos for {h.watch:g}s"
+    if h.path:
+        text += f", GET {h.path} must answer {h.status} within {h.timeout:g}s"
+    return text + "; roll back if not"
 
 
 ROLLBACK = "roll back to the previous release"
@@ -215,6 +226,10 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              lambda st, _: "turn preboot back " + ("on" if st.preboot else "off"),
              act.preboot_restore, "nothing (it is the undo)",
              closes=("preboot.off", "preboot.on")),
+    StepSpec("health.check", _health_text, act.health_check,
+             "nothing (reads only); failing rolls back when no window-class "
+             "migration lies between", journaled=False, goes_live=True,
+             retried=False),
     StepSpec("scratch.destroy", _fixed("destroy the scratch app and leftovers of "
                                        "earlier runs"),
              act.scratch_destroy, "nothing (it is the undo)",

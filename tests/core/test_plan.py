@@ -47,7 +47,7 @@ class TestHerotasksStrategy:
             "slug.build", "preboot.off", "workers.stop", "maintenance.on",
             "slug.promote", "db.migrate", "dynos.restart", "dynos.wait",
             "maintenance.off", "workers.restore", "preboot.restore",
-            "scratch.destroy", "lock.release",
+            "health.check", "scratch.destroy", "lock.release",
         ]
         inside = [s.name for s in plan.steps if s.in_window]
         assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
