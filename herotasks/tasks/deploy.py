@@ -24,7 +24,7 @@ from herotasks.core import journal as journal_mod
 from herotasks.core import recover as core_recover
 from herotasks.core.config import DEFAULTS, merged_tree
 from herotasks.core.engine import DeployFailed
-from herotasks.core.report import write_json
+from herotasks.core.report import check_writable, write_json
 from herotasks.errors import ConfigError
 from herotasks.tasks._support import (
     STAGE_HELP,
@@ -49,6 +49,8 @@ COMMON_STAGES = ("production", "staging")
 
 def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
             force_unlock=False, json=None):
+    if json:  # refused now, not after a deploy that then "fails" writing it
+        check_writable(json)
     s = settings(c, stage, strategy=strategy)
     client = api(c, s)
     try:
