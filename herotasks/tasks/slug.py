@@ -9,6 +9,7 @@ from invoke import Collection, task
 from herotasks.adapters import git
 from herotasks.core import assets as core_assets
 from herotasks.core import scratch as core_scratch
+from herotasks.core import slug as core_slug
 from herotasks.core.config import DEFAULTS
 from herotasks.core.migrations import source_from_text
 from herotasks.errors import ApiError, ConfigError
@@ -57,14 +58,14 @@ def promote(c, stage=None, slug=None):
     client = api(c, s)
     journal = hand_journal(s)
     facts = dict(journal.facts) if journal else {}
-    slug_id = slug or facts.get("slug_id")
+    slug_id = core_slug.check_slug_id(slug) if slug else facts.get("slug_id")
     if not slug_id:
         raise ConfigError("no slug recorded for this stage",
                           "run slug.build first, or pass --slug ID")
     source = facts.get("source")
     if slug and not source:
-        commit = client.slug(core_scratch.scratch_name(s.scratch_prefix, s.app),
-                             slug_id).get("commit") or ""
+        commit = core_slug.slug_commit(
+            client, slug_id, core_scratch.scratch_name(s.scratch_prefix, s.app), s.app)
         source = source_from_text(core_assets.commit_message(c, commit)) or commit
     if is_dry(c):
         out(f"slug: would release {slug_id} on {s.app}")
