@@ -107,7 +107,9 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
             out: Any = print) -> tuple[RecoverPlan, Report | None]:
     """Decide and act; the plan and the report of what ran (None if nothing)."""
     if journal is None:
-        return decide(None, None), None
+        plan = decide(None, None)
+        out(plan.describe())  # "nothing to do" is an answer too
+        return plan, None
     current = api.current_release(journal.app)
     recent = api.releases(journal.app, limit=1)
     plan = decide(journal, current, recent[0] if recent else None)
