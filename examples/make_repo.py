@@ -4,7 +4,8 @@
 
 The versions are stored as a base tree (v1) plus overlays that hold only the
 files each later version changes, so this repository keeps one copy of the
-app. The project's deploy settings (`tally/invoke.yaml`) go into the first commit.
+app. The project's deploy settings (`tally/invoke.yaml`) and its `tasks.py`
+go into the first commit.
 
 Author, committer and dates are fixed and the user's git configuration is
 ignored, so two runs produce the same commit ids.
@@ -65,7 +66,8 @@ def make_repo(dest: Path) -> None:
         env = git_env(day)
         shutil.copytree(TALLY / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
         if tag == "v1":
-            shutil.copy(TALLY / "invoke.yaml", dest / "invoke.yaml")
+            for name in ("invoke.yaml", "tasks.py"):
+                shutil.copy(TALLY / name, dest / name)
         # Stage from content, not from the index's stat cache. copytree keeps
         # the source files' mtimes, so an overlay file with the same size as the
         # one it replaces (version.py: "v1" -> "v2") can look unchanged to git

@@ -282,9 +282,9 @@ def _shown(path: Any) -> str:
 
 
 def main() -> None:
-    from herotasks.tasks import ns
+    from herotasks.tasks import collection
 
-    HerotasksProgram(namespace=ns, version=__version__, name="herotasks",
+    HerotasksProgram(namespace=collection(), version=__version__, name="herotasks",
                      binary="herotasks").run()
 
 

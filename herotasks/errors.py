@@ -10,6 +10,9 @@ without importing each other; ``herotasks.core.errors`` may re-export it.
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 class HerotasksError(Exception):
     """Base of every error herotasks reports to a user.
@@ -142,3 +145,13 @@ class LockHeld(HerotasksError):
 
 class Aborted(HerotasksError):
     """The user (or a signal) stopped the run."""
+
+
+def hint_command(task: str) -> str:
+    """``task`` as the user would type it, with the program they ran.
+
+    ``herotasks`` and ``fab`` are named as such; anything else (``inv``,
+    ``invoke``, ``python -m invoke``) is ``inv``.
+    """
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return f"{prog if prog in ('herotasks', 'fab') else 'inv'} {task}"

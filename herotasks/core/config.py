@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ConfigError
 
 #: The ``herotasks`` subtree, exactly as documented in docs/architecture.md.
@@ -90,34 +91,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-STRATEGIES = ("herotasks", "conditional", "naive")
 PROMOTE_METHODS = ("slug", "pipeline")
 STAGE_KEYS = ("app",)
-#: Step names hooks may attach to; kept here so a typo in a hook name fails
-#: at resolution instead of silently never running.
-HOOKABLE_STEPS = (
-    "check",
-    "lock.acquire",
-    "assets.precompile",
-    "scratch.create",
-    "slug.build",
-    "preboot.off",
-    "preboot.on",
-    "workers.stop",
-    "maintenance.on",
-    "slug.promote",
-    "app.push",
-    "db.migrate",
-    "dynos.restart",
-    "dynos.wait",
-    "maintenance.off",
-    "workers.restore",
-    "preboot.restore",
-    "scratch.destroy",
-    "lock.release",
-)
-
-
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds to wait for each slow thing before giving up."""
@@ -354,6 +329,8 @@ def _configured(stages: Mapping[str, str]) -> str:
 def _pick_stage(
     name: str | None, stages: Mapping[str, str], required: bool
 ) -> tuple[str | None, str | None]:
+    if not name and len(stages) == 1:
+        name = next(iter(stages))  # the only stage needs no naming
     if not name:
         if required:
             raise ConfigError(
@@ -435,11 +412,15 @@ def _hooks(raw: Any, when: str) -> dict[str, tuple[str, ...]]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"herotasks.hooks.{when} must map step names to commands")
     hooks: dict[str, tuple[str, ...]] = {}
+    # The catalogue imports the actions, which import this module: look it up
+    # when hooks are resolved, not when this module loads.
+    from herotasks.core.steps import STEP_NAMES
+
     for step, commands in raw.items():
-        if step not in HOOKABLE_STEPS:
+        if step not in STEP_NAMES:
             raise ConfigError(
                 f"herotasks.hooks.{when} names unknown step {step!r}",
-                f"steps are: {', '.join(HOOKABLE_STEPS)}",
+                f"steps are: {', '.join(STEP_NAMES)}",
             )
         if isinstance(commands, str):
             commands = [commands]

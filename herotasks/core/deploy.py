@@ -18,7 +18,8 @@ from herotasks.core import lock, migrations, recover
 from herotasks.core.assets import commit_message
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
-from herotasks.core.engine import Action, Engine
+from herotasks.core.actions import Action
+from herotasks.core.engine import Engine
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
@@ -27,10 +28,11 @@ from herotasks.core.observe import (
     observe,
     pending_for,
 )
-from herotasks.core.plan import Plan, formation_from_api, plan_deploy
+from herotasks.core.plan import Plan, plan_deploy
+from herotasks.core.state import formation_from_api
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.slug import rollback as rollback_release
-from herotasks.errors import HerotasksError
+from herotasks.errors import HerotasksError, hint_command
 
 
 def make_plan(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
@@ -58,14 +60,9 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     checked = (started, clock())
     out(plan.describe())
     if dry_run:
-        report = Report(app=observed.state.app, stage=settings.stage,
-                        strategy=settings.strategy,
-                        commit_from=observed.state.deployed_commit,
-                        commit_to=observed.source,
-                        pending=observed.state.pending.pending,
-                        pending_reason=observed.state.pending.reason,
-                        started_at=started, finished_at=checked[1], ok=True,
-                        dry_run=True)
+        report = Report.from_facts(observed.state.app, settings.stage,
+                                   settings.strategy, observed.facts(), started)
+        report.finished_at, report.ok, report.dry_run = checked[1], True, True
         report.steps = [StepRecord(s.name, checked[1], checked[1], ok=True,
                                    skipped=s.name != "check", in_window=s.in_window)
                         for s in plan.steps]
@@ -127,7 +124,7 @@ class Status:
         ]
         if self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
-                         + f" (run deploy.recover --stage {self.stage})")
+                         + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
         return "\n".join(lines)
 
 

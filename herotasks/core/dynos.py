@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from herotasks.adapters import rendezvous
-from herotasks.core.plan import Process, formation_from_api
+from herotasks.core.state import Process, formation_from_api
 from herotasks.errors import ApiError, CommandError, HerotasksError
 
 #: Dyno types that are not part of the formation we wait for.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from herotasks.errors import HerotasksError
+from herotasks.errors import HerotasksError, hint_command
 
 VERSION = 1
 #: Keys that could carry secrets; refused so a careless caller cannot leak one.
@@ -75,6 +75,18 @@ class Journal:
         entry = self.last(step)
         return entry.status if entry else None
 
+    def is_complete(self, step: str) -> bool:
+        """``step`` finished (done, or its change since put back or kept)."""
+        return self.status(step) in (DONE, CLOSED)
+
+    def has_changed(self, step: str) -> bool:
+        """``step`` began changing something that is not closed yet."""
+        return self.status(step) in (STARTED, DONE, FAILED)
+
+    def has_open(self) -> bool:
+        """Some change is still to be put back (or made permanent)."""
+        return next(self.open_entries(), None) is not None
+
     def open_entries(self) -> Iterator[Entry]:
         """Entries of steps that changed something not yet put back, newest first.
 
@@ -85,7 +97,7 @@ class Journal:
             if entry.step in seen:
                 continue
             seen.add(entry.step)
-            if entry.status in (STARTED, DONE, FAILED) and entry.undo:
+            if self.has_changed(entry.step) and entry.undo:
                 yield entry
 
     # -- writing -------------------------------------------------------------
@@ -122,12 +134,6 @@ class Journal:
     def remember(self, **facts: Any) -> None:
         """Store facts that are not tied to one step."""
         self.facts.update(facts)
-        self.save()
-
-    def forget(self, *keys: str) -> None:
-        """Drop facts that no longer hold (e.g. the scratch app once destroyed)."""
-        for key in keys:
-            self.facts.pop(key, None)
         self.save()
 
     def finish(self) -> None:
@@ -261,7 +267,7 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
           clock: Any = time.time) -> Journal:
     """A fresh journal for a new deploy, refusing to overwrite an unfinished one."""
     existing = load(statedir, app)
-    if existing is not None and list(existing.open_entries()):
+    if existing is not None and existing.has_open():
         steps = ", ".join(e.step for e in existing.open_entries())
         who = existing.facts.get("pid")
         when = time.strftime("%H:%M:%S", time.localtime(existing.started_at))
@@ -269,8 +275,8 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
             f"a deploy of {app} started at {when}"
             + (f" by pid {who}" if who else "")
             + f" is unfinished and holds changes ({steps})",
-            "if that process is gone, run `inv deploy.recover --stage "
-            f"{existing.stage or stage}`",
+            "if that process is gone, run `"
+            + hint_command(f"deploy.recover --stage {existing.stage or stage}") + "`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,

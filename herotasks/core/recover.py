@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from herotasks.core.engine import PROMOTE_STEPS, Engine
-from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
+from herotasks.core.engine import Engine
+from herotasks.core.steps import PROMOTE_STEPS
+from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
 
 NOTHING, UNDO, FINISH, WAIT = "nothing", "undo", "finish", "wait"
@@ -66,7 +67,7 @@ def decide(journal: Journal | None, current: dict | None,
     promote = next((n for n in planned if n in PROMOTE_STEPS), None)
     status = journal.status(promote) if promote else None
     remaining = tuple(n for n in planned if n != "check"
-                      and journal.status(n) not in (DONE, CLOSED))
+                      and not journal.is_complete(n))
     if status == STARTED:
         if newest and newest.get("status") == "pending" and (
                 newest.get("id") != journal.facts.get("previous_release")):

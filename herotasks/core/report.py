@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from herotasks.errors import ConfigError
 
@@ -85,6 +85,25 @@ class Report:
     release_id: str | None = None
     release_version: int | None = None
     dry_run: bool = False
+
+    @classmethod
+    def from_facts(cls, app: str, stage: str | None, strategy: str,
+                   facts: Mapping[str, Any], started: float) -> "Report":
+        """A report for a run over ``facts`` (the journal's, or observed ones
+        for a dry run): the one way a report starts."""
+        return cls(app=app, stage=stage, strategy=strategy,
+                   commit_from=facts.get("deployed"), commit_to=facts.get("source"),
+                   pending=facts.get("pending"),
+                   pending_reason=facts.get("pending_reason", ""),
+                   started_at=started, release_id=facts.get("release_id"),
+                   release_version=facts.get("release_version"))
+
+    @classmethod
+    def for_journal(cls, journal: Any, *, started: float,
+                    strategy: str) -> "Report":
+        """A report for a run over ``journal`` (deploy, recovery, by hand)."""
+        return cls.from_facts(journal.app, journal.stage,
+                              journal.strategy or strategy, journal.facts, started)
 
     def open_window(self, name: str, at: float) -> None:
         """Mark the start of a window (first opening wins)."""

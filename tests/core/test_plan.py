@@ -7,14 +7,13 @@ from dataclasses import replace
 import pytest
 
 from herotasks.core.config import Settings
-from herotasks.core.plan import (
+from herotasks.core.plan import plan_deploy, replan
+from herotasks.core.state import (
     Pending,
     Process,
     State,
     formation_from_api,
-    plan_deploy,
     preboot_allowed,
-    replan_after_build,
 )
 
 STAGES = {"production": {"app": "tally-prod"}}
@@ -117,8 +116,8 @@ class TestHerotasksStrategy:
 
     def test_every_changing_step_says_how_to_undo(self):
         for step in plan_deploy(state(), settings()).steps:
-            if step.changes:
-                assert step.undo, step.name
+            if step.spec.journaled:
+                assert step.spec.undone_by, step.name
 
 
 class TestOtherStrategies:
@@ -160,7 +159,7 @@ class TestReplan:
     def test_slug_with_release_phase_drops_migrate(self):
         s = settings()
         plan = plan_deploy(state(), s)
-        again = replan_after_build(plan, s, release_phase=True)
+        again = replan(plan, s, {"release_phase": True})
         assert "db.migrate" not in again.names()
         # everything up to the build is identical, so the engine can continue
         cut = plan.names().index("slug.build") + 1
@@ -169,7 +168,7 @@ class TestReplan:
     def test_same_answer_keeps_the_plan(self):
         s = settings()
         plan = plan_deploy(state(), s)
-        assert replan_after_build(plan, s, release_phase=False) is plan
+        assert replan(plan, s, {"release_phase": False}) is plan
 
 
 class TestDescribe:

@@ -87,3 +87,15 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "not an empty folder" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_the_apps_own_tasks_py_takes_the_collection(tally_repo, tmp_path):
+    """`inv --list` in the app: herotasks' tasks, its configured stage, its own."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(tally_repo), str(clone)], check=True)
+    done = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=clone,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names = {line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()}
+    assert {"deploy.production", "db.migrate", "slug.build", "console"} <= names
+    assert "deploy.staging" not in names  # only configured stages get a task
