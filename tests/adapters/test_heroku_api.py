@@ -106,7 +106,8 @@ def test_post_marked_idempotent_is_retried_for_that_call_only(fake):
     assert len(fake.calls("POST", "/apps")) == 1
 
 
-RATE_LIMITED = Reply(429, {"id": "rate_limit", "message": "Your account reached the API rate limit"},
+RATE_LIMITED = Reply(429, {"id": "rate_limit",
+                           "message": "Your account reached the API rate limit"},
                      {"Retry-After": "3", "RateLimit-Remaining": "0"})
 
 
