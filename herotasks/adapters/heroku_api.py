@@ -27,7 +27,9 @@ effect twice changes nothing more:
 - connect errors, any method: no byte reached Heroku;
 - 429, any method: Heroku refused the call without acting on it; the wait is
   ``Retry-After`` when given, else the time one rate-limit token takes to
-  come back when ``RateLimit-Remaining`` says none is left;
+  come back when ``RateLimit-Remaining`` says none is left (and before that,
+  with fewer than :data:`RATE_RESERVE` tokens left, every call is paced to
+  the refill rate so the account's pool stops shrinking);
 - 409 on ``POST /apps/{app}/dynos``: the runtime does not see a fresh release
   yet (the official CLI retries it);
 - 5xx and answers lost after sending (read timeout, dropped connection): only
@@ -467,6 +469,7 @@ class HerokuAPI:
         for name in ("X-Heroku-Warning", "Warning-Message"):
             if response.headers.get(name):
                 log.warning("Heroku: %s", response.headers[name])
+        _pace(response)
         return response
 
     def _check(
@@ -846,6 +849,26 @@ def _describe(path: str, body: Any) -> str:
     elif isinstance(body, dict) and "env" in body:
         body = {**body, "env": {k: "***" for k in body["env"]}}
     return json.dumps(body, sort_keys=True)
+
+
+#: Rate-limit tokens left to the account's other clients (the CLI, CI): below
+#: this, each call waits one token's refill first.
+RATE_RESERVE = 100
+
+
+def _pace(response: requests.Response) -> None:
+    """Honour ``RateLimit-Remaining`` before Heroku has to refuse anything.
+
+    The pool is the account's, shared with every tool using it, and our polls
+    (release phase, build, boot) could otherwise spend it all; paced at the
+    refill rate (~75 a minute) the pool stops shrinking. A missing or odd
+    header (a server other than Heroku) changes nothing.
+    """
+    left = (response.headers.get("RateLimit-Remaining") or "").strip()
+    if left.isdigit() and int(left) < RATE_RESERVE and response.status_code != 429:
+        log.info("Heroku's API rate limit: %s calls left; pacing to its refill rate",
+                 left)
+        HerokuRetry.pause(HerokuRetry.TOKEN_SECONDS)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
