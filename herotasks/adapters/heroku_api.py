@@ -452,7 +452,7 @@ class HerokuAPI:
                 raise OutcomeUnknown(
                     f"no answer from {self.base_url} ({type(exc).__name__})"
                     " after the request was sent",
-                    _unknown_hint(method, path),
+                    _UNKNOWN_HINT,
                     method=method,
                     path=path,
                     body=body,
@@ -499,7 +499,7 @@ class HerokuAPI:
         if status >= 500 and not (idempotent or method in REPEATABLE_METHODS):
             raise OutcomeUnknown(
                 message,
-                _unknown_hint(method, path),
+                _UNKNOWN_HINT,
                 method=method,
                 path=path,
                 body=body,
@@ -892,10 +892,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(inner, ConnectTimeoutError)
 
 
-def _unknown_hint(method: str, path: str) -> str:
-    return (f"{method} {path} may or may not have taken effect, so it was not"
-            " sent again: check the app (heroku releases / heroku ps) before"
-            " repeating or undoing it")
+#: The hint of every OutcomeUnknown (the call itself is in the line already).
+_UNKNOWN_HINT = ("it may or may not have taken effect, so it was not sent again:"
+                 " check the app (heroku releases / heroku ps) before repeating"
+                 " or undoing it")
 
 
 def _hint(status: int, error_id: str | None,
