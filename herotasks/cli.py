@@ -107,8 +107,9 @@ def explain_load_error(exc: BaseException, config: Any = None) -> ConfigError | 
         config = config if config is not None else _config_in(tb)
         found = _mismatch(config) if config is not None else None
         if found is None:
-            return ConfigError(f"a config file has a value of the wrong shape ({exc})",
-                               "check the herotasks: section of invoke.yaml and any -f file")
+            return ConfigError(
+                f"a config file has a value of the wrong shape ({exc})",
+                "check the herotasks: section of invoke.yaml and any -f file")
         source, key, value, wants_mapping = found
         if wants_mapping:
             return ConfigError(

@@ -27,7 +27,9 @@ effect twice changes nothing more:
 - connect errors, any method: no byte reached Heroku;
 - 429, any method: Heroku refused the call without acting on it; the wait is
   ``Retry-After`` when given, else the time one rate-limit token takes to
-  come back when ``RateLimit-Remaining`` says none is left;
+  come back when ``RateLimit-Remaining`` says none is left (and before that,
+  with fewer than :data:`RATE_RESERVE` tokens left, every call is paced to
+  the refill rate so the account's pool stops shrinking);
 - 409 on ``POST /apps/{app}/dynos``: the runtime does not see a fresh release
   yet (the official CLI retries it);
 - 5xx and answers lost after sending (read timeout, dropped connection): only
@@ -450,7 +452,7 @@ class HerokuAPI:
                 raise OutcomeUnknown(
                     f"no answer from {self.base_url} ({type(exc).__name__})"
                     " after the request was sent",
-                    _unknown_hint(method, path),
+                    _UNKNOWN_HINT,
                     method=method,
                     path=path,
                     body=body,
@@ -467,6 +469,7 @@ class HerokuAPI:
         for name in ("X-Heroku-Warning", "Warning-Message"):
             if response.headers.get(name):
                 log.warning("Heroku: %s", response.headers[name])
+        _pace(response)
         return response
 
     def _check(
@@ -496,7 +499,7 @@ class HerokuAPI:
         if status >= 500 and not (idempotent or method in REPEATABLE_METHODS):
             raise OutcomeUnknown(
                 message,
-                _unknown_hint(method, path),
+                _UNKNOWN_HINT,
                 method=method,
                 path=path,
                 body=body,
@@ -848,6 +851,26 @@ def _describe(path: str, body: Any) -> str:
     return json.dumps(body, sort_keys=True)
 
 
+#: Rate-limit tokens left to the account's other clients (the CLI, CI): below
+#: this, each call waits one token's refill first.
+RATE_RESERVE = 100
+
+
+def _pace(response: requests.Response) -> None:
+    """Honour ``RateLimit-Remaining`` before Heroku has to refuse anything.
+
+    The pool is the account's, shared with every tool using it, and our polls
+    (release phase, build, boot) could otherwise spend it all; paced at the
+    refill rate (~75 a minute) the pool stops shrinking. A missing or odd
+    header (a server other than Heroku) changes nothing.
+    """
+    left = (response.headers.get("RateLimit-Remaining") or "").strip()
+    if left.isdigit() and int(left) < RATE_RESERVE and response.status_code != 429:
+        log.info("Heroku's API rate limit: %s calls left; pacing to its refill rate",
+                 left)
+        HerokuRetry.pause(HerokuRetry.TOKEN_SECONDS)
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """Whether the request failed before any byte of it reached a server.
 
@@ -869,10 +892,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(inner, ConnectTimeoutError)
 
 
-def _unknown_hint(method: str, path: str) -> str:
-    return (f"{method} {path} may or may not have taken effect, so it was not"
-            " sent again: check the app (heroku releases / heroku ps) before"
-            " repeating or undoing it")
+#: The hint of every OutcomeUnknown (the call itself is in the line already).
+_UNKNOWN_HINT = ("it may or may not have taken effect, so it was not sent again:"
+                 " check the app (heroku releases / heroku ps) before repeating"
+                 " or undoing it")
 
 
 def _hint(status: int, error_id: str | None,

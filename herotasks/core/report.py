@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from herotasks.errors import ConfigError
+
 WINDOWS = ("maintenance", "workers_down")
 
 
@@ -184,6 +186,34 @@ class Report:
         # last, so a CI log's final lines say what needs a look
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Refuse, before a deploy starts, a ``--json`` path it could not write.
+
+    Checked without creating anything (a refused run changes nothing): the
+    target must not be a directory, and its nearest existing ancestor must be
+    a directory we may write into (write_json creates what is missing).
+
+    :raises ConfigError: one line naming the path and why.
+    """
+    target = Path(os.path.expanduser(str(path)))
+    hint = "pass --json a file path in a folder you can write"
+    if target.is_dir():
+        raise ConfigError(f"--json {path} is a directory", hint)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ConfigError(f"--json {path} cannot be written (permission denied)",
+                          hint)
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"--json {path} cannot be written: {parent} is not a "
+                          "directory", hint)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--json {path} cannot be written: {parent} is not "
+                          "writable", hint)
+    return target
 
 
 def write_json(report: Report, path: str | os.PathLike[str]) -> Path:

@@ -46,8 +46,10 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
             force_unlock=False, json=None):
     from herotasks.core import deploy as ops
     from herotasks.core.engine import DeployFailed
-    from herotasks.core.report import write_json
+    from herotasks.core.report import check_writable, write_json
 
+    if json:  # refused now, not after a deploy that then "fails" writing it
+        check_writable(json)
     s = settings(c, stage, strategy=strategy)
     client = api(c, s)
     try:

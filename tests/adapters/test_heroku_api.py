@@ -106,7 +106,8 @@ def test_post_marked_idempotent_is_retried_for_that_call_only(fake):
     assert len(fake.calls("POST", "/apps")) == 1
 
 
-RATE_LIMITED = Reply(429, {"id": "rate_limit", "message": "Your account reached the API rate limit"},
+RATE_LIMITED = Reply(429, {"id": "rate_limit",
+                           "message": "Your account reached the API rate limit"},
                      {"Retry-After": "3", "RateLimit-Remaining": "0"})
 
 
@@ -150,6 +151,28 @@ def test_429_asking_for_a_long_wait_gives_up_at_once(fake, waits):
         api_for(fake).app("x")
     assert len(fake.calls("GET", "/apps/x")) == 1 and waits == []
     assert err.value.status == 429 and "3600" in str(err.value)
+
+
+def test_a_nearly_empty_token_pool_paces_calls_to_the_refill_rate(fake, waits):
+    # Polls (a release phase, a build) would otherwise drain the account's
+    # pool and starve every other client of it; below the reserve each call
+    # waits one token's refill, so the pool stops shrinking.
+    fake.add("GET", "/apps/x", Reply(200, {"name": "x"},
+                                     {"RateLimit-Remaining": "12"}))
+    api = api_for(fake)
+    api.app("x")
+    api.app("x")
+    assert waits == [HerokuRetry.TOKEN_SECONDS] * 2
+
+
+def test_a_full_token_pool_does_not_slow_anything(fake, waits):
+    fake.add("GET", "/apps/x", Reply(200, {"name": "x"},
+                                     {"RateLimit-Remaining": "4400"}))
+    api_for(fake).app("x")
+    fake.add("GET", "/apps/y", Reply(200, {"name": "y"},
+                                     {"RateLimit-Remaining": "soon"}))
+    api_for(fake).app("y")
+    assert waits == []
 
 
 def test_409_on_dyno_create_is_retried(fake, waits):
