@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import daemon
+from . import MISSING, available, daemon
 
 
 def port_number(text: str) -> int:
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=port_number, default=0,
                         help="API port on 127.0.0.1 (default: the last one, else free)")
     args = parser.parse_args(argv)
+    if not available():
+        print(f"sandbox: {MISSING}", file=sys.stderr)
+        return 1
 
     root = Path(args.root).resolve()
     (root / "logs").mkdir(parents=True, exist_ok=True)
