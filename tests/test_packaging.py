@@ -1,7 +1,7 @@
 """The wheel a user installs, installed as a user installs it.
 
-The wheel is built from the files git tracks (as a fresh clone would build
-it) and installed, not editable, into a fresh venv outside the checkout.
+The wheel is built from the checkout's files minus what git ignores (what a
+fresh clone of the next commit would build) and installed, not editable, into a fresh venv outside the checkout.
 First with the deploy tool's dependencies only: ``herotasks --list`` has no
 sandbox tasks and ``herotasks sandbox.up`` names the extra in one line. Then
 with the ``[sandbox]`` extra's packages too: the sandbox starts and answers
@@ -86,15 +86,17 @@ def run(*args, env, cwd, timeout=120) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The wheel, built from a copy of the tracked files."""
+    """The wheel, built from a copy of the files git tracks or would track
+    (not .venv, build/, *.egg-info...), so a new module left out is caught."""
     tmp = tmp_path_factory.mktemp("packaging")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
-                             capture_output=True).stdout.decode().split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, check=True, capture_output=True).stdout.decode().split("\0")
+    tracked = [name for name in listed if name and (REPO / name).is_file()]
     src = tmp / "src"
-    for name in filter(None, tracked):
-        if (REPO / name).is_file():
-            (src / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, src / name)
+    for name in tracked:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, src / name)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
          "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
@@ -118,7 +120,8 @@ def venv(built):
          "--no-deps", "--no-index", str(wheel)],
         capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
+    site = Path(run(python, "-c",
+                    "import sysconfig; print(sysconfig.get_path('purelib'))",
                     env={}, cwd=tmp).stdout.strip())
     base = closure(DEPS)
     (site / "herotasks-test-deps.pth").write_text(
