@@ -3,7 +3,7 @@
 ``Platform`` holds the rules that make the sandbox behave like Heroku,
 independent of HTTP: the API layer (``api.py``) turns requests into calls
 here, the git server and builder (``gitserver.py``, ``build.py``) create
-builds, slugs and releases through it, and the runtime (``runtime.py``)
+builds, slugs and releases through it, and the runtime (``runtime/``)
 starts and stops the processes that the state here asks for.
 
 Documents are stored in the shape the Platform API serves; keys that start
@@ -92,7 +92,7 @@ class Platform:
         self.root = Path(root)
         self.store = store
         self.api_url = api_url.rstrip("/")
-        # Set by the server once the parts exist; see runtime.py / build.py.
+        # Set by the server once the parts exist; see runtime/ and build.py.
         self.runtime: Any = None
         self.builder: Any = None
         account = store.setting("account")

@@ -28,7 +28,8 @@ import pytest
 
 from herotasks.sandbox import schema
 from herotasks.sandbox.platform import Platform, PlatformError, new_id
-from herotasks.sandbox.runtime import Runtime, _kill_leftover, _proc_start
+from herotasks.sandbox.runtime import Runtime
+from herotasks.sandbox.runtime.processes import kill_leftover, proc_start
 from herotasks.sandbox.store import Store
 from herotasks.sandbox.tls import SandboxTLS
 
@@ -571,7 +572,7 @@ def test_start_forgets_stale_dynos_and_restores_routers(sbx, app):
     leftover = subprocess.Popen(["sleep", "600"], start_new_session=True)
     sbx.pids.add(leftover.pid)
     sbx.store.put("dyno", {"id": new_id(), "name": "web.1", "_pid": leftover.pid,
-                           "_pstart": _proc_start(leftover.pid)}, app_id=app["id"])
+                           "_pstart": proc_start(leftover.pid)}, app_id=app["id"])
     runtime = Runtime(sbx.platform, sbx.runtime.tls, router_wait=5.0, stop_grace=2.0)
     sbx.platform.runtime = sbx.runtime = runtime
     runtime.start()
@@ -585,7 +586,7 @@ def test_start_forgets_stale_dynos_and_restores_routers(sbx, app):
 def test_leftover_check_never_kills_a_reused_pid():
     proc = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        _kill_leftover({"_pid": proc.pid, "_pstart": "1"})  # another start time
+        kill_leftover({"_pid": proc.pid, "_pstart": "1"})  # another start time
         assert proc.poll() is None
     finally:
         proc.kill()
