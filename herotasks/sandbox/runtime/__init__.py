@@ -88,10 +88,14 @@ class Runtime:
         """Stop every process (SIGTERM, then SIGKILL after the grace period)
         and close every listener."""
         dynos = self.processes.close()
+        routers = self.routers.pop_all()
+        rdv = self.one_offs.pop_rendezvous()
         workers = self.formation.close()
         self.processes.stop_many(dynos, drain=False)
-        self.routers.close_all()
-        self.one_offs.close()
+        for r in routers:
+            r.close()
+        if rdv:
+            rdv.close()
         # A job that was running (a preboot waiting for new dynos) sees the
         # close and ends; let it, before the server closes the store.
         for w in workers:
@@ -109,9 +113,11 @@ class Runtime:
 
     def app_deleted(self, app: dict) -> None:
         dynos = self.processes.forget_app(app["id"])
+        router = self.routers.pop(app["id"])
         self.formation.forget_app(app["id"])
         self.processes.stop_many(dynos, drain=False)
-        self.routers.close(app["id"])
+        if router:
+            router.close()
 
     def router(self, app_id: str) -> Router | None:
         return self.routers.get(app_id)

@@ -39,12 +39,12 @@ class OneOffs:
         self._lock = threading.Lock()
         self._rendezvous: RendezvousServer | None = None
 
-    def close(self) -> None:
-        """Close the rendezvous server (once every dyno is stopped)."""
+    def pop_rendezvous(self) -> RendezvousServer | None:
+        """Forget the rendezvous server (no attach is offered or withdrawn
+        any more); the caller closes it once the dynos are stopped."""
         with self._lock:
             rdv, self._rendezvous = self._rendezvous, None
-        if rdv:
-            rdv.close()
+        return rdv
 
     # -- release phase -----------------------------------------------------------------
     def run_release_phase(self, app: dict, release: dict) -> int:

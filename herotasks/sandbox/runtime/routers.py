@@ -37,17 +37,16 @@ class Routers:
         if router.port != port:
             self._save_port(app["id"], router.port)
 
-    def close(self, app_id: str) -> None:
+    def pop(self, app_id: str) -> Router | None:
+        """Forget the app's router (no dyno is routed or drained through it
+        any more); the caller closes it once the dynos are stopped."""
         with self._lock:
-            router = self._routers.pop(app_id, None)
-        if router:
-            router.close()
+            return self._routers.pop(app_id, None)
 
-    def close_all(self) -> None:
+    def pop_all(self) -> list[Router]:
         with self._lock:
             routers, self._routers = list(self._routers.values()), {}
-        for r in routers:
-            r.close()
+        return routers
 
     def _open(self, app: dict, port: int) -> Router:
         app_id = app["id"]
