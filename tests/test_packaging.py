@@ -171,7 +171,7 @@ def test_the_venv_sees_the_wheel_and_not_this_checkout(venv):
 def test_without_the_extra_the_sandbox_tasks_say_what_to_install(venv):
     listed = run(venv["bin"] / "herotasks", "--list", env=venv["env"], cwd=venv["tmp"])
     assert listed.returncode == 0, listed.stderr
-    assert "deploy.production" in listed.stdout and "sandbox" not in listed.stdout
+    assert "assets.precompile" in listed.stdout and "sandbox" not in listed.stdout
     for task in ("sandbox.up", "sandbox.status"):
         done = run(venv["bin"] / "herotasks", task, "--root", venv["tmp"] / "nosbx",
                    env=venv["env"], cwd=venv["tmp"])
