@@ -316,7 +316,7 @@ class Platform:
             if identity in (f["id"], f["type"]):
                 return f
         raise PlatformError(404, "not_found",
-                       f"Couldn't find that process type ({identity}).")
+                            f"Couldn't find that process type ({identity}).")
 
     def scale(self, app: dict, updates: list[dict]) -> list[dict]:
         """Apply ``[{type, quantity, size}]`` atomically; quantities are
@@ -327,8 +327,9 @@ class Platform:
             for u in updates:
                 entry = entries.get(u["type"])
                 if entry is None:
-                    raise PlatformError(404, "not_found",
-                                   f"Couldn't find that process type ({u['type']}).")
+                    raise PlatformError(
+                        404, "not_found",
+                        f"Couldn't find that process type ({u['type']}).")
                 if u.get("quantity") is not None:
                     entry["quantity"] = _quantity(u["quantity"], entry["quantity"])
                 if u.get("size"):

@@ -189,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
-        except PlatformError as exc:     # e.g. a malformed body outside the API paths
+        except PlatformError as exc:  # e.g. a malformed body outside the API paths
             self.send_json(exc.status, exc.body())
         except Exception:  # noqa: BLE001 - the sandbox must never crash
             log.error("unhandled error on %s %s\n%s", self.command, path,
@@ -309,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
             # trusted, so the answer closes it (see end_headers).
             self._body_read = False
             raise PlatformError(400, "bad_request",
-                           "Malformed Content-Length or chunked body.") from None
+                                "Malformed Content-Length or chunked body.") from None
         return self.rfile.read(length) if length > 0 else b""
 
     def read_json(self) -> Any:
@@ -320,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
             return json.loads(raw)
         except ValueError:
             raise PlatformError(400, "bad_request",
-                           "Request body is not valid JSON.") from None
+                                "Request body is not valid JSON.") from None
 
     def end_headers(self) -> None:
         # An answer given before the request body was read (auth, faults,
