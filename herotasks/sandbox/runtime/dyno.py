@@ -13,7 +13,7 @@ import random
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +43,7 @@ class Timings:
     drain_timeout: float = DRAIN_TIMEOUT
     boot_timeout: float = BOOT_TIMEOUT
     attach_ttl: float = ATTACH_TTL
-    crash_backoff: tuple[float, ...] = field(default=CRASH_BACKOFF)
+    crash_backoff: tuple[float, ...] = CRASH_BACKOFF
 
 
 class Dyno:
