@@ -33,6 +33,22 @@ from .processes import Processes, kill_leftover
 from .routers import Routers
 
 
+class _Timing:
+    """A timing read and set on the runtime, kept in the ``Timings`` every
+    part reads, so ``runtime.stop_grace = 0.5`` reaches them all."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, runtime: Any, owner: type | None = None) -> Any:
+        if runtime is None:
+            return self  # looked up on the class
+        return getattr(runtime.timings, self.name)
+
+    def __set__(self, runtime: Any, value: float) -> None:
+        setattr(runtime.timings, self.name, value)
+
+
 class Runtime:
     """Runs what the platform's state asks for.
 
@@ -158,14 +174,9 @@ class Runtime:
                 return public(doc)
         raise not_found("dyno")
 
-    # -- the timings, settable here for every part -------------------------------------
-    router_wait = property(lambda self: self.timings.router_wait,
-                           lambda self, v: setattr(self.timings, "router_wait", v))
-    stop_grace = property(lambda self: self.timings.stop_grace,
-                          lambda self, v: setattr(self.timings, "stop_grace", v))
-    drain_timeout = property(lambda self: self.timings.drain_timeout,
-                             lambda self, v: setattr(self.timings, "drain_timeout", v))
-    boot_timeout = property(lambda self: self.timings.boot_timeout,
-                            lambda self, v: setattr(self.timings, "boot_timeout", v))
-    attach_ttl = property(lambda self: self.timings.attach_ttl,
-                          lambda self, v: setattr(self.timings, "attach_ttl", v))
+    # -- the timings, settable here for every part ------------------------------------
+    router_wait = _Timing()
+    stop_grace = _Timing()
+    drain_timeout = _Timing()
+    boot_timeout = _Timing()
+    attach_ttl = _Timing()
