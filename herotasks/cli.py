@@ -74,12 +74,21 @@ class HerotasksProgram(Program):
         try:
             super().parse_tasks()
         except ParseError:
-            # invoke would say "No idea what 'sandbox.up' is!"; say why.
-            if "sandbox" not in self.collection.collections and any(
-                    arg == "sandbox" or arg.startswith("sandbox.")
-                    for arg in self.core.unparsed):
-                raise Exit(f"herotasks: {sandbox_extra.MISSING}", code=1)
+            self._no_sandbox(self.core.unparsed)
             raise
+
+    def parse_cleanup(self):
+        try:
+            super().parse_cleanup()
+        except ParseError:  # --help TASK
+            self._no_sandbox([str(self.args.help.value)])
+            raise
+
+    def _no_sandbox(self, args: list[str]) -> None:
+        """invoke would say "No idea what 'sandbox.up' is!"; say why."""
+        if "sandbox" not in self.collection.collections and any(
+                arg == "sandbox" or arg.startswith("sandbox.") for arg in args):
+            raise Exit(f"herotasks: {sandbox_extra.MISSING}", code=1)
 
     def run(self, argv=None, exit: bool = True) -> None:
         try:

@@ -132,15 +132,17 @@ class TestWithoutTheSandboxExtra:
         return done.value.code, capsys.readouterr().err
 
     @pytest.mark.parametrize("argv", [["sandbox.up", "--root", "x"],
-                                      ["sandbox.status"], ["sandbox"]])
+                                      ["sandbox.status"], ["sandbox"],
+                                      ["--help", "sandbox.up"]])
     def test_a_sandbox_task_names_the_extra(self, argv, capsys):
         code, err = self.run(argv, capsys)
         assert code == 1
         assert err == ('herotasks: the sandbox is not installed: '
                        'pip install "herotasks[sandbox]"\n')
 
-    def test_other_unknown_tasks_keep_invokes_message(self, capsys):
-        code, err = self.run(["nonesuch"], capsys)
+    @pytest.mark.parametrize("argv", [["nonesuch"], ["--help", "nonesuch"]])
+    def test_other_unknown_tasks_keep_invokes_message(self, argv, capsys):
+        code, err = self.run(argv, capsys)
         assert code == 1 and "No idea what 'nonesuch' is!" in err
 
     def test_available_looks_for_both_packages(self, monkeypatch):
