@@ -3,7 +3,8 @@
 It is invoke's own ``Program`` over :data:`herotasks.tasks.ns`, so it reads
 the same ``invoke.yaml`` and ``INVOKE_*`` variables as ``inv`` does, and
 ``herotasks --list`` shows every task, with a ``deploy.<stage>`` task for
-each stage the project configures.
+each stage the project configures. Without the ``[sandbox]`` extra there are
+no ``sandbox.*`` tasks, and asking for one says in one line what to install.
 
 Bad config files and variables. invoke loads and merges them before any task
 runs, so their errors never reach a task's error boundary: a scalar where
@@ -36,10 +37,11 @@ from typing import Any, Iterator
 
 from invoke import Config, Program
 from invoke.config import AmbiguousMergeError, copy_dict, merge_dicts
-from invoke.exceptions import UncastableEnvVar, UnknownFileType
+from invoke.exceptions import Exit, ParseError, UncastableEnvVar, UnknownFileType
 from invoke.util import yaml
 
 from herotasks import __version__
+from herotasks import sandbox as sandbox_extra
 from herotasks.errors import ConfigError
 
 #: invoke's config levels that come from files, in merge order.
@@ -67,6 +69,26 @@ class HerotasksProgram(Program):
             add_stages(self.collection, configured_stages(self.config))
         except ConfigError:
             pass  # the deploy tasks report a bad stage config themselves
+
+    def parse_tasks(self):
+        try:
+            super().parse_tasks()
+        except ParseError:
+            self._no_sandbox(self.core.unparsed)
+            raise
+
+    def parse_cleanup(self):
+        try:
+            super().parse_cleanup()
+        except ParseError:  # --help TASK
+            self._no_sandbox([str(self.args.help.value)])
+            raise
+
+    def _no_sandbox(self, args: list[str]) -> None:
+        """invoke would say "No idea what 'sandbox.up' is!"; say why."""
+        if "sandbox" not in self.collection.collections and any(
+                arg == "sandbox" or arg.startswith("sandbox.") for arg in args):
+            raise Exit(f"herotasks: {sandbox_extra.MISSING}", code=1)
 
     def run(self, argv=None, exit: bool = True) -> None:
         try:

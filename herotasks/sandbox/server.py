@@ -17,7 +17,6 @@ and is written to ``ROOT/logs/server.log``.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import logging
@@ -37,7 +36,8 @@ from urllib.parse import parse_qsl
 
 from . import api, paging
 from .faults import Fault, Faults
-from .platform import ApiError, Platform
+from .httpauth import token_from
+from .platform import Platform, PlatformError
 from .ratelimit import TokenBucket
 from .store import Store
 from .tls import SandboxTLS
@@ -156,21 +156,6 @@ def _bind(port: int, ctx: ssl.SSLContext, sandbox: Sandbox,
         return _TLSServer(("127.0.0.1", 0), Handler, ctx, sandbox)
 
 
-def token_from(headers) -> str | None:
-    """The API token from ``Bearer`` or ``Basic`` (password) auth."""
-    value = headers.get("Authorization") or ""
-    scheme, _, cred = value.partition(" ")
-    if scheme.lower() == "bearer":
-        return cred.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(cred.strip()).decode()
-        except ValueError:
-            return None
-        return decoded.partition(":")[2] or None
-    return None
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "herotasks-sandbox/1"
@@ -204,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
-        except ApiError as exc:     # e.g. a malformed body outside the API paths
+        except PlatformError as exc:  # e.g. a malformed body outside the API paths
             self.send_json(exc.status, exc.body())
         except Exception:  # noqa: BLE001 - the sandbox must never crash
             log.error("unhandled error on %s %s\n%s", self.command, path,
@@ -286,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
                                **{k: v for k, v in self.headers.items()}},
                               dict(parse_qsl(query)))
             status, out = route.handler(self.sandbox.platform, req)
-        except ApiError as exc:
+        except PlatformError as exc:
             return self.send_json(exc.status, exc.body(), extra)
         except (KeyError, TypeError, AttributeError) as exc:
             # A body the schema allowed but the handler could not use.
@@ -323,8 +308,8 @@ class Handler(BaseHTTPRequestHandler):
             # Broken framing: what follows on this connection cannot be
             # trusted, so the answer closes it (see end_headers).
             self._body_read = False
-            raise ApiError(400, "bad_request",
-                           "Malformed Content-Length or chunked body.") from None
+            raise PlatformError(400, "bad_request",
+                                "Malformed Content-Length or chunked body.") from None
         return self.rfile.read(length) if length > 0 else b""
 
     def read_json(self) -> Any:
@@ -334,8 +319,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw)
         except ValueError:
-            raise ApiError(400, "bad_request",
-                           "Request body is not valid JSON.") from None
+            raise PlatformError(400, "bad_request",
+                                "Request body is not valid JSON.") from None
 
     def end_headers(self) -> None:
         # An answer given before the request body was read (auth, faults,
