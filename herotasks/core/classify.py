@@ -570,11 +570,23 @@ def _rails_reference(name: str, args: str, line: int, found: _Findings,
 
 # -- SQL -----------------------------------------------------------------------
 
+class _Unterminated(ValueError):
+    """A quote or comment that never ends: what follows it cannot be read."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def _sql_statements(text: str) -> list[tuple[int, str]]:
     """Statements (without comments) and the line each starts on.
 
-    Knows ``--`` and ``/* */`` comments, '' and "" quoting and dollar quoting,
-    so a ``;`` inside any of them does not end a statement.
+    Knows ``--`` and ``/* */`` comments, '' and "" quoting (backslash escapes
+    in ``E'...'``) and dollar quoting, so a ``;`` inside any of them does not
+    end a statement.
+
+    :raises _Unterminated: a quote or block comment left open, which would
+        hide every statement after it.
     """
     out: list[tuple[int, str]] = []
     buf: list[str] = []
@@ -589,26 +601,31 @@ def _sql_statements(text: str) -> list[tuple[int, str]]:
             continue
         if text.startswith("/*", i):
             end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
+            if end < 0:
+                raise _Unterminated(line)
             line += text.count("\n", i, end)
-            i = end
+            i = end + 2
             buf.append(" ")
             continue
         if ch in "'\"":
+            escapes = ch == "'" and i > 0 and text[i - 1] in "Ee"
             end = i + 1
             while end < n:
-                if text[end] == ch and text.startswith(ch * 2, end):
-                    end += 2
+                if (escapes and text[end] == "\\") or text.startswith(ch * 2, end):
+                    end += 2  # \' in E'...', or '' / "" doubled
                 elif text[end] == ch:
                     break
                 else:
                     end += 1
+            if end >= n:
+                raise _Unterminated(line)
             chunk = text[i:end + 1]
         elif ch == "$" and (m := re.match(r"\$(\w*)\$", text[i:])):
             tag = m.group(0)
             end = text.find(tag, i + len(tag))
-            end = n if end < 0 else end + len(tag) - 1
-            chunk = text[i:end + 1]
+            if end < 0:
+                raise _Unterminated(line)
+            chunk = text[i:end + len(tag)]
         elif ch == ";":
             if start is not None:
                 out.append((start, " ".join("".join(buf).split())))
@@ -651,8 +668,12 @@ _ALTER_RE = re.compile(r"^ALTER TABLE (IF EXISTS )?(ONLY )?(\"[^\"]+\"|[\w.]+) (
 def _read_sql(path: str, text: str) -> tuple[str, str]:
     if not path.endswith(".sql"):
         return WINDOW, "not an SQL file: not read (mark it to say)"
+    try:
+        statements = _sql_statements(text)
+    except _Unterminated as err:
+        return WINDOW, f"a quote or comment opened on line {err.line} never ends"
     found = _Findings()
-    for line, stmt in _sql_statements(text):
+    for line, stmt in statements:
         upper = stmt.upper()
         if _SQL_NEUTRAL.match(upper):
             continue

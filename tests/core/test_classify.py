@@ -387,6 +387,16 @@ SQL = [
      "BEGIN;\nSET lock_timeout = '2s';\nCREATE TABLE t (a int);\nCOMMIT;",
      "online", "CREATE TABLE"),
     ("comments-only", "-- nothing yet\n", "online", "no statements"),
+    # a quote left open would hide what follows it: not read
+    ("escape-string", "CREATE TABLE t (a text DEFAULT E'\\'');\nDROP TABLE u;",
+     "window", "DROP TABLE on line 2"),
+    ("doubled-quote", "CREATE TABLE t (a text DEFAULT 'it''s;');", "online", "CREATE TABLE"),
+    ("unterminated-quote", "CREATE TABLE t (a text DEFAULT 'x);\nDROP TABLE u;",
+     "window", "opened on line 1 never ends"),
+    ("unterminated-comment", "CREATE TABLE t (a int);\n/* DROP TABLE u;",
+     "window", "opened on line 2 never ends"),
+    ("unterminated-dollar", "CREATE FUNCTION f() AS $body$ x; DROP TABLE u;",
+     "window", "never ends"),
 ]
 
 
