@@ -371,6 +371,7 @@ class _Stmt:
     line: int
     text: str
     block: bool  # opens a do ... end block (its body is not kept)
+    several: bool = False  # `a; b`: more than one statement on the line
 
 
 _OPENERS = {"def", "class", "module", "if", "unless", "while", "until", "case",
@@ -387,51 +388,61 @@ _RAILS_WINDOW_WHY = {
 }
 
 
-def _ruby_code(line: str) -> str:
-    """The line without its comment (``#`` outside quotes)."""
+def _ruby_scan(line: str) -> tuple[str, str]:
+    """The line without its comment (``#`` outside quotes), and the same with
+    the strings' contents blanked: brackets and ``;`` count only outside them."""
     quote = None
     escaped = False
+    bare: list[str] = []
     for i, ch in enumerate(line):
         if escaped:
             escaped = False
-        elif ch == "\\":
+            continue
+        if ch == "\\":
             escaped = True
         elif quote:
-            quote = None if ch == quote else quote
+            if ch == quote:
+                quote = None
+                bare.append(ch)
+            continue
         elif ch in "'\"":
             quote = ch
         elif ch == "#":
-            return line[:i].rstrip()
-    return line.rstrip()
+            return line[:i].rstrip(), "".join(bare).rstrip()
+        bare.append(ch)
+    return line.rstrip(), "".join(bare).rstrip()
 
 
-def _ruby_lines(text: str) -> list[tuple[int, str]]:
+def _ruby_lines(text: str) -> list[tuple[int, str, bool]]:
     """Logical lines: comments and heredoc bodies dropped, a call continued
-    over several lines (open brackets, a trailing comma or backslash) joined."""
-    out: list[tuple[int, str]] = []
-    pending: tuple[int, str] | None = None
+    over several lines (open brackets, a trailing comma or backslash) joined;
+    with each, whether it holds a ``;`` (several statements) outside strings."""
+    out: list[tuple[int, str, bool]] = []
+    pending: tuple[int, str, str] | None = None
     heredoc: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if heredoc is not None:
             if raw.strip() == heredoc:
                 heredoc = None
             continue
-        code = _ruby_code(raw).strip()
+        code, bare = (part.strip() for part in _ruby_scan(raw))
         if not code or code.startswith("=begin"):
             continue
         match = _HEREDOC_RE.search(code)
         if match:
             heredoc = match.group(2)
-        start, joined = pending if pending else (number, "")
+        start, joined, joined_bare = pending if pending else (number, "", "")
         joined = f"{joined} {code}".strip()
-        balance = sum(map(joined.count, "([{")) - sum(map(joined.count, ")]}"))
+        joined_bare = f"{joined_bare} {bare}".strip()
+        balance = (sum(map(joined_bare.count, "([{"))
+                   - sum(map(joined_bare.count, ")]}")))
         if balance > 0 or joined.endswith((",", "\\")):
-            pending = (start, joined.rstrip("\\"))
+            pending = (start, joined.rstrip("\\"), joined_bare.rstrip("\\"))
         else:
-            out.append((start, joined))
+            out.append((start, joined, ";" in joined_bare))
             pending = None
     if pending:
-        out.append(pending)
+        out.append((pending[0], pending[1], ";" in pending[2]))
     return out
 
 
@@ -443,7 +454,7 @@ def _ruby_methods(text: str) -> tuple[dict[str, list[_Stmt]], bool, bool]:
     current: str | None = None
     method_depth = 0
     no_transaction = False
-    for line, code in _ruby_lines(text):
+    for line, code, several in _ruby_lines(text):
         word = re.split(r"[\s(;]", code, maxsplit=1)[0]
         if code == "disable_ddl_transaction!":
             no_transaction = True
@@ -458,7 +469,7 @@ def _ruby_methods(text: str) -> tuple[dict[str, list[_Stmt]], bool, bool]:
         if word == "def" and code.rstrip(";").endswith("end"):
             opens = False  # def up; end
         if current is not None and depth == method_depth:
-            methods[current].append(_Stmt(line, code, block=opens))
+            methods[current].append(_Stmt(line, code, block=opens, several=several))
         elif word == "def" and current is None:
             match = _DEF_RE.match(code)
             if match and opens:
@@ -474,6 +485,12 @@ def _opt(args: str, key: str) -> str | None:
     """The value text of ``key: value`` / ``:key => value`` in an argument list."""
     match = re.search(rf"(?:\b{key}:|:{key}\s*=>)\s*(\{{[^}}]*\}}|[^,)}}]+)", args)
     return match.group(1).strip() if match else None
+
+
+def _default(args: str) -> str | None:
+    """The ``default:`` option; ``default: nil`` is no default at all."""
+    value = _opt(args, "default")
+    return None if value == "nil" else value
 
 
 def _concurrent(value: str | None) -> bool:
@@ -500,11 +517,13 @@ def _read_rails(path: str, text: str) -> tuple[str, str]:
 def _rails_stmt(stmt: _Stmt, found: _Findings, no_transaction: bool) -> None:
     inner = re.fullmatch(r"safety_assured\s*\{\s*(.*?)\s*\}", stmt.text)
     if inner:  # strong_migrations' wrapper says nothing about the old code
-        stmt = _Stmt(stmt.line, inner.group(1), stmt.block)
+        stmt = _Stmt(stmt.line, inner.group(1), stmt.block, stmt.several)
     match = _CALL_RE.match(stmt.text)
     name, args = (match.group(1), match.group(2)) if match else (stmt.text, "")
     line = stmt.line
-    if name in ("create_table", "create_join_table"):
+    if stmt.several:
+        found.bad(name.split()[0][:40], line, "several statements on a line: not read")
+    elif name in ("create_table", "create_join_table"):
         if _opt(args, "force") not in (None, "false"):
             found.bad(name, line, "force: drops an existing table")
         else:
@@ -512,7 +531,7 @@ def _rails_stmt(stmt: _Stmt, found: _Findings, no_transaction: bool) -> None:
     elif stmt.block:
         found.bad(name, line, "block not read")
     elif name == "add_column":
-        default = _opt(args, "default")
+        default = _default(args)
         if default and re.match(r"->|lambda\b|proc\b", default):
             found.bad(name, line, "an SQL expression default may rewrite the table")
         elif _opt(args, "null") == "false" and default is None:
@@ -551,7 +570,7 @@ def _rails_reference(name: str, args: str, line: int, found: _Findings,
                      no_transaction: bool) -> None:
     index = _opt(args, "index")
     foreign_key = _opt(args, "foreign_key")
-    if _opt(args, "null") == "false" and _opt(args, "default") is None:
+    if _opt(args, "null") == "false" and _default(args) is None:
         found.bad(name, line, "null: false without a default")
     elif foreign_key not in (None, "false"):
         found.bad(name, line, "adds a validated foreign key under lock")
