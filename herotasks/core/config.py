@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "stages": {},
         "strategy": "herotasks",
         "assets": {"command": None, "inputs": None, "output": None},
-        "migrations": {"command": None, "paths": None},
+        "migrations": {"command": None, "paths": None, "mode": "auto"},
         "scratch": {"prefix": "ht-scratch", "allowlist": []},
         "promote": {"method": "slug"},
         "hooks": {"before": {}, "after": {}},
@@ -96,6 +96,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 PROMOTE_METHODS = ("slug", "pipeline")
+#: herotasks.migrations.mode: auto reads each pending migration (core.classify),
+#: window always takes the maintenance window, online never does (the user vouches).
+MIGRATION_MODES = ("auto", "window", "online")
 STAGE_KEYS = ("app",)
 @dataclass(frozen=True)
 class Timeouts:
@@ -150,6 +153,7 @@ class Settings:
     api_cabundle: str | None = None
     api_retries: int = 4
     statedir: Path = Path(".herotasks")
+    migrations_mode: str = "auto"
 
     @classmethod
     def resolve(
@@ -214,6 +218,8 @@ class Settings:
             api_cabundle=cabundle or None,
             api_retries=_int(tree["api"]["retries"], "herotasks.api.retries"),
             statedir=Path(str(tree["statedir"])),
+            migrations_mode=_choice(migrations["mode"], MIGRATION_MODES,
+                                    "herotasks.migrations.mode"),
         )
 
     def require_app(self) -> str:

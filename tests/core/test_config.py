@@ -77,6 +77,30 @@ class TestPrecedence:
         assert s.api_cabundle == "/x.pem"
 
 
+class TestMigrationsMode:
+    def test_auto_by_default(self):
+        assert Settings.resolve(cfg(), stage="production").migrations_mode == "auto"
+
+    @pytest.mark.parametrize("mode", ["window", "online"])
+    def test_config_sets_it_and_the_preset_keeps_the_rest(self, mode):
+        s = Settings.resolve(cfg(migrations={"mode": mode}), stage="production")
+        assert s.migrations_mode == mode
+        assert s.migrate_command == "bin/rails db:migrate"
+
+    def test_bad_mode_names_the_allowed_values(self):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(cfg(migrations={"mode": "Online"}), stage="production")
+        assert str(err.value) == ("herotasks.migrations.mode is 'Online' — "
+                                  "use one of: auto, online, window")
+
+    def test_env_style_override_reaches_a_declared_key(self):
+        config = Config(defaults=DEFAULTS, overrides={
+            "herotasks": {"stages": STAGES, "preset": "django",
+                          "migrations": {"mode": "window"}}})
+        s = Settings.resolve(Context(config=config).config, stage="staging")
+        assert s.migrations_mode == "window"
+
+
 class TestDjangoPreset:
     def test_globs_are_plain_for_the_git_adapter(self):
         s = Settings.resolve(cfg(preset="django"), stage="production")
@@ -142,6 +166,7 @@ class TestBadValues:
         ({"scratch": {"prefix": "Bad_Prefix"}}, "herotasks.scratch.prefix"),
         ({"hooks": {"before": {"slug.bild": "echo"}}}, "unknown step 'slug.bild'"),
         ({"migrations": {"paths": [""]}}, "herotasks.migrations.paths"),
+        ({"migrations": {"mode": "sometimes"}}, "herotasks.migrations.mode"),
     ])
     def test_one_line_naming_the_key(self, tree, needle):
         with pytest.raises(ConfigError) as err:
@@ -184,6 +209,7 @@ def test_every_key_is_declared():
                 "scratch", "promote", "hooks", "timeouts", "api", "statedir"):
         assert key in tree
     assert set(tree["api"]) == {"url", "cabundle", "retries"}
+    assert set(tree["migrations"]) == {"command", "paths", "mode"}
     assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
 
 
