@@ -174,6 +174,20 @@ def settle_promote(run: Run, step: Step) -> Facts:
         time.sleep(2.0)
 
 
+def db_premigrate(run: Run, step: Step) -> Facts:
+    """Online migrations: the new slug runs them on the scratch app (it has
+    the new code; the target still runs the old) with the target's config
+    as the one-off's environment: sent to the API only, never set as the
+    scratch app's config, so its release phase never sees the database."""
+    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
+                  cabundle=run.settings.api_cabundle,
+                  timeout=run.settings.timeouts.migrate, out=run.out,
+                  env=dict(run.api.config_vars(run.name) or {}))
+    return None
+
+
 def db_migrate(run: Run, step: Step) -> Facts:
     dynos.migrate(run.api, run.name, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,

@@ -399,6 +399,7 @@ def _migrated(run: Run) -> bool:
     if j.is_complete("db.migrate"):
         return True
     return bool(run.facts.get("release_phase") and run.facts.get("pending")
+                and not run.facts.get("online")
                 and any(j.is_complete(name) for name in PROMOTE_STEPS))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herotasks.adapters import git
-from herotasks.core import assets, dynos, migrations, scratch
+from herotasks.core import assets, classify, dynos, migrations, scratch
 from herotasks.core.config import Settings
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
@@ -39,7 +39,7 @@ class Observed:
                 "previous_version": state.current_version,
                 "maintenance_was": state.maintenance, "preboot_was": state.preboot,
                 "assets": vars(self.assets), "pending": state.pending.pending,
-                "pending_reason": state.pending.reason,
+                "pending_reason": state.pending.reason, "online": state.online,
                 "warnings": list(state.warnings)}
 
 
@@ -152,6 +152,9 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     check_pipeline(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
+    verdicts = classify.classify_all(
+        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
+        mode=settings.migrations_mode) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(
@@ -170,5 +173,6 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         assets_reason=decision.reason,
         current_release=(current or {}).get("id"),
         current_version=(current or {}).get("version"),
+        migrations=verdicts,
     )
     return Observed(state=state, app=app, source=source, assets=decision)

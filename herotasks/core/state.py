@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 #: Dyno sizes on which Heroku's preboot does nothing (preboot needs Standard
 #: or Performance dynos); lower-cased for comparison.
@@ -61,6 +61,16 @@ class State:
     assets_reason: str = ""
     current_release: str | None = None
     current_version: int | None = None
+    #: each pending migration file's verdict (herotasks.core.classify)
+    migrations: tuple[Any, ...] = ()
+
+    @property
+    def online(self) -> bool:
+        """The pending migrations are all backward compatible: the old code
+        keeps working on the new schema, so they can run while it serves.
+        Unknown files (a deployed commit we cannot diff) are never online."""
+        return (self.pending.pending and bool(self.migrations)
+                and not any(v.kind == "window" for v in self.migrations))
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -199,6 +199,11 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     StepSpec("maintenance.on", _fixed("maintenance mode on"), act.maintenance_on,
              "maintenance mode off", undo="maintenance",
              undo_data=act.maintenance_undo, opens_window="maintenance"),
+    StepSpec("db.premigrate",
+             lambda _, s: f"one-off dyno of the new slug (scratch app, the app's "
+             f"config): {s.migrate_command}, while the old code serves",
+             act.db_premigrate, "nothing (online migrations are backward "
+             "compatible: the old code runs on the new schema)"),
     StepSpec("slug.promote", _promote_text, act.slug_promote, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
              goes_live=True, promotes=True, final_by_hand=True,

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from herotasks.core import plan as plan_mod
+from herotasks.core.classify import Verdict
 from herotasks.core import strategies
 from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy
@@ -29,16 +30,19 @@ def settings(**tree) -> Settings:
 
 def states():
     """Every combination of the facts the planner branches on."""
-    for pending, preboot, allowed, maint, workers, phase, rebuild in itertools.product(
-            (True, False), (True, False), (True, False), (True, False),
-            (True, False), (True, False), (True, False, None)):
+    online = (Verdict("db/migrate/002_add.rb", "online", "create_table"),)
+    window = (Verdict("db/migrate/002_drop.rb", "window", "remove_column"),)
+    for pending, preboot, allowed, maint, workers, phase, rebuild, verdicts in (
+            itertools.product((True, False), (True, False), (True, False),
+                              (True, False), (True, False), (True, False),
+                              (True, False, None), ((), online, window))):
         formation = (Process("web", 1, "standard-1x"),) + (
             (Process("worker", 2, "standard-1x"),) if workers else ())
         yield State(app="tally-prod", stage="production", new_commit="b" * 40,
                     deployed_commit="a" * 40, pending=Pending(pending, "x"),
                     preboot=preboot, preboot_allowed=allowed, maintenance=maint,
                     formation=formation, release_phase=phase,
-                    assets_rebuild=rebuild)
+                    assets_rebuild=rebuild, migrations=verdicts if pending else ())
 
 
 def every_plan():
