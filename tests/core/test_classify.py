@@ -147,6 +147,10 @@ DJANGO = [
             state_operations=[migrations.RemoveField(model_name='counter', name='label')],
         )"""),
      "online", "SeparateDatabaseAndState(state only)"),
+    ("separate-empty-database-ops",
+     django("migrations.SeparateDatabaseAndState(database_operations=[], "
+            "state_operations=[migrations.DeleteModel(name='Vote')])"),
+     "online", "SeparateDatabaseAndState(state only)"),
     ("separate-database-ops-read",
      django("""
         migrations.SeparateDatabaseAndState(
