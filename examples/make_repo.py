@@ -1,10 +1,11 @@
-"""Build the tally example's git history: three commits tagged v1, v2 and v3.
+"""Build the tally example's git history: five commits tagged v1 to v5.
 
     python examples/make_repo.py DEST
 
 The versions are stored as a base tree (v1) plus overlays that hold only the
 files each later version changes, so this repository keeps one copy of the
-app. The project's deploy settings (`tally/invoke.yaml`) go into the first commit.
+app. The project's deploy settings (`tally/invoke.yaml`) and its `tasks.py`
+go into the first commit.
 
 Author, committer and dates are fixed and the user's git configuration is
 ignored, so two runs produce the same commit ids.
@@ -25,6 +26,8 @@ VERSIONS = [
     ("base", "v1", "Count visits: a web page queues jobs, a worker counts them"),
     ("v2", "v2", "Remember who visited: a User-Agent column on jobs and visits"),
     ("v3", "v3", "Reword the page"),
+    ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
+    ("v5", "v5", "Break every page (a release the health check must roll back)"),
 ]
 # Build leftovers that may sit in the example folders if someone ran the app
 # there; they are never part of a version.
@@ -65,7 +68,8 @@ def make_repo(dest: Path) -> None:
         env = git_env(day)
         shutil.copytree(TALLY / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
         if tag == "v1":
-            shutil.copy(TALLY / "invoke.yaml", dest / "invoke.yaml")
+            for name in ("invoke.yaml", "tasks.py"):
+                shutil.copy(TALLY / name, dest / name)
         # Stage from content, not from the index's stat cache. copytree keeps
         # the source files' mtimes, so an overlay file with the same size as the
         # one it replaces (version.py: "v1" -> "v2") can look unchanged to git

@@ -18,7 +18,8 @@ from herotasks.core import lock, migrations, recover
 from herotasks.core.assets import commit_message
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
-from herotasks.core.engine import Action, Engine
+from herotasks.core.actions import Action
+from herotasks.core.engine import Engine
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
@@ -27,10 +28,11 @@ from herotasks.core.observe import (
     observe,
     pending_for,
 )
-from herotasks.core.plan import Plan, formation_from_api, plan_deploy
+from herotasks.core.plan import Plan, plan_deploy
+from herotasks.core.state import formation_from_api
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.slug import rollback as rollback_release
-from herotasks.errors import HerotasksError
+from herotasks.errors import HerotasksError, hint_command
 
 
 def make_plan(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
@@ -58,14 +60,9 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     checked = (started, clock())
     out(plan.describe())
     if dry_run:
-        report = Report(app=observed.state.app, stage=settings.stage,
-                        strategy=settings.strategy,
-                        commit_from=observed.state.deployed_commit,
-                        commit_to=observed.source,
-                        pending=observed.state.pending.pending,
-                        pending_reason=observed.state.pending.reason,
-                        started_at=started, finished_at=checked[1], ok=True,
-                        dry_run=True)
+        report = Report.from_facts(observed.state.app, settings.stage,
+                                   settings.strategy, observed.facts(), started)
+        report.finished_at, report.ok, report.dry_run = checked[1], True, True
         report.steps = [StepRecord(s.name, checked[1], checked[1], ok=True,
                                    skipped=s.name != "check", in_window=s.in_window)
                         for s in plan.steps]
@@ -83,14 +80,43 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    out: Callable[[str], Any] = print,
                    clock: Callable[[], float] = time.time,
                    actions: dict[str, Action] | None = None,
+                   keep_code: bool = False,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
-    """Finish or undo the stage's interrupted deploy (``deploy.recover``)."""
+    """Finish or undo the stage's interrupted deploy (``deploy.recover``).
+
+    The journal is this machine's, or else the one kept with the deploy lock
+    on Heroku (a CI runner that died takes its files with it).
+
+    :param keep_code: put back maintenance, workers and preboot, and release
+        the lock, leaving releases as they are (the way out when there is
+        nothing to roll back to, or the code now live is to stay).
+    """
     name = settings.require_app()
-    journal = journal_mod.load(settings.statedir, name)
+    journal = find_journal(api, settings, name, adopt=True, out=out)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    return recover.recover(engine, journal, api, out=out)
+    return recover.recover(engine, journal, api, out=out, keep_code=keep_code)
+
+
+def find_journal(api: Any, settings: Settings, name: str, *, adopt: bool = False,
+                 out: Callable[[str], Any] = print) -> journal_mod.Journal | None:
+    """The app's journal: this machine's, else the copy kept with the lock.
+
+    :param adopt: make the lock's copy this machine's own (recovery does).
+    """
+    journal = journal_mod.load(settings.statedir, name)
+    if journal is not None:
+        return journal
+    holder, data = lock.published(api, name)
+    if data is None:
+        return None
+    where = f"the journal kept with the deploy lock of {name}"
+    if not adopt:
+        return journal_mod.from_dict(data, where=where)
+    out(f"recover: using {where}"
+        + (f" (held by {holder.describe()})" if holder else ""))
+    return journal_mod.adopt(settings.statedir, data, where=where)
 
 
 @dataclass(frozen=True)
@@ -127,7 +153,7 @@ class Status:
         ]
         if self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
-                         + f" (run deploy.recover --stage {self.stage})")
+                         + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
         return "\n".join(lines)
 
 
@@ -137,7 +163,7 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     head = check_repo(c, "HEAD", allow_dirty=True)
     app = app_info(api, name)
     found, current = deployed_commit(c, api, name)
-    journal = journal_mod.load(settings.statedir, name)
+    journal = find_journal(api, settings, name)
     return Status(
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),

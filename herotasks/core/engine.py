@@ -1,9 +1,13 @@
 """Execute a :class:`~herotasks.core.plan.Plan`, one named step at a time.
 
-Each step has the same shape (paratrooper's ``callback(:name) { ... }``):
-``before`` hooks, the journal entry with its undo (written *before* anything
-changes), the action, the journal's ``done``, ``after`` hooks, and a timed
-:class:`~herotasks.core.report.StepRecord`. The maintenance and workers-down
+Each step has the same shape (paratrooper's ``callback(:name) { ... }``),
+and :meth:`Engine.run_step` is the one place that gives it: ``before``
+hooks, the journal entry with its undo (written *before* anything changes),
+the window it opens, the action, the changes it closes, the journal's
+``done`` with the action's facts, the window it closes, ``after`` hooks, and
+a timed :class:`~herotasks.core.report.StepRecord`. What a step does and how
+it is undone is the step catalogue's (:mod:`herotasks.core.steps`); a
+deploy, a recovery and a step run by hand all go through ``run_step``. The maintenance and workers-down
 windows are measured from the moment the change is requested until the one
 undoing it has returned.
 
@@ -26,22 +30,19 @@ as found, previous release) lives in ``journal.facts``, which is what lets
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from herotasks.adapters.shell import run_local
-from herotasks.core import assets, dynos, lock, scratch, slug
+from herotasks.core import lock
 from herotasks.core.config import Settings
-from herotasks.core.journal import CLOSED, DONE, Journal
+from herotasks.core.journal import Journal
 from herotasks.core.observe import Observed
-from herotasks.core.plan import Plan, Step, replan_after_build
+from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
-from herotasks.errors import Aborted, HerotasksError
-
-#: Steps that put new code on the app; after the last of them completes the
-#: promotion can no longer be undone by a rollback.
-CORE = ("slug.promote", "app.push", "db.migrate", "dynos.restart", "dynos.wait")
-PROMOTE_STEPS = ("slug.promote", "app.push")
+from herotasks.core.run import Run, Tools
+from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
+from herotasks.core.actions import Action
+from herotasks.errors import Aborted, HerotasksError, OutcomeUnknown, hint_command
 
 
 class DeployFailed(HerotasksError):
@@ -55,30 +56,18 @@ class DeployFailed(HerotasksError):
         self.report = report
 
 
-@dataclass
-class Run:
-    """Everything the actions of one deploy share."""
+class HookFailed(HerotasksError):
+    """A user hook exited non-zero (``when`` is ``before`` or ``after``)."""
 
-    c: Any
-    api: Any
-    settings: Settings
-    journal: Journal
-    report: Report
-    out: Callable[[str], Any]
-    clock: Callable[[], float]
-    app: dict
-    force_unlock: bool = False
-
-    @property
-    def facts(self) -> dict[str, Any]:
-        return self.journal.facts
-
-    @property
-    def name(self) -> str:
-        return self.journal.app
+    def __init__(self, message: str, *, when: str) -> None:
+        super().__init__(message)
+        self.when = when
 
 
-Action = Callable[[Run, Step], None]
+#: Tries of a step that fails after the migration succeeded (the first
+#: included), and the pause before each retry, in seconds.
+RETRIES_AFTER_MIGRATION = 3
+RETRY_PAUSE = 2.0
 
 
 class Engine:
@@ -88,12 +77,19 @@ class Engine:
                  out: Callable[[str], Any] = print,
                  clock: Callable[[], float] = time.time,
                  actions: dict[str, Action] | None = None) -> None:
-        self.c = c
-        self.api = api
-        self.settings = settings
-        self.out = out
-        self.clock = clock
-        self.actions = {**ACTIONS, **(actions or {})}
+        self.tools = Tools(c, api, settings, out, clock)
+        self.actions = {**{n: s.action for n, s in STEPS.items()},
+                        **(actions or {})}
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.tools.clock
+
+    def run_for(self, journal: Journal, report: Report, app: dict, *,
+                force_unlock: bool = False) -> Run:
+        """A :class:`Run` of this engine's tools for one journal."""
+        return Run(**vars(self.tools), journal=journal, report=report, app=app,
+                   force_unlock=force_unlock)
 
     # -- entry points ----------------------------------------------------------
 
@@ -106,25 +102,12 @@ class Engine:
         :param checked: start and end of the ``check`` step (observation ran
             before the plan existed).
         """
-        state = observed.state
-        journal.remember(
-            plan=[{"name": s.name, "in_window": s.in_window} for s in plan.steps],
-            source=observed.source,
-            deployed=state.deployed_commit,
-            previous_release=state.current_release,
-            previous_version=state.current_version,
-            maintenance_was=state.maintenance,
-            preboot_was=state.preboot,
-            assets_rebuild=observed.assets.rebuild,
-            assets_reuse=observed.assets.reuse_from,
-            pending=state.pending.pending,
-            pending_reason=state.pending.reason,
-        )
-        report = self._report(journal, started=(checked or (self.clock(),))[0])
+        journal.remember(plan=_plan_json(plan), **observed.facts())
+        report = Report.for_journal(journal, started=(checked or (self.clock(),))[0],
+                                    strategy=self.tools.settings.strategy)
         if checked:
             report.steps.append(StepRecord("check", checked[0], checked[1], ok=True))
-        run = Run(self.c, self.api, self.settings, journal, report, self.out,
-                  self.clock, observed.app, force_unlock=force_unlock)
+        run = self.run_for(journal, report, observed.app, force_unlock=force_unlock)
         steps = [s for s in plan.steps if s.name != "check"]
         return self._execute(run, steps, plan)
 
@@ -135,77 +118,221 @@ class Engine:
         can be past the point of no return is safe to repeat (migrations
         apply what is left, scaling and maintenance set absolute values).
         """
-        planned = [Step(s["name"], "", in_window=bool(s.get("in_window")))
+        planned = [Step(s["name"], in_window=bool(s.get("in_window")))
                    for s in journal.facts.get("plan", [])]
         todo = [s for s in planned if s.name != "check"
-                and journal.status(s.name) not in (DONE, CLOSED)]
-        report = self._report(journal, started=self.clock())
-        run = Run(self.c, self.api, self.settings, journal, report, self.out,
-                  self.clock, self.api.app(journal.app), force_unlock=force_unlock)
+                and not journal.is_complete(s.name)]
+        report = Report.for_journal(journal, started=self.clock(),
+                                    strategy=self.tools.settings.strategy)
+        run = self.run_for(journal, report, self.tools.api.app(journal.app),
+                           force_unlock=force_unlock)
         self._reopen_windows(run)
         return self._execute(run, todo, None)
 
-    def unwind(self, journal: Journal, error: str = "interrupted") -> Report:
+    def unwind(self, journal: Journal, error: str = "interrupted", *,
+               keep: tuple[str, ...] = ()) -> Report:
         """Put back everything ``journal`` has open (``deploy.recover`` when
-        the deploy never got past its point of no return)."""
-        report = self._report(journal, started=self.clock())
-        run = Run(self.c, self.api, self.settings, journal, report, self.out,
-                  self.clock, {"name": journal.app})
+        the deploy never got past its point of no return).
+
+        :param keep: undo kinds not to apply: their changes stay as they are
+            (``("rollback",)``: the code now live stays).
+        """
+        report = Report.for_journal(journal, started=self.clock(),
+                                    strategy=self.tools.settings.strategy)
+        run = self.run_for(journal, report, {"name": journal.app})
         self._reopen_windows(run)
+        for entry in list(journal.open_entries()):
+            if entry.undo.get("action") in keep:
+                journal.close(entry.step)
         line = self._unwind(run, error)
-        report.finished_at, report.ok = self.clock(), not self._left_open(run)
+        report.finished_at, report.ok = self.clock(), not journal.has_open()
         report.error = None if report.ok else line
         return report
+
+    # -- one step ----------------------------------------------------------------
+
+    def run_step(self, run: Run, step: Step) -> StepRecord:
+        """Run one step in the catalogue's shape; its timed record.
+
+        :raises HerotasksError: the step (or one of its hooks) failed; the
+            journal says so. Nothing is unwound here: that is the caller's
+            choice (a deploy unwinds, a person running steps by hand decides).
+        """
+        spec, journal = STEPS[step.name], run.journal
+        record = StepRecord(step.name, self.clock(), in_window=step.in_window)
+        run.report.steps.append(record)
+        try:
+            self.run_hooks(run, "before", step)
+            if spec.journaled:
+                journal.begin(step.name, spec.begin_undo(run))
+            locked = bool(run.facts.get("lock_app"))
+            if spec.publishes and locked:
+                self._publish(run)
+            if spec.opens_window:
+                run.report.open_window(spec.opens_window, self.clock())
+            facts = self.actions[step.name](run, step) or {}
+            for other in spec.closes:
+                journal.close(other)
+            journal.done(step.name, **facts)
+            if spec.publishes and not locked and run.facts.get("lock_app"):
+                self._publish(run)  # this step took the lock: the first copy
+            if spec.closes_window:
+                run.report.close_window(spec.closes_window, self.clock())
+            self.run_hooks(run, "after", step)
+        except (Exception, KeyboardInterrupt) as exc:
+            record.finished_at = self.clock()
+            error = exc if isinstance(exc, HerotasksError) else (
+                Aborted("interrupted") if isinstance(exc, KeyboardInterrupt)
+                else HerotasksError(f"{type(exc).__name__}: {exc}"))
+            # an unknown outcome stays "started": recovery must look, not assume
+            if journal.last(step.name) is not None and not isinstance(
+                    error, OutcomeUnknown):
+                journal.failed(step.name, str(error))
+            raise error from None
+        record.finished_at, record.ok = self.clock(), True
+        return record
+
+    def _publish(self, run: Run) -> None:
+        """Keep the journal with the deploy lock on Heroku (see core.lock)."""
+        lock.publish(run.api, run.name, run.journal.to_dict())
+
+    def run_hooks(self, run: Run, when: str, step: Step) -> None:
+        """User hooks (shell commands, local); a failing hook fails the step."""
+        hooks = (run.settings.hooks_before if when == "before"
+                 else run.settings.hooks_after)
+        env = {"HEROTASKS_STEP": step.name, "HEROTASKS_APP": run.name,
+               "HEROTASKS_STAGE": run.journal.stage or "",
+               "HEROTASKS_COMMIT": run.facts.get("source") or "",
+               "HEROTASKS_RELEASE": str(run.facts.get("release_version") or "")}
+        for command in hooks.get(step.name, ()):
+            run.out(f"hook {when} {step.name}: {command}")
+            result = run_local(run.c, command, env=env, warn=True)
+            if not result.ok:
+                raise HookFailed(f"hook {when} {step.name} exited "
+                                 f"{result.exited}: {command}", when=when)
 
     # -- the loop -----------------------------------------------------------------
 
     def _execute(self, run: Run, steps: list[Step], plan: Plan | None) -> Report:
         report = run.report
+        # past the point of no return (the new release stays): a resumed run
+        # whose live steps are all done starts there
+        live = (not any(s.spec.goes_live for s in steps)
+                and any(run.journal.is_complete(n) for n in PROMOTE_STEPS))
         i = 0
         while i < len(steps):
             step = steps[i]
-            record = StepRecord(step.name, self.clock(), in_window=step.in_window)
-            report.steps.append(record)
             try:
-                self.run_hooks(run, "before", step)
-                self.actions[step.name](run, step)
-                self.run_hooks(run, "after", step)
-            except (Exception, KeyboardInterrupt) as exc:
-                record.finished_at = self.clock()
-                error = exc if isinstance(exc, HerotasksError) else (
-                    Aborted("interrupted") if isinstance(exc, KeyboardInterrupt)
-                    else HerotasksError(f"{type(exc).__name__}: {exc}"))
-                if run.journal.last(step.name) is not None:
-                    run.journal.failed(step.name, str(error))
-                self._fail(run, step, error)
-            record.finished_at, record.ok = self.clock(), True
-            if step.name in CORE and not any(s.name in CORE for s in steps[i + 1:]):
+                self.run_step(run, step)
+            except HerotasksError as error:
+                self._recover_step(run, step, error, live=live)
+            spec = step.spec
+            if spec.goes_live and not any(s.spec.goes_live for s in steps[i + 1:]):
                 # the new release is live and complete: no rollback from here on
                 for name in PROMOTE_STEPS:
                     run.journal.close(name)
-            if step.name == "slug.build" and plan is not None:
-                new = replan_after_build(plan, self.settings,
-                                         bool(run.facts.get("release_phase")))
+                live = True
+            if spec.replans and plan is not None:
+                new = replan(plan, run.settings, run.facts)
                 if new is not plan:
-                    self.out("slug: it has a release phase; herotasks will not "
-                             "migrate a second time")
+                    run.out(f"plan: decided again after {step.name}: "
+                            + "; ".join(new.notes or ("the build changed it",)))
                     done = {s.name for s in steps[: i + 1]}
                     steps = steps[: i + 1] + [s for s in new.steps
                                               if s.name not in done
                                               and s.name != "check"]
-                    run.journal.remember(plan=[{"name": s.name,
-                                                "in_window": s.in_window}
-                                               for s in new.steps])
+                    run.journal.remember(plan=_plan_json(new))
                     plan = new
             i += 1
         report.finished_at, report.ok = self.clock(), True
-        if not list(run.journal.open_entries()):
+        if not run.journal.has_open():
             run.journal.finish()
         return report
 
+    def _recover_step(self, run: Run, step: Step, error: HerotasksError, *,
+                      live: bool) -> None:
+        """After ``step`` failed: carry on when that is right, else fail.
+
+        In order: a lost answer is settled first (the change may have been
+        made); past the point of no return a failed cleanup or ``after`` hook
+        is a named leftover; after a successful migration the step is tried
+        again and the new release is kept whatever happens; anything else
+        unwinds.
+        """
+        spec, journal = step.spec, run.journal
+        if isinstance(error, OutcomeUnknown):
+            facts = self._settle(run, step, error)
+            if facts is not None:
+                journal.done(step.name, **facts)
+                run.report.steps[-1].ok = True
+                self.run_hooks(run, "after", step)
+                return
+        if live and (spec.cleanup or (isinstance(error, HookFailed)
+                                      and error.when == "after")):
+            stage = f" --stage {journal.stage}" if journal.stage else ""
+            fix = (f"; run `{hint_command('deploy.recover' + stage)}` to clear it"
+                   if spec.cleanup else "")
+            run.report.warnings.append(f"{step.name} failed after the deploy went "
+                                       f"live: {error}{fix}")
+            run.out(f"warning: {run.report.warnings[-1]}")
+            return
+        if _migrated(run):
+            for _ in range(RETRIES_AFTER_MIGRATION - 1 if spec.retried else 0):
+                run.out(f"{step.name} failed after the migration ({error}); "
+                        f"trying again in {RETRY_PAUSE:g}s")
+                time.sleep(RETRY_PAUSE)
+                try:
+                    self.run_step(run, step)
+                    return
+                except HerotasksError as again:
+                    error = again
+            self._fail_forward(run, step, error)
+        self._fail(run, step, error)
+
+    def _settle(self, run: Run, step: Step, error: OutcomeUnknown) -> dict | None:
+        """Whether a step whose answer was lost took effect (its facts), did
+        not (None); stops the deploy, undoing nothing, when nobody can tell."""
+        spec = step.spec
+        if spec.settle is None and not spec.goes_live:
+            return None  # its undo is right either way (absolute values)
+        if spec.settle is not None:
+            try:
+                facts = spec.settle(run, step)
+            except OutcomeUnknown as still:
+                error = still
+            else:
+                return None if facts is None else facts
+        run.out(f"UNKNOWN {step.name}: {error}")
+        run.report.finished_at = self.clock()
+        stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
+        line = (f"{step.name}: outcome unknown ({error.message}); nothing was "
+                "undone, as a release or migration may still be running; run `"
+                + hint_command("deploy.recover" + stage)
+                + "` to look again and finish or undo it")
+        run.report.error = line
+        raise DeployFailed(line, run.report) from None
+
+    def _fail_forward(self, run: Run, step: Step, error: HerotasksError) -> None:
+        """The migration succeeded and ``step`` still fails: keep the new
+        release (old code must not run on the new schema), put the rest back,
+        and say what is live and what to check."""
+        run.out(f"FAILED {step.name}: {error}")
+        for name in PROMOTE_STEPS:
+            run.journal.close(name)
+        outcome = self._unwind(run, str(error))
+        run.report.finished_at = self.clock()
+        version = run.facts.get("release_version")
+        line = (f"{step.name} failed: {error}; kept v{version}: the new code runs "
+                "on the migrated schema (rolling back would put old code on it)")
+        if outcome:
+            line += f"; {outcome}"
+        line += f"; check `heroku ps -a {run.name}` and the app's logs"
+        run.report.error = line
+        raise DeployFailed(line, run.report) from None
+
     def _fail(self, run: Run, step: Step, error: HerotasksError) -> None:
         """Unwind after ``step`` failed, then raise one line saying it all."""
-        self.out(f"FAILED {step.name}: {error}")
+        run.out(f"FAILED {step.name}: {error}")
         outcome = self._unwind(run, str(error))
         run.report.finished_at = self.clock()
         line = f"{step.name} failed: {error}"
@@ -218,26 +345,26 @@ class Engine:
         """Apply open undos newest first; a summary of what was done/kept."""
         done: list[str] = []
         kept: list[str] = []
-        rollback_failed = False
+        guard_failed = False
         for entry in list(run.journal.open_entries()):
-            action = entry.undo.get("action")
-            if rollback_failed and action in ("maintenance", "formation",
-                                              "lock.release"):
-                kept.append(KEPT[action])
+            undo = UNDOS[entry.undo.get("action")]
+            if guard_failed and undo.held:
+                kept.append(undo.held)
                 continue
-            record = StepRecord(UNDO_NAMES.get(action, f"undo {entry.step}"),
-                                self.clock())
+            record = StepRecord(undo.step, self.clock())
             run.report.steps.append(record)
             try:
-                said = UNDOS[action](run, entry.undo)
+                said = undo.apply(run, entry.undo)
             except (Exception, KeyboardInterrupt) as exc:
                 record.finished_at = self.clock()
-                if action == "rollback":
-                    rollback_failed = True
+                if undo.guards:
+                    guard_failed = True
                     kept.append(f"ROLLBACK FAILED ({exc})")
                 else:
                     kept.append(f"could not undo {entry.step} ({exc})")
                 continue
+            if undo.closes_window:
+                run.report.close_window(undo.closes_window, self.clock())
             record.finished_at, record.ok = self.clock(), True
             run.journal.close(entry.step)
             if said:
@@ -247,310 +374,35 @@ class Engine:
             parts.append(", ".join(done))
         if kept:
             stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
-            parts.append(", ".join(kept)
-                         + f"; run `inv deploy.recover{stage}` once the app is fixed")
-        if not list(run.journal.open_entries()):
+            line = (", ".join(kept) + "; run `"
+                    + hint_command(f"deploy.recover{stage}")
+                    + "` once the app is fixed")
+            if guard_failed:
+                line += (", or `" + hint_command(f"deploy.recover{stage} --keep-code")
+                         + "` to reopen it on the code now live")
+            parts.append(line)
+        if not run.journal.has_open():
             run.journal.finish()
         return "; ".join(parts)
 
-    def _left_open(self, run: Run) -> bool:
-        return bool(list(run.journal.open_entries()))
-
-    # -- helpers --------------------------------------------------------------
-
-    def _report(self, journal: Journal, started: float) -> Report:
-        f = journal.facts
-        return Report(app=journal.app, stage=journal.stage,
-                      strategy=journal.strategy or self.settings.strategy,
-                      commit_from=f.get("deployed"), commit_to=f.get("source"),
-                      pending=f.get("pending"),
-                      pending_reason=f.get("pending_reason", ""),
-                      started_at=started,
-                      release_id=f.get("release_id"),
-                      release_version=f.get("release_version"))
-
     def _reopen_windows(self, run: Run) -> None:
         """A resumed run continues windows an earlier process opened."""
-        j = run.journal
-        if j.status("maintenance.on") in ("started", "done", "failed"):
-            run.report.open_window("maintenance", j.last("maintenance.on").at)
-        if j.status("workers.stop") in ("started", "done", "failed"):
-            run.report.open_window("workers_down", j.last("workers.stop").at)
-
-    def run_hooks(self, run: Run, when: str, step: Step) -> None:
-        """User hooks (shell commands, local); a failing hook fails the step."""
-        hooks = (self.settings.hooks_before if when == "before"
-                 else self.settings.hooks_after)
-        env = {"HEROTASKS_STEP": step.name, "HEROTASKS_APP": run.name,
-               "HEROTASKS_STAGE": run.journal.stage or "",
-               "HEROTASKS_COMMIT": run.facts.get("source") or "",
-               "HEROTASKS_RELEASE": str(run.facts.get("release_version") or "")}
-        for command in hooks.get(step.name, ()):
-            self.out(f"hook {when} {step.name}: {command}")
-            result = run_local(run.c, command, env=env, warn=True)
-            if not result.ok:
-                raise HerotasksError(f"hook {when} {step.name} exited "
-                                     f"{result.exited}: {command}")
+        for name, spec in STEPS.items():
+            if spec.opens_window and run.journal.has_changed(name):
+                run.report.open_window(spec.opens_window, run.journal.last(name).at)
 
 
-# -- actions: one per step name --------------------------------------------------
-
-
-def _lock_acquire(run: Run, step: Step) -> None:
+def _migrated(run: Run) -> bool:
+    """The migration of this deploy succeeded (by a step, or by the release
+    phase of a promotion that completed)."""
     j = run.journal
-    j.begin(step.name, {"action": "lock.release", "deploy_id": j.deploy_id})
-    holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
-                            deploy_id=j.deploy_id)
-    name = lock.acquire(run.api, holder, force=run.force_unlock)
-    j.done(step.name, lock_app=name)
+    if j.is_complete("db.migrate"):
+        return True
+    return bool(run.facts.get("release_phase") and run.facts.get("pending")
+                and not run.facts.get("online")
+                and any(j.is_complete(name) for name in PROMOTE_STEPS))
 
 
-def _assets_precompile(run: Run, step: Step) -> None:
-    source = run.facts["source"]
-    commit = assets.precompile(run.c, run.settings, source, out=run.out)
-    run.journal.done(step.name, deploy_commit=commit)
-
-
-def _scratch_create(run: Run, step: Step) -> None:
-    run.journal.begin(step.name, {"action": "scratch.destroy"})
-    app = scratch.create(run.api, run.app, run.settings, out=run.out)
-    run.journal.done(step.name, scratch_app=app.get("name"))
-
-
-def _slug_build(run: Run, step: Step) -> None:
-    name = run.facts.get("scratch_app") or scratch.scratch_name(
-        run.settings.scratch_prefix, run.name)
-    commit = run.facts.get("deploy_commit") or run.facts["source"]
-    info = run.api.app(name)
-    built = slug.build(run.c, run.api, info, commit,
-                       timeout=run.settings.timeouts.build)
-    run.journal.done(step.name, slug_id=built["id"],
-                     release_phase=slug.has_release_phase(built))
-    run.out(f"slug: {built['id']} built from {commit[:10]}")
-
-
-def _preboot(enabled: bool) -> Action:
-    def action(run: Run, step: Step) -> None:
-        run.journal.begin(step.name, {"action": "preboot", "enabled": not enabled})
-        dynos.set_preboot(run.api, run.name, enabled)
-        run.journal.done(step.name)
-    return action
-
-
-def _workers_stop(run: Run, step: Step) -> None:
-    recorded = dynos.workers(run.api, run.name)  # fresh: minutes passed since check
-    run.journal.begin(step.name, {"action": "formation",
-                                  "processes": dynos.to_json(recorded)})
-    run.report.open_window("workers_down", run.clock())
-    dynos.stop_workers(run.api, run.name, recorded)
-    run.journal.done(step.name, workers=dynos.to_json(recorded))
-
-
-def _maintenance_on(run: Run, step: Step) -> None:
-    run.journal.begin(step.name, {"action": "maintenance", "on": False})
-    run.report.open_window("maintenance", run.clock())
-    dynos.maintenance(run.api, run.name, True)
-    run.journal.done(step.name)
-
-
-def _promote_undo(run: Run) -> dict[str, Any]:
-    return {"action": "rollback", "release": run.facts.get("previous_release"),
-            "version": run.facts.get("previous_version")}
-
-
-def _slug_promote(run: Run, step: Step) -> None:
-    run.journal.begin(step.name, _promote_undo(run))
-    scratch_info = None
-    if run.settings.promote_method == "pipeline":
-        scratch_info = run.api.app(run.facts["scratch_app"])
-    release = slug.promote(run.api, run.app, scratch_info, run.facts["slug_id"],
-                           run.facts["source"], method=run.settings.promote_method,
-                           timeout=run.settings.timeouts.release, out=run.out)
-    _released(run, step, release)
-
-
-def _app_push(run: Run, step: Step) -> None:
-    run.journal.begin(step.name, _promote_undo(run))
-    commit = run.facts.get("deploy_commit") or run.facts["source"]
-    url = run.app.get("git_url") or run.api.app(run.name)["git_url"]
-    known = {b.get("id") for b in run.api.builds(run.name)}
-    slug.push(run.c, run.api, url, commit, what=run.name)
-    # the push's own release, which fails here when its release phase failed
-    release = slug.pushed_release(run.api, run.name, commit, known)
-    release = slug.wait(run.api, run.name, release,
-                        timeout=run.settings.timeouts.release, out=run.out)
-    _released(run, step, release)
-
-
-def _released(run: Run, step: Step, release: dict) -> None:
-    run.report.release_id = release.get("id")
-    run.report.release_version = release.get("version")
-    run.journal.done(step.name, release_id=release.get("id"),
-                     release_version=release.get("version"))
-    run.out(f"release: v{release.get('version')} on {run.name}")
-
-
-def _db_migrate(run: Run, step: Step) -> None:
-    command = run.settings.migrate_command
-    if not command:
-        return
-    run.journal.begin(step.name)  # no undo of its own: the promotion's rollback
-    dynos.migrate(run.api, run.name, command, cabundle=run.settings.api_cabundle,
-                  timeout=run.settings.timeouts.migrate, out=run.out)
-    run.journal.done(step.name)
-
-
-def _dynos_restart(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    run.facts["replaced_dynos"] = dynos.restart(run.api, run.name)
-    run.journal.done(step.name)
-
-
-def _dynos_wait(run: Run, step: Step) -> None:
-    dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
-                  timeout=run.settings.timeouts.boot, poll=0.25,
-                  replaced=run.facts.get("replaced_dynos", ()))
-    run.journal.done(step.name)
-
-
-def _maintenance_off(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    dynos.maintenance(run.api, run.name, bool(run.facts.get("maintenance_was")))
-    run.report.close_window("maintenance", run.clock())
-    run.journal.close("maintenance.on")
-    run.journal.done(step.name)
-
-
-def _workers_restore(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    recorded = dynos.from_json(run.facts.get("workers") or [])
-    dynos.restore_workers(run.api, run.name, recorded)
-    run.report.close_window("workers_down", run.clock())
-    run.journal.close("workers.stop")
-    run.journal.done(step.name)
-
-
-def _preboot_restore(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    dynos.set_preboot(run.api, run.name, bool(run.facts.get("preboot_was")))
-    run.journal.close("preboot.off")
-    run.journal.close("preboot.on")
-    run.journal.done(step.name)
-
-
-def _scratch_destroy(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
-    run.journal.close("scratch.create")
-    run.journal.done(step.name)
-
-
-def _lock_release(run: Run, step: Step) -> None:
-    run.journal.begin(step.name)
-    lock.release(run.api, run.name, run.journal.deploy_id)
-    run.journal.close("lock.acquire")
-    run.journal.done(step.name)
-
-
-def _check(run: Run, step: Step) -> None:
-    """Observation runs before the plan exists; nothing to do here."""
-
-
-ACTIONS: dict[str, Action] = {
-    "check": _check,
-    "lock.acquire": _lock_acquire,
-    "assets.precompile": _assets_precompile,
-    "scratch.create": _scratch_create,
-    "slug.build": _slug_build,
-    "preboot.off": _preboot(False),
-    "preboot.on": _preboot(True),
-    "workers.stop": _workers_stop,
-    "maintenance.on": _maintenance_on,
-    "slug.promote": _slug_promote,
-    "app.push": _app_push,
-    "db.migrate": _db_migrate,
-    "dynos.restart": _dynos_restart,
-    "dynos.wait": _dynos_wait,
-    "maintenance.off": _maintenance_off,
-    "workers.restore": _workers_restore,
-    "preboot.restore": _preboot_restore,
-    "scratch.destroy": _scratch_destroy,
-    "lock.release": _lock_release,
-}
-
-
-# -- undos: one per journal undo action ------------------------------------------
-
-
-def _undo_rollback(run: Run, undo: dict) -> str:
-    """Roll back to the release that ran before, unless it still runs."""
-    previous = undo.get("release")
-    current = run.api.current_release(run.name) or {}
-    if previous and current.get("id") == previous:
-        return ""  # the promotion never took effect
-    if not previous:
-        raise HerotasksError("no earlier release to roll back to (first deploy)")
-    release = slug.rollback(run.api, run.name, previous,
-                            timeout=run.settings.timeouts.release, out=run.out)
-    # the report's release is the one the app runs when the run ends
-    run.report.release_id = release.get("id")
-    run.report.release_version = release.get("version")
-    try:
-        dynos.wait_up(run.api, run.name, release.get("version"),
-                      timeout=run.settings.timeouts.boot)
-    except HerotasksError as exc:  # the rollback stands; say so and go on
-        run.out(f"warning: after the rollback, {exc}")
-    return f"rolled back to v{undo.get('version')} (as v{release.get('version')})"
-
-
-def _undo_maintenance(run: Run, undo: dict) -> str:
-    was = bool(run.facts.get("maintenance_was", undo.get("on", False)))
-    dynos.maintenance(run.api, run.name, was)
-    run.report.close_window("maintenance", run.clock())
-    return "maintenance off" if not was else "maintenance left on as found"
-
-
-def _undo_formation(run: Run, undo: dict) -> str:
-    recorded = dynos.from_json(undo.get("processes") or [])
-    dynos.restore_workers(run.api, run.name, recorded)
-    run.report.close_window("workers_down", run.clock())
-    return "workers restored" if recorded else ""
-
-
-def _undo_preboot(run: Run, undo: dict) -> str:
-    dynos.set_preboot(run.api, run.name, bool(undo.get("enabled")))
-    return "preboot restored"
-
-
-def _undo_scratch(run: Run, undo: dict) -> str:
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
-    return ""
-
-
-def _undo_lock(run: Run, undo: dict) -> str:
-    lock.release(run.api, run.name, undo.get("deploy_id"))
-    return ""
-
-
-UNDOS: dict[str, Callable[[Run, dict], str]] = {
-    "rollback": _undo_rollback,
-    "maintenance": _undo_maintenance,
-    "formation": _undo_formation,
-    "preboot": _undo_preboot,
-    "scratch.destroy": _undo_scratch,
-    "lock.release": _undo_lock,
-}
-UNDO_NAMES = {
-    "rollback": "slug.rollback",
-    "maintenance": "maintenance.off",
-    "formation": "workers.restore",
-    "preboot": "preboot.restore",
-    "scratch.destroy": "scratch.destroy",
-    "lock.release": "lock.release",
-}
-KEPT = {
-    "maintenance": "maintenance stays ON",
-    "formation": "workers stay stopped",
-    "lock.release": "the deploy lock stays held",
-}
-
+def _plan_json(plan: Plan) -> list[dict[str, Any]]:
+    """The plan as the journal keeps it (what :meth:`Engine.resume` reads)."""
+    return [{"name": s.name, "in_window": s.in_window} for s in plan.steps]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from herotasks.errors import HerotasksError
+from herotasks.errors import HerotasksError, hint_command
 
 VERSION = 1
 #: Keys that could carry secrets; refused so a careless caller cannot leak one.
@@ -75,6 +75,18 @@ class Journal:
         entry = self.last(step)
         return entry.status if entry else None
 
+    def is_complete(self, step: str) -> bool:
+        """``step`` finished (done, or its change since put back or kept)."""
+        return self.status(step) in (DONE, CLOSED)
+
+    def has_changed(self, step: str) -> bool:
+        """``step`` began changing something that is not closed yet."""
+        return self.status(step) in (STARTED, DONE, FAILED)
+
+    def has_open(self) -> bool:
+        """Some change is still to be put back (or made permanent)."""
+        return next(self.open_entries(), None) is not None
+
     def open_entries(self) -> Iterator[Entry]:
         """Entries of steps that changed something not yet put back, newest first.
 
@@ -85,7 +97,7 @@ class Journal:
             if entry.step in seen:
                 continue
             seen.add(entry.step)
-            if entry.status in (STARTED, DONE, FAILED) and entry.undo:
+            if self.has_changed(entry.step) and entry.undo:
                 yield entry
 
     # -- writing -------------------------------------------------------------
@@ -122,12 +134,6 @@ class Journal:
     def remember(self, **facts: Any) -> None:
         """Store facts that are not tied to one step."""
         self.facts.update(facts)
-        self.save()
-
-    def forget(self, *keys: str) -> None:
-        """Drop facts that no longer hold (e.g. the scratch app once destroyed)."""
-        for key in keys:
-            self.facts.pop(key, None)
         self.save()
 
     def finish(self) -> None:
@@ -200,27 +206,88 @@ def load(statedir: Path, app: str) -> Journal | None:
             f"cannot read the deploy journal {path}: {exc}",
             "fix or move the file, then run deploy.recover again",
         ) from None
+    return from_dict(raw, path=path)
+
+
+def from_dict(raw: Any, *, path: Path | None = None, where: str | None = None
+              ) -> Journal:
+    """A Journal from its stored form (a file, or the copy kept with the lock).
+
+    :param path: where it is (or would be) kept on this machine.
+    :param where: how to name it in an error (default: the path).
+    :raises HerotasksError: not a journal, another version, or damaged.
+    """
+    where = where or f"the deploy journal {path}"
+    fix = "move the file aside, then check the app by hand (deploy.status)"
+    if not isinstance(raw, dict):
+        raise HerotasksError(
+            f"{where} is not a journal (a JSON {type(raw).__name__}, not an "
+            "object)", fix)
     if raw.get("version") != VERSION:
-        raise HerotasksError(f"journal {path} has unknown version {raw.get('version')}",
+        raise HerotasksError(f"{where} has unknown version {raw.get('version')}",
                              "it was written by another herotasks version")
+    try:
+        return _from_dict(path or Path(), raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HerotasksError(f"{where} is damaged ({_what(exc)})", fix) from None
+
+
+def adopt(statedir: Path, raw: Any, *, where: str) -> Journal:
+    """Take over a journal kept elsewhere (with the lock, on Heroku) as this
+    machine's own: validated, then written where :func:`load` finds it."""
+    journal = from_dict(raw, where=where)
+    journal.path = journal_path(statedir, journal.app)
+    journal.save()
+    return journal
+
+
+def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
+    """A Journal from its on-disk form; raises on any field of the wrong shape."""
+    facts = raw.get("facts")
+    facts = {} if facts is None else facts
+    entries = raw.get("entries", [])
+    if not isinstance(raw["app"], str) or not isinstance(raw["deploy_id"], str):
+        raise TypeError("app and deploy_id must be strings")
+    if not isinstance(facts, dict):
+        raise TypeError("facts must be an object")
+    if not isinstance(entries, list):
+        raise TypeError("entries must be a list")
+    parsed = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise TypeError(f"entries[{i}] must be an object")
+        if not isinstance(e["step"], str) or e["status"] not in (
+                STARTED, DONE, FAILED, CLOSED):
+            raise ValueError(f"entries[{i}] has no valid step and status")
+        undo = e.get("undo")
+        undo = {} if undo is None else undo
+        if not isinstance(undo, dict):
+            raise TypeError(f"entries[{i}].undo must be an object")
+        parsed.append(Entry(e["step"], e["status"], float(e["at"]), undo,
+                            e.get("error")))
     return Journal(
         path=path,
         app=raw["app"],
         deploy_id=raw["deploy_id"],
         stage=raw.get("stage"),
         strategy=raw.get("strategy"),
-        started_at=raw.get("started_at") or 0.0,
-        facts=raw.get("facts") or {},
-        entries=[Entry(e["step"], e["status"], e["at"], e.get("undo") or {},
-                       e.get("error")) for e in raw.get("entries", [])],
+        started_at=float(raw.get("started_at") or 0.0),
+        facts=facts,
+        entries=parsed,
     )
+
+
+def _what(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
           clock: Any = time.time) -> Journal:
     """A fresh journal for a new deploy, refusing to overwrite an unfinished one."""
     existing = load(statedir, app)
-    if existing is not None and list(existing.open_entries()):
+    if existing is not None and existing.has_open():
         steps = ", ".join(e.step for e in existing.open_entries())
         who = existing.facts.get("pid")
         when = time.strftime("%H:%M:%S", time.localtime(existing.started_at))
@@ -228,8 +295,8 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
             f"a deploy of {app} started at {when}"
             + (f" by pid {who}" if who else "")
             + f" is unfinished and holds changes ({steps})",
-            "if that process is gone, run `inv deploy.recover --stage "
-            f"{existing.stage or stage}`",
+            "if that process is gone, run `"
+            + hint_command(f"deploy.recover --stage {existing.stage or stage}") + "`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,

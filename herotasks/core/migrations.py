@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from herotasks.core.plan import Pending
+from herotasks.core.state import Pending
 
 SOURCE_MARKER = "herotasks source"
 TRAILER = "Herotasks-Source"

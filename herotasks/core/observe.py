@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from herotasks.adapters import git
-from herotasks.core import assets, dynos, migrations, scratch
+from herotasks.core import assets, classify, dynos, migrations, scratch
 from herotasks.core.config import Settings
-from herotasks.core.plan import Pending, State, formation_from_api, preboot_allowed
+from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
+from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, ConfigError, GitError
 
 RECENT_RELEASES = 50
@@ -28,9 +29,18 @@ class Observed:
     state: State
     app: dict
     source: str
-    deployed: migrations.Deployed
     assets: assets.AssetsDecision
-    current_release: dict | None
+
+    def facts(self) -> dict[str, Any]:
+        """What a deploy's journal (and a dry run's report) start from."""
+        state = self.state
+        return {"source": self.source, "deployed": state.deployed_commit,
+                "previous_release": state.current_release,
+                "previous_version": state.current_version,
+                "maintenance_was": state.maintenance, "preboot_was": state.preboot,
+                "assets": vars(self.assets), "pending": state.pending.pending,
+                "pending_reason": state.pending.reason, "online": state.online,
+                "warnings": list(state.warnings)}
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -93,8 +103,9 @@ def check_pipeline(api: Any, settings: Settings, name: str) -> None:
 
     :raises ConfigError: the target is in no pipeline.
     """
-    if settings.strategy != "herotasks" or settings.promote_method != "pipeline":
-        return  # naive and conditional push to the app and promote nothing
+    if (not STRATEGIES[settings.strategy].scratch_build
+            or settings.promote_method != "pipeline"):
+        return  # strategies that push to the app promote nothing
     if not api.pipeline_coupling(name):
         raise ConfigError(f"{name} is in no pipeline",
                           "couple it to one, or use herotasks.promote.method: slug")
@@ -141,6 +152,9 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     check_pipeline(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
+    verdicts = classify.classify_all(
+        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
+        mode=settings.migrations_mode) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(
@@ -159,6 +173,6 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         assets_reason=decision.reason,
         current_release=(current or {}).get("id"),
         current_version=(current or {}).get("version"),
+        migrations=verdicts,
     )
-    return Observed(state=state, app=app, source=source, deployed=deployed,
-                    assets=decision, current_release=current)
+    return Observed(state=state, app=app, source=source, assets=decision)

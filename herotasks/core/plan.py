@@ -4,104 +4,24 @@
 ``deploy.plan``, dry runs and the real deploy all print or execute the very
 same :class:`Plan`, so what the user reads is what runs.
 
-The three strategies (``--strategy``) share step names so reports compare like
-with like:
-
-* ``herotasks``: build the slug on a scratch app outside any window; open a
-  window (preboot off, workers stopped, maintenance on) only when migrations are
-  pending, and then keep only promote, migrate and the restart inside it;
-  otherwise promote with preboot and no window at all.
-* ``conditional``: push straight to the app (Heroku builds there), with the
-  window and stopped workers only when migrations are pending.
-* ``naive``: maintenance on, push, migrate, restart, maintenance off, always.
-  This is what paratrooper and hyperoslo's heroku-deploy do; it does not wait
-  for dynos either, as they do not.
+The flow is fixed, as capistrano's: the same named steps in the same order
+for every deploy, each present or not. Which are present is decided from the
+observed :class:`~herotasks.core.state.State` and the strategy's flags
+(:mod:`herotasks.core.strategies`); what each step does, how it is undone
+and how it is described come from the step catalogue
+(:mod:`herotasks.core.steps`). The strategies share step names, so reports
+compare like with like.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Mapping
 
 from herotasks.core.config import Settings
-
-#: Dyno sizes on which Heroku's preboot does nothing (preboot needs Standard
-#: or Performance dynos); lower-cased for comparison.
-NO_PREBOOT_SIZES = frozenset({"free", "hobby", "eco", "basic"})
-
-
-@dataclass(frozen=True)
-class Process:
-    """One formation entry, as recorded before workers stop."""
-
-    type: str
-    quantity: int
-    size: str
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Whether migrations are pending, and why we think so."""
-
-    pending: bool
-    reason: str
-    files: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class State:
-    """What herotasks observed before deciding anything.
-
-    :param deployed_commit: source commit of the app's current release, or
-        None when unknown (first deploy, or a release herotasks cannot trace).
-    :param release_phase: the new commit's Procfile declares ``release:``.
-    :param preboot: preboot is enabled now.
-    :param preboot_allowed: preboot would have an effect (web runs on dynos
-        that support it).
-    :param assets_rebuild: the asset command will run (None: the app has no
-        asset step).
-    :param maintenance: maintenance mode is on now (left as found afterwards).
-    """
-
-    app: str
-    stage: str | None
-    new_commit: str
-    deployed_commit: str | None
-    pending: Pending
-    release_phase: bool = False
-    preboot: bool = False
-    preboot_allowed: bool = False
-    formation: tuple[Process, ...] = ()
-    maintenance: bool = False
-    assets_rebuild: bool | None = None
-    assets_reason: str = ""
-    current_release: str | None = None
-    current_version: int | None = None
-
-    @property
-    def workers(self) -> tuple[Process, ...]:
-        """The non-web processes that are running and would stop in a window."""
-        return tuple(p for p in self.formation if p.type != "web" and p.quantity > 0)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One named, timed unit of a deploy.
-
-    :param name: the step's name; also the hook name and the report's name.
-    :param description: what it does, with this deploy's particulars.
-    :param in_window: runs while the site is in maintenance (counted in the
-        window the user pays for).
-    :param changes: changes state on Heroku or in git refs, so the journal
-        records it (with ``undo``) before it runs.
-    :param undo: how the journal's recovery undoes it; empty when nothing to undo.
-    """
-
-    name: str
-    description: str
-    in_window: bool = False
-    changes: bool = True
-    undo: str = ""
+from herotasks.core.state import State
+from herotasks.core.steps import STEPS, Step
+from herotasks.core.strategies import STRATEGIES, Strategy
 
 
 @dataclass(frozen=True)
@@ -113,6 +33,11 @@ class Plan:
     steps: tuple[Step, ...]
     window: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def rules(self) -> Strategy:
+        """The strategy's record."""
+        return STRATEGIES[self.strategy]
 
     def names(self) -> list[str]:
         """Step names in order (handy for tests and the journal)."""
@@ -133,6 +58,8 @@ class Plan:
             f"  migrations:  {'pending' if st.pending.pending else 'none'}"
             f" ({st.pending.reason})",
         ]
+        # each file's verdict: what decides between online and the window
+        lines += [f"    {v.kind:7s} {v.path} ({v.reason})" for v in st.migrations]
         if st.assets_rebuild is None:
             lines.append("  assets:      no asset step configured")
         else:
@@ -163,55 +90,77 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     :param state: what :mod:`herotasks.core.observe` found.
     :param settings: the resolved settings (strategy, promote method, ...).
     """
-    strategy = settings.strategy
+    rules = STRATEGIES[settings.strategy]
     migrate = settings.migrate_command is not None
     # A pending migration opens the window even when the release phase runs it:
     # promotion then migrates, and old code must not serve meanwhile.
-    needs_window = migrate and state.pending.pending
-    if strategy == "naive":
-        needs_window = True
+    online = migrate and rules.migrates_online and state.online
+    window = rules.always_window or (migrate and state.pending.pending and not online)
+    run_migrate = migrate and window and not state.release_phase
+    # online: the new code's migrations run from the scratch app while the old
+    # code serves (or in the release phase, before the release goes live)
+    premigrate = online and not window and not state.release_phase
+    stop_workers = window and rules.stops_workers and bool(state.workers)
+    preboot_off = window and rules.preboot_off_in_window and state.preboot
+    preboot_on = (not window and rules.preboot_without_window
+                  and state.preboot_allowed and not state.preboot)
+    maintenance = window and not state.maintenance
+    build = rules.scratch_build
     notes: list[str] = []
-    steps: list[Step] = [
-        Step("check", "auth, app, ref, clean tree, Procfile", changes=False),
-        Step("lock.acquire", f"take the deploy lock of {state.app}",
-             undo="release the lock"),
+    if online and state.release_phase:
+        notes.append("the release phase runs the online migrations before the "
+                     "release goes live, while the old code serves")
+    if state.release_phase and window:
+        notes.append("the release phase runs the migration during promotion; "
+                     "herotasks does not migrate a second time")
+    if window and state.maintenance:
+        notes.append("maintenance is already on; it stays on afterwards")
+    if (not window and rules.preboot_without_window and not state.preboot_allowed
+            and not state.preboot):
+        notes.append("no preboot (web dynos do not support it): the switch "
+                     "restarts web dynos")
+    # The fixed flow: (step, present in this deploy).
+    flow: list[tuple[str, bool]] = [
+        ("check", True),
+        ("lock.acquire", True),
+        ("assets.precompile", rules.precompiles
+         and settings.assets_command is not None),
+        ("scratch.create", build),
+        ("slug.build", build),
+        ("preboot.off", preboot_off),
+        ("preboot.on", preboot_on),
+        ("workers.stop", stop_workers),
+        ("maintenance.on", maintenance),
+        ("db.premigrate", premigrate),
+        (rules.promote_step, True),
+        ("db.migrate", run_migrate),
+        # Dynos booted by promotion ran before the schema changed; restart them
+        # so nothing serves with stale schema caches.
+        ("dynos.restart", run_migrate),
+        ("dynos.wait", rules.waits_for_dynos),
+        ("maintenance.off", maintenance),
+        ("workers.restore", stop_workers),
+        ("preboot.restore", preboot_off or preboot_on),
+        ("health.check", rules.checks_health and settings.health.enabled),
+        ("scratch.destroy", build),
+        ("lock.release", True),
     ]
-    # Only herotasks compiles assets locally: naive and conditional push the
-    # source as the tools they stand for do, and Heroku's build compiles the
-    # assets (inside the window when there is one: that is what they cost).
-    if settings.assets_command is not None and strategy == "herotasks":
-        steps.append(Step(
-            "assets.precompile",
-            ("compile assets in a temporary worktree" if state.assets_rebuild
-             else "reuse the last compiled assets") + ", make the deploy commit",
-            undo="nothing (refs under refs/herotasks only)",
-        ))
-
-    if strategy == "herotasks":
-        steps += [
-            Step("scratch.create", "scratch app with the target's stack and "
-                 "buildpacks, formation at zero", undo="destroy the scratch app"),
-            Step("slug.build", "push the deploy commit to the scratch app, "
-                 "record the slug", undo="nothing (the scratch app goes)"),
-        ]
-    window_steps, before, after = _window_steps(state, settings, needs_window, notes)
-    steps += before + window_steps + after
-    if strategy == "herotasks":
-        steps.append(Step("scratch.destroy", "destroy the scratch app and "
-                          "leftovers of earlier runs", undo="nothing"))
-    steps.append(Step("lock.release", "release the deploy lock", undo="nothing"))
-    return Plan(state=state, strategy=strategy, steps=tuple(steps),
-                window=needs_window, notes=tuple(notes))
+    steps = tuple(STEPS[name].planned(state, settings, window=window)
+                  for name, present in flow if present)
+    return Plan(state=state, strategy=settings.strategy, steps=steps,
+                window=window, notes=tuple(notes))
 
 
-def replan_after_build(plan: Plan, settings: Settings, release_phase: bool) -> Plan:
-    """Re-decide once the built slug says whether it has a release phase.
+def replan(plan: Plan, settings: Settings, facts: Mapping[str, Any]) -> Plan:
+    """Re-decide once a step has learnt what the plan assumed.
 
-    The Procfile at the commit usually tells us before the build; the slug's
-    ``process_types`` are the platform's final word. Steps up to the build
-    are identical in both plans, so the engine just continues with the new
-    plan's remaining steps.
+    The Procfile at the commit usually tells whether there is a release phase
+    before the build; the built slug's ``process_types`` are the platform's
+    final word (``facts["release_phase"]``). Steps up to the build are
+    identical in both plans, so the engine just continues with the new plan's
+    remaining steps.
     """
+    release_phase = bool(facts.get("release_phase", plan.state.release_phase))
     if release_phase == plan.state.release_phase:
         return plan
     return plan_deploy(replace(plan.state, release_phase=release_phase), settings)
@@ -220,84 +169,12 @@ def replan_after_build(plan: Plan, settings: Settings, release_phase: bool) -> P
 # -- internals ----------------------------------------------------------------
 
 
-def _window_steps(
-    state: State, settings: Settings, window: bool, notes: list[str]
-) -> tuple[list[Step], list[Step], list[Step]]:
-    """The promote/migrate core, and what wraps it: (inside, before, after)."""
-    strategy = settings.strategy
-    run_migrate = (settings.migrate_command is not None and window
-                   and not state.release_phase)
-    if state.release_phase and window:
-        notes.append("the release phase runs the migration during promotion; "
-                     "herotasks does not migrate a second time")
-    promote = _promote_step(state, settings, in_window=window)
-    inside = [promote]
-    if run_migrate:
-        inside.append(Step("db.migrate", f"one-off dyno: {settings.migrate_command}",
-                           in_window=window,
-                           undo="roll back to the previous release"))
-        # Dynos booted by promotion ran before the schema changed; restart them
-        # so nothing serves with stale schema caches.
-        inside.append(Step("dynos.restart", "restart the new release's dynos",
-                           in_window=window, undo="nothing (a restart is harmless)"))
-    if strategy == "herotasks":
-        # naive/conditional copy the prior tools, which do not wait either;
-        # the benchmark's load generator then shows what that costs.
-        inside.append(Step("dynos.wait", "wait until the new release's dynos "
-                           "are up", in_window=window, changes=False))
-    before: list[Step] = []
-    after: list[Step] = []
-    if window:
-        if strategy != "naive" and state.preboot:
-            before.append(Step("preboot.off", "turn preboot off (old and new "
-                               "code must not overlap a migration)",
-                               undo="turn preboot back on"))
-        if strategy != "naive" and state.workers:
-            before.append(Step("workers.stop", "scale " + ", ".join(
-                f"{p.type}={p.quantity}" for p in state.workers) + " to zero",
-                undo="scale them back exactly"))
-        if state.maintenance:
-            notes.append("maintenance is already on; it stays on afterwards")
-        else:
-            before.append(Step("maintenance.on", "maintenance mode on",
-                               undo="maintenance mode off"))
-            after.append(Step("maintenance.off", "maintenance mode off",
-                              undo="nothing"))
-        if strategy != "naive" and state.workers:
-            after.append(Step("workers.restore", "put back the recorded formation",
-                              undo="nothing"))
-        if strategy != "naive" and state.preboot:
-            after.append(Step("preboot.restore", "turn preboot back on",
-                              undo="nothing"))
-    elif strategy == "herotasks":
-        if state.preboot_allowed and not state.preboot:
-            before.append(Step("preboot.on", "turn preboot on for a "
-                               "zero-downtime switch", undo="turn preboot off"))
-            after.append(Step("preboot.restore", "turn preboot back off",
-                              undo="nothing"))
-        elif not state.preboot_allowed and not state.preboot:
-            notes.append("no preboot (web dynos do not support it): the switch "
-                         "restarts web dynos")
-    return inside, before, after
-
-
-def _promote_step(state: State, settings: Settings, in_window: bool) -> Step:
-    if settings.strategy in ("naive", "conditional"):
-        return Step("app.push", f"git push the commit to {state.app} "
-                    "(Heroku builds and releases there)", in_window=in_window,
-                    undo="roll back to the previous release")
-    how = ("pipeline promotion" if settings.promote_method == "pipeline"
-           else "releasing the slug id")
-    extra = ", release phase runs" if state.release_phase else ""
-    return Step("slug.promote", f"{how} on {state.app}, wait for the release"
-                + extra, in_window=in_window,
-                undo="roll back to the previous release")
-
-
 def _window_text(plan: Plan) -> str:
     if not plan.window:
         st = plan.state
-        if plan.strategy == "herotasks" and (st.preboot or st.preboot_allowed):
+        if plan.step("db.premigrate") or (st.online and st.release_phase):
+            return "none (online migrations while the old code serves, then preboot)"
+        if plan.rules.preboot_without_window and (st.preboot or st.preboot_allowed):
             return "none (promote with preboot)"
         return "none"
     inside = [s.name for s in plan.steps if s.in_window]
@@ -306,20 +183,3 @@ def _window_text(plan: Plan) -> str:
 
 def _short(sha: str | None) -> str:
     return sha[:10] if sha else "(unknown)"
-
-
-def formation_from_api(items: Iterable[dict]) -> tuple[Process, ...]:
-    """Formation list as the API returns it -> :class:`Process` tuples."""
-    out = []
-    for item in items:
-        size = item.get("size") or (item.get("dyno_size") or {}).get("name") or ""
-        out.append(Process(str(item["type"]), int(item.get("quantity") or 0),
-                           str(size)))
-    return tuple(sorted(out, key=lambda p: p.type))
-
-
-def preboot_allowed(formation: Iterable[Process]) -> bool:
-    """Preboot helps only with web dynos on Standard/Performance sizes."""
-    web = [p for p in formation if p.type == "web"]
-    return bool(web) and all(p.size.lower() not in NO_PREBOOT_SIZES and p.size
-                             for p in web)

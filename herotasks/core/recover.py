@@ -23,11 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from herotasks.core.engine import PROMOTE_STEPS, Engine
-from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
+from herotasks.core.engine import Engine
+from herotasks.core.steps import PROMOTE_STEPS
+from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
 
-NOTHING, UNDO, FINISH, WAIT = "nothing", "undo", "finish", "wait"
+NOTHING, UNDO, FINISH, WAIT, KEEP_CODE = ("nothing", "undo", "finish", "wait",
+                                         "keep-code")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def decide(journal: Journal | None, current: dict | None,
     :param newest: the newest release (may be pending, unlike ``current``).
     """
     if journal is None:
-        return RecoverPlan(NOTHING, "no unfinished deploy recorded")
+        return RecoverPlan(NOTHING, "nothing to recover: no unfinished deploy "
+                           "recorded here or with the deploy lock")
     open_steps = tuple(e.step for e in journal.open_entries())
     planned = [s["name"] for s in journal.facts.get("plan", [])]
     if not planned:
@@ -66,7 +69,7 @@ def decide(journal: Journal | None, current: dict | None,
     promote = next((n for n in planned if n in PROMOTE_STEPS), None)
     status = journal.status(promote) if promote else None
     remaining = tuple(n for n in planned if n != "check"
-                      and journal.status(n) not in (DONE, CLOSED))
+                      and not journal.is_complete(n))
     if status == STARTED:
         if newest and newest.get("status") == "pending" and (
                 newest.get("id") != journal.facts.get("previous_release")):
@@ -104,10 +107,24 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
 
 
 def recover(engine: Engine, journal: Journal | None, api: Any, *,
-            out: Any = print) -> tuple[RecoverPlan, Report | None]:
-    """Decide and act; the plan and the report of what ran (None if nothing)."""
+            out: Any = print, keep_code: bool = False,
+            ) -> tuple[RecoverPlan, Report | None]:
+    """Decide and act; the plan and the report of what ran (None if nothing).
+
+    :param keep_code: undo every open change but the promotion (see
+        :func:`herotasks.core.deploy.recover_deploy`).
+    """
     if journal is None:
-        return decide(None, None), None
+        plan = decide(None, None)
+        out(plan.describe())
+        return plan, None
+    if keep_code:
+        open_steps = tuple(e.step for e in journal.open_entries())
+        plan = RecoverPlan(KEEP_CODE, "putting back everything but the code now "
+                           "live", open_steps)
+        out(plan.describe())
+        return plan, engine.unwind(journal, "recovering, keeping the code",
+                                   keep=("rollback",))
     current = api.current_release(journal.app)
     recent = api.releases(journal.app, limit=1)
     plan = decide(journal, current, recent[0] if recent else None)

@@ -23,7 +23,7 @@ import random
 import re
 from typing import Any
 
-from .platform import ApiError, Platform, invalid, new_id, not_found, now, public
+from .platform import PlatformError, Platform, invalid, new_id, not_found, now, public
 from .postgres import PostgresServer, PostgresUnavailable
 
 log = logging.getLogger("herotasks.sandbox")
@@ -99,7 +99,7 @@ class Addons:
             for att in self.attachments(app):
                 if att["name"] == identity:
                     return self.addon(att["addon"]["id"])
-        raise ApiError(404, "not_found", "Couldn't find that add on.", resource="add_on")
+        raise PlatformError(404, "not_found", "Couldn't find that add on.", resource="add_on")
 
     def create(self, app: dict, body: dict) -> dict:
         service, _, plan = str(body["plan"]).partition(":")
@@ -183,7 +183,7 @@ class Addons:
         for att in self.attachments(app):
             if identity in (att["id"], att["name"]):
                 return att
-        raise ApiError(404, "not_found", "Couldn't find that add on attachment.",
+        raise PlatformError(404, "not_found", "Couldn't find that add on attachment.",
                        resource="add_on attachment")
 
     def attach(self, body: dict) -> dict:
@@ -233,7 +233,7 @@ class Addons:
         self.store.delete("add-on-attachment", att["id"])
         try:
             app = self.platform.app(att["app"]["id"])
-        except ApiError:
+        except PlatformError:
             return att
         if f"{att['name']}_URL" in self.platform.config_vars(app):
             self.platform.update_config_vars(

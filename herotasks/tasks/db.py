@@ -7,15 +7,15 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from herotasks.core.config import DEFAULTS
-from herotasks.core.observe import app_info, check_repo, deployed_commit, pending_for
+from herotasks.errors import ConfigError
 from herotasks.tasks._support import (
     STAGE_HELP,
+    Hand,
     api,
     boundary,
-    by_hand,
-    is_dry,
     out,
     settings,
+    step_task,
 )
 
 
@@ -23,6 +23,9 @@ from herotasks.tasks._support import (
 @boundary
 def pending(c, stage=None, ref=None):
     """Say whether the diff from the deployed commit touches the migration paths."""
+    from herotasks.core.observe import (app_info, check_repo, deployed_commit,
+                                        pending_for)
+
     s = settings(c, stage)
     source = check_repo(c, ref or "HEAD", allow_dirty=True)
     client = api(c, s)
@@ -36,16 +39,27 @@ def pending(c, stage=None, ref=None):
     return result.pending
 
 
-@task(help={"stage": STAGE_HELP})
-@boundary
-def migrate(c, stage=None):
-    """Run the migrate command in a one-off dyno; its exit code decides."""
-    s = settings(c, stage)
-    if is_dry(c):
-        out(f"db: would run `{s.migrate_command}` on {s.require_app()}")
-        return
-    by_hand(c, s, api(c, s), "db.migrate")
+def _has_command(hand: Hand) -> None:
+    if hand.settings.migrate_command is None:
+        raise ConfigError("no migrate command configured "
+                          "(herotasks.migrations.command is false)",
+                          "set it, or pick preset rails or django")
 
 
-ns = Collection(pending, migrate)
+def _has_scratch(hand: Hand) -> dict:
+    from herotasks.core import scratch
+
+    _has_command(hand)
+    name = scratch.scratch_name(hand.settings.scratch_prefix, hand.app)
+    hand.api.app(name)  # one line when it is missing: run slug.build first
+    return {"scratch_app": name}
+
+
+migrate = step_task("db.migrate", "Run the migrate command in a one-off dyno; its "
+                    "exit code decides.", prepare=_has_command)
+premigrate = step_task("db.premigrate", "Run the new slug's migrations from the "
+                       "scratch app with the app's config, while the old code "
+                       "serves (online migrations only).", prepare=_has_scratch)
+
+ns = Collection(pending, migrate, premigrate)
 ns.configure(DEFAULTS)

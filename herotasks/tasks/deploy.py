@@ -1,30 +1,27 @@
 """Deploy: the whole low-downtime flow, its plan, status, rollback and recovery.
 
-``inv deploy.production`` / ``inv deploy.staging`` deploy to those configured
-stages; any stage works as ``inv deploy.to --stage NAME`` (or ``inv deploy
---stage NAME``: ``to`` is the default). Config: the whole herotasks subtree.
+``inv deploy --stage NAME`` (``to`` is the default task) deploys to any
+configured stage, and every stage configured in the project's invoke.yaml
+gets a task of its own: ``inv deploy.production``. Config: the whole
+herotasks subtree.
 
-Why fixed stage tasks plus ``to``: invoke builds its task parser from the
-collection *before* a task sees the config, and its loader copies collections,
-so tasks cannot appear from config on their own. ``production`` and
-``staging`` cover nearly everyone; an unconfigured one fails with one line
-listing the configured stages; other names either use ``deploy.to`` or are
-added in tasks.py with :func:`add_stages` (the ``herotasks`` console script
-adds every configured stage that way).
+Why stage tasks are added rather than declared: invoke builds its task parser
+from the collection *before* a task sees the config, so tasks cannot appear
+from config on their own. The ``herotasks`` console script adds one per stage
+of the loaded config; for ``inv``, ``from herotasks.tasks import ns`` adds the
+stages of the invoke.yaml beside the project's tasks.py (found as invoke
+finds it), and :func:`add_stages` adds any others (a stage named only in a
+``-f`` file or an env var).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
-from invoke import Collection, Task, task
+from invoke import Collection, Config, Task, task
 
-from herotasks.core import deploy as ops
-from herotasks.core import journal as journal_mod
-from herotasks.core import recover as core_recover
 from herotasks.core.config import DEFAULTS, merged_tree
-from herotasks.core.engine import DeployFailed
-from herotasks.core.report import write_json
 from herotasks.errors import ConfigError
 from herotasks.tasks._support import (
     STAGE_HELP,
@@ -43,12 +40,16 @@ DEPLOY_HELP = {
     "force_unlock": "take the deploy lock even if another deploy holds it",
     "json": "also write the report as JSON to this path (for CI)",
 }
-#: Stage names that get a task of their own out of the box.
-COMMON_STAGES = ("production", "staging")
 
 
 def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
             force_unlock=False, json=None):
+    from herotasks.core import deploy as ops
+    from herotasks.core.engine import DeployFailed
+    from herotasks.core.report import check_writable, write_json
+
+    if json:  # refused now, not after a deploy that then "fails" writing it
+        check_writable(json)
     s = settings(c, stage, strategy=strategy)
     client = api(c, s)
     try:
@@ -56,13 +57,13 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
                                allow_dirty=allow_dirty, force_unlock=force_unlock,
                                dry_run=is_dry(c), out=out)
     except DeployFailed as failed:
-        out(failed.report.summary())
         if json:
-            write_json(failed.report, json)
+            out(f"report: {write_json(failed.report, json)}")
+        out(failed.report.summary())
         raise
-    out(report.summary())
     if json:
         out(f"report: {write_json(report, json)}")
+    out(report.summary())
     return report
 
 
@@ -80,10 +81,6 @@ def stage_task(name: str) -> Task:
     return task(boundary(body), name=name, help=DEPLOY_HELP)
 
 
-production = stage_task("production")
-staging = stage_task("staging")
-
-
 @task(default=True, help={"stage": STAGE_HELP, **DEPLOY_HELP})
 @boundary
 def to(c, stage=None, ref=None, strategy=None, allow_dirty=False,
@@ -98,6 +95,8 @@ def to(c, stage=None, ref=None, strategy=None, allow_dirty=False,
 @boundary
 def plan(c, stage=None, ref=None, strategy=None, allow_dirty=False):
     """Show what a deploy would do and why; changes nothing."""
+    from herotasks.core import deploy as ops
+
     s = settings(c, stage, strategy=strategy)
     result = ops.make_plan(c, api(c, s), s, ref=ref or "HEAD",
                            allow_dirty=allow_dirty)
@@ -112,6 +111,8 @@ def status(c, stage=None):
 
     Also says whether HEAD has migrations pending against what is deployed.
     """
+    from herotasks.core import deploy as ops
+
     names = [stage] if stage else sorted(merged_tree(c.config)["stages"])
     if not names:
         raise ConfigError("no stages configured",
@@ -129,6 +130,8 @@ def rollback(c, stage=None, to=None):
 
     The database is not rolled back; the warning says when that matters.
     """
+    from herotasks.core import deploy as ops
+
     s = settings(c, stage)
     client = api(c, s)
     chosen = ops.plan_rollback(c, client, s, to)
@@ -142,19 +145,28 @@ def rollback(c, stage=None, to=None):
     out(f"rollback: now on v{release.get('version')}")
 
 
-@task(help={"stage": STAGE_HELP})
+@task(help={"stage": STAGE_HELP,
+            "keep_code": "put back maintenance, workers and preboot and release "
+                         "the lock, but leave the releases as they are"})
 @boundary
-def recover(c, stage=None):
-    """Finish or undo an interrupted deploy from its journal."""
+def recover(c, stage=None, keep_code=False):
+    """Finish or undo an interrupted deploy from its journal.
+
+    The journal is this machine's, or else the copy kept with the deploy lock
+    on Heroku, so any machine with the token can recover.
+    """
+    from herotasks.core import deploy as ops
+    from herotasks.core import recover as core_recover
+
     s = settings(c, stage)
     if is_dry(c):
-        j = journal_mod.load(s.statedir, s.require_app())
         client = api(c, s)
+        j = ops.find_journal(client, s, s.require_app())
         current = client.current_release(s.app)
         recent = client.releases(s.app, limit=1)
         out(core_recover.decide(j, current, recent[0] if recent else None).describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out)
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code)
     if report is not None:
         out(report.summary())
 
@@ -183,5 +195,25 @@ def configured_stages(config: Any) -> list[str]:
     return sorted(merged_tree(config)["stages"])
 
 
-ns = Collection(production, staging, to, plan, status, rollback, recover)
+def project_stages(start: Path | None = None) -> list[str]:
+    """The stages of the project's invoke config, for ``inv`` users.
+
+    The project is found as invoke finds it: the nearest folder from
+    ``start`` (the working directory) upwards that holds ``tasks.py``; its
+    ``invoke.yaml`` (or .yml, .json, .py) is the project config. A broken
+    config adds no task: the deploy tasks then report it in one line.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "tasks.py").is_file():
+            config = Config(project_location=str(folder))
+            try:
+                config.load_project()
+                return configured_stages(config)
+            except Exception:  # noqa: BLE001 - reported when a task runs
+                return []
+    return []
+
+
+ns = Collection(to, plan, status, rollback, recover)
 ns.configure(DEFAULTS)

@@ -16,7 +16,8 @@ from herotasks.core import deploy as ops
 from herotasks.core import journal as jn
 from herotasks.core import lock, scratch, slug
 from herotasks.core.config import Settings
-from herotasks.core.engine import ACTIONS, DeployFailed
+from herotasks.core.engine import DeployFailed
+from herotasks.core.steps import STEPS
 from herotasks.core.migrations import release_description
 from herotasks.errors import ApiError, ConfigError, LockHeld
 
@@ -36,6 +37,7 @@ def settings(tmp_path):
             "assets": {"command": "mkdir -p public/assets && "
                                   "cp app/assets/app.css public/assets/"},
             "statedir": str(tmp_path / "state"),
+            "health": {"watch": 0},  # the fake's dynos never crash
         }
         base.update(tree)
         return Settings.resolve({"herotasks": base}, stage="production")
@@ -316,7 +318,7 @@ class TestKillAndRecover:
             heroku.fail[call] = Killed()
         else:  # the step's change happened, then the process died
             def die(run_, step_):
-                ACTIONS[step](run_, step_)
+                STEPS[step].action(run_, step_)
                 raise Killed()
             actions = {step: die}
         with pytest.raises(Killed):

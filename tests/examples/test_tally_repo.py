@@ -15,12 +15,26 @@ def changed(repo, old: str, new: str) -> list[str]:
     return git(repo, "diff", "--name-only", old, new).splitlines()
 
 
-def test_three_commits_tagged_in_order(tally_repo):
+def test_five_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
-    assert len(log) == 3
-    tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in ("v3", "v2", "v1")]
+    order = ("v5", "v4", "v3", "v2", "v1")
+    assert len(log) == len(order)
+    tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in order]
     assert [line.split()[0] for line in log] == tags
-    assert [line.split()[1] for line in log] == ["v3:", "v2:", "v1:"]
+    assert [line.split()[1] for line in log] == [f"{t}:" for t in order]
+
+
+def test_v4_is_online_and_v2_needs_the_window(tally_repo):
+    """What herotasks' classifier makes of the example's migrations."""
+    from herotasks.core.classify import classify
+
+    def verdict(tag, path):
+        return classify("django", path, git(tally_repo, "show", f"{tag}:{path}"))
+
+    assert verdict("v2", "counter/migrations/0002_user_agent.py").kind == "window"
+    v4 = verdict("v4", "counter/migrations/0003_referrer.py")
+    assert v4.kind == "online" and "marker" in v4.reason
+    assert changed(tally_repo, "v4", "v5") == ["counter/views.py", "tally/version.py"]
 
 
 def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):
@@ -87,3 +101,15 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "not an empty folder" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_the_apps_own_tasks_py_takes_the_collection(tally_repo, tmp_path):
+    """`inv --list` in the app: herotasks' tasks, its configured stage, its own."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(tally_repo), str(clone)], check=True)
+    done = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=clone,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names = {line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()}
+    assert {"deploy.production", "db.migrate", "slug.build", "console"} <= names
+    assert "deploy.staging" not in names  # only configured stages get a task

@@ -13,8 +13,7 @@ from herotasks.tasks import deploy, ns
 INTERFACE = {
     "assets.precompile", "scratch.create", "scratch.destroy", "slug.build",
     "slug.promote", "db.pending", "db.migrate", "maintenance.on", "maintenance.off",
-    "workers.stop", "workers.restore", "deploy.production", "deploy.staging",
-    "deploy.to", "deploy.plan", "deploy.status", "deploy.rollback", "deploy.recover",
+    "workers.stop", "workers.restore", "deploy.to", "deploy.plan", "deploy.status", "deploy.rollback", "deploy.recover",
 }
 
 
@@ -38,7 +37,7 @@ def test_every_task_has_a_docstring_and_help_for_each_argument(name, t):
 
 
 def test_every_herotasks_key_is_declared_for_every_task():
-    for name in ("deploy.production", "assets.precompile", "workers.stop"):
+    for name in ("deploy.to", "assets.precompile", "workers.stop"):
         tree = ns.configuration(name)["herotasks"]
         assert tree["strategy"] == "herotasks" and tree["stages"] == {}
         assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
@@ -57,7 +56,7 @@ def test_deploy_default_task_is_to():
 class TestStages:
     def test_add_stages_gives_custom_names_a_task(self):
         root = Collection(deploy)
-        assert deploy.add_stages(root, ["qa", "production", "plan"]) == ["qa"]
+        assert deploy.add_stages(root, ["qa", "plan", "to"]) == ["qa"]
         assert "qa" in root.collections["deploy"].tasks
 
     def test_configured_stages(self):
@@ -75,13 +74,25 @@ class TestStages:
         return done.value.code, capsys.readouterr().err
 
     def test_unconfigured_stage_is_one_line(self, capsys, tmp_path, monkeypatch):
-        code, err = self.run(["deploy.staging"], capsys, tmp_path, monkeypatch)
+        code, err = self.run(["deploy", "--stage", "staging"], capsys, tmp_path,
+                             monkeypatch)
         assert code == 1
         assert err.strip() == ("herotasks: unknown stage 'staging' — configured "
                                "stages: production")
 
+    def test_only_configured_stages_get_a_task(self, capsys, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "tasks.py").write_text("from herotasks.tasks import ns\n")
+        (tmp_path / "invoke.yaml").write_text(
+            "herotasks:\n  stages:\n    qa: {app: a}\n")
+        Program().run(["inv", "--list"], exit=False)
+        listing = capsys.readouterr().out
+        assert "deploy.qa" in listing
+        assert "deploy.production" not in listing and "deploy.staging" not in listing
+
     def test_no_stage_is_one_line(self, capsys, tmp_path, monkeypatch):
-        code, err = self.run(["deploy.to"], capsys, tmp_path, monkeypatch)
+        code, err = self.run(["deploy.to"], capsys, tmp_path, monkeypatch,
+                             yaml="production: {app: a}\n    staging: {app: b}")
         assert code == 1 and "no stage given" in err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -103,3 +114,45 @@ def test_boundary_turns_errors_into_exit():
         body(None)
     assert err.value.code == 1
     assert err.value.message == "herotasks: bad thing — do this"
+
+
+class TestWithoutTheSandboxExtra:
+    """The root collection leaves the sandbox out when trustme or jsonschema
+    cannot be imported (tests/test_packaging.py checks that for real, from a
+    wheel); the console script then names the extra to install."""
+
+    def run(self, argv, capsys):
+        from herotasks.cli import HerotasksProgram
+
+        root = Collection(*(sub for name, sub in ns.collections.items()
+                            if name != "sandbox"))
+        with pytest.raises(SystemExit) as done:
+            HerotasksProgram(namespace=root, name="herotasks",
+                             binary="herotasks").run(["herotasks", *argv])
+        return done.value.code, capsys.readouterr().err
+
+    @pytest.mark.parametrize("argv", [["sandbox.up", "--root", "x"],
+                                      ["sandbox.status"], ["sandbox"],
+                                      ["--help", "sandbox.up"]])
+    def test_a_sandbox_task_names_the_extra(self, argv, capsys):
+        code, err = self.run(argv, capsys)
+        assert code == 1
+        assert err == ('herotasks: the sandbox is not installed: '
+                       'pip install "herotasks[sandbox]"\n')
+
+    @pytest.mark.parametrize("argv", [["nonesuch"], ["--help", "nonesuch"]])
+    def test_other_unknown_tasks_keep_invokes_message(self, argv, capsys):
+        code, err = self.run(argv, capsys)
+        assert code == 1 and "No idea what 'nonesuch' is!" in err
+
+    def test_available_looks_for_both_packages(self, monkeypatch):
+        import importlib.util
+
+        from herotasks import sandbox
+
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name: None if name == "jsonschema" else real(name))
+        assert sandbox.available() is False
+        monkeypatch.undo()
+        assert sandbox.available() is True

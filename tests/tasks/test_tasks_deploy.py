@@ -9,15 +9,17 @@ from invoke import Config, Context
 from invoke.config import copy_dict, merge_dicts
 from invoke.exceptions import Exit
 
-from herotasks.adapters import rendezvous
+from herotasks.adapters import heroku_api, rendezvous
+from herotasks.core import deploy as core_deploy
 from herotasks.core import journal as jn
 from herotasks.core import lock, scratch as core_scratch, slug as core_slug
 from herotasks.core.config import DEFAULTS
 from herotasks.core.migrations import release_description
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
-from herotasks.tasks import _support
 
 APP = "tally-prod"
+#: what `inv deploy.production` runs when the project configures that stage
+production = deploy.stage_task("production")
 
 
 def ctx(tmp_path, dry=False, **tree) -> Context:
@@ -27,6 +29,7 @@ def ctx(tmp_path, dry=False, **tree) -> Context:
         "assets": {"command": "mkdir -p public/assets && "
                               "cp app/assets/app.css public/assets/"},
         "statedir": str(tmp_path / "state"),
+        "health": {"watch": 0},  # the fake's dynos never crash
         **tree,
     }
     # As `inv` would see it: the collection's declared defaults under the
@@ -59,7 +62,7 @@ def world(repo, heroku, monkeypatch):
         seen["migrations"] += 1
         return 0
 
-    monkeypatch.setattr(_support, "make_api", fake_make_api)
+    monkeypatch.setattr(heroku_api, "make_api", fake_make_api)
     monkeypatch.setattr(core_slug, "push", fake_push)
     monkeypatch.setattr(rendezvous, "attach", fake_attach)
     return seen
@@ -86,12 +89,12 @@ class TestSettingsReachTheCore:
             got["strategy"] = s.strategy
             raise SystemExit  # stop here; only the settings matter
 
-        monkeypatch.setattr(deploy.ops, "deploy", fake_deploy)
+        monkeypatch.setattr(core_deploy, "deploy", fake_deploy)
         with pytest.raises(SystemExit):
-            deploy.production(ctx(tmp_path, strategy="naive"), strategy="conditional")
+            production(ctx(tmp_path, strategy="naive"), strategy="conditional")
         assert got["strategy"] == "conditional"
         with pytest.raises(SystemExit):
-            deploy.production(ctx(tmp_path, strategy="naive"))
+            production(ctx(tmp_path, strategy="naive"))
         assert got["strategy"] == "naive"
 
     def test_api_settings_come_from_config(self, tmp_path, repo, heroku, world):
@@ -104,7 +107,7 @@ class TestSettingsReachTheCore:
 
     def test_dry_run_reaches_http(self, tmp_path, repo, heroku, world, capsys):
         repo.commit({"db/migrate/002.rb": "x"})
-        deploy.production(ctx(tmp_path, dry=True))
+        production(ctx(tmp_path, dry=True))
         assert world["make_api"][-1]["dry_run"] is True
         assert heroku.calls == []
         out = capsys.readouterr().out
@@ -115,7 +118,7 @@ class TestDeployTask:
     def test_json_report_on_success(self, tmp_path, repo, heroku, world):
         repo.commit({"db/migrate/002.rb": "x"})
         path = tmp_path / "out" / "deploy.json"
-        deploy.production(ctx(tmp_path), json=str(path))
+        production(ctx(tmp_path), json=str(path))
         data = json.loads(path.read_text())
         assert data["ok"] and data["windows"]["maintenance"]["duration"] >= 0
         assert world["migrations"] == 1
@@ -126,7 +129,7 @@ class TestDeployTask:
         monkeypatch.setattr(rendezvous, "attach", lambda url, out, **kw: 2)
         path = tmp_path / "deploy.json"
         with pytest.raises(Exit) as err:
-            deploy.production(ctx(tmp_path), json=str(path))
+            production(ctx(tmp_path), json=str(path))
         assert err.value.code == 1
         assert "db.migrate failed" in err.value.message
         assert "\n" not in err.value.message
@@ -136,25 +139,25 @@ class TestDeployTask:
     def test_dirty_tree_refused_unless_allowed(self, tmp_path, repo, heroku, world):
         (repo.path / "Procfile").write_text("web: changed\n")
         with pytest.raises(Exit, match="uncommitted changes"):
-            deploy.production(ctx(tmp_path))
+            production(ctx(tmp_path))
         assert heroku.calls == []
-        deploy.production(ctx(tmp_path), allow_dirty=True)
+        production(ctx(tmp_path), allow_dirty=True)
         assert heroku.current_release(APP)["version"] == 2
 
     def test_unknown_ref(self, tmp_path, repo, heroku, world):
         with pytest.raises(Exit, match="unknown git ref 'nope'"):
-            deploy.production(ctx(tmp_path), ref="nope")
+            production(ctx(tmp_path), ref="nope")
 
     def test_unknown_app(self, tmp_path, repo, heroku, world):
         c = ctx(tmp_path, stages={"production": {"app": "nope"}})
         with pytest.raises(Exit, match="unknown app 'nope'"):
-            deploy.production(c)
+            production(c)
 
     def test_missing_procfile(self, tmp_path, repo, heroku, world):
         repo.git("rm", "-q", "Procfile")
         repo.commit(msg="no procfile")
         with pytest.raises(Exit, match="has no Procfile"):
-            deploy.production(ctx(tmp_path))
+            production(ctx(tmp_path))
 
     def test_not_a_git_repository(self, tmp_path, heroku, world, monkeypatch):
         plain = tmp_path / "plain"
@@ -162,7 +165,7 @@ class TestDeployTask:
         monkeypatch.chdir(plain)
         monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
         with pytest.raises(Exit, match="not a git repository"):
-            deploy.production(ctx(tmp_path))
+            production(ctx(tmp_path))
 
     def test_shallow_clone(self, tmp_path, repo, heroku, world, monkeypatch):
         repo.commit({"README": "2"})
@@ -170,14 +173,14 @@ class TestDeployTask:
         repo.git("clone", "-q", "--depth", "1", f"file://{repo.path}", str(clone))
         monkeypatch.chdir(clone)
         with pytest.raises(Exit, match="shallow clone"):
-            deploy.production(ctx(tmp_path))
+            production(ctx(tmp_path))
 
 
 class TestRollbackAndStatus:
     def test_rollback_warns_when_migrations_lie_between(self, tmp_path, repo,
                                                         heroku, world, capsys):
         repo.commit({"db/migrate/002.rb": "x"})
-        deploy.production(ctx(tmp_path))
+        production(ctx(tmp_path))
         capsys.readouterr()
         deploy.rollback(ctx(tmp_path), stage="production")
         captured = capsys.readouterr()
@@ -187,7 +190,7 @@ class TestRollbackAndStatus:
     def test_rollback_without_migrations_is_quiet(self, tmp_path, repo, heroku,
                                                   world, capsys):
         repo.commit({"README": "x"})
-        deploy.production(ctx(tmp_path))
+        production(ctx(tmp_path))
         capsys.readouterr()
         deploy.rollback(ctx(tmp_path), stage="production")
         assert "warning" not in capsys.readouterr().err
@@ -235,10 +238,10 @@ class TestByHand:
                                                     "worker": (3, "standard-2x")})
         first = repo.git("rev-list", "--max-parents=0", "HEAD")
         other.add_release(APP, commit=first, description=release_description(first))
-        monkeypatch.setattr(_support, "make_api", lambda *a, **kw: other)
+        monkeypatch.setattr(heroku_api, "make_api", lambda *a, **kw: other)
         monkeypatch.setattr(core_slug, "push", lambda c, api, url, sha, **kw:
                             other.receive_push(url.rsplit("/", 1)[-1][:-4], sha))
-        deploy.production(ctx(tmp_path / "b"))
+        production(ctx(tmp_path / "b"))
         assert end_state(other) == by_hand
         assert world["migrations"] == 2  # once by hand, once by deploy
 
@@ -271,10 +274,10 @@ class TestByHand:
     def test_slug_build_needs_precompile_and_scratch(self, tmp_path, repo, heroku,
                                                      world):
         c = ctx(tmp_path)
-        with pytest.raises(Exit, match="run assets.precompile first"):
+        with pytest.raises(Exit, match="run `inv assets.precompile` first"):
             slug.build(c, stage="production")
         assets.precompile(c)
-        with pytest.raises(Exit, match="run scratch.create --stage production"):
+        with pytest.raises(Exit, match="run `inv scratch.create --stage production`"):
             slug.build(c, stage="production")
 
     def test_promote_needs_a_slug(self, tmp_path, repo, heroku, world):
@@ -286,7 +289,7 @@ class TestByHand:
         c = ctx(tmp_path)
         maintenance.on(c, stage="production")
         with pytest.raises(Exit, match="deploy.recover"):
-            deploy.production(c)
+            production(c)
 
 
 def test_under_fabric_local_commands_stay_local(tmp_path, repo, monkeypatch):

@@ -1,0 +1,292 @@
+"""What each step does, and how each journaled change is undone.
+
+One function per step (``action(run, step) -> facts``) and one per undo kind
+(``undo(run, undo_data) -> what was done``). They do the work and nothing
+else: the journal entry before the change, the ``done`` with the returned
+facts, windows, hooks and timing are the engine's, driven by the step
+catalogue (:mod:`herotasks.core.steps`), so a deploy, a recovery and a step
+run by hand behave the same.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from herotasks.core import assets, dynos, health, lock, scratch, slug
+from herotasks.core.run import Run
+from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
+
+if TYPE_CHECKING:
+    from herotasks.core.steps import Step
+
+Facts = dict[str, Any] | None
+Action = Callable[[Run, "Step"], Facts]
+UndoData = Callable[[Run], dict[str, Any]]
+
+
+# -- undo data, recorded before a step changes anything -------------------------
+
+
+def lock_undo(run: Run) -> dict[str, Any]:
+    return {"deploy_id": run.journal.deploy_id}
+
+
+def preboot_undo(enabled: bool) -> UndoData:
+    return lambda run: {"enabled": not enabled}
+
+
+def workers_undo(run: Run) -> dict[str, Any]:
+    # read fresh: minutes may have passed since the check
+    return {"processes": dynos.to_json(dynos.workers(run.api, run.name))}
+
+
+def maintenance_undo(run: Run) -> dict[str, Any]:
+    return {"on": False}
+
+
+def promote_undo(run: Run) -> dict[str, Any]:
+    return {"release": run.facts.get("previous_release"),
+            "version": run.facts.get("previous_version")}
+
+
+# -- actions --------------------------------------------------------------------
+
+
+def check(run: Run, step: Step) -> Facts:
+    """Observation runs before the plan exists; nothing to do here."""
+    return None
+
+
+def lock_acquire(run: Run, step: Step) -> Facts:
+    j = run.journal
+    holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
+                            deploy_id=j.deploy_id)
+    return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock)}
+
+
+def assets_precompile(run: Run, step: Step) -> Facts:
+    # the decision observed before planning, so the plan and the act agree
+    known = run.facts.get("assets")
+    decision = assets.AssetsDecision(**known) if known else None
+    commit = assets.precompile(run.c, run.settings, run.facts["source"],
+                               decision=decision, out=run.out)
+    return {"deploy_commit": commit}
+
+
+def scratch_create(run: Run, step: Step) -> Facts:
+    app = scratch.create(run.api, run.app, run.settings, out=run.out)
+    return {"scratch_app": app.get("name")}
+
+
+def slug_build(run: Run, step: Step) -> Facts:
+    name = run.facts.get("scratch_app") or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    commit = run.facts.get("deploy_commit") or run.facts["source"]
+    built = slug.build(run.c, run.api, run.api.app(name), commit,
+                       timeout=run.settings.timeouts.build)
+    run.out(f"slug: {built['id']} built from {commit[:10]}")
+    return {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+
+
+def set_preboot(enabled: bool) -> Action:
+    def action(run: Run, step: Step) -> Facts:
+        dynos.set_preboot(run.api, run.name, enabled)
+        return None
+    return action
+
+
+def workers_stop(run: Run, step: Step) -> Facts:
+    recorded = run.journal.last(step.name).undo["processes"]
+    dynos.stop_workers(run.api, run.name, dynos.from_json(recorded))
+    return {"workers": recorded}
+
+
+def maintenance_on(run: Run, step: Step) -> Facts:
+    dynos.maintenance(run.api, run.name, True)
+    return None
+
+
+def slug_promote(run: Run, step: Step) -> Facts:
+    method = run.settings.promote_method
+    scratch_info = (run.api.app(run.facts["scratch_app"]) if method == "pipeline"
+                    else None)
+    release = slug.promote(run.api, run.app, scratch_info, run.facts["slug_id"],
+                           run.facts["source"], method=method,
+                           timeout=run.settings.timeouts.release, out=run.out)
+    return _released(run, release)
+
+
+def app_push(run: Run, step: Step) -> Facts:
+    commit = run.facts.get("deploy_commit") or run.facts["source"]
+    url = run.app.get("git_url") or run.api.app(run.name)["git_url"]
+    known = {b.get("id") for b in run.api.builds(run.name)}
+    slug.push(run.c, run.api, url, commit, what=run.name)
+    # the push's own release, which fails here when its release phase failed
+    release = slug.pushed_release(run.api, run.name, commit, known)
+    release = slug.wait(run.api, run.name, release,
+                        timeout=run.settings.timeouts.release, out=run.out)
+    return _released(run, release)
+
+
+def _released(run: Run, release: dict) -> Facts:
+    run.report.release_id = release.get("id")
+    run.report.release_version = release.get("version")
+    run.out(f"release: v{release.get('version')} on {run.name}")
+    return {"release_id": release.get("id"), "release_version": release.get("version")}
+
+
+#: How long a promotion whose answer was lost is looked for among the releases.
+SETTLE_SECONDS = 30.0
+
+
+def settle_promote(run: Run, step: Step) -> Facts:
+    """The promotion's answer was lost: did Heroku make the release?
+
+    A release carrying our slug, newer than the one that ran before, is
+    ours: wait for it as the promotion would have. Its facts if it went
+    live; None if it failed (nothing of ours is live); and if no such
+    release shows up in :data:`SETTLE_SECONDS`, nobody can tell yet.
+
+    :raises OutcomeUnknown: no release of ours found (yet).
+    """
+    slug_id = run.facts.get("slug_id")
+    after = run.facts.get("previous_version") or 0
+    deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
+    while True:
+        mine = [r for r in run.api.releases(run.name, limit=10)
+                if (r.get("slug") or {}).get("id") == slug_id
+                and (r.get("version") or 0) > after]
+        if mine:
+            release = max(mine, key=lambda r: r.get("version") or 0)
+            try:
+                release = slug.wait(run.api, run.name, release,
+                                    timeout=run.settings.timeouts.release, out=run.out)
+            except CommandError:
+                return None  # it failed on Heroku: the old release still runs
+            run.out(f"{step.name}: the answer was lost, but Heroku made "
+                    f"v{release.get('version')} with our slug")
+            return _released(run, release)
+        if run.clock() > deadline:
+            raise OutcomeUnknown(f"no release with slug {slug_id} appeared on "
+                                 f"{run.name} in {SETTLE_SECONDS:g}s",
+                                 method="POST", path=f"/apps/{run.name}/releases")
+        time.sleep(2.0)
+
+
+def db_premigrate(run: Run, step: Step) -> Facts:
+    """Online migrations: the new slug runs them on the scratch app (it has
+    the new code; the target still runs the old) with the target's config
+    as the one-off's environment: sent to the API only, never set as the
+    scratch app's config, so its release phase never sees the database."""
+    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
+                  cabundle=run.settings.api_cabundle,
+                  timeout=run.settings.timeouts.migrate, out=run.out,
+                  env=dict(run.api.config_vars(run.name) or {}))
+    return None
+
+
+def db_migrate(run: Run, step: Step) -> Facts:
+    dynos.migrate(run.api, run.name, run.settings.migrate_command,
+                  cabundle=run.settings.api_cabundle,
+                  timeout=run.settings.timeouts.migrate, out=run.out)
+    return None
+
+
+def dynos_restart(run: Run, step: Step) -> Facts:
+    return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
+
+
+def dynos_wait(run: Run, step: Step) -> Facts:
+    dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
+                  timeout=run.settings.timeouts.boot, poll=0.25,
+                  replaced=run.facts.get("replaced_dynos", ()))
+    return None
+
+
+def health_check(run: Run, step: Step) -> Facts:
+    app = run.api.app(run.name)  # web_url as it is now
+    health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
+                 cabundle=run.settings.api_cabundle, out=run.out)
+    return None
+
+
+def maintenance_off(run: Run, step: Step) -> Facts:
+    dynos.maintenance(run.api, run.name, bool(run.facts.get("maintenance_was")))
+    return None
+
+
+def workers_restore(run: Run, step: Step) -> Facts:
+    recorded = run.facts.get("workers")
+    if recorded is None:  # stop crashed before recording its result
+        recorded = (run.journal.last("workers.stop").undo or {}).get("processes")
+    dynos.restore_workers(run.api, run.name, dynos.from_json(recorded or []))
+    return None
+
+
+def preboot_restore(run: Run, step: Step) -> Facts:
+    dynos.set_preboot(run.api, run.name, bool(run.facts.get("preboot_was")))
+    return None
+
+
+def scratch_destroy(run: Run, step: Step) -> Facts:
+    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    return None
+
+
+def lock_release(run: Run, step: Step) -> Facts:
+    lock.release(run.api, run.name, run.journal.deploy_id)
+    return None
+
+
+# -- undos: one per journal undo kind --------------------------------------------
+
+
+def undo_rollback(run: Run, undo: dict) -> str:
+    """Roll back to the release that ran before, unless it still runs."""
+    previous = undo.get("release")
+    current = run.api.current_release(run.name) or {}
+    if previous and current.get("id") == previous:
+        return ""  # the promotion never took effect
+    if not previous:
+        raise HerotasksError("no earlier release to roll back to (first deploy)")
+    release = slug.rollback(run.api, run.name, previous,
+                            timeout=run.settings.timeouts.release, out=run.out)
+    # the report's release is the one the app runs when the run ends
+    run.report.release_id = release.get("id")
+    run.report.release_version = release.get("version")
+    try:
+        dynos.wait_up(run.api, run.name, release.get("version"),
+                      timeout=run.settings.timeouts.boot)
+    except HerotasksError as exc:  # the rollback stands; say so and go on
+        run.out(f"warning: after the rollback, {exc}")
+    return f"rolled back to v{undo.get('version')} (as v{release.get('version')})"
+
+
+def undo_maintenance(run: Run, undo: dict) -> str:
+    was = bool(run.facts.get("maintenance_was", undo.get("on", False)))
+    dynos.maintenance(run.api, run.name, was)
+    return "maintenance off" if not was else "maintenance left on as found"
+
+
+def undo_formation(run: Run, undo: dict) -> str:
+    recorded = dynos.from_json(undo.get("processes") or [])
+    dynos.restore_workers(run.api, run.name, recorded)
+    return "workers restored" if recorded else ""
+
+
+def undo_preboot(run: Run, undo: dict) -> str:
+    dynos.set_preboot(run.api, run.name, bool(undo.get("enabled")))
+    return "preboot restored"
+
+
+def undo_scratch(run: Run, undo: dict) -> str:
+    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    return ""
+
+
+def undo_lock(run: Run, undo: dict) -> str:
+    lock.release(run.api, run.name, undo.get("deploy_id"))
+    return ""

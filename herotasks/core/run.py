@@ -1,0 +1,45 @@
+"""What the steps of one run share: the collaborators, once.
+
+:class:`Tools` are the collaborators every run of an engine has (the invoke
+context for local commands, the API client, the settings, output and clock);
+a :class:`Run` adds what belongs to one run (its journal, report and the app
+as observed). Actions and undos take a ``Run`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from herotasks.core.config import Settings
+from herotasks.core.journal import Journal
+from herotasks.core.report import Report
+
+
+@dataclass
+class Tools:
+    """The collaborators of an engine (and so of each of its runs)."""
+
+    c: Any
+    api: Any
+    settings: Settings
+    out: Callable[[str], Any]
+    clock: Callable[[], float]
+
+
+@dataclass
+class Run(Tools):
+    """One deploy, recovery or hand-run step."""
+
+    journal: Journal
+    report: Report
+    app: dict
+    force_unlock: bool = False
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.journal.facts
+
+    @property
+    def name(self) -> str:
+        return self.journal.app

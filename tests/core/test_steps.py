@@ -1,0 +1,136 @@
+"""The step catalogue and the strategy records: one structure the planner, the
+engine, hooks, hand-run tasks and recovery all read, so they cannot disagree."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from dataclasses import replace
+
+import pytest
+
+from herotasks.core import plan as plan_mod
+from herotasks.core.classify import Verdict
+from herotasks.core import strategies
+from herotasks.core.config import Settings
+from herotasks.core.plan import plan_deploy
+from herotasks.core.report import WINDOWS
+from herotasks.core.state import Pending, Process, State
+from herotasks.core.steps import STEP_NAMES, STEPS, UNDOS
+from herotasks.core.strategies import STRATEGIES, Strategy
+from herotasks.errors import ConfigError
+
+STAGES = {"production": {"app": "tally-prod"}}
+
+
+def settings(**tree) -> Settings:
+    return Settings.resolve({"herotasks": {"stages": STAGES, "preset": "rails",
+                                           **tree}}, stage="production")
+
+
+def states():
+    """Every combination of the facts the planner branches on."""
+    online = (Verdict("db/migrate/002_add.rb", "online", "create_table"),)
+    window = (Verdict("db/migrate/002_drop.rb", "window", "remove_column"),)
+    for pending, preboot, allowed, maint, workers, phase, rebuild, verdicts in (
+            itertools.product((True, False), (True, False), (True, False),
+                              (True, False), (True, False), (True, False),
+                              (True, False, None), ((), online, window))):
+        formation = (Process("web", 1, "standard-1x"),) + (
+            (Process("worker", 2, "standard-1x"),) if workers else ())
+        yield State(app="tally-prod", stage="production", new_commit="b" * 40,
+                    deployed_commit="a" * 40, pending=Pending(pending, "x"),
+                    preboot=preboot, preboot_allowed=allowed, maintenance=maint,
+                    formation=formation, release_phase=phase,
+                    assets_rebuild=rebuild, migrations=verdicts if pending else ())
+
+
+def every_plan():
+    for strategy, method, migrate in itertools.product(
+            STRATEGIES, ("slug", "pipeline"), (None, False)):
+        tree = {"strategy": strategy, "promote": {"method": method}}
+        if migrate is False:
+            tree["migrations"] = {"command": False}
+        s = settings(**tree)
+        for st in states():
+            yield plan_deploy(st, s), s
+
+
+def test_every_step_a_plan_can_contain_is_complete():
+    seen = set()
+    for plan, _ in every_plan():
+        for step in plan.steps:
+            spec = STEPS[step.name]
+            seen.add(step.name)
+            assert callable(spec.action), step.name
+            assert spec.undone_by, f"{step.name} has no undo policy"
+            assert spec.undo is None or spec.undo in UNDOS, step.name
+            assert step.description.strip(), f"{step.name} has no description"
+            assert step.in_window <= spec.in_window, step.name
+    # and the catalogue holds nothing a plan never uses
+    assert seen == set(STEPS)
+
+
+def test_what_a_step_closes_or_opens_exists():
+    for spec in STEPS.values():
+        assert set(spec.closes) <= set(STEPS), spec.name
+        for window in (spec.opens_window, spec.closes_window):
+            assert window is None or window in WINDOWS, spec.name
+    opened = {s.opens_window for s in STEPS.values() if s.opens_window}
+    # every window a step opens, a step and an undo can close
+    assert opened <= {s.closes_window for s in STEPS.values()}
+    assert opened <= {u.closes_window for u in UNDOS.values()}
+    for spec in STEPS.values():
+        if spec.opens_window:
+            undo = UNDOS[spec.undo]
+            assert undo.closes_window == spec.opens_window, spec.name
+
+
+def test_a_plan_closes_every_window_it_opens():
+    for plan, _ in every_plan():
+        names = plan.names()
+        for i, name in enumerate(names):
+            window = STEPS[name].opens_window
+            if window:
+                assert any(STEPS[n].closes_window == window for n in names[i:]), (
+                    plan.strategy, names)
+
+
+def test_each_plan_has_one_promotion_first_of_its_live_steps():
+    for plan, _ in every_plan():
+        promotes = [i for i, s in enumerate(plan.steps) if s.spec.promotes]
+        assert len(promotes) == 1
+        live = [i for i, s in enumerate(plan.steps) if s.spec.goes_live]
+        assert live[0] == promotes[0], plan.names()
+        # nothing that needs the window comes after the point of no return
+        assert not any(s.in_window for s in plan.steps[live[-1] + 1:])
+
+
+def test_hooks_are_checked_against_the_catalogue():
+    for name in STEP_NAMES:
+        assert settings(hooks={"before": {name: "true"}}).hooks_before[name] == ("true",)
+    with pytest.raises(ConfigError, match="unknown step 'db.migrat'"):
+        settings(hooks={"after": {"db.migrat": "true"}})
+
+
+def test_the_planner_compares_no_strategy_names():
+    source = inspect.getsource(plan_mod)
+    for name in STRATEGIES:
+        assert f'"{name}"' not in source and f"'{name}'" not in source
+
+
+def test_a_new_strategy_is_one_record(monkeypatch):
+    push_preboot = Strategy("push-preboot", "push, preboot, wait",
+                            precompiles=False, scratch_build=False,
+                            always_window=False, stops_workers=False,
+                            preboot_off_in_window=False,
+                            preboot_without_window=True, waits_for_dynos=True)
+    monkeypatch.setitem(strategies.STRATEGIES, push_preboot.name, push_preboot)
+    s = settings(strategy="push-preboot")
+    st = next(iter(states()))
+    st = replace(st, pending=Pending(False, "none"), preboot=False,
+                 preboot_allowed=True)
+    plan = plan_deploy(st, s)
+    assert plan.names() == ["check", "lock.acquire", "preboot.on", "app.push",
+                            "dynos.wait", "preboot.restore", "lock.release"]
+    assert plan.describe().count("app.push") == 1
