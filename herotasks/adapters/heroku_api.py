@@ -666,9 +666,6 @@ class HerokuAPI:
     def slug(self, app: str, slug_id: str) -> dict:
         return self.request("GET", _path("apps", app, "slugs", slug_id))
 
-    def build(self, app: str, build_id: str) -> dict:
-        return self.request("GET", _path("apps", app, "builds", build_id))
-
     def builds(self, app: str) -> list[dict]:
         """Builds newest first (sorted here by ``created_at``: build ids are
         uuids, so the server's id order says nothing about age)."""
@@ -712,9 +709,6 @@ class HerokuAPI:
         return self.request(
             "GET", _path("apps", app, "pipeline-couplings"), missing_ok=True
         )
-
-    def create_pipeline(self, name: str) -> dict | None:
-        return self.request("POST", "/pipelines", {"name": name})
 
     def couple(self, pipeline_id: str, app: str, stage: str) -> dict | None:
         body = {"app": app, "pipeline": pipeline_id, "stage": stage}
