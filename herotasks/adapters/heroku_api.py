@@ -4,7 +4,7 @@ Everything goes through :class:`HerokuAPI`, which tests and the engine build wit
 :func:`make_api` (the one factory, like twine's ``create_repository``).
 
 Why not heroku3 (installed, 5.2.1): it is wrong exactly where a deploy must be
-right (see ``shared/notes/heroku-platform.md`` §4, all checked against a stub):
+right (each point checked against a stub of the API):
 its ``Release`` model drops ``output_stream_url`` and ``eligible_for_rollback``
 and it has no release-by-id call, so release-phase waits and rollbacks cannot be
 built on it; ``rollback()`` returns the *oldest* release of a desc-ordered list
