@@ -265,7 +265,10 @@ class Engine:
             if facts is not None:
                 journal.done(step.name, **facts)
                 run.report.steps[-1].ok = True
-                self.run_hooks(run, "after", step)
+                try:
+                    self.run_hooks(run, "after", step)
+                except HerotasksError as hook_error:
+                    self._recover_step(run, step, hook_error, live=live)
                 return
         after_hook = isinstance(error, HookFailed) and error.when == "after"
         if (live and spec.cleanup) or (after_hook and (live or _migrated(run))):
@@ -297,11 +300,9 @@ class Engine:
             return None  # its undo is right either way (absolute values)
         if spec.settle is not None:
             try:
-                facts = spec.settle(run, step)
+                return spec.settle(run, step)
             except OutcomeUnknown as still:
                 error = still
-            else:
-                return None if facts is None else facts
         run.out(f"UNKNOWN {step.name}: {error}")
         run.report.finished_at = self.clock()
         stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
