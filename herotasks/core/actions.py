@@ -174,6 +174,13 @@ def settle_promote(run: Run, step: Step) -> Facts:
         time.sleep(2.0)
 
 
+def cannot_tell(run: Run, step: Step) -> Facts:
+    """A one-off dyno whose start was not answered may be migrating right
+    now, and nothing tells how it ends: never undo under it."""
+    raise OutcomeUnknown(f"a one-off dyno of {step.name} may be running",
+                         method="POST", path="/dynos")
+
+
 def db_premigrate(run: Run, step: Step) -> Facts:
     """Online migrations: the new slug runs them on the scratch app (it has
     the new code; the target still runs the old) with the target's config

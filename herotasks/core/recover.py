@@ -20,6 +20,8 @@ their open changes are undone.
 
 from __future__ import annotations
 
+from herotasks.errors import hint_command
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +76,8 @@ def decide(journal: Journal | None, current: dict | None,
         if newest and newest.get("status") == "pending" and (
                 newest.get("id") != journal.facts.get("previous_release")):
             return RecoverPlan(WAIT, f"release v{newest.get('version')} is still "
-                               "pending on Heroku; run deploy.recover again when "
+                               "pending on Heroku; run `" + hint_command("deploy.recover")
+                               + "` again when "
                                "it has finished")
         if _went_live(journal, current):
             return RecoverPlan(FINISH, "the new release went live; completing "
