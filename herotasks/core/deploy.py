@@ -80,14 +80,18 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    out: Callable[[str], Any] = print,
                    clock: Callable[[], float] = time.time,
                    actions: dict[str, Action] | None = None,
+                   force: bool = False,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
-    """Finish or undo the stage's interrupted deploy (``deploy.recover``)."""
+    """Finish or undo the stage's interrupted deploy (``deploy.recover``).
+
+    :param force: even though it may still run (:func:`recover.check_gone`).
+    """
     name = settings.require_app()
     journal = journal_mod.load(settings.statedir, name)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    return recover.recover(engine, journal, api, out=out)
+    return recover.recover(engine, journal, api, out=out, force=force)
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,28 @@ The decision is a pure function of the journal and what Heroku says now:
 
 Steps run by hand (``workers.stop`` then a crash) have no plan to finish, so
 their open changes are undone.
+
+Before any of that, recovery makes sure the deploy it recovers is really gone
+(:func:`check_gone`): re-running its migration and rolling back underneath a
+deploy that still runs is the worst it could do. It refuses while the
+journal's process still runs on this machine, or while the deploy lock is
+held by a running deploy here or by any deploy on another machine (whose pid
+cannot be checked from here: only ``--force`` says it is gone).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from herotasks.adapters import processes
+from herotasks.core import lock
 from herotasks.core.engine import Engine
 from herotasks.core.steps import PROMOTE_STEPS
 from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
+from herotasks.errors import HerotasksError, hint_command
 
 NOTHING, UNDO, FINISH, WAIT = "nothing", "undo", "finish", "wait"
 
@@ -90,6 +101,78 @@ def decide(journal: Journal | None, current: dict | None,
                        remaining)
 
 
+class StillRunning(HerotasksError):
+    """The deploy to recover (or another one) may still be running."""
+
+
+def check_gone(journal: Journal, holder: lock.Holder | None, *,
+               here: str | None = None,
+               running: Callable[[int | None, str | None], str | None]
+               = processes.running) -> None:
+    """Refuse to recover while the deploy may still be running.
+
+    :param holder: who holds the app's deploy lock now (None: nobody).
+    :param here: this machine's name.
+    :param running: the live command line of a pid (with its recorded start
+        time), None when it is gone (:func:`herotasks.adapters.processes.running`).
+    :raises StillRunning: one line naming the holder and what to do.
+    """
+    here = here or processes.host()
+    stage = f" --stage {journal.stage}" if journal.stage else ""
+    wait = "wait for it to finish"
+    facts = journal.facts
+    pid, where = facts.get("pid"), facts.get("host") or here
+    when = _utc(journal.started_at)
+    if pid and where == here:
+        cmd = running(pid, facts.get("pid_started"))
+        if cmd is not None:
+            raise StillRunning(
+                f"the deploy of {journal.app} is still running: pid {pid} on "
+                f"{where}, started {when}, command: {cmd or 'unknown'}; nothing "
+                "was changed",
+                f"{wait}; if it hangs, stop it (kill {pid}) and run `"
+                + hint_command(f"deploy.recover{stage}") + "` again")
+    elif pid:
+        raise StillRunning(
+            f"the deploy of {journal.app} was started on {where} (pid {pid}, "
+            f"started {when}) and cannot be checked from {here}; nothing was "
+            "changed",
+            f"{wait}; if it is gone, run `"
+            + hint_command(f"deploy.recover{stage} --force") + "`")
+    if holder is None:
+        return
+    holder_host = holder.who.rpartition("@")[2]
+    age = _age(time.time() - holder.since) if holder.since else "unknown time"
+    if holder_host == here:
+        cmd = running(holder.pid, None)
+        if cmd is not None:
+            raise StillRunning(
+                f"the deploy lock of {journal.app} is held by a running deploy: "
+                f"{holder.describe()}, command: {cmd or 'unknown'}; nothing was "
+                "changed",
+                f"{wait}; if it hangs, stop it (kill {holder.pid}) and run `"
+                + hint_command(f"deploy.recover{stage}") + "` again")
+        return
+    raise StillRunning(
+        f"the deploy lock of {journal.app} is held by {holder.describe()}, for "
+        f"{age}, on another machine, which may still be deploying; nothing was "
+        "changed",
+        f"{wait}; if it is gone, run `"
+        + hint_command(f"deploy.recover{stage} --force") + "`")
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(seconds, 0):.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _went_live(journal: Journal, current: dict | None) -> bool:
     """Whether Heroku runs the release the interrupted promotion made."""
     if not current:
@@ -105,10 +188,17 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
 
 
 def recover(engine: Engine, journal: Journal | None, api: Any, *,
-            out: Any = print) -> tuple[RecoverPlan, Report | None]:
-    """Decide and act; the plan and the report of what ran (None if nothing)."""
+            out: Any = print, force: bool = False,
+            ) -> tuple[RecoverPlan, Report | None]:
+    """Decide and act; the plan and the report of what ran (None if nothing).
+
+    :param force: recover although the deploy may still run (``--force``).
+    :raises StillRunning: it may (see :func:`check_gone`).
+    """
     if journal is None:
         return decide(None, None), None
+    if not force:
+        check_gone(journal, lock.held_by(api, journal.app))
     current = api.current_release(journal.app)
     recent = api.releases(journal.app, limit=1)
     plan = decide(journal, current, recent[0] if recent else None)

@@ -143,23 +143,33 @@ def rollback(c, stage=None, to=None):
     out(f"rollback: now on v{release.get('version')}")
 
 
-@task(help={"stage": STAGE_HELP})
+@task(help={"stage": STAGE_HELP,
+            "force": "recover even though the deploy may still be running (its "
+                     "lock is held on another machine, whose processes cannot "
+                     "be checked from here)"})
 @boundary
-def recover(c, stage=None):
-    """Finish or undo an interrupted deploy from its journal."""
+def recover(c, stage=None, force=False):
+    """Finish or undo an interrupted deploy from its journal.
+
+    Refuses while that deploy (or another holding the lock) still runs:
+    wait for it, or pass --force once you know it is gone.
+    """
     from herotasks.core import deploy as ops
     from herotasks.core import journal as journal_mod
+    from herotasks.core import lock
     from herotasks.core import recover as core_recover
 
     s = settings(c, stage)
     if is_dry(c):
         j = journal_mod.load(s.statedir, s.require_app())
         client = api(c, s)
+        if j is not None and not force:
+            core_recover.check_gone(j, lock.held_by(client, s.app))
         current = client.current_release(s.app)
         recent = client.releases(s.app, limit=1)
         out(core_recover.decide(j, current, recent[0] if recent else None).describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out)
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out, force=force)
     if report is not None:
         out(report.summary())
 

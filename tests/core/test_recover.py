@@ -3,8 +3,13 @@ and what Heroku runs now."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from herotasks.core import journal as jn
-from herotasks.core.recover import decide
+from herotasks.core import lock
+from herotasks.core.recover import StillRunning, check_gone, decide
 
 PLAN = ["check", "lock.acquire", "scratch.create", "slug.build", "maintenance.on",
         "slug.promote", "db.migrate", "dynos.wait", "maintenance.off",
@@ -83,3 +88,44 @@ def test_hand_run_changes_are_undone(tmp_path):
     j.done("workers.stop")
     plan = decide(j, OLD, OLD)
     assert plan.mode == "undo" and plan.steps == ("workers.stop",)
+
+
+# -- recovery refuses while the deploy may still run ---------------------------------
+
+def holder(who: str, pid: int = 77) -> lock.Holder:
+    return lock.Holder("app", who, pid, "production", "", time.time() - 300, "d1")
+
+
+def test_a_live_journal_process_here_is_refused(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box", pid_started="99")
+    seen = []
+
+    def running(pid, started):
+        seen.append((pid, started))
+        return "python -m invoke deploy.production"
+
+    with pytest.raises(StillRunning) as err:
+        check_gone(j, None, here="box", running=running)
+    assert seen == [(4321, "99")]
+    line = str(err.value)
+    assert "still running: pid 4321 on box" in line
+    assert "command: python -m invoke deploy.production" in line
+    assert "\n" not in line and "wait for it to finish" in line
+
+
+def test_a_dead_journal_process_and_a_dead_local_holder_let_recovery_go(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box")
+    check_gone(j, holder("ci@box"), here="box", running=lambda pid, started: None)
+
+
+def test_another_machine_cannot_be_checked_so_it_is_refused(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box")
+    with pytest.raises(StillRunning, match="ci@runner-7 .pid 77.*5 min.*--force"):
+        check_gone(j, holder("ci@runner-7"), here="box",
+                   running=lambda pid, started: None)
+    j.facts.update(host="runner-7")  # a journal written elsewhere
+    with pytest.raises(StillRunning, match="started on runner-7 .*--force"):
+        check_gone(j, None, here="box", running=lambda pid, started: "x")

@@ -12,6 +12,11 @@ Real ``inv`` processes, real git, the session's sandbox, as in
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from herotasks.core import lock, scratch
@@ -58,3 +63,96 @@ def test_an_app_with_the_scratch_name_that_is_not_ours_is_left_alone(rails, thei
         assert rails.api.get(f"/apps/{name}/config-vars") == theirs
     finally:
         rails.api.request("DELETE", f"/apps/{name}")
+
+
+# -- 3. recover racing a live deploy -------------------------------------------------
+
+def start_inv(proj: Project, *args: str) -> subprocess.Popen:
+    """``inv ARGS`` in the background, as a second terminal would run it."""
+    return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=proj.root,
+                            env=proj.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+
+
+def paused_at(proj: Project, step: str) -> tuple[Path, Path, Path]:
+    """A runtime config whose ``before`` hook on ``step`` says it got there
+    (creates REACHED) and then waits until the test creates GO (bounded, so
+    a broken test cannot hang a deploy forever)."""
+    reached, go = proj.root.parent / "reached", proj.root.parent / "go"
+    for f in (reached, go):
+        f.unlink(missing_ok=True)
+    hook = (f"touch {reached}; i=0; while [ ! -f {go} ] && [ $i -lt 1200 ]; "
+            "do sleep 0.1; i=$((i+1)); done")
+    return proj.hook_file("before", step, hook), reached, go
+
+
+def wait_for(proc: subprocess.Popen, path: Path, tools) -> None:
+    def there():
+        assert proc.poll() is None, f"exited {proc.returncode}: {proc.communicate()}"
+        return path.exists()
+    tools.wait_until(there, 120, 0.1, f"{path.name} to appear")
+
+
+def test_recover_refuses_while_the_deploy_still_runs(rails, tools):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    config, reached, go = paused_at(rails, "db.migrate")
+    rails.add_migration()
+    first = start_inv(rails, "-f", str(config), "deploy.production")
+    try:
+        wait_for(first, reached, tools)
+        journal = rails.root / ".herotasks" / "journal" / f"{rails.app}.json"
+        before = (rails.state(), journal.read_bytes(), rails.applied(),
+                  rails.current()["id"])
+        assert before[0]["maintenance"] is True
+
+        done = rails.inv("deploy.recover", "--stage", "production", check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert f"pid {first.pid}" in lines[0] and "deploy.production" in lines[0]
+        assert "still running" in lines[0]
+
+        # a second deploy is refused, and told to wait rather than to recover
+        done = rails.inv("deploy.production", check=False)
+        assert done.returncode == 1
+        assert "wait for it to finish" in done.stderr.strip().splitlines()[-1]
+
+        assert (rails.state(), journal.read_bytes(), rails.applied(),
+                rails.current()["id"]) == before
+    finally:
+        go.touch()
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, out + err
+    assert len(rails.applied()) == 2
+    assert_clean(rails.state())
+
+
+def test_recover_refuses_a_lock_held_on_another_machine_unless_forced(rails, sandbox):
+    from herotasks.adapters.heroku_api import make_api
+
+    rails.deploy()
+    before = rails.current()
+    kill = rails.hook_file("after", "maintenance.on", "kill -9 $PPID")
+    rails.add_migration()
+    done, _ = rails.deploy(check=False, runtime=kill)
+    assert done.returncode != 0 and rails.state()["maintenance"] is True
+    # the lock now says another machine's deploy holds it (a CI runner that
+    # took over after a --force-unlock, say): its pid cannot be checked here
+    client = make_api(sandbox.url, sandbox.api_key, cabundle=sandbox.ca_bundle)
+    other = lock.Holder(rails.app, "ci@other-runner", 4242, "production", "",
+                        time.time() - 120, "other-deploy")
+    client.update_config_vars(lock.lock_app_name(rails.app), other.to_vars())
+
+    done = rails.inv("deploy.recover", "--stage", "production", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "ci@other-runner (pid 4242" in line
+    assert "--force" in line
+    assert rails.state()["maintenance"] is True  # nothing was undone
+
+    done = rails.inv("deploy.recover", "--stage", "production", "--force")
+    assert "recover: undo" in done.stdout
+    assert rails.state()["maintenance"] is False
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
