@@ -11,8 +11,13 @@ The decision is a pure function of the journal and what Heroku says now:
   complete, re-running the one that was cut off (a migration applies what is
   left; scaling and maintenance set absolute values). If that migration fails,
   the engine rolls back exactly as in a deploy;
-* a release is still pending on Heroku (its release phase runs): **wait** and
-  ask to be run again, since undoing now could race the release going live.
+* a build or a release is still pending on the app while the promotion was
+  cut off (a killed ``git push`` leaves its build running on Heroku, and the
+  build releases when it ends): **wait**, since undoing now would race the
+  new code going live. :func:`recover` polls politely (every few seconds,
+  well under Heroku's ~75 requests a minute) until it is settled, then
+  decides; still pending after the build and release timeouts, it says so
+  in one line and changes nothing.
 
 Steps run by hand (``workers.stop`` then a crash) have no plan to finish, so
 their open changes are undone.
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from herotasks.adapters import processes
 from herotasks.core import lock
@@ -40,6 +45,9 @@ from herotasks.core.report import Report
 from herotasks.errors import HerotasksError, hint_command
 
 NOTHING, UNDO, FINISH, WAIT = "nothing", "undo", "finish", "wait"
+#: Seconds between looks while waiting: three requests a look stays far under
+#: Heroku's rate limit (~75 requests a minute sustained).
+POLL = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,15 @@ class RecoverPlan:
 
 
 def decide(journal: Journal | None, current: dict | None,
-           newest: dict | None = None) -> RecoverPlan:
+           newest: dict | None = None,
+           builds: Sequence[dict] = ()) -> RecoverPlan:
     """Decide how to recover.
 
     :param journal: the app's journal (None when there is none).
     :param current: the release Heroku runs now.
     :param newest: the newest release (may be pending, unlike ``current``).
+    :param builds: the app's builds (newest first); a pending one may still
+        release the code of a cut-off ``git push``.
     """
     if journal is None:
         return RecoverPlan(NOTHING, "no unfinished deploy recorded")
@@ -79,12 +90,17 @@ def decide(journal: Journal | None, current: dict | None,
     status = journal.status(promote) if promote else None
     remaining = tuple(n for n in planned if n != "check"
                       and not journal.is_complete(n))
-    if status == STARTED:
+    if status in (STARTED, FAILED):
+        # cut off (or failed on our side): Heroku may still be making it live
+        building = next((b for b in builds if b.get("status") == "pending"), None)
+        if building is not None:
+            return RecoverPlan(WAIT, f"build {building.get('id')} is still pending "
+                               f"on {journal.app}, and may release when it ends")
         if newest and newest.get("status") == "pending" and (
                 newest.get("id") != journal.facts.get("previous_release")):
             return RecoverPlan(WAIT, f"release v{newest.get('version')} is still "
-                               "pending on Heroku; run deploy.recover again when "
-                               "it has finished")
+                               f"pending on {journal.app}")
+    if status == STARTED:
         if _went_live(journal, current):
             return RecoverPlan(FINISH, "the new release went live; completing "
                                "the deploy",
@@ -187,21 +203,48 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
             and current.get("id") != facts.get("previous_release"))
 
 
+def look(journal: Journal, api: Any) -> tuple[dict | None, RecoverPlan]:
+    """What Heroku says now, and the decision it leads to (three GETs)."""
+    current = api.current_release(journal.app)
+    recent = api.releases(journal.app, limit=1)
+    builds = api.builds(journal.app)
+    return current, decide(journal, current, recent[0] if recent else None, builds)
+
+
 def recover(engine: Engine, journal: Journal | None, api: Any, *,
-            out: Any = print, force: bool = False,
+            out: Any = print, force: bool = False, poll: float = POLL,
+            sleep: Callable[[float], Any] = time.sleep,
             ) -> tuple[RecoverPlan, Report | None]:
     """Decide and act; the plan and the report of what ran (None if nothing).
 
     :param force: recover although the deploy may still run (``--force``).
+    :param poll: seconds between looks while a build or release is pending.
     :raises StillRunning: it may (see :func:`check_gone`).
+    :raises HerotasksError: still pending at the deadline; nothing changed.
     """
     if journal is None:
         return decide(None, None), None
     if not force:
         check_gone(journal, lock.held_by(api, journal.app))
-    current = api.current_release(journal.app)
-    recent = api.releases(journal.app, limit=1)
-    plan = decide(journal, current, recent[0] if recent else None)
+    timeouts = engine.tools.settings.timeouts
+    # as long as a build and the release it makes may take
+    deadline = time.monotonic() + timeouts.build + timeouts.release
+    said = None
+    while True:
+        current, plan = look(journal, api)
+        if plan.mode != WAIT:
+            break
+        if plan.reason != said:
+            out(f"recover: waiting ({plan.reason})")
+            said = plan.reason
+        if time.monotonic() >= deadline:
+            stage = f" --stage {journal.stage}" if journal.stage else ""
+            raise HerotasksError(
+                f"{plan.reason}, still after "
+                f"{timeouts.build + timeouts.release:g}s; nothing was changed",
+                "run `" + hint_command(f"deploy.recover{stage}") + "` again once "
+                f"it has finished (heroku builds -a {journal.app})")
+        sleep(poll)
     out(plan.describe())
     if plan.mode == FINISH:
         if plan.adopt and current:

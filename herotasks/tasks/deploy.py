@@ -165,9 +165,10 @@ def recover(c, stage=None, force=False):
         client = api(c, s)
         if j is not None and not force:
             core_recover.check_gone(j, lock.held_by(client, s.app))
-        current = client.current_release(s.app)
-        recent = client.releases(s.app, limit=1)
-        out(core_recover.decide(j, current, recent[0] if recent else None).describe())
+        if j is None:
+            out(core_recover.decide(None, None).describe())
+        else:
+            out(core_recover.look(j, client)[1].describe())
         return
     _, report = ops.recover_deploy(c, api(c, s), s, out=out, force=force)
     if report is not None:

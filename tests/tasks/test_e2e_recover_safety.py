@@ -12,6 +12,8 @@ Real ``inv`` processes, real git, the session's sandbox, as in
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -156,3 +158,71 @@ def test_recover_refuses_a_lock_held_on_another_machine_unless_forced(rails, san
     assert "recover: undo" in done.stdout
     assert rails.state()["maintenance"] is False
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
+
+
+# -- 2. killed during app.push ------------------------------------------------------
+
+def running_in(folder: Path) -> list[str]:
+    """Command lines of live processes working inside ``folder`` (git and
+    its helpers run in the repository); Linux /proc."""
+    inside = str(folder.resolve()) + os.sep
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd") + os.sep
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cwd.startswith(inside):
+            found.append(cmd.strip())
+    return found
+
+
+def builds(proj: Project) -> list[dict]:
+    return proj.api.get(f"/apps/{proj.app}/builds")
+
+
+@pytest.mark.parametrize("strategy", ["naive", "conditional"])
+def test_killed_during_app_push_nothing_outlives_it_and_recover_waits(
+        rails, admin, tools, strategy):
+    rails.deploy("--strategy", strategy)
+    before = rails.current()
+    source = rails.add_migration()
+    known = {b["id"] for b in builds(rails)}
+    admin.patch("/settings", {"build_delay": 6})
+    try:
+        deploy = start_inv(rails, "deploy.production", "--strategy", strategy)
+
+        def building() -> bool:
+            assert deploy.poll() is None, deploy.communicate()
+            return any(b["id"] not in known for b in builds(rails))
+        tools.wait_until(building, 120, 0.1, "the push's build to start")
+        os.kill(deploy.pid, signal.SIGKILL)
+        deploy.communicate()
+
+        # git and its helpers die with herotasks, while the build still runs
+        def push_gone() -> bool:
+            left = running_in(rails.root)
+            if left:
+                assert any(b["status"] == "pending" for b in builds(rails)), (
+                    f"the push outlived herotasks until its build ended: {left}")
+            return not left
+        tools.wait_until(push_gone, 60, 0.1, "the push to die")
+    finally:
+        admin.patch("/settings", {"build_delay": 0})
+
+    done = rails.inv("deploy.recover", "--stage", "production")
+    # whatever recover decided, nothing lands after it: the build is over
+    assert all(b["status"] != "pending" for b in builds(rails))
+    current = rails.current()
+    live = rails.api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")["commit"]
+    if live == source:  # the build released the new code: the deploy finished
+        assert "recover: finish" in done.stdout
+        assert len(rails.applied()) == 2
+    else:  # undone: the old code, the old schema
+        assert "recover: undo" in done.stdout
+        assert current["slug"]["id"] == before["slug"]["id"]
+        assert len(rails.applied()) == 1
+    assert_clean(rails.state())
