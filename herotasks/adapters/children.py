@@ -80,7 +80,12 @@ _PRCTL = _load_prctl()
 
 
 def _child_setup(parent: int) -> None:
-    """``preexec_fn``: own process group; die with ``parent`` (Linux)."""
+    """``preexec_fn``: own process group; die with ``parent`` (Linux).
+
+    PDEATHSIG fires when the *thread* that started the child ends; herotasks
+    starts each command from the thread that then waits for it, so that is
+    the same moment.
+    """
     os.setpgid(0, 0)
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)

@@ -246,6 +246,9 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
                 f"it has finished (heroku builds -a {journal.app})")
         sleep(poll)
     out(plan.describe())
+    if plan.mode in (FINISH, UNDO):
+        # this process carries the deploy on now: a second recover must see it
+        journal.remember(**processes.me())
     if plan.mode == FINISH:
         if plan.adopt and current:
             journal.done(plan.adopt, release_id=current.get("id"),

@@ -3,6 +3,7 @@ and what Heroku runs now."""
 
 from __future__ import annotations
 
+import os
 import time
 from types import SimpleNamespace
 
@@ -212,6 +213,10 @@ def test_recover_waits_for_the_build_then_finishes(tmp_path):
     assert resumed == [j] and j.status("app.push") == "done"
     assert len(slept) == 3 and all(s >= 1 for s in slept)  # polite polling
     assert sum("waiting" in line for line in lines) == 1
+    # the recovering process now holds the journal: a second recover sees it
+    assert j.facts["pid"] == os.getpid()
+    with pytest.raises(StillRunning, match=f"pid {os.getpid()}"):
+        check_gone(j, None, running=lambda pid, started: "inv deploy.recover")
 
 
 def test_still_pending_at_the_deadline_changes_nothing(tmp_path):
