@@ -39,6 +39,7 @@ import sys
 import threading
 from typing import Any, Iterator
 
+from invoke import runners
 from invoke.runners import Local
 
 #: Process groups and the watchdog need POSIX.
@@ -48,7 +49,7 @@ _PR_SET_PDEATHSIG = 1
 # The watchdog: "+PGID" registers a group, "-PGID" forgets it; end of input
 # means herotasks is gone, so every group still registered is killed. It runs
 # `python -I -S` (isolated, no site): no user code, quick to start.
-_WATCHDOG = r"""
+WATCHDOG_SOURCE = r"""
 import os, signal, sys
 groups = set()
 for line in sys.stdin:
@@ -105,7 +106,7 @@ class Watchdog:
         if self._proc is None or self._owner != os.getpid() or \
                 self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WATCHDOG],
+                [sys.executable, "-I", "-S", "-c", WATCHDOG_SOURCE],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, cwd="/", start_new_session=True,
                 text=True)
@@ -143,7 +144,8 @@ class GuardedLocal(Local):
         if self.using_pty or not SUPPORTED:
             return super().start(command, shell, env)
         parent = os.getpid()
-        self.process = subprocess.Popen(
+        # invoke's own Popen name, as its Local uses it: the same process start
+        self.process = runners.Popen(
             command, shell=True, executable=shell, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
             preexec_fn=lambda: _child_setup(parent))
