@@ -198,7 +198,8 @@ def test_killed_during_app_push_nothing_outlives_it_and_recover_waits(
         def building() -> bool:
             assert deploy.poll() is None, deploy.communicate()
             return any(b["id"] not in known for b in builds(rails))
-        tools.wait_until(building, 120, 0.1, "the push's build to start")
+        # polled gently: the sandbox keeps Heroku's rate limit for the session
+        tools.wait_until(building, 120, 0.5, "the push's build to start")
         os.kill(deploy.pid, signal.SIGKILL)
         deploy.communicate()
 
@@ -209,7 +210,7 @@ def test_killed_during_app_push_nothing_outlives_it_and_recover_waits(
                 assert any(b["status"] == "pending" for b in builds(rails)), (
                     f"the push outlived herotasks until its build ended: {left}")
             return not left
-        tools.wait_until(push_gone, 60, 0.1, "the push to die")
+        tools.wait_until(push_gone, 60, 0.25, "the push to die")
     finally:
         admin.patch("/settings", {"build_delay": 0})
 
