@@ -108,6 +108,8 @@ class Status:
     pending: Any
     lock_holder: Any
     journal_open: tuple[str, ...]
+    #: why that deploy may still be running (recover would refuse), or None
+    running: str | None = None
 
     def describe(self) -> str:
         r = self.release or {}
@@ -126,7 +128,10 @@ class Status:
             "  lock:        " + (self.lock_holder.describe() if self.lock_holder
                                  else "free"),
         ]
-        if self.journal_open:
+        if self.journal_open and self.running:
+            lines.append("  IN PROGRESS: " + ", ".join(self.journal_open)
+                         + f" ({self.running})")
+        elif self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
                          + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
         return "\n".join(lines)
@@ -139,13 +144,21 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     app = app_info(api, name)
     found, current = deployed_commit(c, api, name)
     journal = journal_mod.load(settings.statedir, name)
+    holder = lock.held_by(api, name)
+    running = None
+    if journal is not None and journal.has_open():
+        try:
+            recover.check_gone(journal, holder)
+        except recover.StillRunning as exc:
+            running = exc.message.removesuffix("; nothing was changed")
     return Status(
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),
         formation=formation_from_api(api.formation(name)),
         pending=pending_for(c, settings, found, head),
-        lock_holder=lock.held_by(api, name),
+        lock_holder=holder,
         journal_open=tuple(e.step for e in journal.open_entries()) if journal else (),
+        running=running,
     )
 
 

@@ -116,6 +116,11 @@ def test_recover_refuses_while_the_deploy_still_runs(rails, tools):
         assert f"pid {first.pid}" in lines[0] and "deploy.production" in lines[0]
         assert "still running" in lines[0]
 
+        # deploy.status says who is deploying rather than to recover
+        status = rails.inv("deploy.status", "--stage", "production").stdout
+        assert f"still running: pid {first.pid}" in status
+        assert "deploy.recover" not in status
+
         # a second deploy is refused, and told to wait rather than to recover
         done = rails.inv("deploy.production", check=False)
         assert done.returncode == 1
