@@ -50,7 +50,8 @@ def test_an_app_with_the_scratch_name_that_is_not_ours_is_left_alone(rails, thei
         assert len(lines) == 1, done.stderr
         assert name in lines[0] and "herotasks.scratch.prefix" in lines[0]
         # refused before anything changed: no lock, no journal, no release
-        assert not (rails.root / ".herotasks" / "journal" / f"{rails.app}.json").exists()
+        journal = rails.root / ".herotasks" / "journal" / f"{rails.app}.json"
+        assert not journal.exists()
         assert lock.lock_app_name(rails.app) not in app_names(rails)
         assert len(rails.api.get(f"/apps/{rails.app}/releases")) == releases
         assert rails.applied() == []
