@@ -86,6 +86,41 @@ class ApiError(HerotasksError):
         return f"{line} — {self.hint}" if self.hint else line
 
 
+class OutcomeUnknown(ApiError):
+    """A change was sent and nothing says whether Heroku made it.
+
+    Raised, never retried, for a request that is not safe to repeat (a POST
+    makes a new release, dyno or app each time) when the answer is lost after
+    the request went out (read timeout, connection dropped) or is a 5xx,
+    which Heroku does not document as "nothing was done". Whoever catches it
+    must look at the app (its releases, dynos) before undoing or repeating
+    anything; the request is kept for that.
+
+    :param method: e.g. ``"POST"``.
+    :param path: e.g. ``"/apps/tally-prod/releases"``.
+    :param body: the JSON body as sent. It may hold config values, so it is
+        never part of ``str()`` or ``repr()``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        method: str,
+        path: str,
+        body: object = None,
+        status: int | None = None,
+        id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, hint, status=status, id=id,
+                         request_id=request_id, request=f"{method} {path}")
+        self.method = method
+        self.path = path
+        self.body = body
+
+
 class _WithOutput(HerotasksError):
     """An error that carries the failing command's output (for a log tail)."""
 

@@ -19,11 +19,25 @@ those are three one-line GETs here. A second client (with its own auth, retries,
 TLS trust and base-URL monkeypatch) for three GETs is more to test and reason about
 than it saves, so herotasks does not use it at all.
 
-Retries (urllib3 ``Retry`` on the session's adapter): connect errors always (the
-request never left), and 429/5xx or read errors only for methods that are safe to
-repeat. Our PATCHes set absolute state (``maintenance: true``, ``quantity: 0``),
-so they are in that set; POST is not, since repeating it makes a second app,
-release or dyno. A caller that knows better passes ``idempotent=True``.
+Retries: urllib3's ``Retry`` on the session's adapter, made per request from
+one table, :data:`RETRY_POLICY` (see :func:`retry_statuses`). A request is
+sent again only when it is known not to have taken effect, or when taking
+effect twice changes nothing more:
+
+- connect errors, any method: no byte reached Heroku;
+- 429, any method: Heroku refused the call without acting on it; the wait is
+  ``Retry-After`` when given, else the time one rate-limit token takes to
+  come back when ``RateLimit-Remaining`` says none is left (and before that,
+  with fewer than :data:`RATE_RESERVE` tokens left, every call is paced to
+  the refill rate so the account's pool stops shrinking);
+- 409 on ``POST /apps/{app}/dynos``: the runtime does not see a fresh release
+  yet (the official CLI retries it);
+- 5xx and answers lost after sending (read timeout, dropped connection): only
+  for methods that are safe to repeat. Our PATCHes set absolute state
+  (``maintenance: true``, ``quantity: 0``), so they are in that set; POST is
+  not: for a POST these raise :class:`herotasks.errors.OutcomeUnknown` so the
+  caller looks before it undoes or repeats. A caller that knows a POST is
+  safe to repeat passes ``idempotent=True``.
 """
 
 from __future__ import annotations
@@ -36,44 +50,180 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    InvalidHeader,
+    MaxRetryError,
+    ResponseError,
+)
 from urllib3.util import Retry
 
 from herotasks import __version__
 from herotasks.adapters import auth, git
 from herotasks.adapters._out import Output, as_writer
-from herotasks.errors import ApiError, ConfigError, HerotasksError
+from herotasks.errors import ApiError, ConfigError, HerotasksError, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
 ACCEPT = "application/vnd.heroku+json; version=3"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-#: Methods urllib3 may repeat after a response or a read error.
+#: Methods whose request, sent twice, changes nothing more than sent once.
 REPEATABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})
+SERVER_ERRORS = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """Answers that may be asked again, for which requests, and why.
+
+    :param statuses: the HTTP statuses this rule retries.
+    :param methods: the methods it applies to; None for every method.
+    :param path: a regular expression the whole path must match; None: any.
+    :param why: the reason, with the Heroku source that says so.
+    """
+
+    statuses: frozenset[int]
+    methods: frozenset[str] | None
+    path: str | None
+    why: str
+
+    def applies(self, method: str, path: str, idempotent: bool = False) -> bool:
+        if self.methods is not None and method not in self.methods:
+            # A caller-vouched POST counts as repeatable, nothing more.
+            if not (idempotent and self.methods is REPEATABLE_METHODS):
+                return False
+        return self.path is None or re.fullmatch(self.path, path) is not None
+
+
+#: The one retry policy. Connect errors (nothing was sent) are retried for
+#: every request; answers lost after sending only for REPEATABLE_METHODS.
+RETRY_POLICY: tuple[RetryRule, ...] = (
+    RetryRule(
+        frozenset({429}), None, None,
+        "rate limit: Heroku refused the call without acting on it and takes"
+        " it again once a token is back (Dev Center, Platform API Reference,"
+        " Rate Limits)",
+    ),
+    RetryRule(
+        frozenset({409}), frozenset({"POST"}), r"/apps/[^/]+/dynos",
+        "the dyno runtime does not see a fresh release yet and started"
+        " nothing; heroku/cli src/lib/run/dyno.ts retries it",
+    ),
+    RetryRule(
+        SERVER_ERRORS, REPEATABLE_METHODS, None,
+        "a server error says nothing about whether the change was made, so"
+        " only requests that are safe to repeat are sent again (RFC 9110"
+        " 9.2.2)",
+    ),
+)
+
+
+def retry_statuses(method: str, path: str, idempotent: bool = False) -> set[int]:
+    """The statuses :data:`RETRY_POLICY` retries for this request."""
+    method = method.upper()
+    return {
+        status
+        for rule in RETRY_POLICY
+        if rule.applies(method, path, idempotent)
+        for status in rule.statuses
+    }
+
+
+class HerokuRetry(Retry):
+    """urllib3's ``Retry`` with Heroku's rate-limit manners.
+
+    - Only the policy's statuses are retried: plain ``Retry`` also retries any
+      413/429/503 that carries ``Retry-After``, which would repeat a POST
+      whose 503 does not say it was not applied.
+    - A 429 waits ``Retry-After`` if given, else at least the time one token
+      takes to come back when ``RateLimit-Remaining`` is 0 (or missing);
+      asking again at once would only be refused again.
+    - A ``Retry-After`` longer than :attr:`RETRY_AFTER_MAX` is not waited for:
+      the error comes back at once, saying how long Heroku asked for.
+    """
+
+    #: Seconds for one rate-limit token to come back (~75 a minute).
+    TOKEN_SECONDS = 60 / 75
+    #: The longest ``Retry-After`` (seconds) a call waits for.
+    RETRY_AFTER_MAX = 60
+    #: How waiting is done; tests record instead.
+    pause = staticmethod(time.sleep)
+
+    def for_request(self, method: str, path: str, idempotent: bool) -> "HerokuRetry":
+        """This retry, narrowed to what the policy allows for one request."""
+        repeatable = idempotent or method in REPEATABLE_METHODS
+        return self.new(
+            status_forcelist=frozenset(retry_statuses(method, path, idempotent)),
+            allowed_methods=frozenset({method}),
+            # After the request went out, only a repeatable one is resent.
+            read=self.read if repeatable else False,
+        )
+
+    def is_retry(
+        self, method: str, status_code: int, has_retry_after: bool = False
+    ) -> bool:
+        return self._is_method_retryable(method) and status_code in self.status_forcelist
+
+    def increment(self, method=None, url=None, response=None, error=None,
+                  _pool=None, _stacktrace=None):  # type: ignore[override]
+        if response is not None:
+            asked = self._retry_after(response)
+            if asked is not None and asked > self.RETRY_AFTER_MAX:
+                raise MaxRetryError(  # hands the response back (raise_on_status off)
+                    _pool, url, ResponseError(f"Retry-After {asked:g}s is too long")
+                )
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def sleep(self, response=None) -> None:  # type: ignore[override]
+        wait = self.get_backoff_time()
+        if response is not None:
+            asked = self._retry_after(response)
+            if asked is not None:
+                wait = asked
+            elif response.status == 429:
+                left = (response.headers.get("RateLimit-Remaining") or "0").strip()
+                if left == "0":
+                    wait = max(wait, self.TOKEN_SECONDS)
+            if response.status == 429:
+                log.warning("Heroku's API rate limit is reached; asking again in %.1fs",
+                            wait)
+        if wait > 0:
+            self.pause(wait)
+
+    def _retry_after(self, response) -> float | None:
+        try:
+            return self.get_retry_after(response)
+        except InvalidHeader:  # a garbled header is no instruction
+            return None
+
+
 #: (connect, read) seconds for one API call.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 #: Heroku's largest page; paging still follows ``Next-Range`` beyond it.
 PAGE_MAX = 1000
 LIST_RANGE = f"id ..; max={PAGE_MAX}"
 
-# HEROKU_HOST must name one of these (suffix) or contain a loopback name, as in
-# @heroku-cli/command vars.js isValidHerokuHost.
+# The hosts the token may go to (see resolve_api_url): one of these domains or
+# a subdomain of one, or exactly one of the loopback names. The same lists as
+# @heroku-cli/command api-client.js ALLOWED_HEROKU_DOMAINS / LOCALHOST_DOMAINS.
 _HEROKU_DOMAINS = ("heroku.com", "herokai.com", "herokuspace.com", "herokudev.com")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 
-# Set for the duration of one idempotent POST; read by _RetryAdapter. A context
-# variable is per thread, so concurrent calls on one session do not interfere.
+# Set for the duration of one call (its Retry narrowed by the policy); read by
+# _RetryAdapter. A context variable is per thread, so concurrent calls on one
+# session do not interfere.
 _retry_override: contextvars.ContextVar[Retry | None] = contextvars.ContextVar(
     "herotasks_retry_override", default=None
 )
 
 
 class _RetryAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose ``Retry`` one call can widen (to allow POST).
+    """An ``HTTPAdapter`` whose ``Retry`` each call can set (see for_request).
 
     ``HTTPAdapter.send`` reads ``self.max_retries`` per request, so a property
     is the one seam that lets a single call differ without a second session.
@@ -98,14 +248,16 @@ def make_session(
         (the sandbox's CA); None keeps requests' default.
     :param backoff_factor: urllib3 exponential backoff base (tests use 0).
     """
-    retry = Retry(
+    # The session-wide default (e.g. output streams); API calls narrow it per
+    # request from RETRY_POLICY.
+    retry = HerokuRetry(
         total=retries,
         connect=retries,
         read=retries,
         status=retries,
         other=0,
         backoff_factor=backoff_factor,
-        status_forcelist=RETRY_STATUSES,
+        status_forcelist=frozenset(retry_statuses("GET", "/")),
         allowed_methods=REPEATABLE_METHODS,
         respect_retry_after_header=True,
         # Hand back the last error response so its Heroku id/message is shown.
@@ -220,7 +372,7 @@ class HerokuAPI:
         response = self._send(method, path, body, variant, headers, idempotent)
         if response.status_code == 404 and missing_ok:
             return None
-        self._check(response, method, path)
+        self._check(response, method, path, body, idempotent)
         return self._json(response, method, path)
 
     def get_list(
@@ -271,10 +423,9 @@ class HerokuAPI:
         if variant:
             sent["Accept"] = f"{ACCEPT}.{variant}"
         token = None
-        if idempotent and method not in REPEATABLE_METHODS:
-            retry = self.session.get_adapter(url).max_retries
-            widened = retry.new(allowed_methods=retry.allowed_methods | {method})
-            token = _retry_override.set(widened)
+        retry = self.session.get_adapter(url).max_retries
+        if isinstance(retry, HerokuRetry):
+            token = _retry_override.set(retry.for_request(method, path, idempotent))
         try:
             response = self.session.request(
                 method,
@@ -291,9 +442,24 @@ class HerokuAPI:
                 request=f"{method} {path}",
             ) from None
         except requests.RequestException as exc:
+            if _never_sent(exc):
+                raise ApiError(
+                    f"cannot reach {self.base_url}: {type(exc).__name__}",
+                    "check the network and HEROKU_HOST / herotasks.api.url",
+                    request=f"{method} {path}",
+                ) from None
+            if not (idempotent or method in REPEATABLE_METHODS):
+                raise OutcomeUnknown(
+                    f"no answer from {self.base_url} ({type(exc).__name__})"
+                    " after the request was sent",
+                    _UNKNOWN_HINT,
+                    method=method,
+                    path=path,
+                    body=body,
+                ) from None
             raise ApiError(
-                f"cannot reach {self.base_url}: {type(exc).__name__}",
-                "check the network and HEROKU_HOST / herotasks.api.url",
+                f"no answer from {self.base_url}: {type(exc).__name__}",
+                "Heroku may be slow or down; retry later (https://status.heroku.com)",
                 request=f"{method} {path}",
             ) from None
         finally:
@@ -303,9 +469,17 @@ class HerokuAPI:
         for name in ("X-Heroku-Warning", "Warning-Message"):
             if response.headers.get(name):
                 log.warning("Heroku: %s", response.headers[name])
+        _pace(response)
         return response
 
-    def _check(self, response: requests.Response, method: str, path: str) -> None:
+    def _check(
+        self,
+        response: requests.Response,
+        method: str,
+        path: str,
+        body: Any = None,
+        idempotent: bool = False,
+    ) -> None:
         if response.status_code < 400:
             return
         try:
@@ -320,12 +494,25 @@ class HerokuAPI:
             text = response.text.strip()
             message = text.splitlines()[0][:200] if text else ""
         message = auth.redact(message or response.reason or "error", [self._token])
+        status = response.status_code
+        request_id = response.headers.get("Request-Id")
+        if status >= 500 and not (idempotent or method in REPEATABLE_METHODS):
+            raise OutcomeUnknown(
+                message,
+                _UNKNOWN_HINT,
+                method=method,
+                path=path,
+                body=body,
+                status=status,
+                id=error_id,
+                request_id=request_id,
+            )
         raise ApiError(
             message,
-            _hint(response.status_code, error_id),
-            status=response.status_code,
+            _hint(status, error_id, response.headers.get("Retry-After")),
+            status=status,
             id=error_id,
-            request_id=response.headers.get("Request-Id"),
+            request_id=request_id,
             request=f"{method} {path}",
         )
 
@@ -664,7 +851,55 @@ def _describe(path: str, body: Any) -> str:
     return json.dumps(body, sort_keys=True)
 
 
-def _hint(status: int, error_id: str | None) -> str | None:
+#: Rate-limit tokens left to the account's other clients (the CLI, CI): below
+#: this, each call waits one token's refill first.
+RATE_RESERVE = 100
+
+
+def _pace(response: requests.Response) -> None:
+    """Honour ``RateLimit-Remaining`` before Heroku has to refuse anything.
+
+    The pool is the account's, shared with every tool using it, and our polls
+    (release phase, build, boot) could otherwise spend it all; paced at the
+    refill rate (~75 a minute) the pool stops shrinking. A missing or odd
+    header (a server other than Heroku) changes nothing.
+    """
+    left = (response.headers.get("RateLimit-Remaining") or "").strip()
+    if left.isdigit() and int(left) < RATE_RESERVE and response.status_code != 429:
+        log.info("Heroku's API rate limit: %s calls left; pacing to its refill rate",
+                 left)
+        HerokuRetry.pause(HerokuRetry.TOKEN_SECONDS)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request failed before any byte of it reached a server.
+
+    Only connection set-up failures (refused, unreachable, no DNS, connect
+    timeout) and requests that could not even be built qualify; anything
+    after that (read timeout, a connection dropped mid-exchange, a TLS
+    handshake cut off) may have reached Heroku.
+    """
+    if isinstance(exc, (requests.exceptions.ConnectTimeout,
+                        requests.exceptions.InvalidURL,
+                        requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema,
+                        requests.exceptions.InvalidHeader)):
+        return True
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):
+        inner = inner.reason
+    # NewConnectionError (refused, DNS) is a ConnectTimeoutError in urllib3 2.
+    return isinstance(inner, ConnectTimeoutError)
+
+
+#: The hint of every OutcomeUnknown (the call itself is in the line already).
+_UNKNOWN_HINT = ("it may or may not have taken effect, so it was not sent again:"
+                 " check the app (heroku releases / heroku ps) before repeating"
+                 " or undoing it")
+
+
+def _hint(status: int, error_id: str | None,
+          retry_after: str | None = None) -> str | None:
     if status == 401:
         if os.environ.get("HEROKU_API_KEY"):
             return "the token in HEROKU_API_KEY is invalid or expired; replace it"
@@ -672,37 +907,83 @@ def _hint(status: int, error_id: str | None) -> str | None:
     if status == 403:
         return "check that this account has access to the app"
     if status == 429:
+        if retry_after and retry_after.strip().isdigit():
+            return (f"the API rate limit is spent; Heroku asks to wait"
+                    f" {retry_after.strip()}s, then retry")
         return "the API rate limit is spent; wait a few minutes and retry"
     if status >= 500:
         return "Heroku is having trouble; retry later (https://status.heroku.com)"
     return None
 
 
-def resolve_api_url(host: str | None = None) -> str:
-    """The API base URL from ``HEROKU_HOST``, by the CLI's rules.
+def resolve_api_url(host: str | None = None, *, source: str = "HEROKU_HOST") -> str:
+    """The API base URL (scheme, host and port) from ``HEROKU_HOST``.
 
-    ``http...`` is used as is, anything else becomes ``https://api.<host>``. The
-    CLI warns about a host that is neither a Heroku domain nor loopback and falls
-    back to heroku.com; we refuse instead, because a typo'd sandbox host would
-    otherwise send a deploy to the real Heroku.
+    Forms, as the CLI reads them (``@heroku-cli/command`` ``vars.js``): a URL
+    starting with ``http`` is the API itself; anything else is a domain and
+    the API is ``https://api.<domain>``.
 
-    :raises ConfigError: ``HEROKU_HOST`` names some other host.
+    The host decides where the Bearer token goes, so it is parsed and compared
+    whole, never searched for a substring (the CLI's own ``isValidHerokuHost``
+    lets ``https://evil.example/localhost`` through): a Heroku domain or a
+    subdomain of one, or exactly ``localhost`` / ``127.0.0.1`` (the two names
+    the CLI sends its token to, ``api-client.js``). Where the CLI would warn and
+    fall back to heroku.com we refuse, because a typo'd sandbox host would
+    otherwise send a deploy to the real Heroku. Also refused: plain http off
+    loopback (the token in clear text), credentials, and a path, query or
+    fragment (the CLI drops them silently; ``/`` alone is fine).
+
+    :param source: what to name in the error (``herotasks.api.url`` for a
+        configured URL).
+    :raises ConfigError: one line saying what is wrong with the URL.
     """
     if host is None:
         host = os.environ.get("HEROKU_HOST", "")
     host = host.strip()
     if not host:
         return auth.DEFAULT_API_URL
-    bare = re.sub(r"^https?://", "", host)
-    valid = any(
-        bare == d or bare.endswith("." + d) for d in _HEROKU_DOMAINS
-    ) or any(name in bare for name in _LOOPBACK_NAMES)
-    if not valid:
+    fix = f"fix {source} or unset it to use api.heroku.com"
+    if not re.match(r"^https?://", host, re.IGNORECASE):
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host) or not _is_heroku_domain(host):
+            raise ConfigError(
+                f"{source} {host!r} is neither a Heroku domain nor localhost",
+                "give a domain such as heroku.com, or a URL such as"
+                " https://127.0.0.1:PORT for the sandbox",
+            )
+        return f"https://api.{host.lower().rstrip('.')}"
+    parts = urlsplit(host)
+    name = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{source} {host!r} has an invalid port", fix) from None
+    if parts.username is not None or parts.password is not None:
         raise ConfigError(
-            f"HEROKU_HOST {host!r} is neither a Heroku domain nor localhost",
-            "fix HEROKU_HOST or unset it to use api.heroku.com",
+            f"{source} must not carry a user or password",
+            "the token comes from HEROKU_API_KEY or ~/.netrc; remove the user part",
         )
-    return host.rstrip("/") if host.startswith("http") else f"https://api.{host}"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{source} {host!r} has a path, query or fragment",
+            "give only scheme, host and port, e.g. https://api.heroku.com",
+        )
+    loopback = name in _LOOPBACK_NAMES
+    if not (loopback or _is_heroku_domain(name)):
+        raise ConfigError(
+            f"{source} {host!r} is neither a Heroku domain nor localhost", fix
+        )
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not loopback:
+        raise ConfigError(
+            f"{source} {host!r} would send the token unencrypted",
+            "use https:// (plain http is only for localhost and 127.0.0.1)",
+        )
+    return f"{scheme}://{name}" + (f":{port}" if port else "")
+
+
+def _is_heroku_domain(name: str) -> bool:
+    name = name.lower().rstrip(".")
+    return any(name == d or name.endswith("." + d) for d in _HEROKU_DOMAINS)
 
 
 def make_api(
@@ -720,7 +1001,8 @@ def make_api(
     :raises ApiError: no token can be found.
     :raises ConfigError: bad ``HEROKU_HOST`` or a CA bundle that does not exist.
     """
-    base_url = (url or resolve_api_url()).rstrip("/")
+    base_url = resolve_api_url(url, source="herotasks.api.url") if url else (
+        resolve_api_url())
     token = token or auth.find_token(base_url)
     if not token:
         raise ApiError(f"no Heroku API token found for {base_url}", auth.LOGIN_HINT)

@@ -10,11 +10,12 @@ run by hand behave the same.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from herotasks.core import assets, dynos, lock, scratch, slug
+from herotasks.core import assets, dynos, health, lock, scratch, slug
 from herotasks.core.run import Run
-from herotasks.errors import HerotasksError
+from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 
 if TYPE_CHECKING:
     from herotasks.core.steps import Step
@@ -138,6 +139,58 @@ def _released(run: Run, release: dict) -> Facts:
     return {"release_id": release.get("id"), "release_version": release.get("version")}
 
 
+#: How long a promotion whose answer was lost is looked for among the releases.
+SETTLE_SECONDS = 30.0
+
+
+def settle_promote(run: Run, step: Step) -> Facts:
+    """The promotion's answer was lost: did Heroku make the release?
+
+    A release carrying our slug, newer than the one that ran before, is
+    ours: wait for it as the promotion would have. Its facts if it went
+    live; None if it failed (nothing of ours is live); and if no such
+    release shows up in :data:`SETTLE_SECONDS`, nobody can tell yet.
+
+    :raises OutcomeUnknown: no release of ours found (yet).
+    """
+    slug_id = run.facts.get("slug_id")
+    after = run.facts.get("previous_version") or 0
+    deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
+    while True:
+        mine = [r for r in run.api.releases(run.name, limit=10)
+                if (r.get("slug") or {}).get("id") == slug_id
+                and (r.get("version") or 0) > after]
+        if mine:
+            release = max(mine, key=lambda r: r.get("version") or 0)
+            try:
+                release = slug.wait(run.api, run.name, release,
+                                    timeout=run.settings.timeouts.release, out=run.out)
+            except CommandError:
+                return None  # it failed on Heroku: the old release still runs
+            run.out(f"{step.name}: the answer was lost, but Heroku made "
+                    f"v{release.get('version')} with our slug")
+            return _released(run, release)
+        if run.clock() > deadline:
+            raise OutcomeUnknown(f"no release with slug {slug_id} appeared on "
+                                 f"{run.name} in {SETTLE_SECONDS:g}s",
+                                 method="POST", path=f"/apps/{run.name}/releases")
+        time.sleep(2.0)
+
+
+def db_premigrate(run: Run, step: Step) -> Facts:
+    """Online migrations: the new slug runs them on the scratch app (it has
+    the new code; the target still runs the old) with the target's config
+    as the one-off's environment: sent to the API only, never set as the
+    scratch app's config, so its release phase never sees the database."""
+    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
+                  cabundle=run.settings.api_cabundle,
+                  timeout=run.settings.timeouts.migrate, out=run.out,
+                  env=dict(run.api.config_vars(run.name) or {}))
+    return None
+
+
 def db_migrate(run: Run, step: Step) -> Facts:
     dynos.migrate(run.api, run.name, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,
@@ -153,6 +206,13 @@ def dynos_wait(run: Run, step: Step) -> Facts:
     dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
                   timeout=run.settings.timeouts.boot, poll=0.25,
                   replaced=run.facts.get("replaced_dynos", ()))
+    return None
+
+
+def health_check(run: Run, step: Step) -> Facts:
+    app = run.api.app(run.name)  # web_url as it is now
+    health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
+                 cabundle=run.settings.api_cabundle, out=run.out)
     return None
 
 

@@ -31,11 +31,15 @@ DEFAULTS: dict[str, Any] = {
         "stages": {},
         "strategy": "herotasks",
         "assets": {"command": None, "inputs": None, "output": None},
-        "migrations": {"command": None, "paths": None},
+        "migrations": {"command": None, "paths": None, "mode": "auto"},
         "scratch": {"prefix": "ht-scratch", "allowlist": []},
         "promote": {"method": "slug"},
         "hooks": {"before": {}, "after": {}},
         "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300},
+        # after the release: no crashed dyno for `watch` s, and (when `path` is
+        # set) GET path answers `status` within `timeout` s; else roll back
+        "health": {"enabled": True, "path": None, "status": 200, "timeout": 60,
+                   "watch": 10},
         "api": {"url": None, "cabundle": None, "retries": 4},
         "statedir": ".herotasks",
     }
@@ -92,6 +96,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 PROMOTE_METHODS = ("slug", "pipeline")
+#: herotasks.migrations.mode: auto reads each pending migration (core.classify),
+#: window always takes the maintenance window, online never does (the user vouches).
+MIGRATION_MODES = ("auto", "window", "online")
 STAGE_KEYS = ("app",)
 @dataclass(frozen=True)
 class Timeouts:
@@ -101,6 +108,20 @@ class Timeouts:
     release: float = 3600
     migrate: float = 3600
     boot: float = 300
+
+
+@dataclass(frozen=True)
+class Health:
+    """The check after a release (on unless ``herotasks.health.enabled`` is
+    false): no web or worker dyno of the new release crashes for ``watch``
+    seconds, and ``GET path`` on the app answers ``status`` within
+    ``timeout`` seconds when ``path`` is set."""
+
+    enabled: bool = True
+    path: str | None = None
+    status: int = 200
+    timeout: float = 60
+    watch: float = 10
 
 
 @dataclass(frozen=True)
@@ -127,10 +148,12 @@ class Settings:
     hooks_before: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     hooks_after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timeouts: Timeouts = Timeouts()
+    health: Health = Health()
     api_url: str | None = None
     api_cabundle: str | None = None
     api_retries: int = 4
     statedir: Path = Path(".herotasks")
+    migrations_mode: str = "auto"
 
     @classmethod
     def resolve(
@@ -190,10 +213,13 @@ class Settings:
             hooks_before=_hooks(tree["hooks"].get("before"), "before"),
             hooks_after=_hooks(tree["hooks"].get("after"), "after"),
             timeouts=_timeouts(tree["timeouts"]),
+            health=_health(tree["health"]),
             api_url=tree["api"]["url"] or None,
             api_cabundle=cabundle or None,
             api_retries=_int(tree["api"]["retries"], "herotasks.api.retries"),
             statedir=Path(str(tree["statedir"])),
+            migrations_mode=_choice(migrations["mode"], MIGRATION_MODES,
+                                    "herotasks.migrations.mode"),
         )
 
     def require_app(self) -> str:
@@ -214,11 +240,36 @@ def merged_tree(config: Any) -> dict[str, Any]:
     our ``Collection.configure``; merging over DEFAULTS makes them equal to
     ``inv`` users.
     """
+    _check_runtime_file(config)
     given = _plain(_get(config, "herotasks") or {})
     if not isinstance(given, dict):
-        raise ConfigError("herotasks config must be a mapping",
+        raise ConfigError(f"herotasks must be a mapping, not {given!r}",
                           "check the herotasks: section of invoke.yaml")
+    _check_shapes(DEFAULTS["herotasks"], given, "herotasks")
     return _deep_merge(copy.deepcopy(DEFAULTS["herotasks"]), given)
+
+
+def _check_runtime_file(config: Any) -> None:
+    """``-f FILE`` that does not exist: invoke skips it without a word, and
+    the run would go ahead without the settings the user meant to give."""
+    path = getattr(config, "_runtime_path", None)
+    if path and not os.path.isfile(os.path.expanduser(str(path))):
+        raise ConfigError(f"config file {path} (given with -f) does not exist",
+                          "check the path, or drop -f")
+
+
+def _check_shapes(defaults: Mapping[str, Any], given: Mapping[str, Any],
+                  at: str) -> None:
+    """A mapping where a mapping is declared, for Python callers handing a
+    plain dict (invoke itself refuses a clash before a task runs)."""
+    for key, value in given.items():
+        declared = defaults.get(key)
+        if isinstance(declared, dict) and value is not None and not isinstance(
+                value, Mapping):
+            raise ConfigError(f"{at}.{key} must be a mapping, not {value!r}",
+                              f"e.g. {key}: {{{', '.join(declared) or '...'}: ...}}")
+        if isinstance(declared, dict) and isinstance(value, Mapping) and key != "stages":
+            _check_shapes(declared, value, f"{at}.{key}")
 
 
 def normalize_pathspec(spec: str) -> str:
@@ -399,7 +450,16 @@ def _hooks(raw: Any, when: str) -> dict[str, tuple[str, ...]]:
             )
         if isinstance(commands, str):
             commands = [commands]
-        hooks[str(step)] = tuple(str(cmd) for cmd in commands or ())
+        if commands is None:
+            commands = []
+        if not isinstance(commands, (list, tuple)) or not all(
+                isinstance(cmd, str) and cmd.strip() for cmd in commands):
+            raise ConfigError(
+                f"herotasks.hooks.{when}.{step} is {commands!r}",
+                "give a shell command or a list of them, e.g. "
+                f"{step}: [./bin/notify]",
+            )
+        hooks[str(step)] = tuple(commands)
     return hooks
 
 
@@ -411,6 +471,30 @@ def _int(value: Any, key: str) -> int:
     if number < 0:
         raise ConfigError(f"{key} is {value!r}", "use a number >= 0")
     return number
+
+
+def _health(raw: Any) -> Health:
+    if raw is False:
+        return Health(enabled=False)
+    if not isinstance(raw, Mapping):
+        raise ConfigError("herotasks.health must be a mapping (or false)",
+                          "e.g. health: {path: /up, status: 200, timeout: 60, "
+                          "watch: 10}")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"herotasks.health.enabled is {enabled!r}",
+                          "use true or false")
+    path = raw.get("path")
+    if path is not None and not (isinstance(path, str) and path.startswith("/")):
+        raise ConfigError(f"herotasks.health.path is {path!r}",
+                          "use a path on the app starting with /, e.g. /up")
+    status = _int(raw.get("status", 200), "herotasks.health.status")
+    if not 100 <= status <= 599:
+        raise ConfigError(f"herotasks.health.status is {status}",
+                          "use an HTTP status, e.g. 200")
+    return Health(enabled=enabled, path=path, status=status,
+                  timeout=float(_int(raw.get("timeout", 60), "herotasks.health.timeout")),
+                  watch=float(_int(raw.get("watch", 10), "herotasks.health.watch")))
 
 
 def _timeouts(raw: Mapping[str, Any]) -> Timeouts:

@@ -80,18 +80,51 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    out: Callable[[str], Any] = print,
                    clock: Callable[[], float] = time.time,
                    actions: dict[str, Action] | None = None,
-                   force: bool = False,
+                   keep_code: bool = False, force: bool = False,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
     """Finish or undo the stage's interrupted deploy (``deploy.recover``).
 
+    The journal is this machine's, or else the one kept with the deploy lock
+    on Heroku (a CI runner that died takes its files with it).
+
+    :param keep_code: put back maintenance, workers and preboot, and release
+        the lock, leaving releases as they are (the way out when there is
+        nothing to roll back to, or the code now live is to stay).
     :param force: even though it may still run (:func:`recover.check_gone`).
     """
     name = settings.require_app()
-    journal = journal_mod.load(settings.statedir, name)
+    if not force and journal_mod.load(settings.statedir, name) is None:
+        # the lock's copy is checked before it is adopted: a refusal leaves
+        # nothing behind, not even a local journal
+        theirs = find_journal(api, settings, name)
+        if theirs is not None:
+            recover.check_gone(theirs, lock.held_by(api, name))
+    journal = find_journal(api, settings, name, adopt=True, out=out)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    return recover.recover(engine, journal, api, out=out, force=force)
+    return recover.recover(engine, journal, api, out=out, keep_code=keep_code,
+                           force=force)
+
+
+def find_journal(api: Any, settings: Settings, name: str, *, adopt: bool = False,
+                 out: Callable[[str], Any] = print) -> journal_mod.Journal | None:
+    """The app's journal: this machine's, else the copy kept with the lock.
+
+    :param adopt: make the lock's copy this machine's own (recovery does).
+    """
+    journal = journal_mod.load(settings.statedir, name)
+    if journal is not None:
+        return journal
+    holder, data = lock.published(api, name)
+    if data is None:
+        return None
+    where = f"the journal kept with the deploy lock of {name}"
+    if not adopt:
+        return journal_mod.from_dict(data, where=where)
+    out(f"recover: using {where}"
+        + (f" (held by {holder.describe()})" if holder else ""))
+    return journal_mod.adopt(settings.statedir, data, where=where)
 
 
 @dataclass(frozen=True)
@@ -143,7 +176,7 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     head = check_repo(c, "HEAD", allow_dirty=True)
     app = app_info(api, name)
     found, current = deployed_commit(c, api, name)
-    journal = journal_mod.load(settings.statedir, name)
+    journal = find_journal(api, settings, name)
     holder = lock.held_by(api, name)
     running = None
     if journal is not None and journal.has_open():

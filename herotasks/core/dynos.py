@@ -21,14 +21,16 @@ ONE_OFF_TYPES = ("run", "release", "scheduler")
 
 
 def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
-            timeout: float, out: Callable[[str], Any] = print) -> None:
+            timeout: float, out: Callable[[str], Any] = print,
+            env: dict[str, str] | None = None) -> None:
     """Run ``command`` in a one-off dyno attached through rendezvous.
 
+    :param env: extra environment of the dyno (over the app's config).
     :raises CommandError: the command exited non-zero.
     """
     dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
                            type="run", time_to_live=int(timeout),
-                           env={"TERM": "dumb"})
+                           env={**(env or {}), "TERM": "dumb"})
     if not dyno or not dyno.get("attach_url"):
         raise HerotasksError(f"Heroku started no attachable dyno on {app}")
     code = rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,

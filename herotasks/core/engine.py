@@ -33,6 +33,7 @@ import time
 from typing import Any, Callable
 
 from herotasks.adapters.shell import run_local
+from herotasks.core import lock
 from herotasks.core.config import Settings
 from herotasks.core.journal import Journal
 from herotasks.core.observe import Observed
@@ -41,7 +42,7 @@ from herotasks.core.report import Report, StepRecord
 from herotasks.core.run import Run, Tools
 from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
 from herotasks.core.actions import Action
-from herotasks.errors import Aborted, HerotasksError, hint_command
+from herotasks.errors import Aborted, HerotasksError, OutcomeUnknown, hint_command
 
 
 class DeployFailed(HerotasksError):
@@ -53,6 +54,20 @@ class DeployFailed(HerotasksError):
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
+
+
+class HookFailed(HerotasksError):
+    """A user hook exited non-zero (``when`` is ``before`` or ``after``)."""
+
+    def __init__(self, message: str, *, when: str) -> None:
+        super().__init__(message)
+        self.when = when
+
+
+#: Tries of a step that fails after the migration succeeded (the first
+#: included), and the pause before each retry, in seconds.
+RETRIES_AFTER_MIGRATION = 3
+RETRY_PAUSE = 2.0
 
 
 class Engine:
@@ -114,13 +129,21 @@ class Engine:
         self._reopen_windows(run)
         return self._execute(run, todo, None)
 
-    def unwind(self, journal: Journal, error: str = "interrupted") -> Report:
+    def unwind(self, journal: Journal, error: str = "interrupted", *,
+               keep: tuple[str, ...] = ()) -> Report:
         """Put back everything ``journal`` has open (``deploy.recover`` when
-        the deploy never got past its point of no return)."""
+        the deploy never got past its point of no return).
+
+        :param keep: undo kinds not to apply: their changes stay as they are
+            (``("rollback",)``: the code now live stays).
+        """
         report = Report.for_journal(journal, started=self.clock(),
                                     strategy=self.tools.settings.strategy)
         run = self.run_for(journal, report, {"name": journal.app})
         self._reopen_windows(run)
+        for entry in list(journal.open_entries()):
+            if entry.undo.get("action") in keep:
+                journal.close(entry.step)
         line = self._unwind(run, error)
         report.finished_at, report.ok = self.clock(), not journal.has_open()
         report.error = None if report.ok else line
@@ -142,12 +165,17 @@ class Engine:
             self.run_hooks(run, "before", step)
             if spec.journaled:
                 journal.begin(step.name, spec.begin_undo(run))
+            locked = bool(run.facts.get("lock_app"))
+            if spec.publishes and locked:
+                self._publish(run)
             if spec.opens_window:
                 run.report.open_window(spec.opens_window, self.clock())
             facts = self.actions[step.name](run, step) or {}
             for other in spec.closes:
                 journal.close(other)
             journal.done(step.name, **facts)
+            if spec.publishes and not locked and run.facts.get("lock_app"):
+                self._publish(run)  # this step took the lock: the first copy
             if spec.closes_window:
                 run.report.close_window(spec.closes_window, self.clock())
             self.run_hooks(run, "after", step)
@@ -156,11 +184,17 @@ class Engine:
             error = exc if isinstance(exc, HerotasksError) else (
                 Aborted("interrupted") if isinstance(exc, KeyboardInterrupt)
                 else HerotasksError(f"{type(exc).__name__}: {exc}"))
-            if journal.last(step.name) is not None:
+            # an unknown outcome stays "started": recovery must look, not assume
+            if journal.last(step.name) is not None and not isinstance(
+                    error, OutcomeUnknown):
                 journal.failed(step.name, str(error))
             raise error from None
         record.finished_at, record.ok = self.clock(), True
         return record
+
+    def _publish(self, run: Run) -> None:
+        """Keep the journal with the deploy lock on Heroku (see core.lock)."""
+        lock.publish(run.api, run.name, run.journal.to_dict())
 
     def run_hooks(self, run: Run, when: str, step: Step) -> None:
         """User hooks (shell commands, local); a failing hook fails the step."""
@@ -174,25 +208,30 @@ class Engine:
             run.out(f"hook {when} {step.name}: {command}")
             result = run_local(run.c, command, env=env, warn=True)
             if not result.ok:
-                raise HerotasksError(f"hook {when} {step.name} exited "
-                                     f"{result.exited}: {command}")
+                raise HookFailed(f"hook {when} {step.name} exited "
+                                 f"{result.exited}: {command}", when=when)
 
     # -- the loop -----------------------------------------------------------------
 
     def _execute(self, run: Run, steps: list[Step], plan: Plan | None) -> Report:
         report = run.report
+        # past the point of no return (the new release stays): a resumed run
+        # whose live steps are all done starts there
+        live = (not any(s.spec.goes_live for s in steps)
+                and any(run.journal.is_complete(n) for n in PROMOTE_STEPS))
         i = 0
         while i < len(steps):
             step = steps[i]
             try:
                 self.run_step(run, step)
             except HerotasksError as error:
-                self._fail(run, step, error)
+                self._recover_step(run, step, error, live=live)
             spec = step.spec
             if spec.goes_live and not any(s.spec.goes_live for s in steps[i + 1:]):
                 # the new release is live and complete: no rollback from here on
                 for name in PROMOTE_STEPS:
                     run.journal.close(name)
+                live = True
             if spec.replans and plan is not None:
                 new = replan(plan, run.settings, run.facts)
                 if new is not plan:
@@ -209,6 +248,87 @@ class Engine:
         if not run.journal.has_open():
             run.journal.finish()
         return report
+
+    def _recover_step(self, run: Run, step: Step, error: HerotasksError, *,
+                      live: bool) -> None:
+        """After ``step`` failed: carry on when that is right, else fail.
+
+        In order: a lost answer is settled first (the change may have been
+        made); past the point of no return a failed cleanup or ``after`` hook
+        is a named leftover; after a successful migration the step is tried
+        again and the new release is kept whatever happens; anything else
+        unwinds.
+        """
+        spec, journal = step.spec, run.journal
+        if isinstance(error, OutcomeUnknown):
+            facts = self._settle(run, step, error)
+            if facts is not None:
+                journal.done(step.name, **facts)
+                run.report.steps[-1].ok = True
+                self.run_hooks(run, "after", step)
+                return
+        if live and (spec.cleanup or (isinstance(error, HookFailed)
+                                      and error.when == "after")):
+            stage = f" --stage {journal.stage}" if journal.stage else ""
+            fix = (f"; run `{hint_command('deploy.recover' + stage)}` to clear it"
+                   if spec.cleanup else "")
+            run.report.warnings.append(f"{step.name} failed after the deploy went "
+                                       f"live: {error}{fix}")
+            run.out(f"warning: {run.report.warnings[-1]}")
+            return
+        if _migrated(run):
+            for _ in range(RETRIES_AFTER_MIGRATION - 1 if spec.retried else 0):
+                run.out(f"{step.name} failed after the migration ({error}); "
+                        f"trying again in {RETRY_PAUSE:g}s")
+                time.sleep(RETRY_PAUSE)
+                try:
+                    self.run_step(run, step)
+                    return
+                except HerotasksError as again:
+                    error = again
+            self._fail_forward(run, step, error)
+        self._fail(run, step, error)
+
+    def _settle(self, run: Run, step: Step, error: OutcomeUnknown) -> dict | None:
+        """Whether a step whose answer was lost took effect (its facts), did
+        not (None); stops the deploy, undoing nothing, when nobody can tell."""
+        spec = step.spec
+        if spec.settle is None and not spec.goes_live:
+            return None  # its undo is right either way (absolute values)
+        if spec.settle is not None:
+            try:
+                facts = spec.settle(run, step)
+            except OutcomeUnknown as still:
+                error = still
+            else:
+                return None if facts is None else facts
+        run.out(f"UNKNOWN {step.name}: {error}")
+        run.report.finished_at = self.clock()
+        stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
+        line = (f"{step.name}: outcome unknown ({error.message}); nothing was "
+                "undone, as a release or migration may still be running; run `"
+                + hint_command("deploy.recover" + stage)
+                + "` to look again and finish or undo it")
+        run.report.error = line
+        raise DeployFailed(line, run.report) from None
+
+    def _fail_forward(self, run: Run, step: Step, error: HerotasksError) -> None:
+        """The migration succeeded and ``step`` still fails: keep the new
+        release (old code must not run on the new schema), put the rest back,
+        and say what is live and what to check."""
+        run.out(f"FAILED {step.name}: {error}")
+        for name in PROMOTE_STEPS:
+            run.journal.close(name)
+        outcome = self._unwind(run, str(error))
+        run.report.finished_at = self.clock()
+        version = run.facts.get("release_version")
+        line = (f"{step.name} failed: {error}; kept v{version}: the new code runs "
+                "on the migrated schema (rolling back would put old code on it)")
+        if outcome:
+            line += f"; {outcome}"
+        line += f"; check `heroku ps -a {run.name}` and the app's logs"
+        run.report.error = line
+        raise DeployFailed(line, run.report) from None
 
     def _fail(self, run: Run, step: Step, error: HerotasksError) -> None:
         """Unwind after ``step`` failed, then raise one line saying it all."""
@@ -254,9 +374,13 @@ class Engine:
             parts.append(", ".join(done))
         if kept:
             stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
-            parts.append(", ".join(kept) + "; run `"
-                         + hint_command(f"deploy.recover{stage}")
-                         + "` once the app is fixed")
+            line = (", ".join(kept) + "; run `"
+                    + hint_command(f"deploy.recover{stage}")
+                    + "` once the app is fixed")
+            if guard_failed:
+                line += (", or `" + hint_command(f"deploy.recover{stage} --keep-code")
+                         + "` to reopen it on the code now live")
+            parts.append(line)
         if not run.journal.has_open():
             run.journal.finish()
         return "; ".join(parts)
@@ -266,6 +390,17 @@ class Engine:
         for name, spec in STEPS.items():
             if spec.opens_window and run.journal.has_changed(name):
                 run.report.open_window(spec.opens_window, run.journal.last(name).at)
+
+
+def _migrated(run: Run) -> bool:
+    """The migration of this deploy succeeded (by a step, or by the release
+    phase of a promotion that completed)."""
+    j = run.journal
+    if j.is_complete("db.migrate"):
+        return True
+    return bool(run.facts.get("release_phase") and run.facts.get("pending")
+                and not run.facts.get("online")
+                and any(j.is_complete(name) for name in PROMOTE_STEPS))
 
 
 def _plan_json(plan: Plan) -> list[dict[str, Any]]:

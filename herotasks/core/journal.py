@@ -207,20 +207,81 @@ def load(statedir: Path, app: str) -> Journal | None:
             f"cannot read the deploy journal {path}: {exc}",
             "fix or move the file, then run deploy.recover again",
         ) from None
+    return from_dict(raw, path=path)
+
+
+def from_dict(raw: Any, *, path: Path | None = None, where: str | None = None
+              ) -> Journal:
+    """A Journal from its stored form (a file, or the copy kept with the lock).
+
+    :param path: where it is (or would be) kept on this machine.
+    :param where: how to name it in an error (default: the path).
+    :raises HerotasksError: not a journal, another version, or damaged.
+    """
+    where = where or f"the deploy journal {path}"
+    fix = "move the file aside, then check the app by hand (deploy.status)"
+    if not isinstance(raw, dict):
+        raise HerotasksError(
+            f"{where} is not a journal (a JSON {type(raw).__name__}, not an "
+            "object)", fix)
     if raw.get("version") != VERSION:
-        raise HerotasksError(f"journal {path} has unknown version {raw.get('version')}",
+        raise HerotasksError(f"{where} has unknown version {raw.get('version')}",
                              "it was written by another herotasks version")
+    try:
+        return _from_dict(path or Path(), raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HerotasksError(f"{where} is damaged ({_what(exc)})", fix) from None
+
+
+def adopt(statedir: Path, raw: Any, *, where: str) -> Journal:
+    """Take over a journal kept elsewhere (with the lock, on Heroku) as this
+    machine's own: validated, then written where :func:`load` finds it."""
+    journal = from_dict(raw, where=where)
+    journal.path = journal_path(statedir, journal.app)
+    journal.save()
+    return journal
+
+
+def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
+    """A Journal from its on-disk form; raises on any field of the wrong shape."""
+    facts = raw.get("facts")
+    facts = {} if facts is None else facts
+    entries = raw.get("entries", [])
+    if not isinstance(raw["app"], str) or not isinstance(raw["deploy_id"], str):
+        raise TypeError("app and deploy_id must be strings")
+    if not isinstance(facts, dict):
+        raise TypeError("facts must be an object")
+    if not isinstance(entries, list):
+        raise TypeError("entries must be a list")
+    parsed = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise TypeError(f"entries[{i}] must be an object")
+        if not isinstance(e["step"], str) or e["status"] not in (
+                STARTED, DONE, FAILED, CLOSED):
+            raise ValueError(f"entries[{i}] has no valid step and status")
+        undo = e.get("undo")
+        undo = {} if undo is None else undo
+        if not isinstance(undo, dict):
+            raise TypeError(f"entries[{i}].undo must be an object")
+        parsed.append(Entry(e["step"], e["status"], float(e["at"]), undo,
+                            e.get("error")))
     return Journal(
         path=path,
         app=raw["app"],
         deploy_id=raw["deploy_id"],
         stage=raw.get("stage"),
         strategy=raw.get("strategy"),
-        started_at=raw.get("started_at") or 0.0,
-        facts=raw.get("facts") or {},
-        entries=[Entry(e["step"], e["status"], e["at"], e.get("undo") or {},
-                       e.get("error")) for e in raw.get("entries", [])],
+        started_at=float(raw.get("started_at") or 0.0),
+        facts=facts,
+        entries=parsed,
     )
+
+
+def _what(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,

@@ -11,6 +11,10 @@ Design: the lock *is* a tiny dedicated app, ``htlock-<sha1(app)[:10]>``.
   it says.
 * Never a config var of the deployed app: changing those creates a release
   and restarts its dynos.
+* The deploy's journal is kept there too (:data:`JOURNAL_VAR`, written before
+  each change that would need putting back), so ``deploy.recover`` on any
+  machine with the token can finish or undo a deploy whose runner is gone;
+  releasing the lock deletes it with the app.
 
 The name is hashed because Heroku names are at most 30 characters and the
 target's name may already use them all; it carries no secret.
@@ -20,13 +24,14 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import os
 import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from herotasks.errors import ApiError, LockHeld
+from herotasks.errors import ApiError, LockHeld, hint_command
 
 PREFIX = "htlock-"
 _VARS = {
@@ -38,6 +43,11 @@ _VARS = {
     "since": "HEROTASKS_LOCK_SINCE",
     "deploy_id": "HEROTASKS_LOCK_DEPLOY",
 }
+
+
+#: The lock app's config var holding the deploy's journal (compact JSON; it
+#: holds no secret: see herotasks.core.journal).
+JOURNAL_VAR = "HEROTASKS_JOURNAL"
 
 
 def lock_app_name(app: str) -> str:
@@ -114,6 +124,7 @@ def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
     """
     name = lock_app_name(holder.app)
     if force:
+        _refuse_open_window(api, holder.app)
         _delete_quietly(api, name)
     for _attempt in range(2):
         try:
@@ -174,6 +185,49 @@ def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
             return _GONE
         raise
     return Holder.from_vars(dict(values or {}))
+
+
+def publish(api: Any, app: str, journal: dict[str, Any]) -> None:
+    """Keep ``journal`` (its on-disk form) with the lock of ``app``."""
+    api.update_config_vars(lock_app_name(app),
+                           {JOURNAL_VAR: json.dumps(journal, separators=(",", ":"),
+                                                    sort_keys=True)})
+
+
+def published(api: Any, app: str) -> tuple[Holder | None, dict | None]:
+    """The lock's holder and the journal kept with it (None, None: no lock)."""
+    try:
+        values = dict(api.config_vars(lock_app_name(app)) or {})
+    except ApiError as exc:
+        if exc.status == 404:
+            return None, None
+        raise
+    try:
+        journal = json.loads(values.get(JOURNAL_VAR) or "null")
+    except ValueError:
+        journal = None
+    return Holder.from_vars(values), journal if isinstance(journal, dict) else None
+
+
+def _refuse_open_window(api: Any, app: str) -> None:
+    """``--force-unlock`` takes a dead deploy's lock, never its open changes."""
+    from herotasks.core.journal import from_dict
+
+    holder, data = published(api, app)
+    if data is None:
+        return
+    journal = from_dict(data, where=f"the journal kept with {lock_app_name(app)}")
+    open_steps = [e.step for e in journal.open_entries()
+                  if e.step != "lock.acquire"]
+    if open_steps:
+        stage = f" --stage {journal.stage}" if journal.stage else ""
+        raise LockHeld(
+            f"the deploy of {app} by "
+            + (holder.describe() if holder else "an earlier run")
+            + f" left changes open ({', '.join(open_steps)}); --force-unlock "
+            "would carry on inside them",
+            f"run `{hint_command('deploy.recover' + stage)}` first: it finishes or "
+            "undoes that deploy from the journal kept with the lock")
 
 
 def held_by(api: Any, app: str) -> Holder | None:

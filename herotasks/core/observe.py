@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herotasks.adapters import git
-from herotasks.core import assets, dynos, migrations, scratch
+from herotasks.core import assets, classify, dynos, migrations, scratch
 from herotasks.core.config import Settings
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
@@ -40,7 +40,8 @@ class Observed:
                 "previous_version": state.current_version,
                 "maintenance_was": state.maintenance, "preboot_was": state.preboot,
                 "assets": vars(self.assets), "pending": state.pending.pending,
-                "pending_reason": state.pending.reason}
+                "pending_reason": state.pending.reason, "online": state.online,
+                "warnings": list(state.warnings)}
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -168,6 +169,9 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
+    verdicts = classify.classify_all(
+        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
+        mode=settings.migrations_mode) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(
@@ -186,5 +190,6 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         assets_reason=decision.reason,
         current_release=(current or {}).get("id"),
         current_version=(current or {}).get("version"),
+        migrations=verdicts,
     )
     return Observed(state=state, app=app, source=source, assets=decision)

@@ -58,6 +58,8 @@ class Plan:
             f"  migrations:  {'pending' if st.pending.pending else 'none'}"
             f" ({st.pending.reason})",
         ]
+        # each file's verdict: what decides between online and the window
+        lines += [f"    {v.kind:7s} {v.path} ({v.reason})" for v in st.migrations]
         if st.assets_rebuild is None:
             lines.append("  assets:      no asset step configured")
         else:
@@ -92,8 +94,12 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     migrate = settings.migrate_command is not None
     # A pending migration opens the window even when the release phase runs it:
     # promotion then migrates, and old code must not serve meanwhile.
-    window = rules.always_window or (migrate and state.pending.pending)
+    online = migrate and rules.migrates_online and state.online
+    window = rules.always_window or (migrate and state.pending.pending and not online)
     run_migrate = migrate and window and not state.release_phase
+    # online: the new code's migrations run from the scratch app while the old
+    # code serves (or in the release phase, before the release goes live)
+    premigrate = online and not window and not state.release_phase
     stop_workers = window and rules.stops_workers and bool(state.workers)
     preboot_off = window and rules.preboot_off_in_window and state.preboot
     preboot_on = (not window and rules.preboot_without_window
@@ -101,6 +107,9 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     maintenance = window and not state.maintenance
     build = rules.scratch_build
     notes: list[str] = []
+    if online and state.release_phase:
+        notes.append("the release phase runs the online migrations before the "
+                     "release goes live, while the old code serves")
     if state.release_phase and window:
         notes.append("the release phase runs the migration during promotion; "
                      "herotasks does not migrate a second time")
@@ -122,6 +131,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("preboot.on", preboot_on),
         ("workers.stop", stop_workers),
         ("maintenance.on", maintenance),
+        ("db.premigrate", premigrate),
         (rules.promote_step, True),
         ("db.migrate", run_migrate),
         # Dynos booted by promotion ran before the schema changed; restart them
@@ -131,6 +141,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("maintenance.off", maintenance),
         ("workers.restore", stop_workers),
         ("preboot.restore", preboot_off or preboot_on),
+        ("health.check", rules.checks_health and settings.health.enabled),
         ("scratch.destroy", build),
         ("lock.release", True),
     ]
@@ -161,6 +172,8 @@ def replan(plan: Plan, settings: Settings, facts: Mapping[str, Any]) -> Plan:
 def _window_text(plan: Plan) -> str:
     if not plan.window:
         st = plan.state
+        if plan.step("db.premigrate") or (st.online and st.release_phase):
+            return "none (online migrations while the old code serves, then preboot)"
         if plan.rules.preboot_without_window and (st.preboot or st.preboot_allowed):
             return "none (promote with preboot)"
         return "none"

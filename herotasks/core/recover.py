@@ -44,7 +44,8 @@ from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
 from herotasks.errors import HerotasksError, hint_command
 
-NOTHING, UNDO, FINISH, WAIT = "nothing", "undo", "finish", "wait"
+NOTHING, UNDO, FINISH, WAIT, KEEP_CODE = ("nothing", "undo", "finish", "wait",
+                                         "keep-code")
 #: Seconds between looks while waiting: three requests a look stays far under
 #: Heroku's rate limit (~75 requests a minute sustained).
 POLL = 5.0
@@ -79,7 +80,8 @@ def decide(journal: Journal | None, current: dict | None,
         release the code of a cut-off ``git push``.
     """
     if journal is None:
-        return RecoverPlan(NOTHING, "no unfinished deploy recorded")
+        return RecoverPlan(NOTHING, "nothing to recover: no unfinished deploy "
+                           "recorded here or with the deploy lock")
     open_steps = tuple(e.step for e in journal.open_entries())
     planned = [s["name"] for s in journal.facts.get("plan", [])]
     if not planned:
@@ -212,20 +214,32 @@ def look(journal: Journal, api: Any) -> tuple[dict | None, RecoverPlan]:
 
 
 def recover(engine: Engine, journal: Journal | None, api: Any, *,
-            out: Any = print, force: bool = False, poll: float = POLL,
-            sleep: Callable[[float], Any] = time.sleep,
+            out: Any = print, keep_code: bool = False, force: bool = False,
+            poll: float = POLL, sleep: Callable[[float], Any] = time.sleep,
             ) -> tuple[RecoverPlan, Report | None]:
     """Decide and act; the plan and the report of what ran (None if nothing).
 
+    :param keep_code: undo every open change but the promotion (see
+        :func:`herotasks.core.deploy.recover_deploy`).
     :param force: recover although the deploy may still run (``--force``).
     :param poll: seconds between looks while a build or release is pending.
     :raises StillRunning: it may (see :func:`check_gone`).
     :raises HerotasksError: still pending at the deadline; nothing changed.
     """
     if journal is None:
-        return decide(None, None), None
+        plan = decide(None, None)
+        out(plan.describe())
+        return plan, None
     if not force:
         check_gone(journal, lock.held_by(api, journal.app))
+    if keep_code:
+        open_steps = tuple(e.step for e in journal.open_entries())
+        plan = RecoverPlan(KEEP_CODE, "putting back everything but the code now "
+                           "live", open_steps)
+        out(plan.describe())
+        journal.remember(**processes.me())  # a second recover must see us
+        return plan, engine.unwind(journal, "recovering, keeping the code",
+                                   keep=("rollback",))
     timeouts = engine.tools.settings.timeouts
     # as long as a build and the release it makes may take
     deadline = time.monotonic() + timeouts.build + timeouts.release

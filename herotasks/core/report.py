@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from herotasks.errors import ConfigError
+
 WINDOWS = ("maintenance", "workers_down")
 
 
@@ -83,6 +85,7 @@ class Report:
     release_id: str | None = None
     release_version: int | None = None
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -94,7 +97,8 @@ class Report:
                    pending=facts.get("pending"),
                    pending_reason=facts.get("pending_reason", ""),
                    started_at=started, release_id=facts.get("release_id"),
-                   release_version=facts.get("release_version"))
+                   release_version=facts.get("release_version"),
+                   warnings=list(facts.get("warnings") or ()))
 
     @classmethod
     def for_journal(cls, journal: Any, *, started: float,
@@ -139,6 +143,7 @@ class Report:
                         for name in WINDOWS},
             "release": ({"id": self.release_id, "version": self.release_version}
                         if self.release_id else None),
+            "warnings": list(self.warnings),
         }
 
     def summary(self) -> str:
@@ -148,7 +153,9 @@ class Report:
                 + f" [{self.strategy}] "
                 + f"{(self.commit_from or '(unknown)')[:10]} -> "
                 + f"{(self.commit_to or '?')[:10]}: "
-                + ("ok" if self.ok else "FAILED"))
+                + ("FAILED" if not self.ok else "ok" if not self.warnings
+                   else f"ok, with {len(self.warnings)} warning"
+                   + ("s" if len(self.warnings) > 1 else "")))
         lines = [head, f"  {'step':20s} {'seconds':>9s}  "]
         for step in self.steps:
             if step.skipped:
@@ -176,7 +183,37 @@ class Report:
             lines.append(f"  total: {self.duration:.2f}s")
         if self.error:
             lines.append(f"  error: {self.error}")
+        # last, so a CI log's final lines say what needs a look
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Refuse, before a deploy starts, a ``--json`` path it could not write.
+
+    Checked without creating anything (a refused run changes nothing): the
+    target must not be a directory, and its nearest existing ancestor must be
+    a directory we may write into (write_json creates what is missing).
+
+    :raises ConfigError: one line naming the path and why.
+    """
+    target = Path(os.path.expanduser(str(path)))
+    hint = "pass --json a file path in a folder you can write"
+    if target.is_dir():
+        raise ConfigError(f"--json {path} is a directory", hint)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ConfigError(f"--json {path} cannot be written (permission denied)",
+                          hint)
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"--json {path} cannot be written: {parent} is not a "
+                          "directory", hint)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--json {path} cannot be written: {parent} is not "
+                          "writable", hint)
+    return target
 
 
 def write_json(report: Report, path: str | os.PathLike[str]) -> Path:

@@ -20,13 +20,44 @@ runs then) and fail with Heroku's own words if it failed.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
 from herotasks.adapters import git
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
-from herotasks.errors import CommandError, ConfigError, GitError, HerotasksError
+from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError
+
+#: Heroku slug ids are uuids.
+SLUG_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SLUG_HINT = ("pass --slug the id slug.build printed, or leave --slug out to "
+              "release the slug it recorded")
+
+
+def check_slug_id(value: str) -> str:
+    """``--slug`` as given, if it can be a slug id at all (checked before any
+    request, so a typo is named as one rather than as a missing app)."""
+    slug_id = str(value).strip().lower()
+    if not SLUG_ID.fullmatch(slug_id):
+        raise ConfigError(f"--slug {value!r} is not a slug id (a uuid)", _SLUG_HINT)
+    return slug_id
+
+
+def slug_commit(api: Any, slug_id: str, *apps: str) -> str:
+    """The commit of slug ``slug_id``, looked up on each of ``apps`` in turn.
+
+    :raises ConfigError: none of them has it (Heroku's 404 alone would name
+        whichever app was asked, e.g. a scratch app long destroyed).
+    """
+    for app in apps:
+        try:
+            return api.slug(app, slug_id).get("commit") or ""
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    raise ConfigError(f"no slug {slug_id} on {' or '.join(apps)}", _SLUG_HINT)
+
 
 #: Where the scratch app is coupled, given the target's pipeline stage.
 UPSTREAM = {"production": "staging", "staging": "development"}

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 #: Dyno sizes on which Heroku's preboot does nothing (preboot needs Standard
 #: or Performance dynos); lower-cased for comparison.
@@ -61,6 +61,31 @@ class State:
     assets_reason: str = ""
     current_release: str | None = None
     current_version: int | None = None
+    #: each pending migration file's verdict (herotasks.core.classify)
+    migrations: tuple[Any, ...] = ()
+
+    @property
+    def online(self) -> bool:
+        """The pending migrations are all backward compatible: the old code
+        keeps working on the new schema, so they can run while it serves.
+        Unknown files (a deployed commit we cannot diff) are never online."""
+        return (self.pending.pending and bool(self.migrations)
+                and not any(v.kind == "window" for v in self.migrations))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What about the app as found deserves a line in the report: a
+        deploy onto it can succeed while the app still serves nothing."""
+        found = []
+        if self.maintenance:
+            found.append("the app was already in maintenance mode, and stays so "
+                         f"(`heroku maintenance:off -a {self.app}` when it should "
+                         "serve)")
+        web = [p for p in self.formation if p.type == "web"]
+        if web and not any(p.quantity for p in web):
+            found.append("web is scaled to 0, so the app serves no request "
+                         f"(`heroku ps:scale web=1 -a {self.app}`)")
+        return tuple(found)
 
     @property
     def workers(self) -> tuple[Process, ...]:

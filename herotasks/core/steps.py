@@ -68,6 +68,16 @@ class StepSpec:
         platform's last word on whether there is a release phase).
     :param final_by_hand: run by hand, its change is deliberate and is never
         rolled back by recovery (a promotion a person asked for).
+    :param settle: the step's change request got no answer: find out whether
+        it took effect (its facts), did not (None), or cannot be told yet
+        (raises :class:`~herotasks.errors.OutcomeUnknown`). A ``goes_live``
+        step without one stops the deploy as it is when its outcome is
+        unknown: nothing is undone under a release or migration that may be
+        running.
+    :param cleanup: once the new release is live for good, failing here is a
+        named leftover, not a failed deploy.
+    :param retried: after a successful migration, a failure here is tried
+        again before the deploy gives up (not for a check: it already waited).
     """
 
     name: str
@@ -85,6 +95,9 @@ class StepSpec:
     promotes: bool = False
     replans: bool = False
     final_by_hand: bool = False
+    settle: act.Action | None = None
+    cleanup: bool = False
+    retried: bool = True
 
     def begin_undo(self, run: Run) -> dict | None:
         """The journal's undo entry for this step in ``run`` (None: none)."""
@@ -96,6 +109,13 @@ class StepSpec:
         """This step as a plan places it (in the window if the deploy has one)."""
         return Step(self.name, self.describe(state, settings),
                     in_window=window and self.in_window)
+
+    @property
+    def publishes(self) -> bool:
+        """The journal is kept with the lock before this step changes
+        anything (a change to put back, or one that puts another back), so
+        recovery from any machine sees it."""
+        return (self.undo is not None or bool(self.closes)) and not self.cleanup
 
     @property
     def ends_hand_sequence(self) -> bool:
@@ -137,6 +157,14 @@ def _workers_text(state: State, settings: Settings) -> str:
                         or "no worker") + " to zero")
 
 
+def _health_text(state: State, settings: Settings) -> str:
+    h = settings.health
+    text = f"watch the new release's dynos for {h.watch:g}s"
+    if h.path:
+        text += f", GET {h.path} must answer {h.status} within {h.timeout:g}s"
+    return text + "; roll back if not"
+
+
 ROLLBACK = "roll back to the previous release"
 
 STEPS: dict[str, StepSpec] = {s.name: s for s in (
@@ -171,9 +199,15 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     StepSpec("maintenance.on", _fixed("maintenance mode on"), act.maintenance_on,
              "maintenance mode off", undo="maintenance",
              undo_data=act.maintenance_undo, opens_window="maintenance"),
+    StepSpec("db.premigrate",
+             lambda _, s: f"one-off dyno of the new slug (scratch app, the app's "
+             f"config): {s.migrate_command}, while the old code serves",
+             act.db_premigrate, "nothing (online migrations are backward "
+             "compatible: the old code runs on the new schema)"),
     StepSpec("slug.promote", _promote_text, act.slug_promote, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
-             goes_live=True, promotes=True, final_by_hand=True),
+             goes_live=True, promotes=True, final_by_hand=True,
+             settle=act.settle_promote),
     StepSpec("app.push", lambda st, _: f"git push the commit to {st.app} "
              "(Heroku builds and releases there)", act.app_push, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
@@ -197,12 +231,16 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              lambda st, _: "turn preboot back " + ("on" if st.preboot else "off"),
              act.preboot_restore, "nothing (it is the undo)",
              closes=("preboot.off", "preboot.on")),
+    StepSpec("health.check", _health_text, act.health_check,
+             "nothing (reads only); failing rolls back when no window-class "
+             "migration lies between", journaled=False, goes_live=True,
+             retried=False),
     StepSpec("scratch.destroy", _fixed("destroy the scratch app and leftovers of "
                                        "earlier runs"),
              act.scratch_destroy, "nothing (it is the undo)",
-             closes=("scratch.create",)),
+             closes=("scratch.create",), cleanup=True),
     StepSpec("lock.release", _fixed("release the deploy lock"), act.lock_release,
-             "nothing (it is the undo)", closes=("lock.acquire",)),
+             "nothing (it is the undo)", closes=("lock.acquire",), cleanup=True),
 )}
 
 UNDOS: dict[str, UndoSpec] = {u.kind: u for u in (

@@ -34,6 +34,10 @@ class Strategy:
         code must not overlap a migration).
     :param preboot_without_window: turn preboot on for a deploy without window.
     :param waits_for_dynos: wait until the new release's dynos are up.
+    :param migrates_online: run backward-compatible migrations while the old
+        code serves (herotasks.core.classify), with no window.
+    :param checks_health: check the new release after it went live
+        (``herotasks.health``) and roll back when that is safe.
     """
 
     name: str
@@ -45,6 +49,8 @@ class Strategy:
     preboot_off_in_window: bool
     preboot_without_window: bool
     waits_for_dynos: bool
+    checks_health: bool = False
+    migrates_online: bool = False
 
     @property
     def promote_step(self) -> str:
@@ -56,7 +62,8 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("herotasks", "scratch-app build, a window only for migrations",
              precompiles=True, scratch_build=True, always_window=False,
              stops_workers=True, preboot_off_in_window=True,
-             preboot_without_window=True, waits_for_dynos=True),
+             preboot_without_window=True, waits_for_dynos=True,
+             checks_health=True, migrates_online=True),
     Strategy("conditional", "git push to the app, a window only for migrations",
              precompiles=False, scratch_build=False, always_window=False,
              stops_workers=True, preboot_off_in_window=True,

@@ -12,18 +12,14 @@ import signal
 import sys
 from pathlib import Path
 
-from . import daemon
+from . import MISSING, available, daemon
 
 
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 0 meaning "the last one, else free"."""
+def _port_arg(text: str) -> int:
     try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
-    return port
+        return daemon.port_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Run the herotasks sandbox (a local Heroku) in the foreground.")
     parser.add_argument("--root", default=str(daemon.DEFAULT_ROOT),
                         help="state directory (default: %(default)s)")
-    parser.add_argument("--port", type=port_number, default=0,
+    parser.add_argument("--port", type=_port_arg, default=0,
                         help="API port on 127.0.0.1 (default: the last one, else free)")
     args = parser.parse_args(argv)
+    if not available():
+        print(f"sandbox: {MISSING}", file=sys.stderr)
+        return 1
 
     root = Path(args.root).resolve()
     (root / "logs").mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import schema
-from .platform import ApiError, Platform, invalid, not_found, public
+from .platform import Platform, PlatformError, invalid, not_found, public
 
 
 @dataclass
@@ -382,7 +382,7 @@ def release_create_or_rollback(p, req):
         raise invalid("Invalid params: " + "; ".join(errors))
     try:
         p.slug(body["slug"])
-    except ApiError:
+    except PlatformError:
         raise not_found("slug") from None
     return 201, public(p.create_release(app, body["slug"], body.get("description")))
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .platform import (PROCESS_TYPE, STACK, UUID, ApiError, Platform, invalid,
+from .platform import (PROCESS_TYPE, STACK, UUID, Platform, PlatformError, invalid,
                        new_id, not_found, now)
 
 log = logging.getLogger("herotasks.sandbox")
@@ -221,7 +221,7 @@ class Builder:
         build looks like any other build in the API (``source_blob.url``,
         ``version`` = the sha).
         """
-        env = {**_git_base_env(self.repos), **git_env,
+        env = {**git_base_env(self.repos), **git_env,
                "GIT_DIR": str(self.repo_path(app))}
         subject = _git(env, "log", "-1", "--format=%s", sha).strip()
         blob_id = new_id()
@@ -264,7 +264,7 @@ class Builder:
             out.header("Launching...")
             try:
                 release = self.platform.create_release(app, slug["id"])
-            except ApiError as exc:
+            except PlatformError as exc:
                 raise BuildFailed(f"Release failed: {exc.message}") from None
             out.info(f"Released v{release['version']}")
             web_url = self.platform.app(app["id"]).get("web_url")
@@ -275,7 +275,7 @@ class Builder:
         except BuildFailed as exc:
             for line in exc.lines:
                 out.error(line)
-        except ApiError as exc:  # the app went away mid-build
+        except PlatformError as exc:  # the app went away mid-build
             out.error(exc.message)
         except Exception:  # noqa: BLE001 - a sandbox bug must not hang the push
             log.exception("build %s crashed", build["id"])
@@ -645,7 +645,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _git_base_env(home: Path) -> dict[str, str]:
+def git_base_env(home: Path) -> dict[str, str]:
     """A git environment free of the user's and the machine's git config
     (a global ``core.hooksPath`` would bypass the sandbox's hook)."""
     return {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),

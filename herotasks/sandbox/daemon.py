@@ -25,6 +25,18 @@ from herotasks.errors import HerotasksError
 DEFAULT_ROOT = Path(".herotasks") / "sandbox"
 
 
+def port_number(text: str) -> int:
+    """A TCP port from the command line, 0 meaning "the last one, else
+    free"; ValueError saying what is wrong otherwise."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a port (0-65535)")
+    return port
+
+
 @dataclass
 class Status:
     running: bool

@@ -2,7 +2,10 @@
 
 A rule makes the next ``count`` requests whose method and path match answer
 a chosen status (with a Heroku error body), answer after a delay, or drop
-the connection. Rules are set through the admin interface
+the connection. By default the rule answers *instead of* Heroku: the request
+never takes effect. With ``after`` the request is handled first and the rule
+then replaces (or delays) the answer: the case where the client cannot know
+whether its change was made. Rules are set through the admin interface
 (``/_sandbox/admin/faults``, see ``server.py``) and live in memory: a
 restart of the sandbox clears them.
 """
@@ -24,6 +27,8 @@ class Fault:
     message: str | None = None
     delay: float = 0.0          # seconds to wait before answering
     drop: bool = False          # close the connection without an answer
+    retry_after: int | None = None  # seconds, sent as Retry-After with status
+    after: bool = False         # handle the request first, then apply the rule
     hits: int = 0
     _regex: re.Pattern = field(default=None, repr=False, compare=False)
 
@@ -32,6 +37,10 @@ class Fault:
             raise ValueError("count must be at least 1")
         if self.status is not None and not 100 <= int(self.status) <= 599:
             raise ValueError("status must be an HTTP status")
+        if self.retry_after is not None and (
+                isinstance(self.retry_after, bool)
+                or not isinstance(self.retry_after, int) or self.retry_after < 0):
+            raise ValueError("retry_after must be a whole number of seconds >= 0")
         self._regex = re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .build import BuildFailed, _git_base_env
-from .platform import ApiError, Platform, new_id
-from .server import token_from
+from .build import BuildFailed, git_base_env
+from .platform import Platform, PlatformError, new_id
+from .httpauth import token_from
 
 log = logging.getLogger("herotasks.sandbox")
 
@@ -71,7 +71,7 @@ class GitServer:
         with self._repo_lock:
             if not (repo / "HEAD").exists():
                 tmp = self.repos / f".tmp-{new_id()}"
-                env = _git_base_env(self.repos)
+                env = git_base_env(self.repos)
                 for args in (["init", "-q", "--bare", "-b", "main", str(tmp)],
                              ["-C", str(tmp), "config", "http.receivepack", "true"]):
                     subprocess.run(["git", *args], env=env, check=True,
@@ -104,14 +104,14 @@ class GitServer:
         """One git HTTP request, answered by ``git http-backend``."""
         try:
             app = self.platform.app(app_name)
-        except ApiError:
+        except PlatformError:
             return self._refuse(handler, 404, f" !     No such app as {app_name}.")
         if not GIT_REST.match(rest) or "/../" in f"{rest}/":
             return self._refuse(handler, 404, " !     Not a git repository path.")
         repo = self.ensure_repo(app)
         body = handler.read_body() if handler.command == "POST" else b""
         env = {
-            **_git_base_env(self.repos),
+            **git_base_env(self.repos),
             "GIT_PROJECT_ROOT": str(self.repos), "GIT_HTTP_EXPORT_ALL": "1",
             "PATH_INFO": f"/{repo.name}{rest}", "REQUEST_METHOD": handler.command,
             "QUERY_STRING": query,
@@ -224,7 +224,7 @@ class GitServer:
         """Build the push of ``main``/``master``; say whether git may accept it."""
         try:
             app = self.platform.app(app_id)
-        except ApiError:
+        except PlatformError:
             out.line(" !     This app no longer exists.")
             return False
         target, others = deploy_refs(updates)

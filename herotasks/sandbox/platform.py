@@ -3,7 +3,7 @@
 ``Platform`` holds the rules that make the sandbox behave like Heroku,
 independent of HTTP: the API layer (``api.py``) turns requests into calls
 here, the git server and builder (``gitserver.py``, ``build.py``) create
-builds, slugs and releases through it, and the runtime (``runtime.py``)
+builds, slugs and releases through it, and the runtime (``runtime/``)
 starts and stops the processes that the state here asks for.
 
 Documents are stored in the shape the Platform API serves; keys that start
@@ -62,7 +62,7 @@ def public(doc: dict | None) -> dict | None:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-class ApiError(Exception):
+class PlatformError(Exception):
     """An error the API answers with Heroku's ``{"id", "message"}`` body."""
 
     def __init__(self, status: int, id: str, message: str, **extra: Any):
@@ -73,12 +73,12 @@ class ApiError(Exception):
         return {"id": self.id, "message": self.message, **self.extra}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"Couldn't find that {what}.", resource=what)
+def not_found(what: str) -> PlatformError:
+    return PlatformError(404, "not_found", f"Couldn't find that {what}.", resource=what)
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid_params", message)
+def invalid(message: str) -> PlatformError:
+    return PlatformError(422, "invalid_params", message)
 
 
 class Platform:
@@ -92,7 +92,7 @@ class Platform:
         self.root = Path(root)
         self.store = store
         self.api_url = api_url.rstrip("/")
-        # Set by the server once the parts exist; see runtime.py / build.py.
+        # Set by the server once the parts exist; see runtime/ and build.py.
         self.runtime: Any = None
         self.builder: Any = None
         account = store.setting("account")
@@ -315,8 +315,8 @@ class Platform:
         for f in self.formation(app):
             if identity in (f["id"], f["type"]):
                 return f
-        raise ApiError(404, "not_found",
-                       f"Couldn't find that process type ({identity}).")
+        raise PlatformError(404, "not_found",
+                            f"Couldn't find that process type ({identity}).")
 
     def scale(self, app: dict, updates: list[dict]) -> list[dict]:
         """Apply ``[{type, quantity, size}]`` atomically; quantities are
@@ -327,8 +327,9 @@ class Platform:
             for u in updates:
                 entry = entries.get(u["type"])
                 if entry is None:
-                    raise ApiError(404, "not_found",
-                                   f"Couldn't find that process type ({u['type']}).")
+                    raise PlatformError(
+                        404, "not_found",
+                        f"Couldn't find that process type ({u['type']}).")
                 if u.get("quantity") is not None:
                     entry["quantity"] = _quantity(u["quantity"], entry["quantity"])
                 if u.get("size"):
@@ -615,7 +616,7 @@ class Platform:
                 if t["status"] == "pending":
                     t["release"] = {"id": release["id"]}
                     self.store.put("pipeline-promotion-target", t)
-            except ApiError as exc:
+            except PlatformError as exc:
                 t.update(status="failed", error_message=exc.message)
                 self.store.put("pipeline-promotion-target", t)
                 with lock:

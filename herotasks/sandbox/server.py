@@ -17,7 +17,6 @@ and is written to ``ROOT/logs/server.log``.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import logging
@@ -30,15 +29,16 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from . import api, paging
-from .faults import Faults
-from .platform import ApiError, Platform
+from .faults import Fault, Faults
+from .httpauth import token_from
+from .platform import Platform, PlatformError
+from .ratelimit import TokenBucket
 from .store import Store
 from .tls import SandboxTLS
 
@@ -46,7 +46,6 @@ log = logging.getLogger("herotasks.sandbox")
 
 GIT_PATH = re.compile(r"^/(?P<app>[a-z][a-z0-9-]{1,28}[a-z0-9])\.git(?P<rest>/.*)?$")
 UUID_PATH = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-RATE_LIMIT = 4500          # Heroku's per-hour request budget
 ACCEPT = re.compile(r"application/vnd\.heroku\+json;\s*version=3(\.[\w-]+)?")
 
 
@@ -92,8 +91,7 @@ class Sandbox:
         self.api_key = self._secret("api_key")
         self.admin_token = self._secret("admin_token")
         self.faults = Faults()
-        self._requests: deque[float] = deque()
-        self._rl_lock = threading.Lock()
+        self.rate_limit = TokenBucket()
         # Only a remembered port may be swapped for a free one; a port the
         # user asked for is that port or an error.
         asked = bool(port)
@@ -145,13 +143,6 @@ class Sandbox:
     def check_token(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(token, self.api_key)
 
-    def rate_limit_remaining(self) -> int:
-        with self._rl_lock:
-            cutoff = time.monotonic() - 3600
-            while self._requests and self._requests[0] < cutoff:
-                self._requests.popleft()
-            self._requests.append(time.monotonic())
-            return max(RATE_LIMIT - len(self._requests), 0)
 
 
 def _bind(port: int, ctx: ssl.SSLContext, sandbox: Sandbox,
@@ -163,21 +154,6 @@ def _bind(port: int, ctx: ssl.SSLContext, sandbox: Sandbox,
             raise
         # The remembered port is taken: take any free one.
         return _TLSServer(("127.0.0.1", 0), Handler, ctx, sandbox)
-
-
-def token_from(headers) -> str | None:
-    """The API token from ``Bearer`` or ``Basic`` (password) auth."""
-    value = headers.get("Authorization") or ""
-    scheme, _, cred = value.partition(" ")
-    if scheme.lower() == "bearer":
-        return cred.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(cred.strip()).decode()
-        except ValueError:
-            return None
-        return decoded.partition(":")[2] or None
-    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -213,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
-        except ApiError as exc:     # e.g. a malformed body outside the API paths
+        except PlatformError as exc:  # e.g. a malformed body outside the API paths
             self.send_json(exc.status, exc.body())
         except Exception:  # noqa: BLE001 - the sandbox must never crash
             log.error("unhandled error on %s %s\n%s", self.command, path,
@@ -227,20 +203,44 @@ class Handler(BaseHTTPRequestHandler):
     # -- the Platform API ---------------------------------------------------------
     def api(self, path: str, query: str = "") -> None:
         fault = self.sandbox.faults.take(self.command, path)
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
+        if fault is not None and not fault.after:
+            if self.apply_fault(fault):
                 return
-            if fault.status:
-                return self.send_json(fault.status, {
-                    "id": fault.error_id or _default_error_id(fault.status),
-                    "message": fault.message or "Injected fault."})
-        remaining = self.sandbox.rate_limit_remaining()
-        extra = {"RateLimit-Remaining": str(remaining)}
-        if remaining == 0:
+        # An "after" fault is applied by send_json, once the request is done.
+        self._after_fault = fault
+        try:
+            self.handle_api(path, query)
+        finally:
+            self._after_fault = None
+
+    def apply_fault(self, fault: Fault) -> bool:
+        """Delay, then drop or answer the fault's status; True if it answered."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if fault.status:
+            extra = {"RateLimit-Remaining": str(self.sandbox.rate_limit.remaining())}
+            if fault.status == 429:
+                extra["RateLimit-Remaining"] = "0"
+            if fault.retry_after is not None:
+                extra["Retry-After"] = str(fault.retry_after)
+            self.send_json(fault.status, {
+                "id": fault.error_id or _default_error_id(fault.status),
+                "message": fault.message or "Injected fault."}, extra)
+            return True
+        return False
+
+    def handle_api(self, path: str, query: str) -> None:
+        # Heroku's rate limit; /account/rate-limits itself costs nothing.
+        if path == "/account/rate-limits":
+            remaining: int | None = self.sandbox.rate_limit.remaining()
+        else:
+            remaining = self.sandbox.rate_limit.take()
+        extra = {"RateLimit-Remaining": str(remaining or 0)}
+        if remaining is None:
             return self.send_json(429, {"id": "rate_limit", "message":
                                         "Your account reached the API rate limit\n"
                                         "Please wait a few minutes before making "
@@ -271,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
                                **{k: v for k, v in self.headers.items()}},
                               dict(parse_qsl(query)))
             status, out = route.handler(self.sandbox.platform, req)
-        except ApiError as exc:
+        except PlatformError as exc:
             return self.send_json(exc.status, exc.body(), extra)
         except (KeyError, TypeError, AttributeError) as exc:
             # A body the schema allowed but the handler could not use.
@@ -308,8 +308,8 @@ class Handler(BaseHTTPRequestHandler):
             # Broken framing: what follows on this connection cannot be
             # trusted, so the answer closes it (see end_headers).
             self._body_read = False
-            raise ApiError(400, "bad_request",
-                           "Malformed Content-Length or chunked body.") from None
+            raise PlatformError(400, "bad_request",
+                                "Malformed Content-Length or chunked body.") from None
         return self.rfile.read(length) if length > 0 else b""
 
     def read_json(self) -> Any:
@@ -319,8 +319,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw)
         except ValueError:
-            raise ApiError(400, "bad_request",
-                           "Request body is not valid JSON.") from None
+            raise PlatformError(400, "bad_request",
+                                "Request body is not valid JSON.") from None
 
     def end_headers(self) -> None:
         # An answer given before the request body was read (auth, faults,
@@ -339,6 +339,9 @@ class Handler(BaseHTTPRequestHandler):
             return True
 
     def send_json(self, status: int, body: Any, extra: dict | None = None) -> None:
+        after, self._after_fault = getattr(self, "_after_fault", None), None
+        if after is not None and self.apply_fault(after):
+            return
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -397,21 +400,31 @@ class Handler(BaseHTTPRequestHandler):
                 self.sandbox.faults.clear()
                 return self.send_json(200, [])
             if path == "/settings" and self.command == "GET":
-                return self.send_json(200, {"build_delay": p.delay("build"),
-                                            "boot_delay": p.delay("boot")})
+                return self.send_json(200, self.settings())
             if path == "/settings" and self.command == "PATCH":
+                values = {}
                 for key in body:
-                    if key not in ("build_delay", "boot_delay"):
+                    if key not in ("build_delay", "boot_delay", "rate_limit",
+                                   "rate_refill"):
                         raise ValueError(f"unknown setting {key}")
-                    value = float(body[key])
-                    if value < 0:
+                    values[key] = float(body[key])
+                    if values[key] < 0:
                         raise ValueError(f"{key} must be zero or more")
-                    p.set_delay(key[: -len("_delay")], value)
-                return self.send_json(200, {"build_delay": p.delay("build"),
-                                            "boot_delay": p.delay("boot")})
+                for key, value in values.items():
+                    if key.endswith("_delay"):
+                        p.set_delay(key[: -len("_delay")], value)
+                self.sandbox.rate_limit.configure(
+                    capacity=int(values["rate_limit"]) if "rate_limit" in values
+                    else None, per_minute=values.get("rate_refill"))
+                return self.send_json(200, self.settings())
         except (TypeError, ValueError, re.error) as exc:
             return self.send_json(422, {"id": "invalid_params", "message": str(exc)})
         self.send_json(404, {"id": "not_found", "message": "Unknown admin endpoint."})
+
+    def settings(self) -> dict[str, float]:
+        p, bucket = self.sandbox.platform, self.sandbox.rate_limit
+        return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
+                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

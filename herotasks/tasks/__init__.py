@@ -1,9 +1,9 @@
 """The herotasks task collection: ``from herotasks.tasks import ns`` in tasks.py.
 
 One namespace per module (assets, scratch, slug, db, maintenance, workers,
-deploy, and the sandbox when present); every ``herotasks.*`` config key is
-declared through ``ns.configure`` so invoke.yaml, ``INVOKE_HEROTASKS_*`` env
-vars and ``-f`` files can override any of them.
+deploy, and the sandbox when its extra is installed); every ``herotasks.*``
+config key is declared through ``ns.configure`` so invoke.yaml,
+``INVOKE_HEROTASKS_*`` env vars and ``-f`` files can override any of them.
 
 ``ns`` is made when it is imported (:pep:`562`), so it carries a
 ``deploy.<stage>`` task for each stage configured in the project it is
@@ -14,12 +14,13 @@ stages can become tasks. :func:`collection` makes one for any list of stages.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Iterable
 
 from invoke import Collection
 from invoke.config import copy_dict, merge_dicts
 
+from herotasks import sandbox as sandbox_extra
+from herotasks.cli import install_excepthook
 from herotasks.core.config import DEFAULTS
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
 
@@ -27,9 +28,10 @@ from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, work
 def collection(stages: Iterable[str] = ()) -> Collection:
     """The root collection, with a ``deploy.<stage>`` task for each of ``stages``."""
     root = Collection(assets, scratch, slug, db, maintenance, workers, deploy)
-    # The sandbox namespace is optional: include it when it exists, but let a
-    # real import error in it surface rather than hide it.
-    if importlib.util.find_spec("herotasks.tasks.sandbox") is not None:
+    # The sandbox is the [sandbox] extra: without its packages there are no
+    # sandbox.* tasks, and the console script says what to install
+    # (herotasks/cli.py). Checked without importing them, to keep start-up quick.
+    if sandbox_extra.available():
         from herotasks.tasks import sandbox
 
         root.add_collection(sandbox)
@@ -50,3 +52,8 @@ def __getattr__(name: str) -> Any:
     if name == "ns":
         return collection(deploy.project_stages())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# invoke merges config files before any task runs; under `inv` this is the
+# only place a bad one can become one line (see herotasks.cli).
+install_excepthook()

@@ -46,8 +46,20 @@ def _has_command(hand: Hand) -> None:
                           "set it, or pick preset rails or django")
 
 
+def _has_scratch(hand: Hand) -> dict:
+    from herotasks.core import scratch
+
+    _has_command(hand)
+    name = scratch.scratch_name(hand.settings.scratch_prefix, hand.app)
+    hand.api.app(name)  # one line when it is missing: run slug.build first
+    return {"scratch_app": name}
+
+
 migrate = step_task("db.migrate", "Run the migrate command in a one-off dyno; its "
                     "exit code decides.", prepare=_has_command)
+premigrate = step_task("db.premigrate", "Run the new slug's migrations from the "
+                       "scratch app with the app's config, while the old code "
+                       "serves (online migrations only).", prepare=_has_scratch)
 
-ns = Collection(pending, migrate)
+ns = Collection(pending, migrate, premigrate)
 ns.configure(DEFAULTS)

@@ -46,8 +46,10 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
             force_unlock=False, json=None):
     from herotasks.core import deploy as ops
     from herotasks.core.engine import DeployFailed
-    from herotasks.core.report import write_json
+    from herotasks.core.report import check_writable, write_json
 
+    if json:  # refused now, not after a deploy that then "fails" writing it
+        check_writable(json)
     s = settings(c, stage, strategy=strategy)
     client = api(c, s)
     try:
@@ -55,13 +57,13 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
                                allow_dirty=allow_dirty, force_unlock=force_unlock,
                                dry_run=is_dry(c), out=out)
     except DeployFailed as failed:
-        out(failed.report.summary())
         if json:
-            write_json(failed.report, json)
+            out(f"report: {write_json(failed.report, json)}")
+        out(failed.report.summary())
         raise
-    out(report.summary())
     if json:
         out(f"report: {write_json(report, json)}")
+    out(report.summary())
     return report
 
 
@@ -144,25 +146,28 @@ def rollback(c, stage=None, to=None):
 
 
 @task(help={"stage": STAGE_HELP,
+            "keep_code": "put back maintenance, workers and preboot and release "
+                         "the lock, but leave the releases as they are",
             "force": "recover even though the deploy may still be running (its "
                      "lock is held on another machine, whose processes cannot "
                      "be checked from here)"})
 @boundary
-def recover(c, stage=None, force=False):
+def recover(c, stage=None, keep_code=False, force=False):
     """Finish or undo an interrupted deploy from its journal.
 
-    Refuses while that deploy (or another holding the lock) still runs:
-    wait for it, or pass --force once you know it is gone.
+    The journal is this machine's, or else the copy kept with the deploy lock
+    on Heroku, so any machine with the token can recover. Refuses while that
+    deploy (or another holding the lock) still runs: wait for it, or pass
+    --force once you know it is gone.
     """
     from herotasks.core import deploy as ops
-    from herotasks.core import journal as journal_mod
     from herotasks.core import lock
     from herotasks.core import recover as core_recover
 
     s = settings(c, stage)
     if is_dry(c):
-        j = journal_mod.load(s.statedir, s.require_app())
         client = api(c, s)
+        j = ops.find_journal(client, s, s.require_app())
         if j is not None and not force:
             core_recover.check_gone(j, lock.held_by(client, s.app))
         if j is None:
@@ -170,7 +175,8 @@ def recover(c, stage=None, force=False):
         else:
             out(core_recover.look(j, client)[1].describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out, force=force)
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code,
+                                   force=force)
     if report is not None:
         out(report.summary())
 

@@ -25,14 +25,11 @@ def _root(c, root):
             "port": "API port on 127.0.0.1 (default: the last one, else a free one)"})
 def up(c, root=None, port=None):
     """Start the sandbox in the background and write ROOT/env."""
-    from argparse import ArgumentTypeError
-
     from herotasks.sandbox import daemon
-    from herotasks.sandbox.__main__ import port_number
 
     try:
-        port = port_number(str(port or 0))
-    except ArgumentTypeError as exc:
+        port = daemon.port_number(str(port or 0))
+    except ValueError as exc:
         raise Exit(f"sandbox.up: --port: {exc}; give a number from 1 to 65535",
                    code=2)
     try:

@@ -8,8 +8,10 @@ cannot be made to produce on demand.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +29,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     #: Send the body as separate writes (streaming tests).
     chunks: list[bytes] | None = None
+    #: Seconds to wait before answering (past the client's read timeout).
+    delay: float = 0.0
+    #: Close the connection without an answer (after reading the request).
+    drop: bool = False
 
 
 @dataclass
@@ -67,6 +73,12 @@ class FakeHeroku:
                     reply = Reply(404, {"id": "not_found", "message": "no route"})
                 else:
                     reply = queue.pop(0) if len(queue) > 1 else queue[0]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -92,6 +104,9 @@ class FakeHeroku:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        # A client that timed out has gone: the late answer's broken pipe is
+        # the point of such a test, not an error.
+        self.server.handle_error = lambda request, address: None
         scheme = "http"
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)

@@ -8,14 +8,18 @@ import socket
 
 import pytest
 
+from herotasks.adapters import heroku_api
 from herotasks.adapters.heroku_api import (
     ACCEPT,
+    RETRY_POLICY,
     HerokuAPI,
+    HerokuRetry,
     make_api,
     make_session,
     resolve_api_url,
+    retry_statuses,
 )
-from herotasks.errors import ApiError, ConfigError, HerotasksError
+from herotasks.errors import ApiError, ConfigError, HerotasksError, OutcomeUnknown
 
 from .conftest import TOKEN, FakeHeroku, Reply
 
@@ -100,6 +104,166 @@ def test_post_marked_idempotent_is_retried_for_that_call_only(fake):
     with pytest.raises(ApiError):
         api.create_app("y")
     assert len(fake.calls("POST", "/apps")) == 1
+
+
+RATE_LIMITED = Reply(429, {"id": "rate_limit",
+                           "message": "Your account reached the API rate limit"},
+                     {"Retry-After": "3", "RateLimit-Remaining": "0"})
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The pauses the retry logic asks for, recorded instead of slept."""
+    asked: list[float] = []
+    monkeypatch.setattr(HerokuRetry, "pause", staticmethod(asked.append))
+    return asked
+
+
+def test_429_on_get_waits_retry_after_then_succeeds(fake, waits):
+    fake.add("GET", "/apps/x", RATE_LIMITED, Reply(200, {"name": "x"}))
+    assert api_for(fake).app("x") == {"name": "x"}
+    assert len(fake.calls("GET", "/apps/x")) == 2
+    assert waits == [3]
+
+
+def test_429_on_post_is_retried_because_heroku_did_nothing(fake, waits):
+    fake.add("POST", "/apps/x/releases", RATE_LIMITED, Reply(201, {"version": 4}))
+    assert api_for(fake).create_release("x", "slug-1")["version"] == 4
+    calls = fake.calls("POST", "/apps/x/releases")
+    assert len(calls) == 2 and calls[0].body == calls[1].body == {"slug": "slug-1"}
+    assert waits == [3]
+
+
+def test_429_without_retry_after_waits_for_a_token_when_none_remain(fake, waits):
+    # Heroku refills ~75 tokens a minute and documents no Retry-After: with
+    # RateLimit-Remaining at 0, asking again at once is sure to fail again.
+    empty = Reply(429, {"id": "rate_limit", "message": "slow down"},
+                  {"RateLimit-Remaining": "0"})
+    fake.add("PATCH", "/apps/x", empty, Reply(200, {"maintenance": True}))
+    api_for(fake).set_maintenance("x", True)
+    assert len(waits) == 1 and waits[0] >= 60 / 75
+
+
+def test_429_asking_for_a_long_wait_gives_up_at_once(fake, waits):
+    fake.add("GET", "/apps/x", Reply(429, {"id": "rate_limit", "message": "later"},
+                                     {"Retry-After": "3600"}))
+    with pytest.raises(ApiError) as err:
+        api_for(fake).app("x")
+    assert len(fake.calls("GET", "/apps/x")) == 1 and waits == []
+    assert err.value.status == 429 and "3600" in str(err.value)
+
+
+def test_a_nearly_empty_token_pool_paces_calls_to_the_refill_rate(fake, waits):
+    # Polls (a release phase, a build) would otherwise drain the account's
+    # pool and starve every other client of it; below the reserve each call
+    # waits one token's refill, so the pool stops shrinking.
+    fake.add("GET", "/apps/x", Reply(200, {"name": "x"},
+                                     {"RateLimit-Remaining": "12"}))
+    api = api_for(fake)
+    api.app("x")
+    api.app("x")
+    assert waits == [HerokuRetry.TOKEN_SECONDS] * 2
+
+
+def test_a_full_token_pool_does_not_slow_anything(fake, waits):
+    fake.add("GET", "/apps/x", Reply(200, {"name": "x"},
+                                     {"RateLimit-Remaining": "4400"}))
+    api_for(fake).app("x")
+    fake.add("GET", "/apps/y", Reply(200, {"name": "y"},
+                                     {"RateLimit-Remaining": "soon"}))
+    api_for(fake).app("y")
+    assert waits == []
+
+
+def test_409_on_dyno_create_is_retried(fake, waits):
+    conflict = Reply(409, {"id": "conflict", "message": "release not found"})
+    fake.add("POST", "/apps/x/dynos", conflict, conflict, Reply(201, {"name": "run.1"}))
+    assert api_for(fake).create_dyno("x", "true", attach=False)["name"] == "run.1"
+    assert len(fake.calls("POST", "/apps/x/dynos")) == 3
+
+
+def test_409_elsewhere_is_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", Reply(409, {"id": "conflict", "message": "no"}),
+             Reply(201, {}))
+    with pytest.raises(ApiError) as err:
+        api_for(fake).create_release("x", "slug-1")
+    assert err.value.status == 409 and not isinstance(err.value, OutcomeUnknown)
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+
+
+def test_5xx_on_post_is_outcome_unknown_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", UNAVAILABLE, Reply(201, {}))
+    with pytest.raises(OutcomeUnknown) as err:
+        api_for(fake).create_release("x", "slug-1")
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+    e = err.value
+    assert (e.status, e.method, e.path) == (503, "POST", "/apps/x/releases")
+    assert e.body == {"slug": "slug-1"}
+    assert "may or may not" in str(e) and "\n" not in str(e)
+
+
+def test_read_timeout_on_post_is_outcome_unknown_not_retried(fake):
+    fake.add("POST", "/apps/x/releases", Reply(201, {"version": 2}, delay=2))
+    api = api_for(fake)
+    api.timeout = (5.0, 0.3)
+    with pytest.raises(OutcomeUnknown) as err:
+        api.create_release("x", "slug-1")
+    assert len(fake.calls("POST", "/apps/x/releases")) == 1
+    assert err.value.status is None and err.value.request == "POST /apps/x/releases"
+    assert TOKEN not in str(err.value)
+
+
+def test_dropped_connection_on_post_is_outcome_unknown(fake):
+    fake.add("POST", "/apps/x/dynos", Reply(drop=True), Reply(201, {}))
+    with pytest.raises(OutcomeUnknown):
+        api_for(fake).create_dyno("x", "true", attach=False)
+    assert len(fake.calls("POST", "/apps/x/dynos")) == 1
+
+
+def test_read_timeout_on_get_is_retried(fake):
+    fake.add("GET", "/apps/x", Reply(200, {}, delay=2), Reply(200, {"name": "x"}))
+    api = api_for(fake)
+    api.timeout = (5.0, 0.3)
+    assert api.app("x") == {"name": "x"}
+    assert len(fake.calls("GET", "/apps/x")) == 2
+
+
+def test_connect_error_on_post_is_retried_and_not_outcome_unknown(monkeypatch):
+    # Nothing listens: no byte reached a server, so repeating is safe.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen: list[str] = []
+    original = HerokuRetry.increment
+
+    def counting(self, method=None, url=None, *args, **kwargs):
+        seen.append(method)
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(HerokuRetry, "increment", counting)
+    api = HerokuAPI(f"http://127.0.0.1:{port}", TOKEN, make_session(2, backoff_factor=0))
+    with pytest.raises(ApiError) as err:
+        api.create_release("x", "slug-1")
+    assert not isinstance(err.value, OutcomeUnknown)
+    assert seen == ["POST"] * 3 and "cannot reach" in str(err.value)
+
+
+@pytest.mark.parametrize("method, path, statuses", [
+    ("GET", "/apps/x", {429, 500, 502, 503, 504}),
+    ("PATCH", "/apps/x/formation", {429, 500, 502, 503, 504}),
+    ("POST", "/apps/x/releases", {429}),
+    ("POST", "/apps/x/dynos", {409, 429}),
+    ("POST", "/apps/x/dynos/run.1/actions/stop", {429}),
+    ("DELETE", "/apps/x", {429, 500, 502, 503, 504}),
+])
+def test_retry_policy_by_method_and_path(method, path, statuses):
+    assert retry_statuses(method, path) == statuses
+
+
+def test_retry_policy_is_data_with_reasons():
+    assert all(rule.why for rule in RETRY_POLICY)
+    assert retry_statuses("POST", "/apps/x/releases", idempotent=True) == (
+        retry_statuses("GET", "/apps/x"))
 
 
 def test_unreachable_api_is_one_clear_error():
@@ -403,3 +567,56 @@ def test_resolve_api_url_like_the_cli(host, url):
 def test_resolve_api_url_refuses_foreign_host():
     with pytest.raises(ConfigError, match="neither a Heroku domain nor localhost"):
         resolve_api_url("https://api.example.com")
+
+
+# The host is parsed and compared whole: a loopback or Heroku name anywhere
+# else in the URL (path, subdomain, user part) must not pass, or the Bearer
+# token would go to that host.
+@pytest.mark.parametrize("host", [
+    "https://evil.example/localhost",
+    "https://localhost.evil.example",
+    "http://127.0.0.1.evil.example",
+    "https://evil.example/127.0.0.1",
+    "https://api.heroku.com.evil.example",
+    "https://evilheroku.com",
+    "https://localhost@evil.example",
+    "https://evil.example#.heroku.com",
+    "https://evil.example?x=.heroku.com",
+    "evil.example/heroku.com",
+    "localhost.evil.example",
+])
+def test_resolve_api_url_compares_the_whole_host(host):
+    with pytest.raises(ConfigError) as err:
+        resolve_api_url(host)
+    assert "HEROKU_HOST" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("host, url", [
+    # The CLI's check fails on the trailing slash and it falls back to its
+    # default, which is this very URL: accept it as that.
+    ("https://api.heroku.com/", "https://api.heroku.com"),
+    ("HTTPS://API.Heroku.com", "https://api.heroku.com"),
+    ("https://127.0.0.1:5443", "https://127.0.0.1:5443"),
+    ("https://localhost:5443/", "https://localhost:5443"),
+    ("http://localhost:5000", "http://localhost:5000"),
+    ("https://api.staging.herokudev.com", "https://api.staging.herokudev.com"),
+])
+def test_resolve_api_url_accepts_exact_hosts(host, url):
+    assert resolve_api_url(host) == url
+
+
+@pytest.mark.parametrize("host, why", [
+    ("http://api.heroku.com", "https"),            # the token in clear text
+    ("https://user:pw@127.0.0.1:5000", "user"),    # credentials in the URL
+    ("https://127.0.0.1:5000/v3", "path"),         # the CLI would drop it
+    ("https://127.0.0.1:99999", "port"),
+])
+def test_resolve_api_url_refuses_urls_it_would_have_to_guess_at(host, why):
+    with pytest.raises(ConfigError, match=why):
+        resolve_api_url(host)
+
+
+def test_make_api_checks_a_configured_url_like_heroku_host(no_auth_env):
+    # herotasks.api.url receives the token just as HEROKU_HOST does.
+    with pytest.raises(ConfigError, match="herotasks.api.url"):
+        make_api(url="https://localhost.evil.example", token="t")

@@ -77,6 +77,30 @@ class TestPrecedence:
         assert s.api_cabundle == "/x.pem"
 
 
+class TestMigrationsMode:
+    def test_auto_by_default(self):
+        assert Settings.resolve(cfg(), stage="production").migrations_mode == "auto"
+
+    @pytest.mark.parametrize("mode", ["window", "online"])
+    def test_config_sets_it_and_the_preset_keeps_the_rest(self, mode):
+        s = Settings.resolve(cfg(migrations={"mode": mode}), stage="production")
+        assert s.migrations_mode == mode
+        assert s.migrate_command == "bin/rails db:migrate"
+
+    def test_bad_mode_names_the_allowed_values(self):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(cfg(migrations={"mode": "Online"}), stage="production")
+        assert str(err.value) == ("herotasks.migrations.mode is 'Online' — "
+                                  "use one of: auto, online, window")
+
+    def test_env_style_override_reaches_a_declared_key(self):
+        config = Config(defaults=DEFAULTS, overrides={
+            "herotasks": {"stages": STAGES, "preset": "django",
+                          "migrations": {"mode": "window"}}})
+        s = Settings.resolve(Context(config=config).config, stage="staging")
+        assert s.migrations_mode == "window"
+
+
 class TestDjangoPreset:
     def test_globs_are_plain_for_the_git_adapter(self):
         s = Settings.resolve(cfg(preset="django"), stage="production")
@@ -142,6 +166,7 @@ class TestBadValues:
         ({"scratch": {"prefix": "Bad_Prefix"}}, "herotasks.scratch.prefix"),
         ({"hooks": {"before": {"slug.bild": "echo"}}}, "unknown step 'slug.bild'"),
         ({"migrations": {"paths": [""]}}, "herotasks.migrations.paths"),
+        ({"migrations": {"mode": "sometimes"}}, "herotasks.migrations.mode"),
     ])
     def test_one_line_naming_the_key(self, tree, needle):
         with pytest.raises(ConfigError) as err:
@@ -184,4 +209,48 @@ def test_every_key_is_declared():
                 "scratch", "promote", "hooks", "timeouts", "api", "statedir"):
         assert key in tree
     assert set(tree["api"]) == {"url", "cabundle", "retries"}
+    assert set(tree["migrations"]) == {"command", "paths", "mode"}
     assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
+
+
+class TestShapes:
+    """A plain mapping (Python callers) with a scalar where a mapping is
+    declared gets the same one line invoke users get from herotasks.cli."""
+
+    @pytest.mark.parametrize("tree, key", [
+        ({"timeouts": 5}, "herotasks.timeouts"),
+        ({"promote": "slug"}, "herotasks.promote"),
+        ({"stages": ["production"]}, "herotasks.stages"),
+        ({"hooks": {"before": ["db.migrate"]}}, "herotasks.hooks.before"),
+        ({"api": "https://api.heroku.com"}, "herotasks.api"),
+    ])
+    def test_scalar_for_a_mapping(self, tree, key):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve({"herotasks": {"preset": "rails", **tree}},
+                             require_stage=False)
+        assert key in str(err.value) and "mapping" in str(err.value)
+
+    def test_herotasks_itself_a_scalar(self):
+        with pytest.raises(ConfigError, match="herotasks must be a mapping"):
+            merged_tree({"herotasks": "hello"})
+
+    @pytest.mark.parametrize("commands", [5, [5], [""], {"a": 1}, True])
+    def test_hook_commands_must_be_strings(self, commands):
+        tree = cfg(hooks={"before": {"db.migrate": commands}})
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(tree, stage="production")
+        assert "herotasks.hooks.before.db.migrate" in str(err.value)
+
+    def test_hook_command_string_or_list(self):
+        s = Settings.resolve(cfg(hooks={"before": {"db.migrate": "./a"},
+                                        "after": {"db.migrate": ["./b", "./c"]}}),
+                             stage="production")
+        assert s.hooks_before == {"db.migrate": ("./a",)}
+        assert s.hooks_after == {"db.migrate": ("./b", "./c")}
+
+    def test_missing_runtime_file_is_named(self, tmp_path):
+        # invoke skips a -f file that does not exist without a word.
+        config = Config(defaults=DEFAULTS, runtime_path=str(tmp_path / "nope.yaml"))
+        config.load_runtime()
+        with pytest.raises(ConfigError, match="nope.yaml"):
+            Settings.resolve(config, require_stage=False)

@@ -37,6 +37,7 @@ def settings(tmp_path):
             "assets": {"command": "mkdir -p public/assets && "
                                   "cp app/assets/app.css public/assets/"},
             "statedir": str(tmp_path / "state"),
+            "health": {"watch": 0},  # the fake's dynos never crash
         }
         base.update(tree)
         return Settings.resolve({"herotasks": base}, stage="production")

@@ -94,6 +94,43 @@ def test_corrupt_journal_is_one_line(tmp_path):
     assert "cannot read the deploy journal" in str(err.value)
 
 
+GOOD = {"version": 1, "app": "app", "deploy_id": "d1", "facts": {},
+        "entries": [{"step": "maintenance.on", "status": "done", "at": 1.0,
+                     "undo": {"maintenance_was": False}}]}
+
+
+@pytest.mark.parametrize("raw", [
+    [],
+    "journal",
+    {"version": 1},
+    {**GOOD, "app": 7},
+    {**GOOD, "facts": []},
+    {**GOOD, "entries": {"step": "x"}},
+    {**GOOD, "entries": ["maintenance.on"]},
+    {**GOOD, "entries": [{"step": "maintenance.on"}]},
+    {**GOOD, "entries": [{"step": "x", "status": "done", "at": "noon"}]},
+    {**GOOD, "entries": [{"step": "x", "status": "done", "at": 1, "undo": [1]}]},
+    {**GOOD, "entries": [{"step": "x", "status": "weird", "at": 1}]},
+])
+def test_valid_json_in_the_wrong_shape_is_one_line(tmp_path, raw):
+    path = jn.journal_path(tmp_path, "app")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(raw))
+    with pytest.raises(HerotasksError) as err:
+        jn.load(tmp_path, "app")
+    line = str(err.value)
+    assert str(path) in line and "\n" not in line
+    assert json.loads(path.read_text()) == raw  # left as it was
+
+
+def test_a_well_formed_journal_still_loads(tmp_path):
+    path = jn.journal_path(tmp_path, "app")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(GOOD))
+    journal = jn.load(tmp_path, "app")
+    assert [e.step for e in journal.open_entries()] == ["maintenance.on"]
+
+
 def test_open_or_start_shares_the_in_flight_journal(tmp_path):
     j = jn.open_or_start(tmp_path, "app", stage="production")
     j.begin("workers.stop", {"action": "formation", "updates": [{"type": "worker"}]})

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from herotasks.core.classify import Verdict
 from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy, replan
 from herotasks.core.state import (
@@ -47,7 +48,7 @@ class TestHerotasksStrategy:
             "slug.build", "preboot.off", "workers.stop", "maintenance.on",
             "slug.promote", "db.migrate", "dynos.restart", "dynos.wait",
             "maintenance.off", "workers.restore", "preboot.restore",
-            "scratch.destroy", "lock.release",
+            "health.check", "scratch.destroy", "lock.release",
         ]
         inside = [s.name for s in plan.steps if s.in_window]
         assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
@@ -207,3 +208,42 @@ def test_formation_from_api_reads_both_size_shapes():
         {"type": "web", "quantity": 1, "size": "Standard-1X"},
     ])
     assert got == (Process("web", 1, "Standard-1X"), Process("worker", 2, "Standard-2X"))
+
+
+class TestOnlineMigrations:
+    ONLINE = (Verdict("db/migrate/002_widgets.rb", "online", "create_table"),)
+
+    def test_backward_compatible_migrations_take_no_window(self):
+        plan = plan_deploy(state(migrations=self.ONLINE, preboot=False), settings())
+        assert not plan.window
+        names = plan.names()
+        assert names.index("slug.build") < names.index("db.premigrate") \
+            < names.index("slug.promote")
+        for absent in ("maintenance.on", "workers.stop", "preboot.off", "db.migrate"):
+            assert absent not in names
+        assert "preboot.on" in names
+        text = plan.describe()
+        assert "online  db/migrate/002_widgets.rb (create_table)" in text
+        assert "online migrations while the old code serves" in text
+
+    def test_one_window_class_file_takes_the_window(self):
+        verdicts = self.ONLINE + (Verdict("db/migrate/003_drop.rb", "window",
+                                          "remove_column"),)
+        plan = plan_deploy(state(migrations=verdicts), settings())
+        assert plan.window and "db.premigrate" not in plan.names()
+        assert "window  db/migrate/003_drop.rb (remove_column)" in plan.describe()
+
+    def test_unknown_files_are_never_online(self):
+        plan = plan_deploy(state(migrations=()), settings())
+        assert plan.window
+
+    def test_release_phase_migrates_online_itself(self):
+        plan = plan_deploy(state(migrations=self.ONLINE, release_phase=True),
+                           settings())
+        assert not plan.window and "db.premigrate" not in plan.names()
+
+    def test_the_baselines_always_take_the_window_for_migrations(self):
+        for strategy in ("conditional", "naive"):
+            plan = plan_deploy(state(migrations=self.ONLINE),
+                               settings(strategy=strategy))
+            assert plan.window, strategy

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from herotasks.core.report import Report, StepRecord, write_json
 
 
@@ -25,7 +27,7 @@ def test_contract_shape(tmp_path):
     data = json.loads(path.read_text())
     assert set(data) == {"app", "stage", "strategy", "ok", "error", "commit",
                          "migrations", "started_at", "finished_at", "duration",
-                         "steps", "windows", "release"}
+                         "steps", "windows", "release", "warnings"}
     assert data["commit"] == {"from": None, "to": "b" * 40}
     assert data["migrations"] == {"pending": True,
                                   "reason": "db/migrate changed: 2 files"}
@@ -61,3 +63,20 @@ def test_summary_lists_steps_windows_release():
     assert "workers down window: none" in text
     assert "release: v7 (uuid-7)" in text
     assert "(unknown) -> bbbbbbbbbb: ok" in text
+
+
+def test_check_writable_refuses_what_write_json_could_not_write(tmp_path):
+    from herotasks.core.report import check_writable
+    from herotasks.errors import ConfigError
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for bad, why in ((tmp_path, "is a directory"),
+                     (a_file / "report.json", "is not a directory"),
+                     (a_file / "sub" / "report.json", "is not a directory")):
+        with pytest.raises(ConfigError, match=why) as err:
+            check_writable(bad)
+        assert str(bad) in str(err.value)
+    # Fine, and nothing made: write_json creates the missing folders later.
+    assert check_writable(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
+    assert not (tmp_path / "new").exists()

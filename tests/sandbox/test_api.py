@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 import requests
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -433,6 +434,94 @@ def test_a_drop_fault_closes_the_connection(api, app, faults):
     assert api.request("GET", path).status_code == 200
 
 
+def test_a_429_fault_looks_like_herokus_rate_limit(api, app, faults):
+    path = f"/apps/{app['name']}/dynos"
+    faults.post("/faults", {"method": "POST", "path": f"^{path}$", "status": 429,
+                            "retry_after": 2})
+    r = api.request("POST", path, json={"command": "true"})
+    assert r.status_code == 429
+    assert error_of(r)["id"] == "rate_limit"
+    assert r.headers["Retry-After"] == "2"
+    assert r.headers["RateLimit-Remaining"] == "0"
+    # It answered in Heroku's place: no dyno was started.
+    assert api.get(path) == []
+
+
+def test_every_fault_answer_carries_ratelimit_remaining(api, app, faults):
+    path = f"/apps/{app['name']}"
+    faults.post("/faults", {"method": "GET", "path": f"^{path}$", "status": 503})
+    r = api.request("GET", path)
+    assert r.status_code == 503 and int(r.headers["RateLimit-Remaining"]) > 0
+
+
+def test_an_after_fault_lets_the_request_take_effect_then_answers_5xx(api, app, faults):
+    # The case a client can't tell from a plain 5xx: Heroku did the work and
+    # the answer was an error anyway (a router or proxy failing after the app).
+    path = f"/apps/{app['name']}"
+    faults.post("/faults", {"method": "PATCH", "path": f"^{path}$", "status": 503,
+                            "after": True})
+    r = api.request("PATCH", path, json={"maintenance": True})
+    assert r.status_code == 503
+    error_of(r)
+    assert api.get(path)["maintenance"] is True
+
+
+def test_an_after_drop_takes_effect_and_closes_without_an_answer(api, app, faults):
+    path = f"/apps/{app['name']}"
+    faults.post("/faults", {"method": "PATCH", "path": f"^{path}$", "drop": True,
+                            "after": True})
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.request("PATCH", path, json={"maintenance": True})
+    assert api.get(path)["maintenance"] is True
+
+
+def test_an_after_delay_takes_effect_before_the_late_answer(api, app, faults):
+    path = f"/apps/{app['name']}"
+    faults.post("/faults", {"method": "PATCH", "path": f"^{path}$", "delay": 5,
+                            "after": True})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.request("PATCH", path, json={"maintenance": True}, timeout=1)
+    # The change is made before the answer is held back (poll: the
+    # handler's thread may still be on its way to the database).
+    wait_until(lambda: api.get(path)["maintenance"] is True, 10, 0.1,
+               "maintenance on")
+
+
+@pytest.fixture
+def small_bucket(admin):
+    before = admin.get("/settings")
+    admin.patch("/settings", {"rate_limit": 3, "rate_refill": 0})
+    yield admin
+    admin.patch("/settings", before)
+
+
+def test_the_rate_limit_is_a_token_bucket(api, app, small_bucket):
+    # Three tokens, none refilled: the fourth call is refused as Heroku
+    # refuses it (429 rate_limit, RateLimit-Remaining: 0) and changes nothing.
+    path = f"/apps/{app['name']}"
+    seen = [api.request("GET", path) for _ in range(3)]
+    assert [r.status_code for r in seen] == [200, 200, 200]
+    assert [int(r.headers["RateLimit-Remaining"]) for r in seen] == [2, 1, 0]
+    r = api.request("PATCH", path, json={"maintenance": True})
+    assert r.status_code == 429 and error_of(r)["id"] == "rate_limit"
+    assert r.headers["RateLimit-Remaining"] == "0"
+    # Heroku documents no Retry-After on its own 429; only a fault adds one.
+    assert "Retry-After" not in r.headers
+    small_bucket.patch("/settings", {"rate_limit": 10})
+    assert api.get(path)["maintenance"] is False
+
+
+def test_the_bucket_refills_at_its_rate(api, app, small_bucket):
+    small_bucket.patch("/settings", {"rate_limit": 1, "rate_refill": 600})
+    path = f"/apps/{app['name']}"
+    api.get(path)
+    # Ten tokens a second: a token comes back soon, and the bucket never
+    # holds more than its size.
+    wait_until(lambda: api.request("GET", path).status_code == 200, 10, 0.2,
+               "a refilled token")
+    assert int(api.request("GET", path).headers.get("RateLimit-Remaining", 0)) <= 1
+
+
 def test_admin_needs_the_admin_token(admin, sandbox):
     for token in (None, "wrong", sandbox.api_key):
         for method, path in (("GET", "/faults"), ("POST", "/faults"),
@@ -444,11 +533,13 @@ def test_admin_needs_the_admin_token(admin, sandbox):
 
 
 def test_admin_rejects_bad_fault_and_setting_bodies(admin):
-    for body in ({"count": 0}, {"status": 42}, {"path": "("}, {"nonsense": 1}):
+    for body in ({"count": 0}, {"status": 42}, {"path": "("}, {"nonsense": 1},
+                 {"retry_after": -1}, {"status": 429, "retry_after": "soon"}):
         r = admin.request("POST", "/faults", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)
-    for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1}):
+    for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1},
+                 {"rate_limit": -1}, {"rate_refill": "fast"}):
         r = admin.request("PATCH", "/settings", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)

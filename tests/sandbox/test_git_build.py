@@ -7,7 +7,7 @@ or argv) and the sandbox CA from ``http.sslCAInfo``, both set through
 ``GIT_CONFIG_*`` variables. Nothing inherits this machine's environment
 (it sets ``GIT_SSL_CAINFO`` and friends globally).
 
-Dyno processes are not the subject here: when ``runtime.py`` is not
+Dyno processes are not the subject here: when ``runtime`` is not
 importable a minimal runtime stands in for it.
 """
 

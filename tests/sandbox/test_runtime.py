@@ -27,8 +27,9 @@ import polling
 import pytest
 
 from herotasks.sandbox import schema
-from herotasks.sandbox.platform import ApiError, Platform, new_id
-from herotasks.sandbox.runtime import Runtime, _kill_leftover, _proc_start
+from herotasks.sandbox.platform import Platform, PlatformError, new_id
+from herotasks.sandbox.runtime import Runtime
+from herotasks.sandbox.runtime.processes import kill_leftover, proc_start
 from herotasks.sandbox.store import Store
 from herotasks.sandbox.tls import SandboxTLS
 
@@ -235,7 +236,7 @@ def test_dyno_documents_match_the_official_schema(sbx, app):
         schema.schema()["definitions"]["dyno"]["properties"])
     assert sbx.runtime.dyno(app, "web.1")["id"] == web["id"]
     assert sbx.runtime.dyno(app, web["id"])["name"] == "web.1"
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(PlatformError) as err:
         sbx.runtime.dyno(app, "web.9")
     assert (err.value.status, err.value.id) == (404, "not_found")
 
@@ -488,7 +489,7 @@ def test_one_off_rejects_bad_size_and_ttl(sbx, app):
     release(sbx, app, make_slug(sbx, {"web": WEB}))
     for body in ({"command": "true", "size": "Huge-9X"},
                  {"command": "true", "time_to_live": 0}):
-        with pytest.raises(ApiError) as err:
+        with pytest.raises(PlatformError) as err:
             sbx.runtime.create_one_off(app, body)
         assert err.value.status == 422
 
@@ -515,7 +516,7 @@ def test_restart_and_stop_replace_processes(sbx, app):
     worker3, = up(sbx, app, "worker", 1)
     assert web3["_pid"] != web2["_pid"] and worker3["_pid"] != worker2["_pid"]
 
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(PlatformError) as err:
         sbx.runtime.stop_dyno(app, "web.7")
     assert err.value.status == 404
 
@@ -571,7 +572,7 @@ def test_start_forgets_stale_dynos_and_restores_routers(sbx, app):
     leftover = subprocess.Popen(["sleep", "600"], start_new_session=True)
     sbx.pids.add(leftover.pid)
     sbx.store.put("dyno", {"id": new_id(), "name": "web.1", "_pid": leftover.pid,
-                           "_pstart": _proc_start(leftover.pid)}, app_id=app["id"])
+                           "_pstart": proc_start(leftover.pid)}, app_id=app["id"])
     runtime = Runtime(sbx.platform, sbx.runtime.tls, router_wait=5.0, stop_grace=2.0)
     sbx.platform.runtime = sbx.runtime = runtime
     runtime.start()
@@ -585,7 +586,7 @@ def test_start_forgets_stale_dynos_and_restores_routers(sbx, app):
 def test_leftover_check_never_kills_a_reused_pid():
     proc = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        _kill_leftover({"_pid": proc.pid, "_pstart": "1"})  # another start time
+        kill_leftover({"_pid": proc.pid, "_pstart": "1"})  # another start time
         assert proc.poll() is None
     finally:
         proc.kill()

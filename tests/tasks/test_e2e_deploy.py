@@ -89,7 +89,10 @@ class Project:
         files["invoke.yaml"] = (f"herotasks:\n  preset: {layout}\n"
                                 f"  stages:\n    production: {{app: {app}}}\n"
                                 + spec["config"]
-                                + "  timeouts: {boot: 60, release: 120}\n")
+                                + "  timeouts: {boot: 60, release: 120}\n"
+                                # a short watch keeps the suite quick; the
+                                # health tests set their own
+                                + "  health: {watch: 1}\n")
         tools.make_repo(root, env, files)
         for script in ("bin/migrate", "bin/assets"):
             if (root / script).exists():

@@ -114,3 +114,45 @@ def test_boundary_turns_errors_into_exit():
         body(None)
     assert err.value.code == 1
     assert err.value.message == "herotasks: bad thing — do this"
+
+
+class TestWithoutTheSandboxExtra:
+    """The root collection leaves the sandbox out when trustme or jsonschema
+    cannot be imported (tests/test_packaging.py checks that for real, from a
+    wheel); the console script then names the extra to install."""
+
+    def run(self, argv, capsys):
+        from herotasks.cli import HerotasksProgram
+
+        root = Collection(*(sub for name, sub in ns.collections.items()
+                            if name != "sandbox"))
+        with pytest.raises(SystemExit) as done:
+            HerotasksProgram(namespace=root, name="herotasks",
+                             binary="herotasks").run(["herotasks", *argv])
+        return done.value.code, capsys.readouterr().err
+
+    @pytest.mark.parametrize("argv", [["sandbox.up", "--root", "x"],
+                                      ["sandbox.status"], ["sandbox"],
+                                      ["--help", "sandbox.up"]])
+    def test_a_sandbox_task_names_the_extra(self, argv, capsys):
+        code, err = self.run(argv, capsys)
+        assert code == 1
+        assert err == ('herotasks: the sandbox is not installed: '
+                       'pip install "herotasks[sandbox]"\n')
+
+    @pytest.mark.parametrize("argv", [["nonesuch"], ["--help", "nonesuch"]])
+    def test_other_unknown_tasks_keep_invokes_message(self, argv, capsys):
+        code, err = self.run(argv, capsys)
+        assert code == 1 and "No idea what 'nonesuch' is!" in err
+
+    def test_available_looks_for_both_packages(self, monkeypatch):
+        import importlib.util
+
+        from herotasks import sandbox
+
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name: None if name == "jsonschema" else real(name))
+        assert sandbox.available() is False
+        monkeypatch.undo()
+        assert sandbox.available() is True

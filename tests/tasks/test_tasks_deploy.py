@@ -29,6 +29,7 @@ def ctx(tmp_path, dry=False, **tree) -> Context:
         "assets": {"command": "mkdir -p public/assets && "
                               "cp app/assets/app.css public/assets/"},
         "statedir": str(tmp_path / "state"),
+        "health": {"watch": 0},  # the fake's dynos never crash
         **tree,
     }
     # As `inv` would see it: the collection's declared defaults under the

@@ -1,0 +1,182 @@
+"""Dynos as real processes: the sandbox's dyno manager.
+
+What Heroku's dyno manager does, this does on loopback, in parts with one
+job each; :class:`Runtime` puts them together and is what the platform,
+the API and the server talk to:
+
+- ``formation.py``: which dynos should run (scaling to the formation,
+  deploys, restarts, preboot), one job at a time per app;
+- ``processes.py``: the dyno processes themselves (spawn, watch, crash
+  restarts, Heroku's stop), their environment and ports;
+- ``oneoffs.py``: one-off dynos (detached, or attached through the TLS
+  rendezvous server) and the release phase;
+- ``logs.py``: each dyno's Heroku-style log file;
+- ``routers.py``: each app's router on its remembered port;
+- ``dyno.py``: the ``Dyno`` itself and what the parts share.
+
+Processes do not outlive the sandbox: ``shutdown`` stops them all, and
+``start`` kills what a crashed sandbox left behind and forgets those dynos.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..platform import Platform, not_found, public
+from ..router import DYNO_WAIT, Router
+from .dyno import (ATTACH_TTL, BOOT_TIMEOUT, CRASH_BACKOFF, DRAIN_TIMEOUT, STOP_GRACE,
+                   Ports, Timings)
+from .formation import Formation
+from .logs import DynoLogs
+from .oneoffs import OneOffs
+from .processes import Processes, kill_leftover
+from .routers import Routers
+
+
+class _Timing:
+    """A timing read and set on the runtime, kept in the ``Timings`` every
+    part reads, so ``runtime.stop_grace = 0.5`` reaches them all."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, runtime: Any, owner: type | None = None) -> Any:
+        if runtime is None:
+            return self  # looked up on the class
+        return getattr(runtime.timings, self.name)
+
+    def __set__(self, runtime: Any, value: float) -> None:
+        setattr(runtime.timings, self.name, value)
+
+
+class Runtime:
+    """Runs what the platform's state asks for.
+
+    :param router_wait: seconds a request waits for a routable web dyno
+    :param stop_grace: seconds from SIGTERM to SIGKILL
+    :param drain_timeout: longest wait for a stopping web dyno's in-flight
+        requests
+    :param boot_timeout: seconds a web process has to listen on $PORT
+    :param attach_ttl: seconds an attach_url stays valid, unused
+    :param crash_backoff: seconds before each successive crash restart
+
+    The timings stay settable on the runtime (``runtime.stop_grace = 0.5``)
+    and every part sees the change.
+    """
+
+    def __init__(self, platform: Platform, tls: Any, *,
+                 router_wait: float = DYNO_WAIT, stop_grace: float = STOP_GRACE,
+                 drain_timeout: float = DRAIN_TIMEOUT,
+                 boot_timeout: float = BOOT_TIMEOUT, attach_ttl: float = ATTACH_TTL,
+                 crash_backoff: Iterable[float] = CRASH_BACKOFF):
+        self.platform = platform
+        self.tls = tls
+        self.timings = Timings(router_wait=router_wait, stop_grace=stop_grace,
+                               drain_timeout=drain_timeout, boot_timeout=boot_timeout,
+                               attach_ttl=attach_ttl,
+                               crash_backoff=tuple(crash_backoff) or (1.0,))
+        self.logs = DynoLogs(platform.root)
+        ports = Ports()
+        self.routers = Routers(platform, self.timings, self.logs, ports)
+        self.processes = Processes(platform, self.timings, self.logs, self.routers,
+                                   ports)
+        self.formation = Formation(platform, self.timings, self.processes,
+                                   self.routers)
+        self.one_offs = OneOffs(platform, tls, self.timings, self.processes)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """On sandbox start: forget (and kill) dynos of a previous run, give
+        every app its router on its remembered port, run its formation."""
+        store = self.platform.store
+        live = {d.id for d in self.processes.dynos()}
+        for doc in store.find("dyno"):
+            if doc["id"] in live:
+                continue
+            kill_leftover(doc)
+            store.delete("dyno", doc["id"])
+        for app in self.platform.apps():
+            if self.routers.get(app["id"]) is None:
+                self.routers.open(app, app.get("_router_port") or 0)
+            self.converge(app["id"])
+
+    def shutdown(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after the grace period)
+        and close every listener."""
+        dynos = self.processes.close()
+        routers = self.routers.pop_all()
+        rdv = self.one_offs.pop_rendezvous()
+        workers = self.formation.close()
+        self.processes.stop_many(dynos, drain=False)
+        for r in routers:
+            r.close()
+        if rdv:
+            rdv.close()
+        # A job that was running (a preboot waiting for new dynos) sees the
+        # close and ends; let it, before the server closes the store.
+        for w in workers:
+            w.wait_idle(5.0)
+
+    def wait_idle(self, app_id: str | None = None, timeout: float = 60.0) -> bool:
+        """Wait until the app's (or every app's) queued runtime work is done:
+        a deploy has replaced its dynos, a scale has started or stopped them.
+        Dynos may still be booting."""
+        return self.formation.wait_idle(app_id, timeout)
+
+    # -- apps --------------------------------------------------------------------------
+    def app_created(self, app: dict) -> None:
+        self.routers.open(app)
+
+    def app_deleted(self, app: dict) -> None:
+        dynos = self.processes.forget_app(app["id"])
+        router = self.routers.pop(app["id"])
+        self.formation.forget_app(app["id"])
+        self.processes.stop_many(dynos, drain=False)
+        if router:
+            router.close()
+
+    def router(self, app_id: str) -> Router | None:
+        return self.routers.get(app_id)
+
+    # -- what the platform and the API ask for -----------------------------------------
+    def converge(self, app_id: str) -> None:
+        """Start or stop dynos so the formation's quantities run (async)."""
+        self.formation.converge(app_id)
+
+    def deploy(self, app_id: str, release_id: str) -> None:
+        """Move the app's dynos to its current release (async)."""
+        self.formation.deploy(app_id, release_id)
+
+    def restart(self, app: dict, name: str | None) -> None:
+        """Restart every dyno (None) or those named (name, id or type)."""
+        self.formation.restart(app, name)
+
+    def stop_dyno(self, app: dict, name: str) -> None:
+        """Stop dynos (name, id or type); a formation dyno comes back."""
+        self.formation.stop_dyno(app, name)
+
+    def run_release_phase(self, app: dict, release: dict) -> int:
+        """Run the slug's ``release`` command (blocking); its exit status."""
+        return self.one_offs.run_release_phase(app, release)
+
+    def create_one_off(self, app: dict, body: dict) -> dict:
+        """``POST /apps/{app}/dynos``: a detached or attached one-off dyno."""
+        return self.one_offs.create(app, body)
+
+    def list_dynos(self, app: dict) -> list[dict]:
+        return [public(doc) for doc in self.platform.store.find("dyno",
+                                                                app_id=app["id"])]
+
+    def dyno(self, app: dict, identity: str) -> dict:
+        # Newest first: during a preboot both an old and a new web.1 exist.
+        for doc in reversed(self.platform.store.find("dyno", app_id=app["id"])):
+            if identity in (doc["id"], doc["name"]):
+                return public(doc)
+        raise not_found("dyno")
+
+    # -- the timings, settable here for every part ------------------------------------
+    router_wait = _Timing()
+    stop_grace = _Timing()
+    drain_timeout = _Timing()
+    boot_timeout = _Timing()
+    attach_ttl = _Timing()
