@@ -254,10 +254,10 @@ class Engine:
         """After ``step`` failed: carry on when that is right, else fail.
 
         In order: a lost answer is settled first (the change may have been
-        made); past the point of no return a failed cleanup or ``after`` hook
-        is a named leftover; after a successful migration the step is tried
-        again and the new release is kept whatever happens; anything else
-        unwinds.
+        made); past the point of no return a failed cleanup, and past it or
+        the migration a failed ``after`` hook (its step did its work), is a
+        named leftover; after a successful migration the step is tried again
+        and the new release is kept whatever happens; anything else unwinds.
         """
         spec, journal = step.spec, run.journal
         if isinstance(error, OutcomeUnknown):
@@ -267,8 +267,8 @@ class Engine:
                 run.report.steps[-1].ok = True
                 self.run_hooks(run, "after", step)
                 return
-        if live and (spec.cleanup or (isinstance(error, HookFailed)
-                                      and error.when == "after")):
+        after_hook = isinstance(error, HookFailed) and error.when == "after"
+        if (live and spec.cleanup) or (after_hook and (live or _migrated(run))):
             stage = f" --stage {journal.stage}" if journal.stage else ""
             fix = (f"; run `{hint_command('deploy.recover' + stage)}` to clear it"
                    if spec.cleanup else "")

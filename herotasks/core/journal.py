@@ -205,7 +205,7 @@ def load(statedir: Path, app: str) -> Journal | None:
     except (OSError, ValueError) as exc:
         raise HerotasksError(
             f"cannot read the deploy journal {path}: {exc}",
-            "fix or move the file, then run deploy.recover again",
+            f"fix or move the file, then run `{hint_command('deploy.recover')}` again",
         ) from None
     return from_dict(raw, path=path)
 
