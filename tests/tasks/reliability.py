@@ -104,3 +104,18 @@ def drop_bench(bench, pipeline, api) -> None:
     if pipeline:
         api.request("DELETE", f"/pipelines/{pipeline['id']}")
     api.request("DELETE", f"/apps/{bench.proj.app}")
+
+
+def reset(bench: Bench, before: dict) -> None:
+    """After a case, whatever it left: back to ``before`` by force, so one
+    failing case does not fail the ones after it (its own assertion stands)."""
+    from herotasks.core import lock, scratch
+
+    api, app = bench.api, bench.proj.app
+    bench.journal().unlink(missing_ok=True)
+    for name in (lock.lock_app_name(app), scratch.scratch_name("ht-scratch", app)):
+        api.request("DELETE", f"/apps/{name}")
+    api.patch(f"/apps/{app}", {"maintenance": False})
+    api.patch(f"/apps/{app}/formation", {"updates": [
+        {"type": t, "quantity": q, "size": size} for t, q, size in before["formation"]]})
+    api.patch(f"/apps/{app}/features/preboot", {"enabled": before["preboot"]})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability import drop_bench, make_bench
+from reliability import drop_bench, make_bench, reset
 
 pytestmark = pytest.mark.e2e
 
@@ -61,4 +61,7 @@ def test_one_bad_answer_then_the_way_out(bench, admin, request_, kind):
         # one line says what happened and what to do
         assert done.stderr.strip().splitlines()[-1].startswith("herotasks: ")
     said = bench.recover_until_done()
-    bench.assert_end_state(before, said)
+    try:
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability import SETUPS, drop_bench, make_bench
+from reliability import SETUPS, drop_bench, make_bench, reset
 
 pytestmark = pytest.mark.e2e
 
@@ -50,4 +50,7 @@ def test_killed_after_a_step_then_recovered(bench, step):
     done, _ = bench.proj.deploy(check=False, runtime=kill)
     assert done.returncode != 0, f"the kill after {step} never happened"
     said = bench.recover_until_done()
-    bench.assert_end_state(before, said)
+    try:
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
