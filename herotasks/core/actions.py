@@ -75,7 +75,10 @@ def assets_precompile(run: Run, step: Step) -> Facts:
 
 
 def scratch_create(run: Run, step: Step) -> Facts:
-    app = scratch.create(run.api, run.app, run.settings, out=run.out)
+    # the new app's id is journaled before its marker is set (core.scratch)
+    app = scratch.create(run.api, run.app, run.settings, out=run.out,
+                         known_id=run.facts.get("scratch_app_id"),
+                         created=lambda a: run.journal.remember(scratch_app_id=a["id"]))
     return {"scratch_app": app.get("name")}
 
 
@@ -239,7 +242,8 @@ def preboot_restore(run: Run, step: Step) -> Facts:
 
 
 def scratch_destroy(run: Run, step: Step) -> Facts:
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    scratch.destroy(run.api, run.name, run.settings, out=run.out,
+                    known_id=run.facts.get("scratch_app_id"))
     return None
 
 
@@ -290,7 +294,8 @@ def undo_preboot(run: Run, undo: dict) -> str:
 
 
 def undo_scratch(run: Run, undo: dict) -> str:
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    scratch.destroy(run.api, run.name, run.settings, out=run.out,
+                    known_id=run.facts.get("scratch_app_id"))
     return ""
 
 
