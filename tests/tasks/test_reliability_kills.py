@@ -20,8 +20,12 @@ KILLS = {
         "lock.acquire", "assets.precompile", "scratch.create", "slug.build",
         "preboot.off", "workers.stop", "maintenance.off", "workers.restore",
         "preboot.restore", "health.check", "scratch.destroy", "lock.release"],
-    ("herotasks", "pipeline"): ["slug.build", "maintenance.on", "slug.promote",
-                                "db.migrate"],
+    ("herotasks", "pipeline"): [
+        "lock.acquire", "assets.precompile", "scratch.create", "slug.build",
+        "preboot.off", "workers.stop", "maintenance.on", "slug.promote",
+        "db.migrate", "dynos.restart", "dynos.wait", "maintenance.off",
+        "workers.restore", "preboot.restore", "health.check", "scratch.destroy",
+        "lock.release"],
     ("conditional", "slug"): [
         "lock.acquire", "preboot.off", "workers.stop", "maintenance.on", "app.push",
         "db.migrate", "dynos.restart", "maintenance.off", "workers.restore",
