@@ -82,6 +82,10 @@ class SandboxInfo:
         return self.env["HEROTASKS_CA_BUNDLE"]
 
 
+#: The test sandboxes' SIGTERM-to-SIGKILL grace, in seconds (Heroku: 30).
+TEST_STOP_GRACE = 5.0
+
+
 def start_sandbox(root: Path) -> SandboxInfo:
     """``daemon.up(root)``; the sandbox (and so its dynos and git) gets a
     private HOME and global git config next to the root, never the real ones."""
@@ -94,7 +98,12 @@ def start_sandbox(root: Path) -> SandboxInfo:
         mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
         st = daemon.up(root)
-    return SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
+    info = SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
+    # Heroku's 30 s from SIGTERM to SIGKILL, scaled down so the suite stays
+    # quick; still longer than the stubborn test workers take to finish.
+    Api(info.url + "/_sandbox/admin", info.admin_token, info.ca_bundle).patch(
+        "/settings", {"stop_grace": TEST_STOP_GRACE})
+    return info
 
 
 def processes_under(base: Path) -> list[tuple[int, str]]:

@@ -422,7 +422,8 @@ def test_deploy_without_preboot_stops_old_web_before_new_starts(sbx, app):
     sigterm = [i for i, x in enumerate(lines) if "Stopping all processes with SIGTERM" in x]
     downs = [i for i, x in enumerate(lines) if "State changed from up to down" in x]
     assert len(starts) == 2 and sigterm and downs
-    assert starts[0] < sigterm[0] < downs[0] < starts[1]
+    # down (still listed) as the stop begins, as in Heroku's deploy logs
+    assert starts[0] < downs[0] < sigterm[0] < starts[1]
 
 
 def test_config_change_restarts_dynos_with_the_new_vars(sbx, app):
@@ -534,6 +535,28 @@ def test_stopping_a_detached_one_off_ends_it(sbx, app):
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
+def test_scaled_down_worker_is_listed_down_until_its_process_exits(sbx, app):
+    """Heroku answers a scale to 0 at once, then SIGTERM and a grace period:
+    a worker finishing its job is still there, ``down``, until it exits."""
+    slow = ("trap 'echo finishing; sleep 1.5; exit 0' TERM; "
+            "while :; do sleep 0.1; done")
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": slow}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    worker, = up(sbx, app, "worker", 1)
+    sbx.runtime.stop_grace = 10.0
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 0}])
+    stopping = wait_until(lambda: [d for d in dynos(sbx, app, "worker")
+                                   if d["state"] == "down"], what="worker down")
+    assert stopping[0]["id"] == worker["id"]
+    assert _alive(worker["_pid"])  # still finishing: listed, not gone
+    wait_until(lambda: not dynos(sbx, app, "worker"), what="worker gone")
+    assert not _alive(worker["_pid"])
+    lines = log_lines(sbx, app, "worker.1")
+    assert any("State changed from up to down" in x for x in lines)
+    assert any("Process exited with status 0" in x for x in lines)
+    assert not any("R12" in x for x in lines)  # it exited within the grace
+
+
 def test_shutdown_stops_every_process_even_stubborn_ones(sbx, app):
     stubborn = "trap '' TERM; sleep 600 & sleep 600 & wait"
     release(sbx, app, make_slug(sbx, {"web": WEB, "worker": stubborn}))

@@ -23,9 +23,10 @@ from ..router import DYNO_WAIT, REQUEST_TIMEOUT
 #: Longest wait for a stopping web dyno's in-flight requests (Heroku's
 #: router timeout: no request can take longer anyway).
 DRAIN_TIMEOUT = REQUEST_TIMEOUT
-#: SIGTERM to SIGKILL. Heroku allows 30 s; the sandbox is a rehearsal and
-#: API calls such as app deletion wait for it, so it is shorter by default.
-STOP_GRACE = 10.0
+#: SIGTERM to SIGKILL: Heroku's 30 s (Dev Center, "Dynos and the Dyno
+#: Manager", graceful shutdown). A client must not take a scale to 0 for the
+#: dynos being gone; tests shorten it (admin setting ``stop_grace``).
+STOP_GRACE = 30.0
 #: A web dyno must listen on $PORT this long after its process started (R10).
 BOOT_TIMEOUT = 60.0
 #: An attach_url nobody connects to is given up after this long.
