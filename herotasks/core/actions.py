@@ -99,6 +99,9 @@ def set_preboot(enabled: bool) -> Action:
 def workers_stop(run: Run, step: Step) -> Facts:
     recorded = run.journal.last(step.name).undo["processes"]
     dynos.stop_workers(run.api, run.name, dynos.from_json(recorded))
+    if recorded:
+        # the scale is answered at once; the workers run on until they exit
+        dynos.wait_stopped(run.api, run.name, timeout=run.settings.timeouts.stop)
     return {"workers": recorded}
 
 

@@ -35,7 +35,10 @@ DEFAULTS: dict[str, Any] = {
         "scratch": {"prefix": "ht-scratch", "allowlist": []},
         "promote": {"method": "slug"},
         "hooks": {"before": {}, "after": {}},
-        "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300},
+        # stop: scaled-down workers must be gone (Heroku gives each 30 s
+        # from SIGTERM to SIGKILL) before the window's work starts
+        "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300,
+                     "stop": 60},
         # after the release: no crashed dyno for `watch` s, and (when `path` is
         # set) GET path answers `status` within `timeout` s; else roll back
         "health": {"enabled": True, "path": None, "status": 200, "timeout": 60,
@@ -108,6 +111,9 @@ class Timeouts:
     release: float = 3600
     migrate: float = 3600
     boot: float = 300
+    #: workers scaled to zero still run until they exit: Heroku's 30 s grace
+    #: from SIGTERM to SIGKILL, plus a margin
+    stop: float = 60
 
 
 @dataclass(frozen=True)
@@ -501,5 +507,5 @@ def _timeouts(raw: Mapping[str, Any]) -> Timeouts:
     return Timeouts(**{
         name: float(_int(raw.get(name, getattr(Timeouts, name)),
                          f"herotasks.timeouts.{name}"))
-        for name in ("build", "release", "migrate", "boot")
+        for name in ("build", "release", "migrate", "boot", "stop")
     })

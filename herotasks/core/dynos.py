@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from herotasks.adapters import rendezvous
+from herotasks.core import poll
 from herotasks.core.state import Process, formation_from_api
 from herotasks.errors import ApiError, CommandError, HerotasksError
 
@@ -134,6 +135,35 @@ def stop_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:
     updates = [{"type": p.type, "quantity": 0} for p in recorded]
     if updates:
         api.update_formation(app, updates)
+
+
+def wait_stopped(api: Any, app: str, *, timeout: float,
+                 sleep: Callable[[float], Any] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+    """Wait until no worker dyno (neither web nor one-off) is listed.
+
+    Heroku answers a scale to zero at once, then sends SIGTERM and gives
+    each dyno 30 s before SIGKILL; until its processes exit the dyno is
+    listed and may still be working (on the old schema, say). Polled every
+    2-3 s: Heroku takes seconds here, not moments.
+
+    :raises HerotasksError: some are still listed after ``timeout`` seconds,
+        naming them.
+    """
+    deadline = clock() + timeout
+    for pause in poll.pauses(2.0, 3.0):
+        left = [d for d in api.dynos(app) or ()
+                if d.get("type") != "web" and d.get("type") not in ONE_OFF_TYPES]
+        if not left:
+            return
+        if clock() >= deadline:
+            names = ", ".join(f"{d.get('name')} ({d.get('state')})" for d in left)
+            raise HerotasksError(
+                f"worker dyno{'s' if len(left) > 1 else ''} {names} still running "
+                f"on {app} {timeout:g}s after scaling to zero",
+                f"check `heroku ps -a {app}` and its logs; "
+                "herotasks.timeouts.stop sets how long to wait")
+        sleep(min(pause, max(deadline - clock(), 0.0) + 0.01))
 
 
 def restore_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:

@@ -54,3 +54,41 @@ def test_wait_up_times_out_when_only_replaced_dynos_are_up():
     with pytest.raises(HerotasksError, match="web 0/1 up"):
         dynos.wait_up(api, "tally", 5, timeout=0, sleep=lambda s: None,
                       replaced=replaced)
+
+
+class StoppingWorkers:
+    """Workers scaled to zero that Heroku lists (``down``) for a few polls
+    more, as it does while they get SIGTERM and their grace period."""
+
+    def __init__(self, listed_for: int):
+        self.polls, self.listed_for = 0, listed_for
+
+    def dynos(self, app):
+        self.polls += 1
+        web = {"id": "w", "type": "web", "name": "web.1", "state": "up"}
+        run = {"id": "r", "type": "run", "name": "run.1234", "state": "up"}
+        if self.polls > self.listed_for:
+            return [web, run]  # a one-off (the migration) is no worker
+        return [web, run, {"id": "k", "type": "worker", "name": "worker.1",
+                           "state": "down"}]
+
+
+def test_wait_stopped_waits_politely_until_no_worker_dyno_is_listed():
+    api = StoppingWorkers(listed_for=4)
+    naps = []
+    dynos.wait_stopped(api, "tally", timeout=60, sleep=naps.append)
+    assert api.polls == 5 and len(naps) == 4
+    assert all(2.0 <= n <= 3.0 for n in naps)  # not a burst of requests
+
+
+def test_wait_stopped_names_the_dyno_that_would_not_stop():
+    api = StoppingWorkers(listed_for=10**6)
+    now = [0.0]
+
+    def nap(seconds):
+        now[0] += seconds
+
+    with pytest.raises(HerotasksError, match=r"worker\.1 \(down\) still running "
+                                             r"on tally 60s after scaling to zero"):
+        dynos.wait_stopped(api, "tally", timeout=60, sleep=nap, clock=lambda: now[0])
+    assert api.polls <= 60 / 2 + 2

@@ -1,0 +1,60 @@
+"""Heroku's runtime rules, end to end on the sandbox: what a deploy must
+wait for because Heroku answers before it is done (workers scaled to zero
+still run through their SIGTERM grace period)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from e2e_support import encloses, probe_config, shots, step
+from test_e2e_deploy import assert_clean, new_project
+
+pytestmark = pytest.mark.e2e
+
+#: A worker that finishes its job on SIGTERM, as a well-behaved one does:
+#: a few seconds, well within Heroku's grace (and the test sandbox's).
+FINISHING_WORKER = ("worker: trap 'echo finishing the job; sleep 3; exit 0' TERM; "
+                    "while :; do sleep 0.2; done\n")
+
+
+@pytest.fixture
+def rails(sandbox, api, tools, git_env, tmp_path):
+    yield from new_project("rails", api, tools, git_env, tmp_path)
+
+
+def with_worker(proj, line: str) -> None:
+    web = (proj.root / "Procfile").read_text().splitlines()[0]
+    proj.commit({"Procfile": web + "\n" + line}, "a worker that takes its time")
+
+
+def last_exit(sandbox, proj, dyno: str) -> float:
+    """When the dyno's process last exited, from the sandbox's dyno log
+    (Heroku's line format, a UTC timestamp first)."""
+    path = sandbox.root / "logs" / "apps" / proj.app / f"{dyno}.log"
+    line = [x for x in path.read_text().splitlines() if "Process exited" in x][-1]
+    return datetime.fromisoformat(line.split()[0]).timestamp()
+
+
+def test_migration_starts_only_once_the_workers_are_gone(rails, sandbox):
+    with_worker(rails, FINISHING_WORKER)
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    rails.add_migration()
+    probe, out = probe_config(rails, ("before", "db.migrate"))
+    _, report = rails.deploy(runtime=probe)
+    assert report["ok"], report["error"]
+    shot = shots(out)[("before", "db.migrate")]
+    assert shot["formation"]["worker"] == 0
+    # no worker still finishing its job while the schema changes
+    assert [d for d in shot["dynos"] if d["type"] == "worker"] == []
+    # "workers down" is measured from when they were gone, not asked to go
+    down = report["windows"]["workers_down"]
+    exits = [last_exit(sandbox, rails, f"worker.{n}") for n in (1, 2)]
+    assert all(step(report, "workers.stop")["started_at"] < t <= down["started_at"]
+               for t in exits), (exits, down)
+    assert encloses(down, step(report, "db.migrate"))
+    assert_clean(rails.state())
+    assert sorted(p[:2] for p in rails.state()["formation"]) == [("web", 1),
+                                                                  ("worker", 2)]
