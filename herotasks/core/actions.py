@@ -204,7 +204,7 @@ def dynos_restart(run: Run, step: Step) -> Facts:
 
 def dynos_wait(run: Run, step: Step) -> Facts:
     dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
-                  timeout=run.settings.timeouts.boot, poll=0.25,
+                  timeout=run.settings.timeouts.boot,
                   replaced=run.facts.get("replaced_dynos", ()))
     return None
 

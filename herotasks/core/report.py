@@ -86,6 +86,9 @@ class Report:
     release_version: int | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: Platform API requests the run sent (None: not counted). Each costs a
+    #: token of the account's rate limit (4500, ~75 a minute back).
+    requests: int | None = None
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -144,6 +147,7 @@ class Report:
             "release": ({"id": self.release_id, "version": self.release_version}
                         if self.release_id else None),
             "warnings": list(self.warnings),
+            "requests": self.requests,
         }
 
     def summary(self) -> str:
@@ -181,6 +185,8 @@ class Report:
             lines.append(f"  release: v{self.release_version} ({self.release_id})")
         if self.duration is not None:
             lines.append(f"  total: {self.duration:.2f}s")
+        if self.requests is not None:
+            lines.append(f"  API requests: {self.requests}")
         if self.error:
             lines.append(f"  error: {self.error}")
         # last, so a CI log's final lines say what needs a look

@@ -27,7 +27,7 @@ def test_contract_shape(tmp_path):
     data = json.loads(path.read_text())
     assert set(data) == {"app", "stage", "strategy", "ok", "error", "commit",
                          "migrations", "started_at", "finished_at", "duration",
-                         "steps", "windows", "release", "warnings"}
+                         "steps", "windows", "release", "warnings", "requests"}
     assert data["commit"] == {"from": None, "to": "b" * 40}
     assert data["migrations"] == {"pending": True,
                                   "reason": "db/migrate changed: 2 files"}
@@ -38,6 +38,14 @@ def test_contract_shape(tmp_path):
     assert data["windows"]["maintenance"]["duration"] == 1.9 - 1.6
     assert data["windows"]["workers_down"] is None
     assert data["release"] == {"id": "uuid-7", "version": 7}
+    assert data["requests"] is None  # not counted: not zero
+
+
+def test_request_count_is_in_the_json_and_the_summary():
+    r = sample()
+    r.requests = 42
+    assert r.to_json()["requests"] == 42
+    assert "  API requests: 42" in r.summary().splitlines()
 
 
 def test_window_left_open_has_null_end():

@@ -4,11 +4,12 @@ still run through their SIGTERM grace period)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import pytest
 
-from e2e_support import encloses, probe_config, shots, step
+from e2e_support import RequestLog, encloses, probe_config, shots, step
 from test_e2e_deploy import assert_clean, new_project
 
 pytestmark = pytest.mark.e2e
@@ -58,3 +59,40 @@ def test_migration_starts_only_once_the_workers_are_gone(rails, sandbox):
     assert_clean(rails.state())
     assert sorted(p[:2] for p in rails.state()["formation"]) == [("web", 1),
                                                                   ("worker", 2)]
+
+
+@pytest.fixture
+def slow_platform(admin):
+    """A slow build and a 10 s boot (every dyno, the migration's one-off
+    too), put back after the test: the session sandbox is shared."""
+    before = admin.get("/settings")
+    admin.patch("/settings", {"build_delay": 8, "boot_delay": 10})
+    yield
+    admin.patch("/settings", {k: before[k] for k in ("build_delay", "boot_delay")})
+
+
+def api_requests(log: RequestLog) -> list[tuple[str, str]]:
+    """The Platform API requests among those served: not git's smart HTTP
+    (``/APP.git/...``), not the sandbox's own streams, blobs and hooks."""
+    return [(m, p) for m, p in log.since()
+            if not p.startswith("/_sandbox/") and ".git/" not in p
+            and not p.endswith(".git")]
+
+
+#: Heroku's pool is 4500 tokens, refilled at ~75 a minute, and shared by
+#: every tool on the account: a deploy is a guest there.
+DEPLOY_BUDGET = 60
+
+
+def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, slow_platform):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    rails.add_migration()
+    log = RequestLog(sandbox.root)
+    done, report = rails.deploy()
+    assert report["ok"], report["error"]
+    served = api_requests(log)
+    assert len(served) <= DEPLOY_BUDGET, Counter(served).most_common()
+    # the report counts what herotasks sent, which is what the sandbox served
+    assert report["requests"] == len(served)
+    assert f"API requests: {len(served)}" in done.stdout
