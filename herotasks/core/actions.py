@@ -210,7 +210,8 @@ def dynos_wait(run: Run, step: Step) -> Facts:
 
 
 def health_check(run: Run, step: Step) -> Facts:
-    app = run.api.app(run.name)  # web_url as it is now
+    # web_url as it is now, when there is a path to GET (a request less if not)
+    app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
     health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
                  cabundle=run.settings.api_cabundle, out=run.out)
     return None
