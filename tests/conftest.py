@@ -84,6 +84,8 @@ class SandboxInfo:
 
 #: The test sandboxes' SIGTERM-to-SIGKILL grace, in seconds (Heroku: 30).
 TEST_STOP_GRACE = 5.0
+#: The test sandboxes' preboot switch, in seconds after a release (Heroku: ~180).
+TEST_PREBOOT_SWITCH = 3.0
 
 
 def start_sandbox(root: Path) -> SandboxInfo:
@@ -101,8 +103,10 @@ def start_sandbox(root: Path) -> SandboxInfo:
     info = SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
     # Heroku's 30 s from SIGTERM to SIGKILL, scaled down so the suite stays
     # quick; still longer than the stubborn test workers take to finish.
+    # Preboot's switch, ~3 min after a release on Heroku, likewise.
     Api(info.url + "/_sandbox/admin", info.admin_token, info.ca_bundle).patch(
-        "/settings", {"stop_grace": TEST_STOP_GRACE})
+        "/settings", {"stop_grace": TEST_STOP_GRACE,
+                      "preboot_switch": TEST_PREBOOT_SWITCH})
     return info
 
 

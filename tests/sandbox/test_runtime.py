@@ -87,7 +87,8 @@ def sbx(tmp_path, monkeypatch):
     platform = Platform(tmp_path, store, "https://127.0.0.1:9")
     platform.builder = FakeBuilder(tmp_path)
     runtime = Runtime(platform, SandboxTLS(tmp_path), router_wait=5.0,
-                      stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,))
+                      stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,),
+                      preboot_switch=1.0)
     platform.runtime = runtime
     pids: set[int] = set()
     ns = SimpleNamespace(root=tmp_path, store=store, platform=platform,
@@ -407,6 +408,33 @@ def test_preboot_deploy_loses_no_request(sbx, app):
     worker, = up(sbx, app, "worker", 1)
     assert worker["release"]["id"] == rel["id"] and worker["id"] != old_worker["id"]
     assert not _alive(old_worker["_pid"])
+
+
+def test_preboot_switches_late_and_lists_only_the_new_dynos(sbx, app):
+    """Heroku's preboot: the new web dynos boot while the old ones serve,
+    and only the new ones are listed; traffic moves minutes after the
+    release (scaled down here), even though the new ones were up long before."""
+    release(sbx, app, make_slug(sbx, {"web": WEB}, version="1"))
+    old, = up(sbx, app, "web", 1)
+    sbx.platform.set_feature(app, "preboot", True)
+    sbx.runtime.preboot_switch = 6.0
+    r = sbx.platform.create_release(app, make_slug(sbx, {"web": WEB}, version="2"))
+
+    def listed_up():  # what GET /apps/{app}/dynos shows: the new dyno only
+        listed = sbx.runtime.list_dynos(app)
+        ok = [d["release"]["id"] for d in listed if d["state"] == "up"] == [r["id"]]
+        return listed if ok and len(listed) == 1 else None
+
+    new, = wait_until(listed_up, what="the new web dyno listed, up")
+    assert new["id"] != old["id"]
+    # up, listed, and still not taking traffic: the old code answers
+    assert json.loads(get(app["web_url"])[2])["version"] == "1"
+    assert _alive(old["_pid"])
+    wait_until(lambda: json.loads(get(app["web_url"])[2])["version"] == "2",
+               what="the switch")
+    wait_until(lambda: not _alive(old["_pid"]), what="the old web dyno gone")
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    assert [d["id"] for d in sbx.runtime.list_dynos(app)] == [new["id"]]
 
 
 def test_deploy_without_preboot_stops_old_web_before_new_starts(sbx, app):

@@ -263,13 +263,20 @@ class Processes:
                 return
             d.stop.wait(0.05)
 
+    def release_hold(self, d: Dyno) -> None:
+        """A held web dyno (preboot) takes traffic now, if it is up."""
+        d.held = False
+        if d.state == "up":
+            self._route(d, True)
+
     def _route(self, d: Dyno, on: bool) -> None:
         router = self.routers.get(d.app_id)
         if router is None:
             return
         with d.lock:
-            # Checked under the dyno's lock: once a stop began, never add.
-            if on and not d.stop.is_set():
+            # Checked under the dyno's lock: once a stop began, never add;
+            # a held dyno joins at the preboot's switch (release_hold).
+            if on and not d.stop.is_set() and not d.held:
                 router.add(d.id, d.name, d.port)
             elif not on:
                 router.remove(d.id)
