@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+import requests
 
 from e2e_support import RequestLog, encloses, probe_config, shots, step
 from test_e2e_deploy import assert_clean, new_project
@@ -96,3 +97,24 @@ def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, slow_plat
     # the report counts what herotasks sent, which is what the sandbox served
     assert report["requests"] == len(served)
     assert f"API requests: {len(served)}" in done.stdout
+
+
+def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X")
+    rails.commit({"index.html": "v2\n"}, "new code, no migration")
+    done, report = rails.deploy()
+    assert report["ok"], report["error"]
+    assert "preboot.on" in [s["name"] for s in report["steps"]]
+    traffic = report["traffic"]
+    assert traffic["preboot"] is True and traffic["done"] is True
+    # preboot went off only once Heroku had moved traffic (its ~3 min, scaled)
+    restore = step(report, "preboot.restore")
+    assert restore["finished_at"] >= traffic["at"]
+    assert "traffic: the new code took it at the preboot switch" in done.stdout
+    assert rails.state()["preboot"] is False
+    app = api.get(f"/apps/{rails.app}")
+    # the old code no longer answers: the switch is behind us, not ahead
+    answer = requests.get(app["web_url"], timeout=30,
+                          proxies={"http": None, "https": None})
+    assert answer.text == "v2\n"
