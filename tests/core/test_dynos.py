@@ -92,3 +92,34 @@ def test_wait_stopped_names_the_dyno_that_would_not_stop():
                                              r"on tally 60s after scaling to zero"):
         dynos.wait_stopped(api, "tally", timeout=60, sleep=nap, clock=lambda: now[0])
     assert api.polls <= 60 / 2 + 2
+
+
+class SlowBoot:
+    """A web dyno that comes up only after ``boot`` seconds of a fake clock."""
+
+    def __init__(self, boot: float):
+        self.boot, self.now, self.polls = boot, 0.0, 0
+
+    def formation(self, app):
+        return [{"type": "web", "quantity": 1, "size": "Standard-1X"}]
+
+    def dynos(self, app):
+        self.polls += 1
+        state = "up" if self.now >= self.boot else "starting"
+        return [{"id": "n", "type": "web", "name": "web.1", "state": state,
+                 "release": {"version": 5}}]
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.mark.parametrize("boot,most", [(10, 6), (60, 9), (290, 17)])
+def test_wait_up_polls_fewer_times_the_longer_the_boot(boot, most, monkeypatch):
+    """Each poll is a rate-limit token: a boot as long as the default timeout
+    must not cost a poll a second (the old 0.25 s: 1200 for 300 s)."""
+    api = SlowBoot(boot)
+    monkeypatch.setattr(dynos.time, "monotonic", lambda: api.now)
+    dynos.wait_up(api, "tally", 5, timeout=300, sleep=api.sleep)
+    assert api.now >= boot and api.polls <= most
+    # seen up at most about half the time waited after it was (+ the first 2 s)
+    assert api.now - boot <= boot / 2 + 2
