@@ -31,8 +31,8 @@ import requests
 from polling import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "heroku"
 HEROKU_BIN = REPO / ".herotasks" / "node" / "node_modules" / ".bin" / "heroku"
+BUILD_CACHE = REPO / ".herotasks" / "cache"
 ACCEPT = "application/vnd.heroku+json; version=3"
 _UNSET: Any = object()
 
@@ -99,6 +99,9 @@ def start_sandbox(root: Path) -> SandboxInfo:
         mp.setenv("HOME", str(home))
         mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        # One uv cache for every test sandbox (and run): a Django app's
+        # packages are downloaded once, later builds install from the cache.
+        mp.setenv("HEROTASKS_SANDBOX_BUILD_CACHE", str(BUILD_CACHE))
         st = daemon.up(root)
     info = SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
     # Heroku's 30 s from SIGTERM to SIGKILL, scaled down so the suite stays
@@ -325,6 +328,9 @@ WEB_APP = {
     "Procfile": "web: python -m http.server $PORT --bind 127.0.0.1\n"
                 "worker: python -c \"import time; time.sleep(3600)\"\n",
     "index.html": "<h1>hello from the sandbox</h1>\n",
+    # A Python app for the buildpack's detection, with nothing to install.
+    "requirements.txt": "",
+    ".python-version": "3.11\n",
 }
 
 
@@ -369,6 +375,6 @@ def tools() -> SimpleNamespace:
     packages make ``from conftest import ...`` ambiguous, a fixture is not."""
     return SimpleNamespace(unique=unique, wait_until=wait_until, tarball=tarball,
                            git=git, make_repo=make_repo, clean_env=clean_env,
-                           load_json=load_json, WEB_APP=WEB_APP, SHARED=SHARED,
+                           load_json=load_json, WEB_APP=WEB_APP,
                            REPO=REPO, HEROKU_BIN=HEROKU_BIN, ACCEPT=ACCEPT,
                            start_sandbox=start_sandbox, Api=Api)

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
 DEPS = ("invoke", "fabric", "requests")
-EXTRA = ("trustme", "jsonschema")
+EXTRA = ("trustme", "jsonschema", "uv")
 MISSING = 'herotasks: the sandbox is not installed: pip install "herotasks[sandbox]"'
 
 

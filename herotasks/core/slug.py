@@ -28,7 +28,7 @@ from herotasks.adapters import git
 from herotasks.core import poll
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
-from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError
+from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError, hint_command
 
 #: Heroku slug ids are uuids.
 SLUG_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -162,7 +162,8 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
     if method == "pipeline":
         if scratch is None:
             raise ConfigError("pipeline promotion needs the scratch app",
-                              "run scratch.create and slug.build first")
+                              f"run `{hint_command('scratch.create')}` and "
+                              f"`{hint_command('slug.build')}` first")
         release = _promote_pipeline(api, app, scratch, timeout, sleep)
     else:
         release = api.create_release(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 #: What the ``[sandbox]`` extra installs (pyproject.toml), by import name.
-EXTRA_MODULES = ("trustme", "jsonschema")
+EXTRA_MODULES = ("trustme", "jsonschema", "uv")
 #: The one line to say when they are missing.
 MISSING = 'the sandbox is not installed: pip install "herotasks[sandbox]"'
 

@@ -154,6 +154,14 @@ def app_list(p, req):
     return 200, [public(a) for a in p.apps()]
 
 
+@route("GET", "/users/{user}/apps", "app", "List Owned and Collaborated")
+def app_list_owned(p, req):
+    # `heroku apps` lists /users/~/apps; every app here is the one user's.
+    if req.params["user"] not in ("~", p.account["id"], p.account["email"]):
+        raise not_found("user")
+    return 200, [public(a) for a in p.apps()]
+
+
 @route("POST", "/apps", "app", "Create")
 def app_create(p, req):
     body = _need_dict(req.body)
@@ -179,10 +187,121 @@ def app_delete(p, req):
     return 200, public(p.delete_app(_app(p, req)))
 
 
+@route("POST", "/apps/{app}/log-sessions", "log-session", "Create")
+def log_session_create(p, req):
+    return 201, p.log_sessions.create(_app(p, req), _need_dict(req.body))
+
+
+# -- add-ons (addons.py) ------------------------------------------------------------
+def _expand(req: Request) -> str:
+    return req.headers.get("Accept-Expansion", "")
+
+
+def _plan_name(body):
+    """The CLI sends ``"plan": {"name": "heroku-postgresql"}``; the schema
+    (and Heroku) take the plan's identity as a string too."""
+    if isinstance(body, dict) and isinstance(body.get("plan"), dict):
+        body = {**body, "plan": body["plan"].get("name") or body["plan"].get("id")}
+    if isinstance(body, dict) and body.get("attachment") == {}:
+        body = {k: v for k, v in body.items() if k != "attachment"}
+    return body
+
+
+def _lenient_force(body):
+    """``addons:destroy`` sends ``{"force": false}`` on a DELETE."""
+    return None
+
+
 @route("GET", "/apps/{app}/addons", "add-on", "List By App")
 def addon_list(p, req):
-    _app(p, req)
-    return 200, []
+    app = _app(p, req)
+    return 200, [p.addons.view(a, _expand(req)) for a in p.addons.addons(app)]
+
+
+@route("GET", "/addons", "add-on", "List")
+def addon_list_all(p, req):
+    return 200, [p.addons.view(a, _expand(req)) for a in p.addons.addons()]
+
+
+@route("POST", "/apps/{app}/addons", "add-on", "Create", lenient=_plan_name)
+def addon_create(p, req):
+    return 201, p.addons.view(p.addons.create(_app(p, req), _need_dict(req.body)),
+                              _expand(req))
+
+
+@route("GET", "/apps/{app}/addons/{addon}", "add-on", "Info By App")
+def addon_info_by_app(p, req):
+    app = _app(p, req)
+    return 200, p.addons.view(p.addons.addon(req.params["addon"], app), _expand(req))
+
+
+@route("GET", "/addons/{addon}", "add-on", "Info")
+def addon_info(p, req):
+    return 200, p.addons.view(p.addons.addon(req.params["addon"]), _expand(req))
+
+
+@route("DELETE", "/apps/{app}/addons/{addon}", "add-on", "Delete",
+       lenient=_lenient_force)
+def addon_delete(p, req):
+    app = _app(p, req)
+    addon = p.addons.addon(req.params["addon"], app)
+    if addon["app"]["id"] != app["id"]:
+        raise invalid(f"{addon['name']} belongs to {addon['app']['name']}: destroy it "
+                      "there, or detach it from this app.")
+    return 200, p.addons.view(p.addons.delete(addon))
+
+
+@route("POST", "/actions/addons/resolve", "add-on", "Resolution")
+def addon_resolve(p, req):
+    body = _need_dict(req.body)
+    app = p.app(body["app"]) if body.get("app") else None
+    return 200, [p.addons.view(p.addons.addon(body["addon"], app), _expand(req))]
+
+
+@route("GET", "/apps/{app}/addon-attachments", "add-on-attachment", "List by App")
+def attachment_list_by_app(p, req):
+    return 200, p.addons.attachments(_app(p, req))
+
+
+@route("GET", "/addon-attachments", "add-on-attachment", "List")
+def attachment_list(p, req):
+    return 200, p.addons.attachments()
+
+
+@route("GET", "/addons/{addon}/addon-attachments", "add-on-attachment",
+       "List by Add-on")
+def attachment_list_by_addon(p, req):
+    addon = p.addons.addon(req.params["addon"])
+    return 200, [a for a in p.addons.attachments() if a["addon"]["id"] == addon["id"]]
+
+
+@route("GET", "/apps/{app}/addon-attachments/{attachment}", "add-on-attachment",
+       "Info by App")
+def attachment_info_by_app(p, req):
+    return 200, p.addons.attachment(req.params["attachment"], _app(p, req))
+
+
+@route("GET", "/addon-attachments/{attachment}", "add-on-attachment", "Info")
+def attachment_info(p, req):
+    return 200, p.addons.attachment(req.params["attachment"])
+
+
+@route("POST", "/addon-attachments", "add-on-attachment", "Create")
+def attachment_create(p, req):
+    return 201, p.addons.attach(_need_dict(req.body))
+
+
+@route("DELETE", "/addon-attachments/{attachment}", "add-on-attachment", "Delete")
+def attachment_delete(p, req):
+    return 200, p.addons.detach(p.addons.attachment(req.params["attachment"]))
+
+
+@route("POST", "/actions/addon-attachments/resolve", "add-on-attachment",
+       "Resolution")
+def attachment_resolve(p, req):
+    body = _need_dict(req.body)
+    app = p.app(body["app"]) if body.get("app") else None
+    return 200, [p.addons.attachment(body["addon_attachment"], app)]
 
 
 @route("GET", "/apps/{app}/collaborators", "collaborator", "List")

@@ -23,6 +23,9 @@ from pathlib import Path
 from herotasks.errors import HerotasksError
 
 DEFAULT_ROOT = Path(".herotasks") / "sandbox"
+#: Where scripts/bootstrap installs the official CLI in this checkout.
+CLI_BIN = Path(__file__).resolve().parents[2] / ".herotasks" / "node" / "node_modules" \
+    / ".bin"
 
 
 def port_number(text: str) -> int:
@@ -207,7 +210,11 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
         "HEROTASKS_SANDBOX_URL": url,
         "HEROTASKS_SANDBOX_ADMIN_TOKEN": admin_token,
     }
-    return [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    if (CLI_BIN / "heroku").exists():
+        # The project-local official CLI (scripts/bootstrap), first on PATH.
+        lines.append(f'export PATH={shlex.quote(str(CLI_BIN))}:"$PATH"')
+    return lines
 
 
 def write_env(root: Path, lines: list[str]) -> Path:
@@ -220,10 +227,12 @@ def write_env(root: Path, lines: list[str]) -> Path:
 
 
 def read_env(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
-    """The variables of ``ROOT/env`` as a dict (for tests and tools)."""
+    """The sandbox's variables of ``ROOT/env`` as a dict (for tests and
+    tools); the PATH line, which extends the shell's own, is left out."""
     out = {}
     for line in (Path(root) / "env").read_text().splitlines():
         if line.startswith("export "):
             key, _, value = line[len("export "):].partition("=")
-            out[key] = shlex.split(value)[0] if value else ""
+            if key != "PATH":
+                out[key] = shlex.split(value)[0] if value else ""
     return out

@@ -95,6 +95,8 @@ class Platform:
         # Set by the server once the parts exist; see runtime/ and build.py.
         self.runtime: Any = None
         self.builder: Any = None
+        self.addons: Any = None  # addons.py
+        self.log_sessions: Any = None  # logs.py
         account = store.setting("account")
         if account is None:
             account = {
@@ -225,6 +227,8 @@ class Platform:
     def delete_app(self, app: dict) -> dict:
         if self.runtime is not None:
             self.runtime.app_deleted(app)
+        if self.addons is not None:
+            self.addons.app_deleted(app)
         with self.store.transaction():
             for c in self.store.find("pipeline-coupling", app_id=app["id"]):
                 self.store.delete("pipeline-coupling", c["id"])
@@ -280,7 +284,8 @@ class Platform:
     def config_vars(self, app: dict) -> dict:
         return dict(app["_config"])
 
-    def update_config_vars(self, app: dict, changes: dict) -> dict:
+    def update_config_vars(self, app: dict, changes: dict,
+                           description: str | None = None) -> dict:
         for key, value in changes.items():
             if not re.match(r"^\w+$", key):
                 raise invalid(f"Invalid config var name: {key}")
@@ -304,7 +309,7 @@ class Platform:
         keys = ", ".join(sorted(changes))
         verb = "Remove" if all(v is None for v in changes.values()) else "Set"
         self.create_release(app, current.get("slug") and current["slug"]["id"],
-                            description=f"{verb} {keys} config vars")
+                            description=description or f"{verb} {keys} config vars")
         return config
 
     # -- formation --------------------------------------------------------------

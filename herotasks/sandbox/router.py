@@ -6,9 +6,13 @@ one of the app's web dynos. This one does the same on loopback:
 - a threaded HTTP/1.1 server with keep-alive towards the client; one fresh
   connection per request towards the dyno (``Connection: close``), so a dyno
   that is replaced never leaves a stale pooled connection behind;
+- the one port answers http and, with the sandbox CA's certificate, https
+  (the first byte of a connection tells a TLS handshake from a request), so
+  an app that redirects to https keeps working on its ``web_url``;
 - round robin over the routable web dynos, with Heroku's request headers
   added (``X-Request-Id``, ``X-Forwarded-For/Proto/Port``, ``Via``,
-  ``X-Request-Start``) and the answer streamed back as it arrives;
+  ``X-Request-Start`` in epoch milliseconds at arrival) and the answer
+  streamed back as it arrives;
 - maintenance mode answers 503 with a maintenance page; no routable dyno
   means waiting (bounded) for one, then 503 (Heroku's H14/H20); a dyno that
   refuses or drops the connection is a 503 too (H13/H19). Every such answer
@@ -26,6 +30,7 @@ from __future__ import annotations
 import http.client
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -95,13 +100,15 @@ class Router:
     :param wait: seconds a request waits for a routable web dyno
     :param log_path: the app's ``router.log`` (one Heroku-style line per
         request), or None
+    :param tls: the server context for https on the same port (None: http only)
     """
 
     def __init__(self, app_name: str, port: int = 0, *,
                  maintenance: Callable[[], bool] = lambda: False,
                  wait: float = DYNO_WAIT, request_timeout: float = REQUEST_TIMEOUT,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, tls: ssl.SSLContext | None = None):
         self.app_name = app_name
+        self.tls = tls
         self.maintenance = maintenance
         self.wait = wait
         self.request_timeout = request_timeout
@@ -234,6 +241,35 @@ class _Server(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def finish_request(self, request, client_address):
+        """In the connection's own thread: a TLS ClientHello (first byte
+        0x16) makes it an https connection, anything else plain http."""
+        if self.router.tls is not None:
+            request.settimeout(IDLE_TIMEOUT)
+            try:
+                first = request.recv(1, socket.MSG_PEEK)
+            except OSError:
+                return
+            if first == b"\x16":
+                try:
+                    tls = self.router.tls.wrap_socket(request, server_side=True)
+                except (OSError, ssl.SSLError):
+                    return  # a failed handshake: nothing to answer
+                with self._open_lock:
+                    self._open.discard(request)
+                    self._open.add(tls)
+                try:
+                    self.RequestHandlerClass(tls, client_address, self)
+                finally:
+                    with self._open_lock:
+                        self._open.discard(tls)
+                    try:
+                        tls.close()
+                    except OSError:
+                        pass
+                return
+        self.RequestHandlerClass(request, client_address, self)
+
     def close_connections(self) -> None:
         """End idle keep-alive connections so their threads finish."""
         with self._open_lock:
@@ -273,6 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _proxy(self) -> None:
         router = self.router
         started = time.monotonic()
+        self._arrived_ms = int(time.time() * 1000)
         rid = self.headers.get("X-Request-Id") or ""
         if not REQUEST_ID.match(rid):
             rid = str(uuid.uuid4())
@@ -366,10 +403,11 @@ class _Handler(BaseHTTPRequestHandler):
         via = self.headers.get("Via")
         out += [
             ("X-Forwarded-For", f"{fwd}, {client_ip}" if fwd else client_ip),
-            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Proto",
+             "https" if isinstance(self.connection, ssl.SSLSocket) else "http"),
             ("X-Forwarded-Port", str(self.router.port)),
             ("X-Request-Id", rid),
-            ("X-Request-Start", str(int(time.time() * 1000))),
+            ("X-Request-Start", str(self._arrived_ms)),
             ("Via", f"{via}, {VIA}" if via else VIA),
             ("Connection", "close"),
         ]

@@ -111,6 +111,11 @@ class Sandbox:
         self.platform.builder = Builder(self.platform)
         self.git = GitServer(self.platform, self)
         self.platform.runtime = Runtime(self.platform, self.tls)
+        from .addons import Addons
+        from .logs import LogSessions
+        self.platform.addons = Addons(self.platform, self.tls)
+        self.platform.log_sessions = LogSessions(self.platform,
+                                                 self.platform.runtime.logs.dir)
 
     def _secret(self, name: str) -> str:
         value = self.store.setting(name)
@@ -122,18 +127,21 @@ class Sandbox:
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
+        self.platform.addons.start()  # dynos may need their database at once
         self.platform.runtime.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         name="sandbox-http", daemon=True)
         self._thread.start()
 
     def serve_forever(self) -> None:
+        self.platform.addons.start()
         self.platform.runtime.start()
         self.httpd.serve_forever()
 
     def stop(self) -> None:
         try:
             self.platform.runtime.shutdown()
+            self.platform.addons.stop()
         finally:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -375,6 +383,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(rf"^/_sandbox/streams/(builds|releases)/({UUID_PATH})$", path)
         if m and self.command in ("GET", "HEAD"):
             return self.stream(m[1], m[2])
+        m = re.match(rf"^/_sandbox/streams/logs/({UUID_PATH})$", path)
+        if m and self.command == "GET":
+            return self.log_stream(m[1])
         m = re.match(rf"^/_sandbox/blobs/({UUID_PATH})$", path)
         if m:
             return self.blob(m[1])
@@ -480,6 +491,25 @@ class Handler(BaseHTTPRequestHandler):
                 break
             time.sleep(0.1)
         self.wfile.write(b"0\r\n\r\n")
+
+
+    def log_stream(self, session_id: str) -> None:
+        """A log session's ``logplex_url``: server-sent events (logs.py)."""
+        sessions = self.sandbox.platform.log_sessions
+        params = sessions.take(session_id)
+        if params is None:
+            return self.send_json(404, {"id": "not_found",
+                                        "message": "No such log session (expired?)."})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            sessions.stream(params, self.wfile)
+        except OSError:
+            pass  # the client went away (Ctrl-C on heroku logs --tail)
 
 
 def _release_done(p: Platform):

@@ -149,6 +149,26 @@ class TestWithMigration:
         assert seen["buildpacks"] == ["heroku/ruby"]
         assert seen["stack"] == "heroku-24"
 
+    def test_django_scratch_app_skips_the_buildpacks_collectstatic(
+            self, c, repo, heroku, world, settings, monkeypatch):
+        # herotasks committed the compiled assets; Heroku's Python buildpack
+        # would run collectstatic again unless DISABLE_COLLECTSTATIC is set.
+        migration_commit(repo)
+        seen = {}
+        real_build = slug.build
+
+        def spy_build(c_, api, info, sha, **kw):
+            seen.update(heroku.config[info["name"]])
+            return real_build(c_, api, info, sha, **kw)
+
+        monkeypatch.setattr(slug, "build", spy_build)
+        run(c, heroku, settings(preset="django", migrations={"paths": ["db/migrate"]},
+                                assets={"command": "mkdir -p public/assets && "
+                                        "cp app/assets/app.css public/assets/",
+                                        "output": "public/assets"}))
+        assert seen["DISABLE_COLLECTSTATIC"] == "1"
+        assert heroku.config[APP].get("DISABLE_COLLECTSTATIC") is None
+
     def test_deploys_the_compiled_assets_commit(self, c, repo, heroku, world, settings):
         new = migration_commit(repo)
         run(c, heroku, settings())

@@ -1,7 +1,7 @@
 """The sandbox's Platform API as clients meet it: versions, auth, errors,
 headers, paging, faults on demand, and heroku3 as a second client.
 
-Error ids and statuses are Heroku's (shared/notes/heroku-platform.md §2):
+Error ids and statuses are Heroku's (Dev Center, Platform API Reference, "Errors"):
 401 ``unauthorized``, 404 ``not_found``, 422 ``invalid_params``.
 """
 
@@ -356,6 +356,7 @@ def test_every_range_field_the_schema_declares_is_accepted(api, app, sandbox, to
     build = api.post(f"/apps/{app['name']}/builds",
                      {"source_blob": {"url": source["source_blob"]["get_url"]}})
     paths = {("app", "List"): ("GET", "/apps", None),
+             ("app", "List Owned and Collaborated"): ("GET", "/users/~/apps", None),
              ("build", "List"): ("GET", f"/apps/{app['name']}/builds", None),
              ("filter-apps", "Apps"): ("POST", "/filters/apps",
                                        {"in": {"id": [app["id"]]}})}

@@ -94,6 +94,16 @@ def test_up_status_down_through_the_console_script(root, tmp_path, tools):
     bundle = Path(env["GIT_SSL_CAINFO"]).read_text()
     assert (root / "tls" / "ca.pem").read_text().strip() in bundle
 
+    # After `source ROOT/env` in a clean shell, `heroku` is the project's CLI.
+    shell = subprocess.run(
+        ["bash", "-c", f'source {env_file} && command -v heroku && heroku --version'],
+        env={"PATH": os.defpath, "HOME": str(tmp_path)}, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert shell.returncode == 0, shell.stderr
+    found, version = shell.stdout.splitlines()[:2]
+    assert Path(found) == daemon.CLI_BIN / "heroku"
+    assert version.startswith("heroku/")
+
     # The token is in the env file, never in a process's arguments.
     pid = daemon.status(root).pid
     assert env["HEROKU_API_KEY"].encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -28,6 +28,10 @@ import pytest
 import requests
 
 PROCFILE = "web: python -m http.server $PORT --bind 127.0.0.1\n"
+#: What makes a Python app with nothing to install (the Python buildpack's
+#: detection and package manager files).
+PY = {"requirements.txt": "", ".python-version": "3.11\n"}
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the sandbox -----------------------------------------------------------------------
@@ -63,6 +67,8 @@ class _StandInRuntime:
 @pytest.fixture(scope="module")
 def sbx(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
+        # The uv cache the other test sandboxes share (see tests/conftest.py).
+        mp.setenv("HEROTASKS_SANDBOX_BUILD_CACHE", str(REPO / ".herotasks" / "cache"))
         try:
             importlib.import_module("herotasks.sandbox.runtime")
         except ImportError:
@@ -196,7 +202,7 @@ def tgz(files: dict[str, str], prefix: str = "") -> bytes:
 # -- pushes ----------------------------------------------------------------------------
 def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     repo = tmp_path / "app"
-    sha = commit(repo, env, {"Procfile": PROCFILE + "worker: python worker.py\n",
+    sha = commit(repo, env, {**PY, "Procfile": PROCFILE + "worker: python worker.py\n",
                              "index.html": "<h1>hi</h1>\n"})
 
     done = push(repo, env, app["git_url"])
@@ -250,7 +256,7 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
 
 def test_push_to_another_branch_is_accepted_without_a_build(api, app, env, tmp_path):
     repo = tmp_path / "app"
-    commit(repo, env, {"Procfile": PROCFILE})
+    commit(repo, env, {**PY, "Procfile": PROCFILE})
 
     done = push(repo, env, app["git_url"], "main:refs/heads/feature")
 
@@ -277,36 +283,48 @@ def test_push_without_procfile_is_rejected_with_the_reason(api, app, env, tmp_pa
     assert git(repo, env, "ls-remote", app["git_url"]).stdout.strip() == ""
 
 
-def test_failing_asset_command_rejects_the_push(api, app, env, tmp_path):
+def django_app(manage_py: str, **extra: str) -> dict[str, str]:
+    """A Python app that installs Django (the version herotasks' own venv
+    has, so uv's cache has it) and whose manage.py is ``manage_py``."""
+    import django
+    return {**PY, "requirements.txt": f"Django=={django.__version__}\n",
+            "Procfile": "web: python manage.py runserver 0.0.0.0:$PORT\n",
+            "manage.py": manage_py, **extra}
+
+
+def test_failing_collectstatic_rejects_the_push(api, app, env, tmp_path):
     repo = tmp_path / "app"
-    commit(repo, env, {
-        "Procfile": "web: python manage.py runserver 0.0.0.0:$PORT\n",
-        "manage.py": "import sys\nprint('collectstatic exploded: no STATIC_ROOT')\n"
-                     "sys.exit(1)\n"})
+    commit(repo, env, django_app(
+        "import sys\nprint('collectstatic exploded: no STATIC_ROOT')\nsys.exit(1)\n"))
 
     done = push(repo, env, app["git_url"])
 
-    assert done.returncode != 0
-    assert "remote: -----> $ python manage.py collectstatic --noinput" in done.stderr
+    assert done.returncode != 0, done.stderr
+    assert "remote: -----> $ python manage.py collectstatic --noinput" in done.stderr, \
+        done.stderr
     assert "remote:        collectstatic exploded: no STATIC_ROOT" in done.stderr
-    assert "DISABLE_COLLECTSTATIC=1" in done.stderr
+    assert "Error: Unable to generate Django static files." in done.stderr
+    assert "$ heroku config:set DISABLE_COLLECTSTATIC=1" in done.stderr
     assert "pre-receive hook declined" in done.stderr
     assert len(api.ok("GET", f"/apps/{app['id']}/releases")) == 1
 
 
-def test_asset_command_runs_with_config_vars_and_its_output_is_in_the_slug(
+def test_collectstatic_runs_with_config_vars_and_the_slugs_python(
         sbx, api, app, env, tmp_path):
+    """The buildpack's rule: collectstatic runs on every build, a committed
+    staticfiles.json notwithstanding, with the config vars and the Python
+    the build installed into the slug."""
     api.ok("PATCH", f"/apps/{app['id']}/config-vars", json={"ASSET_HOST": "cdn.local"})
     repo = tmp_path / "app"
-    commit(repo, env, {
-        "Procfile": "web: python manage.py runserver 0.0.0.0:$PORT\n",
-        "manage.py": (
-            "import os, pathlib, sys\n"
-            "out = pathlib.Path('staticfiles')\n"
-            "out.mkdir()\n"
-            "(out / 'built.txt').write_text(os.environ['ASSET_HOST'] + ' '\n"
-            "    + os.environ['SOURCE_VERSION'] + ' ' + sys.executable)\n"
-            "print('1 static file copied')\n")})
+    commit(repo, env, django_app(
+        "import os, pathlib, sys\n"
+        "out = pathlib.Path('staticfiles')\n"
+        "out.mkdir(exist_ok=True)\n"
+        "(out / 'built.txt').write_text(os.environ['ASSET_HOST'] + ' '\n"
+        "    + os.environ['SOURCE_VERSION'] + ' ' + sys.executable + ' '\n"
+        "    + ' '.join(sys.argv[1:]))\n"
+        "print('1 static file copied')\n",
+        **{"staticfiles/staticfiles.json": "{}\n"}))
 
     done = push(repo, env, app["git_url"])
 
@@ -314,30 +332,44 @@ def test_asset_command_runs_with_config_vars_and_its_output_is_in_the_slug(
     assert "remote:        1 static file copied" in done.stderr
     release = api.ok("GET", f"/apps/{app['id']}/releases/3")
     slug_dir = sbx.platform.builder.slug_dir(release["slug"]["id"])
-    host, version, python = (slug_dir / "staticfiles" / "built.txt").read_text().split()
+    host, version, python, *args = (slug_dir / "staticfiles" / "built.txt"
+                                    ).read_text().split()
     assert host == "cdn.local"
     assert version == git(repo, env, "rev-parse", "HEAD").stdout.strip()
-    # The sandbox's Python is first on PATH: it installs no runtimes.
-    assert Path(python).parent == Path(sys.executable).parent
+    assert python.endswith("/.heroku/python/bin/python")
+    assert args == ["collectstatic", "--noinput", "--traceback"]
 
 
-def test_disable_collectstatic_skips_the_asset_command(api, app, env, tmp_path):
+def test_disable_collectstatic_skips_it(api, app, env, tmp_path):
     api.ok("PATCH", f"/apps/{app['id']}/config-vars",
            json={"DISABLE_COLLECTSTATIC": "1"})
     repo = tmp_path / "app"
-    commit(repo, env, {"Procfile": PROCFILE,
+    commit(repo, env, django_app("import sys\nsys.exit('must not run')\n"))
+
+    done = push(repo, env, app["git_url"])
+
+    assert done.returncode == 0, done.stderr
+    assert ("remote: -----> Skipping Django collectstatic since the env var "
+            "DISABLE_COLLECTSTATIC is set.") in done.stderr
+    assert "must not run" not in done.stderr
+
+
+def test_collectstatic_needs_django_installed(api, app, env, tmp_path):
+    """No Django in the slug: the buildpack does not run manage.py."""
+    repo = tmp_path / "app"
+    commit(repo, env, {**PY, "Procfile": PROCFILE,
                        "manage.py": "import sys\nsys.exit('must not run')\n"})
 
     done = push(repo, env, app["git_url"])
 
     assert done.returncode == 0, done.stderr
-    assert "Skipping Django collectstatic" in done.stderr
-    assert "must not run" not in done.stderr
+    assert "collectstatic" not in done.stderr
 
 
 def test_compiled_assets_in_the_commit_skip_asset_compilation(api, app, env, tmp_path):
     repo = tmp_path / "app"
     commit(repo, env, {
+        "Gemfile": "source 'https://rubygems.org'\n",
         "Procfile": "web: bin/rails server -p $PORT\n",
         "bin/rails": "#!/bin/sh\necho 'precompile must not run'\nexit 1\n",
         "public/assets/.sprockets-manifest-0a1b2c.json": "{}\n",
@@ -346,6 +378,7 @@ def test_compiled_assets_in_the_commit_skip_asset_compilation(api, app, env, tmp
     done = push(repo, env, app["git_url"])
 
     assert done.returncode == 0, done.stderr
+    assert "remote: -----> Ruby app detected" in done.stderr
     assert "Detected manifest file, assuming assets were compiled locally" in done.stderr
     assert "precompile must not run" not in done.stderr
 
@@ -353,6 +386,7 @@ def test_compiled_assets_in_the_commit_skip_asset_compilation(api, app, env, tmp
 def test_rails_layout_runs_assets_precompile(api, app, env, tmp_path):
     repo = tmp_path / "app"
     commit(repo, env, {
+        "Gemfile": "source 'https://rubygems.org'\n",
         "Procfile": "web: bin/rails server -p $PORT\n",
         "bin/rails": "#!/bin/sh\necho \"rails $1\"\nexit 3\n",
     }, mode={"bin/rails": 0o755})
@@ -368,7 +402,7 @@ def test_compile_delay_prints_progress(sbx, api, app, env, tmp_path):
     sbx.platform.set_delay("build", 0.3)
     try:
         repo = tmp_path / "app"
-        commit(repo, env, {"Procfile": PROCFILE})
+        commit(repo, env, {**PY, "Procfile": PROCFILE})
         done = push(repo, env, app["git_url"])
     finally:
         sbx.platform.set_delay("build", 0)
@@ -380,7 +414,7 @@ def test_compile_delay_prints_progress(sbx, api, app, env, tmp_path):
 
 def test_release_phase_output_follows_the_build(sbx, api, app, env, tmp_path):
     repo = tmp_path / "app"
-    commit(repo, env, {"Procfile": PROCFILE + "release: echo migrating\n"})
+    commit(repo, env, {**PY, "Procfile": PROCFILE + "release: echo migrating\n"})
 
     done = push(repo, env, app["git_url"])
 
@@ -401,7 +435,7 @@ def test_wrong_token_cannot_push(sbx, app, tmp_path):
     home.mkdir()
     bad = git_env(sbx, home, token="HRKU-not-the-token")
     repo = tmp_path / "app"
-    commit(repo, bad, {"Procfile": PROCFILE})
+    commit(repo, bad, {**PY, "Procfile": PROCFILE})
 
     done = push(repo, bad, app["git_url"])
 
@@ -412,7 +446,7 @@ def test_wrong_token_cannot_push(sbx, app, tmp_path):
 
 def test_unknown_app_is_a_git_friendly_404(sbx, env, tmp_path):
     repo = tmp_path / "app"
-    commit(repo, env, {"Procfile": PROCFILE})
+    commit(repo, env, {**PY, "Procfile": PROCFILE})
 
     done = push(repo, env, f"{sbx.url}/no-such-app-here.git")
 
@@ -422,7 +456,7 @@ def test_unknown_app_is_a_git_friendly_404(sbx, env, tmp_path):
 
 def test_clone_after_push_and_rename_keeps_the_repository(api, app, env, tmp_path):
     repo = tmp_path / "app"
-    sha = commit(repo, env, {"Procfile": PROCFILE})
+    sha = commit(repo, env, {**PY, "Procfile": PROCFILE})
     assert push(repo, env, app["git_url"]).returncode == 0
 
     renamed = api.ok("PATCH", f"/apps/{app['id']}",
@@ -435,7 +469,7 @@ def test_clone_after_push_and_rename_keeps_the_repository(api, app, env, tmp_pat
 
 def test_destroying_the_app_removes_its_repository(sbx, api, app, env, tmp_path):
     repo = tmp_path / "app"
-    commit(repo, env, {"Procfile": PROCFILE})
+    commit(repo, env, {**PY, "Procfile": PROCFILE})
     assert push(repo, env, app["git_url"]).returncode == 0
     path = sbx.platform.builder.repo_path(app)
     assert (path / "HEAD").exists()
@@ -477,7 +511,7 @@ def upload_source(api: Api, data: bytes) -> str:
 
 
 def test_api_build_from_an_uploaded_source(sbx, api, app):
-    url = upload_source(api, tgz({"Procfile": PROCFILE + "release: echo hi\n",
+    url = upload_source(api, tgz({**PY, "Procfile": PROCFILE + "release: echo hi\n",
                                   "requirements.txt": ""}, prefix="myapp-1.2.3/"))
 
     build = api.ok("POST", f"/apps/{app['id']}/builds", json={
@@ -503,7 +537,7 @@ def test_api_build_from_an_uploaded_source(sbx, api, app):
 
 
 def test_api_build_checks_the_checksum(api, app):
-    url = upload_source(api, tgz({"Procfile": PROCFILE}))
+    url = upload_source(api, tgz({**PY, "Procfile": PROCFILE}))
 
     build = api.ok("POST", f"/apps/{app['id']}/builds", json={
         "source_blob": {"url": url, "checksum": "SHA256:" + "0" * 64}})
@@ -540,7 +574,7 @@ def test_api_build_refuses_sources_outside_the_sandbox(api, app, url):
 
 
 def test_build_info_of_another_app_is_not_found(api, app):
-    url = upload_source(api, tgz({"Procfile": PROCFILE}))
+    url = upload_source(api, tgz({**PY, "Procfile": PROCFILE}))
     build = api.ok("POST", f"/apps/{app['id']}/builds",
                    json={"source_blob": {"url": url}})
     other = api.ok("POST", "/apps", json={"name": f"gb-{uuid.uuid4().hex[:10]}"})

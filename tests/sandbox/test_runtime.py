@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 import polling
 import pytest
+import requests
 
 from herotasks.sandbox import schema
 from herotasks.sandbox.platform import Platform, PlatformError, new_id
@@ -43,6 +44,13 @@ VERSION = open("VERSION").read().strip()
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/secure" and self.headers["X-Forwarded-Proto"] != "https":
+            # What an app that insists on https does (Django's SECURE_SSL_REDIRECT).
+            self.send_response(301)
+            self.send_header("Location", "https://" + self.headers["Host"] + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/env":
             body = dict(os.environ)
         else:
@@ -178,6 +186,38 @@ def app(sbx):
 
 
 # -- web dynos and the router --------------------------------------------------------------
+def test_web_url_answers_https_too_with_herokus_forwarded_headers(sbx, app):
+    release(sbx, app, make_slug(sbx, {"web": WEB}))
+    up(sbx, app, "web", 1)
+    https_url = app["web_url"].replace("http://", "https://")
+    ca = str(sbx.root / "tls" / "ca.pem")
+    session = requests.Session()
+    session.trust_env = False
+
+    before = int(time.time() * 1000)
+    secure = session.get(https_url, verify=ca, timeout=30)
+    after = int(time.time() * 1000)
+    plain = session.get(app["web_url"], timeout=30)
+
+    assert secure.status_code == 200 and plain.status_code == 200
+    port = app["web_url"].rsplit(":", 1)[1].strip("/")
+    sent = secure.json()["headers"]
+    assert sent["X-Forwarded-Proto"] == "https"
+    assert sent["X-Forwarded-Port"] == port
+    assert sent["X-Forwarded-For"] == "127.0.0.1"
+    assert before <= int(sent["X-Request-Start"]) <= after
+    assert plain.json()["headers"]["X-Forwarded-Proto"] == "http"
+    # Not the sandbox CA: the handshake fails (the certificate is its own).
+    with pytest.raises(requests.exceptions.SSLError):
+        session.get(https_url, timeout=30)
+    # An app that redirects http to https ends up served over https.
+    redirected = session.get(app["web_url"] + "secure", verify=ca, timeout=30)
+    assert redirected.status_code == 200
+    assert redirected.url == https_url + "secure"
+    assert [r.status_code for r in redirected.history] == [301]
+    assert redirected.json()["headers"]["X-Forwarded-Proto"] == "https"
+
+
 def test_web_dyno_is_a_process_behind_the_router(sbx, app):
     assert app["web_url"].startswith("http://127.0.0.1:")
     assert sbx.store.get("app", app["id"])["_router_port"] == int(

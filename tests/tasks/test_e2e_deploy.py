@@ -37,6 +37,8 @@ LAYOUTS = {
         "files": {
             "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
                         "worker: python3 -c \"import time; time.sleep(3600)\"\n",
+            # what makes Heroku detect a Ruby app (the sandbox installs no gems)
+            "Gemfile": "source 'https://rubygems.org'\n",
             "bin/migrate": MIGRATE.format(paths="db/migrate/*"),
             "bin/assets": "#!/bin/sh\nmkdir -p public/assets\n"
                           "cp app/assets/* public/assets/\n"
@@ -63,6 +65,10 @@ LAYOUTS = {
                          "    open('staticfiles/staticfiles.json', 'w').write('{}')\n"
                          "elif cmd == 'migrate':\n"
                          "    sys.exit(subprocess.call(['sh', 'bin/migrate']))\n",
+            # a Python app with nothing to install: no Django, so the
+            # buildpack's collectstatic does not run
+            "requirements.txt": "",
+            ".python-version": "3.11\n",
             "bin/migrate": MIGRATE.format(paths="*/migrations/*.py"),
             "tally/static/app.css": "body {}\n",
             "tally/migrations/0001_initial.py": "# initial\n",

@@ -80,7 +80,7 @@ class Runtime:
                                crash_backoff=tuple(crash_backoff) or (1.0,))
         self.logs = DynoLogs(platform.root)
         ports = Ports()
-        self.routers = Routers(platform, self.timings, self.logs, ports)
+        self.routers = Routers(platform, self.timings, self.logs, ports, tls)
         self.processes = Processes(platform, self.timings, self.logs, self.routers,
                                    ports)
         self.formation = Formation(platform, self.timings, self.processes,

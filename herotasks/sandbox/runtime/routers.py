@@ -7,6 +7,7 @@ A router keeps its port across sandbox restarts (remembered in the app's
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from ..platform import Platform
 from ..router import Router
@@ -18,8 +19,10 @@ class Routers:
     """Opens, finds and closes the apps' routers."""
 
     def __init__(self, platform: Platform, timings: Timings, logs: DynoLogs,
-                 ports: Ports):
+                 ports: Ports, tls: Any = None):
         self.platform = platform
+        #: The sandbox TLS: routers answer https with it too (None: http only).
+        self.tls = tls
         self.timings = timings
         self.logs = logs
         self.ports = ports
@@ -60,7 +63,8 @@ class Routers:
             try:
                 router = Router(app["name"], candidate, maintenance=maintenance,
                                 wait=self.timings.router_wait,
-                                log_path=self.logs.path(app, "router"))
+                                log_path=self.logs.path(app, "router"),
+                                tls=self.tls.server_context() if self.tls else None)
                 break
             except OSError:
                 continue

@@ -1,10 +1,13 @@
 """Settings for the tally example, read from the environment like on Heroku.
 
-Every dyno (web, worker, one-off) gets the same config vars, so they all find
-the same SQLite file through DATABASE_URL.
+Every dyno (web, worker, one-off) gets the same config vars, so they all
+reach the same database through DATABASE_URL: Postgres (``postgres://``, as
+the heroku-postgresql add-on sets it, ``?sslmode=require`` included) or,
+without an add-on, one SQLite file (``sqlite:////abs/path``).
 """
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
@@ -36,15 +39,36 @@ TEMPLATES = [
 def sqlite_path(url: str) -> Path:
     """Read `sqlite:////abs/path` or `sqlite:///relative` as dj-database-url does."""
     if not url.startswith("sqlite:///"):
-        raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:///PATH, not {url!r}")
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be postgres://... or sqlite:///PATH, not {url!r}")
     # Joining an absolute path replaces BASE_DIR; a relative one lands in it.
     return BASE_DIR / url.removeprefix("sqlite:///")
 
 
-DATABASES = {
-    "default": {
+def postgres(url: str) -> dict:
+    """A ``postgres://user:password@host:port/name?sslmode=...`` URL as
+    Django settings (what dj-database-url does, for the one form Heroku
+    Postgres gives)."""
+    parts = urlsplit(url)
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "OPTIONS": options,
+        # Heroku Postgres closes idle connections; reuse one for a minute.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def sqlite(url: str) -> dict:
+    return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": sqlite_path(os.environ.get("DATABASE_URL", "sqlite:///db.sqlite3")),
+        "NAME": sqlite_path(url),
         "OPTIONS": {
             # Web threads and workers in several processes share one file: WAL
             # lets readers run beside the writer, IMMEDIATE takes the write lock
@@ -55,6 +79,13 @@ DATABASES = {
             "timeout": 10,
         },
     }
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite:///db.sqlite3")
+DATABASES = {
+    "default": postgres(DATABASE_URL)
+    if DATABASE_URL.startswith(("postgres://", "postgresql://"))
+    else sqlite(DATABASE_URL)
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
