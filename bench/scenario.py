@@ -57,6 +57,8 @@ class Timing:
     assets: float = 4.0      # the app's collectstatic (TALLY_ASSET_SECONDS)
     migration: float = 1.0   # migration 0002 (TALLY_MIGRATION_SECONDS)
     boot: float = 0.0        # extra dyno boot delay (gunicorn's own boot is real)
+    stop_grace: float = 1.0  # SIGTERM to SIGKILL (Heroku's 30 s)
+    preboot_switch: float = 6.0  # release to preboot's traffic switch (Heroku's ~3 min)
 
 
 @dataclass
@@ -148,7 +150,9 @@ class Scenario:
         admin = {"Authorization": f"Bearer {self.env['HEROTASKS_SANDBOX_ADMIN_TOKEN']}"}
         self._call("PATCH", "/_sandbox/admin/settings", headers=admin,
                    json={"build_delay": self.timing.build,
-                         "boot_delay": self.timing.boot})
+                         "boot_delay": self.timing.boot,
+                         "stop_grace": self.timing.stop_grace,
+                         "preboot_switch": self.timing.preboot_switch})
 
     def _call(self, method: str, path: str, **kw):
         headers = {"Accept": "application/vnd.heroku+json; version=3",

@@ -82,6 +82,12 @@ class SandboxInfo:
         return self.env["HEROTASKS_CA_BUNDLE"]
 
 
+#: The test sandboxes' SIGTERM-to-SIGKILL grace, in seconds (Heroku: 30).
+TEST_STOP_GRACE = 5.0
+#: The test sandboxes' preboot switch, in seconds after a release (Heroku: ~180).
+TEST_PREBOOT_SWITCH = 3.0
+
+
 def start_sandbox(root: Path) -> SandboxInfo:
     """``daemon.up(root)``; the sandbox (and so its dynos and git) gets a
     private HOME and global git config next to the root, never the real ones."""
@@ -97,7 +103,14 @@ def start_sandbox(root: Path) -> SandboxInfo:
         # packages are downloaded once, later builds install from the cache.
         mp.setenv("HEROTASKS_SANDBOX_BUILD_CACHE", str(BUILD_CACHE))
         st = daemon.up(root)
-    return SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
+    info = SandboxInfo(root=Path(root).resolve(), env=daemon.read_env(root), pid=st.pid)
+    # Heroku's 30 s from SIGTERM to SIGKILL, scaled down so the suite stays
+    # quick; still longer than the stubborn test workers take to finish.
+    # Preboot's switch, ~3 min after a release on Heroku, likewise.
+    Api(info.url + "/_sandbox/admin", info.admin_token, info.ca_bundle).patch(
+        "/settings", {"stop_grace": TEST_STOP_GRACE,
+                      "preboot_switch": TEST_PREBOOT_SWITCH})
+    return info
 
 
 def processes_under(base: Path) -> list[tuple[int, str]]:

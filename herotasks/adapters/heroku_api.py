@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import codecs
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -334,6 +335,9 @@ class HerokuAPI:
         self._token = token
         self.dry_run = dry_run
         self.timeout = timeout
+        #: Platform API requests sent so far (each costs one of the account's
+        #: rate-limit tokens); output streams are not API requests.
+        self.requests = 0
 
     def __repr__(self) -> str:
         return f"HerokuAPI({self.base_url!r}, dry_run={self.dry_run})"
@@ -426,6 +430,7 @@ class HerokuAPI:
         retry = self.session.get_adapter(url).max_retries
         if isinstance(retry, HerokuRetry):
             token = _retry_override.set(retry.for_request(method, path, idempotent))
+        self.requests += 1
         try:
             response = self.session.request(
                 method,
@@ -465,6 +470,9 @@ class HerokuAPI:
         finally:
             if token is not None:
                 _retry_override.reset(token)
+        # each retry urllib3 made was one more request to Heroku
+        retries = getattr(response.raw, "retries", None)
+        self.requests += len(getattr(retries, "history", None) or ())
         log.debug("%s %s -> %s", method, path, response.status_code)
         for name in ("X-Heroku-Warning", "Warning-Message"):
             if response.headers.get(name):
@@ -642,13 +650,17 @@ class HerokuAPI:
         )
 
     def wait_release(
-        self, app: str, release_id: str, timeout: float, poll: float = 0.5
+        self, app: str, release_id: str, timeout: float,
+        pauses: Iterable[float] | None = None,
     ) -> dict:
         """Poll a release until it is no longer ``pending`` (release phase done).
 
+        :param pauses: seconds between looks (every 2 s when None; a caller
+            waiting long passes a growing schedule, herotasks.core.poll).
         :raises HerotasksError: still pending after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
+        pauses = iter(pauses if pauses is not None else itertools.repeat(2.0))
         while True:
             release = self.release(app, release_id)
             if release.get("status") != "pending":
@@ -661,7 +673,7 @@ class HerokuAPI:
                     "its release phase is still running: check `heroku releases"
                     f" -a {app}` or raise herotasks.timeouts.release",
                 )
-            time.sleep(min(poll, remaining))
+            time.sleep(min(next(pauses), remaining))
 
     def slug(self, app: str, slug_id: str) -> dict:
         return self.request("GET", _path("apps", app, "slugs", slug_id))

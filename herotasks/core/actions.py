@@ -102,6 +102,9 @@ def set_preboot(enabled: bool) -> Action:
 def workers_stop(run: Run, step: Step) -> Facts:
     recorded = run.journal.last(step.name).undo["processes"]
     dynos.stop_workers(run.api, run.name, dynos.from_json(recorded))
+    if recorded:
+        # the scale is answered at once; the workers run on until they exit
+        dynos.wait_stopped(run.api, run.name, timeout=run.settings.timeouts.stop)
     return {"workers": recorded}
 
 
@@ -136,7 +139,23 @@ def _released(run: Run, release: dict) -> Facts:
     run.report.release_id = release.get("id")
     run.report.release_version = release.get("version")
     run.out(f"release: v{release.get('version')} on {run.name}")
-    return {"release_id": release.get("id"), "release_version": release.get("version")}
+    facts: dict[str, Any] = {"release_id": release.get("id"),
+                             "release_version": release.get("version")}
+    if _preboot_release(run):
+        # the new web dynos boot unroutable; Heroku moves traffic later
+        switch_at = run.clock() + run.settings.timeouts.preboot
+        run.report.preboot_switch_at = facts["preboot_switch_at"] = switch_at
+    return facts
+
+
+def _preboot_release(run: Run) -> bool:
+    """Preboot is on for this release: turned on by this deploy, or found on
+    and not turned off for a window."""
+    j = run.journal
+    if j.has_changed("preboot.on") or j.is_complete("preboot.on"):
+        return True
+    return bool(run.facts.get("preboot_was")) and not (
+        j.has_changed("preboot.off") or j.is_complete("preboot.off"))
 
 
 #: How long a promotion whose answer was lost is looked for among the releases.
@@ -211,13 +230,14 @@ def dynos_restart(run: Run, step: Step) -> Facts:
 
 def dynos_wait(run: Run, step: Step) -> Facts:
     dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
-                  timeout=run.settings.timeouts.boot, poll=0.25,
+                  timeout=run.settings.timeouts.boot,
                   replaced=run.facts.get("replaced_dynos", ()))
     return None
 
 
 def health_check(run: Run, step: Step) -> Facts:
-    app = run.api.app(run.name)  # web_url as it is now
+    # web_url as it is now, when there is a path to GET (a request less if not)
+    app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
     health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
                  cabundle=run.settings.api_cabundle, out=run.out)
     return None
@@ -237,8 +257,23 @@ def workers_restore(run: Run, step: Step) -> Facts:
 
 
 def preboot_restore(run: Run, step: Step) -> Facts:
-    dynos.set_preboot(run.api, run.name, bool(run.facts.get("preboot_was")))
+    was = bool(run.facts.get("preboot_was"))
+    if not was:
+        _await_preboot_switch(run)
+    dynos.set_preboot(run.api, run.name, was)
     return None
+
+
+def _await_preboot_switch(run: Run) -> None:
+    """Turning preboot off while Heroku is still switching traffic to the new
+    web dynos is never done: wait for the switch (a known moment after the
+    release, ``herotasks.timeouts.preboot``; no API request needed)."""
+    switch_at = run.facts.get("preboot_switch_at")
+    left = (switch_at or 0) - run.clock()
+    if left > 0:
+        run.out(f"preboot: Heroku moves traffic to v{run.facts.get('release_version')}"
+                f" in ~{left:.0f}s; preboot goes off after that")
+        time.sleep(left)
 
 
 def scratch_destroy(run: Run, step: Step) -> Facts:

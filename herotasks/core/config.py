@@ -35,7 +35,12 @@ DEFAULTS: dict[str, Any] = {
         "scratch": {"prefix": "ht-scratch", "allowlist": []},
         "promote": {"method": "slug"},
         "hooks": {"before": {}, "after": {}},
-        "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300},
+        # stop: scaled-down workers must be gone (Heroku gives each 30 s
+        # from SIGTERM to SIGKILL) before the window's work starts
+        # preboot: Heroku moves traffic to the new web dynos ~3 min after a
+        # preboot release; preboot is not turned off before then
+        "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300,
+                     "stop": 60, "preboot": 180},
         # after the release: no crashed dyno for `watch` s, and (when `path` is
         # set) GET path answers `status` within `timeout` s; else roll back
         "health": {"enabled": True, "path": None, "status": 200, "timeout": 60,
@@ -108,6 +113,12 @@ class Timeouts:
     release: float = 3600
     migrate: float = 3600
     boot: float = 300
+    #: workers scaled to zero still run until they exit: Heroku's 30 s grace
+    #: from SIGTERM to SIGKILL, plus a margin
+    stop: float = 60
+    #: after a release with preboot, Heroku switches traffic to the new web
+    #: dynos about 3 minutes later (Dev Center, Preboot)
+    preboot: float = 180
 
 
 @dataclass(frozen=True)
@@ -501,5 +512,5 @@ def _timeouts(raw: Mapping[str, Any]) -> Timeouts:
     return Timeouts(**{
         name: float(_int(raw.get(name, getattr(Timeouts, name)),
                          f"herotasks.timeouts.{name}"))
-        for name in ("build", "release", "migrate", "boot")
+        for name in ("build", "release", "migrate", "boot", "stop", "preboot")
     })

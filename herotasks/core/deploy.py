@@ -19,7 +19,7 @@ from herotasks.core.assets import commit_message
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
 from herotasks.core.actions import Action
-from herotasks.core.engine import Engine
+from herotasks.core.engine import DeployFailed, Engine
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
@@ -55,6 +55,13 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     :raises DeployFailed: a step failed (``.report`` holds the report).
     """
     started = clock()
+    sent = getattr(api, "requests", None)  # a client that counts its requests
+
+    def counted(report: Report) -> Report:
+        if sent is not None:
+            report.requests = api.requests - sent
+        return report
+
     observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
     plan = plan_deploy(observed.state, settings)
     checked = (started, clock())
@@ -66,14 +73,18 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         report.steps = [StepRecord(s.name, checked[1], checked[1], ok=True,
                                    skipped=s.name != "check", in_window=s.in_window)
                         for s in plan.steps]
-        return plan, report
+        return plan, counted(report)
     journal = journal_mod.start(settings.statedir, observed.state.app,
                                 stage=settings.stage, strategy=settings.strategy,
                                 clock=clock)
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    report = engine.deploy(observed, plan, journal, checked=checked,
-                           force_unlock=force_unlock)
-    return plan, report
+    try:
+        report = engine.deploy(observed, plan, journal, checked=checked,
+                               force_unlock=force_unlock)
+    except DeployFailed as failed:
+        counted(failed.report)
+        raise
+    return plan, counted(report)
 
 
 def recover_deploy(c: Any, api: Any, settings: Settings, *,

@@ -13,11 +13,17 @@ import time
 from typing import Any, Callable, Iterable
 
 from herotasks.adapters import rendezvous
+from herotasks.core import poll
 from herotasks.core.state import Process, formation_from_api
 from herotasks.errors import ApiError, CommandError, HerotasksError
 
 #: Dyno types that are not part of the formation we wait for.
 ONE_OFF_TYPES = ("run", "release", "scheduler")
+#: The longest pause between two looks at booting dynos, in seconds. The
+#: pauses grow by half each time, so the look that sees them up comes at
+#: most ~half the time waited so far after they were; a boot as long as
+#: the default 300 s timeout costs ~15 requests.
+BOOT_POLL_MOST = 30.0
 
 
 def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
@@ -55,23 +61,27 @@ def restart(api: Any, app: str) -> tuple[str, ...]:
 
 
 def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
-            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep,
-            replaced: Iterable[str] = ()) -> None:
+            sleep: Callable[[float], Any] = time.sleep,
+            replaced: Iterable[str] = (),
+            pauses: Iterable[float] | None = None) -> None:
     """Wait until every formation dyno of release ``version`` is ``up``.
 
-    What must run is read from the formation now (workers stopped for a
-    window are at zero then, so only web is waited for). Crashed dynos are
+    What must run is read from the formation once, now (workers stopped for
+    a window are at zero then, so only web is waited for). Crashed dynos are
     waited through, as Heroku restarts them; only the deadline fails.
     Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
+    The dyno list is polled at :func:`herotasks.core.poll.pauses` (2 s,
+    growing to 30 s): a 10 s boot costs a handful of requests, and a boot
+    as long as the timeout a few dozen at most, not one every moment.
 
     :raises HerotasksError: not all up within ``timeout`` seconds, naming
         the dynos and their states.
     """
     deadline = time.monotonic() + timeout
     replaced = set(replaced)
-    while True:
-        want = {p.type: p.quantity for p in formation_from_api(api.formation(app))
-                if p.quantity > 0}
+    want = {p.type: p.quantity for p in formation_from_api(api.formation(app))
+            if p.quantity > 0}
+    for pause in pauses if pauses is not None else poll.pauses(2.0, BOOT_POLL_MOST):
         dynos = [d for d in api.dynos(app) if d.get("type") not in ONE_OFF_TYPES
                  and d.get("id") not in replaced]
         missing = _not_up(want, dynos, version)
@@ -83,7 +93,7 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
                 + ", ".join(missing),
                 f"check `heroku ps -a {app}` and the app's logs",
             )
-        sleep(poll)
+        sleep(min(pause, max(deadline - time.monotonic(), 0.0) + 0.01))
 
 
 def _not_up(want: dict[str, int], dynos: list[dict], version: int | None) -> list[str]:
@@ -134,6 +144,35 @@ def stop_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:
     updates = [{"type": p.type, "quantity": 0} for p in recorded]
     if updates:
         api.update_formation(app, updates)
+
+
+def wait_stopped(api: Any, app: str, *, timeout: float,
+                 sleep: Callable[[float], Any] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+    """Wait until no worker dyno (neither web nor one-off) is listed.
+
+    Heroku answers a scale to zero at once, then sends SIGTERM and gives
+    each dyno 30 s before SIGKILL; until its processes exit the dyno is
+    listed and may still be working (on the old schema, say). Polled every
+    2-3 s: Heroku takes seconds here, not moments.
+
+    :raises HerotasksError: some are still listed after ``timeout`` seconds,
+        naming them.
+    """
+    deadline = clock() + timeout
+    for pause in poll.pauses(2.0, 3.0):
+        left = [d for d in api.dynos(app) or ()
+                if d.get("type") != "web" and d.get("type") not in ONE_OFF_TYPES]
+        if not left:
+            return
+        if clock() >= deadline:
+            names = ", ".join(f"{d.get('name')} ({d.get('state')})" for d in left)
+            raise HerotasksError(
+                f"worker dyno{'s' if len(left) > 1 else ''} {names} still running "
+                f"on {app} {timeout:g}s after scaling to zero",
+                f"check `heroku ps -a {app}` and its logs; "
+                "herotasks.timeouts.stop sets how long to wait")
+        sleep(min(pause, max(deadline - clock(), 0.0) + 0.01))
 
 
 def restore_workers(api: Any, app: str, recorded: Iterable[Process]) -> None:

@@ -7,9 +7,10 @@ the window it opens, the action, the changes it closes, the journal's
 ``done`` with the action's facts, the window it closes, ``after`` hooks, and
 a timed :class:`~herotasks.core.report.StepRecord`. What a step does and how
 it is undone is the step catalogue's (:mod:`herotasks.core.steps`); a
-deploy, a recovery and a step run by hand all go through ``run_step``. The maintenance and workers-down
-windows are measured from the moment the change is requested until the one
-undoing it has returned.
+deploy, a recovery and a step run by hand all go through ``run_step``. The maintenance
+window is measured from the moment the change is requested, the workers-down
+one from the moment the last worker dyno is gone (``opens_after``), until
+the one undoing it has returned.
 
 On failure the engine unwinds the journal's open entries newest first
 (envato's ``rollback_*``, but from the journal, so ``deploy.recover`` can do
@@ -168,9 +169,11 @@ class Engine:
             locked = bool(run.facts.get("lock_app"))
             if spec.publishes and locked:
                 self._publish(run)
-            if spec.opens_window:
+            if spec.opens_window and not spec.opens_after:
                 run.report.open_window(spec.opens_window, self.clock())
             facts = self.actions[step.name](run, step) or {}
+            if spec.opens_window and spec.opens_after:
+                run.report.open_window(spec.opens_window, self.clock())
             for other in spec.closes:
                 journal.close(other)
             journal.done(step.name, **facts)

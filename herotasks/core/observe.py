@@ -156,6 +156,15 @@ def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
     )
 
 
+def space_of(app: dict) -> str | None:
+    """The Private Space an app runs in (its name), None in the Common Runtime."""
+    space = app.get("space")
+    if not space:
+        return None
+    return str(space.get("name") or space.get("id") if isinstance(space, dict)
+               else space)
+
+
 def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
             allow_dirty: bool = False) -> Observed:
     """Gather the deploy's starting point (read-only)."""
@@ -182,7 +191,8 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         pending=pend,
         release_phase=release_phase,
         preboot=dynos.preboot(api, name),
-        preboot_allowed=preboot_allowed(formation),
+        preboot_allowed=preboot_allowed(formation, space_of(app)),
+        space=space_of(app),
         formation=formation,
         maintenance=bool(app.get("maintenance")),
         assets_rebuild=(None if settings.assets_command is None

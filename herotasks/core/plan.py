@@ -117,7 +117,9 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         notes.append("maintenance is already on; it stays on afterwards")
     if (not window and rules.preboot_without_window and not state.preboot_allowed
             and not state.preboot):
-        notes.append("no preboot (web dynos do not support it): the switch "
+        notes.append(f"no preboot ({state.space} is a Private Space: Heroku "
+                     "deploys there rolling)" if state.space else
+                     "no preboot (web dynos do not support it): the switch "
                      "restarts web dynos")
     # The fixed flow: (step, present in this deploy).
     flow: list[tuple[str, bool]] = [

@@ -9,6 +9,7 @@ rollback failed) has ``finished_at``/``duration`` null.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -86,6 +87,12 @@ class Report:
     release_version: int | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: Platform API requests the run sent (None: not counted). Each costs a
+    #: token of the account's rate limit (4500, ~75 a minute back).
+    requests: int | None = None
+    #: With preboot: when Heroku moves traffic to the new web dynos (epoch
+    #: seconds; the new release is "up" well before, unroutable).
+    preboot_switch_at: float | None = None
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -98,7 +105,8 @@ class Report:
                    pending_reason=facts.get("pending_reason", ""),
                    started_at=started, release_id=facts.get("release_id"),
                    release_version=facts.get("release_version"),
-                   warnings=list(facts.get("warnings") or ()))
+                   warnings=list(facts.get("warnings") or ()),
+                   preboot_switch_at=facts.get("preboot_switch_at"))
 
     @classmethod
     def for_journal(cls, journal: Any, *, started: float,
@@ -144,7 +152,18 @@ class Report:
             "release": ({"id": self.release_id, "version": self.release_version}
                         if self.release_id else None),
             "warnings": list(self.warnings),
+            "requests": self.requests,
+            "traffic": self.traffic(),
         }
+
+    def traffic(self) -> dict[str, Any] | None:
+        """When the new code takes traffic, with preboot (None without:
+        then it serves once its dynos are up, or maintenance is off)."""
+        if self.preboot_switch_at is None or not self.release_id:
+            return None
+        end = self.finished_at if self.finished_at is not None else self.started_at
+        return {"preboot": True, "at": self.preboot_switch_at,
+                "done": end >= self.preboot_switch_at}
 
     def summary(self) -> str:
         """The table printed at the end of a deploy."""
@@ -179,8 +198,19 @@ class Report:
                              f"{window.finished_at - window.started_at:.2f}s")
         if self.release_id:
             lines.append(f"  release: v{self.release_version} ({self.release_id})")
+        traffic = self.traffic()
+        if traffic and traffic["done"]:
+            lines.append("  traffic: the new code took it at the preboot switch, "
+                         f"{traffic['at'] - self.started_at:.2f}s into the run")
+        elif traffic:
+            left = max(traffic["at"] - (self.finished_at or self.started_at), 0.0)
+            lines.append("  traffic: the old code still serves; preboot moves it to "
+                         f"the new code within {math.ceil(left / 60)} min "
+                         f"({left:.0f}s)")
         if self.duration is not None:
             lines.append(f"  total: {self.duration:.2f}s")
+        if self.requests is not None:
+            lines.append(f"  API requests: {self.requests}")
         if self.error:
             lines.append(f"  error: {self.error}")
         # last, so a CI log's final lines say what needs a look

@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable
 
 from herotasks.adapters import git
+from herotasks.core import poll
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
 from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError, hint_command
@@ -91,7 +92,6 @@ def push(c: Any, api: Any, url: str, sha: str, *, what: str) -> str:
 
 
 def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
-          poll: float = 1.0,
           sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Build ``sha`` on the scratch app; the slug (with ``process_types``).
 
@@ -100,7 +100,8 @@ def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
     name = scratch["name"]
     url = scratch.get("git_url") or api.app(name)["git_url"]
     push(c, api, url, sha, what=f"the scratch app {name}")
-    found = _finished_build(api, name, sha, timeout, poll, sleep)
+    # the push returns when Heroku's build is done: usually one look
+    found = _finished_build(api, name, sha, timeout, sleep)
     if found.get("status") != "succeeded" or not (found.get("slug") or {}).get("id"):
         raise CommandError(
             f"build {found.get('id', '?')} of {sha[:10]} on {name} "
@@ -152,7 +153,7 @@ def has_release_phase(slug: dict) -> bool:
 def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             source: str | None,
             *, method: str, timeout: float, out: Callable[[str], Any] = print,
-            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> dict:
+            sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Release ``slug_id`` on ``app`` and wait; the finished release.
 
     :raises CommandError: the release failed (its release phase, usually).
@@ -163,7 +164,7 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             raise ConfigError("pipeline promotion needs the scratch app",
                               f"run `{hint_command('scratch.create')}` and "
                               f"`{hint_command('slug.build')}` first")
-        release = _promote_pipeline(api, app, scratch, timeout, poll, sleep)
+        release = _promote_pipeline(api, app, scratch, timeout, sleep)
     else:
         release = api.create_release(
             name, slug_id, description=release_description(source) if source else None)
@@ -183,10 +184,16 @@ def rollback(api: Any, app: str, release_id: str, *, timeout: float,
 
 def wait(api: Any, app: str, release: dict, *, timeout: float,
          out: Callable[[str], Any] = print) -> dict:
-    """Stream a release's output (its release phase) and wait for its end."""
+    """Stream a release's output (its release phase) and wait for its end.
+
+    The stream is no Platform API request (it is served from the stream
+    URL's host, outside the rate limit) and ends with the release phase,
+    so the wait after it is usually one look.
+    """
     if release.get("status") == "pending" and release.get("output_stream_url"):
         api.stream(release["output_stream_url"], out)
-    done = api.wait_release(app, release["id"], timeout)
+    done = api.wait_release(app, release["id"], timeout,
+                            pauses=poll.pauses(2.0, 10.0))
     if done.get("status") != "succeeded":
         raise CommandError(
             f"release v{done.get('version')} of {app} {done.get('status')}",
@@ -199,11 +206,11 @@ def wait(api: Any, app: str, release: dict, *, timeout: float,
 # -- internals ----------------------------------------------------------------
 
 
-def _finished_build(api: Any, name: str, sha: str, timeout: float, poll: float,
+def _finished_build(api: Any, name: str, sha: str, timeout: float,
                     sleep: Callable[[float], Any]) -> dict:
     """The scratch app's newest build of ``sha`` once it is no longer pending."""
     deadline = time.monotonic() + timeout
-    while True:
+    for pause in poll.pauses(2.0, 10.0):
         builds = [b for b in api.builds(name)
                   if (b.get("source_blob") or {}).get("version") in (None, sha)]
         if builds and builds[0].get("status") != "pending":
@@ -211,11 +218,11 @@ def _finished_build(api: Any, name: str, sha: str, timeout: float, poll: float,
         if time.monotonic() > deadline:
             raise HerotasksError(f"the build of {sha[:10]} on {name} did not finish "
                                  f"in {timeout:g}s", "raise herotasks.timeouts.build")
-        sleep(poll)
+        sleep(pause)
 
 
 def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
-                      poll: float, sleep: Callable[[float], Any]) -> dict:
+                      sleep: Callable[[float], Any]) -> dict:
     coupling = api.pipeline_coupling(app["name"])
     if not coupling:
         raise ConfigError(
@@ -233,7 +240,7 @@ def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
     if not promotion:
         raise HerotasksError("Heroku created no pipeline promotion")
     deadline = time.monotonic() + timeout
-    while True:
+    for pause in poll.pauses(2.0, 10.0):
         targets = api.promotion_targets(promotion["id"])
         target = next((t for t in targets
                        if (t.get("app") or {}).get("id") == app_id), None)
@@ -245,4 +252,4 @@ def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
         if time.monotonic() > deadline:
             raise HerotasksError(f"promotion to {app['name']} did not finish in "
                                  f"{timeout:g}s", "raise herotasks.timeouts.release")
-        sleep(poll)
+        sleep(pause)

@@ -41,7 +41,9 @@ class State:
     :param release_phase: the new commit's Procfile declares ``release:``.
     :param preboot: preboot is enabled now.
     :param preboot_allowed: preboot would have an effect (web runs on dynos
-        that support it).
+        that support it, in the Common Runtime).
+    :param space: the Private Space the app runs in (None: the Common
+        Runtime). Heroku has no preboot there: deploys roll instead.
     :param assets_rebuild: the asset command will run (None: the app has no
         asset step).
     :param maintenance: maintenance mode is on now (left as found afterwards).
@@ -63,6 +65,7 @@ class State:
     current_version: int | None = None
     #: each pending migration file's verdict (herotasks.core.classify)
     migrations: tuple[Any, ...] = ()
+    space: str | None = None
 
     @property
     def online(self) -> bool:
@@ -103,8 +106,13 @@ def formation_from_api(items: Iterable[dict]) -> tuple[Process, ...]:
     return tuple(sorted(out, key=lambda p: p.type))
 
 
-def preboot_allowed(formation: Iterable[Process]) -> bool:
-    """Preboot helps only with web dynos on Standard/Performance sizes."""
+def preboot_allowed(formation: Iterable[Process], space: str | None = None) -> bool:
+    """Preboot helps only with web dynos on Standard/Performance sizes, and
+    exists only in the Common Runtime: an app in a Private Space (``space``)
+    deploys rolling instead (Dev Center, *Preboot*: "only available on the
+    Common Runtime"; *Rolling Deploys*)."""
+    if space:
+        return False
     web = [p for p in formation if p.type == "web"]
     return bool(web) and all(p.size.lower() not in NO_PREBOOT_SIZES and p.size
                              for p in web)

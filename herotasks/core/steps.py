@@ -58,7 +58,11 @@ class StepSpec:
     :param undo_data: what that undo needs, read before the change.
     :param closes: earlier steps whose change this one puts back or makes
         permanent (their journal entries close when it succeeds).
-    :param opens_window: report window opened just before the action.
+    :param opens_window: report window opened just before the action (or,
+        with ``opens_after``, once it has returned).
+    :param opens_after: the window opens when the action is done, not when
+        it starts: scaling workers to zero is asked at once, but they are
+        down only once the action has seen the last one exit.
     :param closes_window: report window closed just after it.
     :param in_window: inside the maintenance window when the deploy has one.
     :param goes_live: part of putting the new code live; once the last such
@@ -89,6 +93,7 @@ class StepSpec:
     undo_data: act.UndoData | None = None
     closes: tuple[str, ...] = ()
     opens_window: str | None = None
+    opens_after: bool = False
     closes_window: str | None = None
     in_window: bool = False
     goes_live: bool = False
@@ -154,7 +159,8 @@ def _promote_text(state: State, settings: Settings) -> str:
 
 def _workers_text(state: State, settings: Settings) -> str:
     return ("scale " + (", ".join(f"{p.type}={p.quantity}" for p in state.workers)
-                        or "no worker") + " to zero")
+                        or "no worker") + " to zero, wait until their dynos "
+            f"have exited (at most {settings.timeouts.stop:g}s)")
 
 
 def _health_text(state: State, settings: Settings) -> str:
@@ -195,7 +201,8 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              undo_data=act.preboot_undo(True)),
     StepSpec("workers.stop", _workers_text, act.workers_stop,
              "scale them back exactly", undo="formation",
-             undo_data=act.workers_undo, opens_window="workers_down"),
+             undo_data=act.workers_undo, opens_window="workers_down",
+             opens_after=True),
     StepSpec("maintenance.on", _fixed("maintenance mode on"), act.maintenance_on,
              "maintenance mode off", undo="maintenance",
              undo_data=act.maintenance_undo, opens_window="maintenance"),

@@ -415,8 +415,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/settings" and self.command == "PATCH":
                 values = {}
                 for key in body:
-                    if key not in ("build_delay", "boot_delay", "rate_limit",
-                                   "rate_refill"):
+                    if key not in ("build_delay", "boot_delay", "stop_grace",
+                                   "preboot_switch", "rate_limit", "rate_refill"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
                     if values[key] < 0:
@@ -424,6 +424,9 @@ class Handler(BaseHTTPRequestHandler):
                 for key, value in values.items():
                     if key.endswith("_delay"):
                         p.set_delay(key[: -len("_delay")], value)
+                for key in ("stop_grace", "preboot_switch"):  # runtime timings,
+                    if key in values:                         # in memory
+                        setattr(p.runtime, key, values[key])
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -435,7 +438,8 @@ class Handler(BaseHTTPRequestHandler):
     def settings(self) -> dict[str, float]:
         p, bucket = self.sandbox.platform, self.sandbox.rate_limit
         return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
-                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute}
+                "stop_grace": p.runtime.stop_grace,
+                "preboot_switch": p.runtime.preboot_switch, "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import socket
 
@@ -65,6 +66,17 @@ def test_get_retries_on_503_then_succeeds(fake):
     fake.add("GET", "/apps/x", UNAVAILABLE, UNAVAILABLE, Reply(200, {"name": "x"}))
     assert api_for(fake).app("x") == {"name": "x"}
     assert len(fake.calls("GET", "/apps/x")) == 3
+
+
+def test_requests_counts_every_request_sent_retries_included(fake):
+    """Each request Heroku sees costs a rate-limit token: the deploy report's
+    count must include the ones urllib3 retried."""
+    fake.add("GET", "/apps/x", UNAVAILABLE, UNAVAILABLE, Reply(200, {"name": "x"}))
+    fake.add("GET", "/apps/x/formation", Reply(200, []))
+    api = api_for(fake)
+    api.app("x")
+    api.formation("x")
+    assert api.requests == len(fake.seen) == 4
 
 
 def test_patch_is_retried_because_it_sets_absolute_state(fake):
@@ -469,14 +481,14 @@ def test_wait_release_until_not_pending(fake):
     path = "/apps/x/releases/r1"
     fake.add("GET", path, Reply(200, {"status": "pending"}), Reply(200, {"status": "pending"}),
              Reply(200, {"status": "succeeded", "version": 3}))
-    assert api_for(fake).wait_release("x", "r1", timeout=30, poll=0)["status"] == "succeeded"
+    assert api_for(fake).wait_release("x", "r1", timeout=30, pauses=itertools.repeat(0))["status"] == "succeeded"
     assert len(fake.calls("GET", path)) == 3
 
 
 def test_wait_release_times_out_with_a_clear_error(fake):
     fake.add("GET", "/apps/x/releases/r1", Reply(200, {"status": "pending", "version": 3}))
     with pytest.raises(HerotasksError, match="v3 of x is still pending"):
-        api_for(fake).wait_release("x", "r1", timeout=0, poll=0)
+        api_for(fake).wait_release("x", "r1", timeout=0, pauses=itertools.repeat(0))
 
 
 def test_stream_plain_chunks_and_waits_for_404(fake):

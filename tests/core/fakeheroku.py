@@ -244,7 +244,7 @@ class FakeHeroku:
                                   f"Rollback to v{target['version']}", "succeeded"))
 
     def wait_release(self, app: str, release_id: str, timeout: float,
-                     poll: float = 0.5) -> dict:
+                     pauses=None) -> dict:
         return self.release(app, release_id)
 
     def slug(self, app: str, slug_id: str) -> dict:

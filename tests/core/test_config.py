@@ -210,7 +210,7 @@ def test_every_key_is_declared():
         assert key in tree
     assert set(tree["api"]) == {"url", "cabundle", "retries"}
     assert set(tree["migrations"]) == {"command", "paths", "mode"}
-    assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
+    assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot", "stop", "preboot"}
 
 
 class TestShapes:

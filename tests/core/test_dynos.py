@@ -54,3 +54,72 @@ def test_wait_up_times_out_when_only_replaced_dynos_are_up():
     with pytest.raises(HerotasksError, match="web 0/1 up"):
         dynos.wait_up(api, "tally", 5, timeout=0, sleep=lambda s: None,
                       replaced=replaced)
+
+
+class StoppingWorkers:
+    """Workers scaled to zero that Heroku lists (``down``) for a few polls
+    more, as it does while they get SIGTERM and their grace period."""
+
+    def __init__(self, listed_for: int):
+        self.polls, self.listed_for = 0, listed_for
+
+    def dynos(self, app):
+        self.polls += 1
+        web = {"id": "w", "type": "web", "name": "web.1", "state": "up"}
+        run = {"id": "r", "type": "run", "name": "run.1234", "state": "up"}
+        if self.polls > self.listed_for:
+            return [web, run]  # a one-off (the migration) is no worker
+        return [web, run, {"id": "k", "type": "worker", "name": "worker.1",
+                           "state": "down"}]
+
+
+def test_wait_stopped_waits_politely_until_no_worker_dyno_is_listed():
+    api = StoppingWorkers(listed_for=4)
+    naps = []
+    dynos.wait_stopped(api, "tally", timeout=60, sleep=naps.append)
+    assert api.polls == 5 and len(naps) == 4
+    assert all(2.0 <= n <= 3.0 for n in naps)  # not a burst of requests
+
+
+def test_wait_stopped_names_the_dyno_that_would_not_stop():
+    api = StoppingWorkers(listed_for=10**6)
+    now = [0.0]
+
+    def nap(seconds):
+        now[0] += seconds
+
+    with pytest.raises(HerotasksError, match=r"worker\.1 \(down\) still running "
+                                             r"on tally 60s after scaling to zero"):
+        dynos.wait_stopped(api, "tally", timeout=60, sleep=nap, clock=lambda: now[0])
+    assert api.polls <= 60 / 2 + 2
+
+
+class SlowBoot:
+    """A web dyno that comes up only after ``boot`` seconds of a fake clock."""
+
+    def __init__(self, boot: float):
+        self.boot, self.now, self.polls = boot, 0.0, 0
+
+    def formation(self, app):
+        return [{"type": "web", "quantity": 1, "size": "Standard-1X"}]
+
+    def dynos(self, app):
+        self.polls += 1
+        state = "up" if self.now >= self.boot else "starting"
+        return [{"id": "n", "type": "web", "name": "web.1", "state": state,
+                 "release": {"version": 5}}]
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.mark.parametrize("boot,most", [(10, 6), (60, 9), (290, 17)])
+def test_wait_up_polls_fewer_times_the_longer_the_boot(boot, most, monkeypatch):
+    """Each poll is a rate-limit token: a boot as long as the default timeout
+    must not cost a poll a second (the old 0.25 s: 1200 for 300 s)."""
+    api = SlowBoot(boot)
+    monkeypatch.setattr(dynos.time, "monotonic", lambda: api.now)
+    dynos.wait_up(api, "tally", 5, timeout=300, sleep=api.sleep)
+    assert api.now >= boot and api.polls <= most
+    # seen up at most about half the time waited after it was (+ the first 2 s)
+    assert api.now - boot <= boot / 2 + 2

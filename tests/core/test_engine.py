@@ -38,6 +38,8 @@ def settings(tmp_path):
                                   "cp app/assets/app.css public/assets/"},
             "statedir": str(tmp_path / "state"),
             "health": {"watch": 0},  # the fake's dynos never crash
+            # the fake has no preboot switch to wait for (TestPrebootSwitch has)
+            "timeouts": {"preboot": 0},
         }
         base.update(tree)
         return Settings.resolve({"herotasks": base}, stage="production")
@@ -189,6 +191,35 @@ class TestWithoutMigration:
         preboot_calls = [x for x in heroku.calls if x[0] == "set_feature"]
         assert [x[3] for x in preboot_calls] == [True, False]
         assert world["migrations_run"] == 0
+
+    def test_preboot_goes_off_only_after_herokus_switch(self, c, repo, heroku, world,
+                                                        settings, monkeypatch):
+        """Heroku moves traffic ~3 min after a preboot release: preboot is not
+        turned off before then, and the report says when traffic moved."""
+        heroku.features[APP]["preboot"] = False
+        repo.commit({"app/models/user.rb": "class User; end\n"})
+        now = [1000.0]
+        order = []
+        monkeypatch.setattr("herotasks.core.actions.time.sleep",
+                            lambda s: (order.append(("sleep", s)),
+                                       now.__setitem__(0, now[0] + s)))
+        original = heroku.set_feature
+
+        def set_feature(app, name, enabled):
+            order.append(("preboot", enabled, now[0]))
+            return original(app, name, enabled)
+
+        monkeypatch.setattr(heroku, "set_feature", set_feature)
+        plan, report, lines = run(c, heroku, settings(timeouts={"preboot": 180}),
+                                  clock=lambda: now[0])
+        assert report.ok
+        switch_at = report.to_json()["traffic"]["at"]
+        promoted = next(s for s in report.steps if s.name == "slug.promote")
+        assert switch_at == promoted.finished_at + 180
+        off = [o for o in order if o[0] == "preboot" and o[1] is False]
+        assert off and off[0][2] >= switch_at, order
+        assert report.to_json()["traffic"]["done"] is True
+        assert any("preboot: Heroku moves traffic to v2 in ~" in x for x in lines)
 
     def test_second_deploy_reuses_assets(self, c, repo, heroku, world, settings):
         repo.commit({"README": "1\n"})

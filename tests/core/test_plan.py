@@ -202,6 +202,31 @@ def test_preboot_allowed(sizes, allowed):
     assert preboot_allowed(formation) is allowed
 
 
+def test_no_preboot_in_a_private_space_whatever_the_sizes():
+    """Preboot is a Common Runtime feature; Private Spaces deploy rolling."""
+    web = (Process("web", 2, "Private-M"), Process("web", 1, "standard-1x"))
+    assert preboot_allowed(web[1:]) is True
+    assert preboot_allowed(web[1:], space="acme-space") is False
+    assert preboot_allowed(web[:1], space="acme-space") is False
+
+
+def test_private_space_app_is_deployed_without_preboot_and_says_why():
+    formation = (Process("web", 2, "Private-M"),)
+    observed = state(pending=Pending(False, "x"), preboot=False, space="acme-space",
+                     formation=formation,
+                     preboot_allowed=preboot_allowed(formation, "acme-space"))
+    plan = plan_deploy(observed, settings())
+    assert "preboot.on" not in plan.names()
+    assert any("acme-space is a Private Space" in n for n in plan.notes), plan.notes
+
+
+def test_space_of_reads_the_apps_space():
+    from herotasks.core.observe import space_of
+
+    assert space_of({"space": None}) is None
+    assert space_of({"space": {"id": "1", "name": "acme-space"}}) == "acme-space"
+
+
 def test_formation_from_api_reads_both_size_shapes():
     got = formation_from_api([
         {"type": "worker", "quantity": 2, "dyno_size": {"name": "Standard-2X"}},

@@ -27,7 +27,8 @@ def test_contract_shape(tmp_path):
     data = json.loads(path.read_text())
     assert set(data) == {"app", "stage", "strategy", "ok", "error", "commit",
                          "migrations", "started_at", "finished_at", "duration",
-                         "steps", "windows", "release", "warnings"}
+                         "steps", "windows", "release", "warnings", "requests",
+                         "traffic"}
     assert data["commit"] == {"from": None, "to": "b" * 40}
     assert data["migrations"] == {"pending": True,
                                   "reason": "db/migrate changed: 2 files"}
@@ -38,6 +39,27 @@ def test_contract_shape(tmp_path):
     assert data["windows"]["maintenance"]["duration"] == 1.9 - 1.6
     assert data["windows"]["workers_down"] is None
     assert data["release"] == {"id": "uuid-7", "version": 7}
+    assert data["requests"] is None  # not counted: not zero
+    assert data["traffic"] is None  # no preboot: it serves once its dynos are up
+
+
+def test_request_count_is_in_the_json_and_the_summary():
+    r = sample()
+    r.requests = 42
+    assert r.to_json()["requests"] == 42
+    assert "  API requests: 42" in r.summary().splitlines()
+
+
+def test_preboot_traffic_is_reported_as_it_is():
+    r = sample()  # started at 1.0, finished at 2.0
+    r.preboot_switch_at = 1.5
+    assert r.to_json()["traffic"] == {"preboot": True, "at": 1.5, "done": True}
+    assert "traffic: the new code took it at the preboot switch, 0.50s into the run" \
+        in r.summary()
+    r.preboot_switch_at = 2.0 + 150
+    assert r.to_json()["traffic"]["done"] is False
+    assert ("traffic: the old code still serves; preboot moves it to the new code "
+            "within 3 min (150s)") in r.summary()
 
 
 def test_window_left_open_has_null_end():

@@ -540,12 +540,17 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
         assert r.status_code == 422, (body, r.text)
         error_of(r)
     for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1},
-                 {"rate_limit": -1}, {"rate_refill": "fast"}):
+                 {"rate_limit": -1}, {"rate_refill": "fast"}, {"stop_grace": -1},
+                 {"preboot_switch": "later"}):
         r = admin.request("PATCH", "/settings", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)
     before = admin.get("/settings")
     assert admin.patch("/settings", {"build_delay": 0.5}) == {**before, "build_delay": 0.5}
+    assert admin.patch("/settings", {"stop_grace": 7}) == {
+        **before, "build_delay": 0.5, "stop_grace": 7}
+    assert admin.patch("/settings", {"preboot_switch": 9}) == {
+        **before, "build_delay": 0.5, "stop_grace": 7, "preboot_switch": 9}
     assert admin.patch("/settings", before) == before
     assert admin.get("/faults") == []
 

@@ -95,7 +95,8 @@ def sbx(tmp_path, monkeypatch):
     platform = Platform(tmp_path, store, "https://127.0.0.1:9")
     platform.builder = FakeBuilder(tmp_path)
     runtime = Runtime(platform, SandboxTLS(tmp_path), router_wait=5.0,
-                      stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,))
+                      stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,),
+                      preboot_switch=1.0)
     platform.runtime = runtime
     pids: set[int] = set()
     ns = SimpleNamespace(root=tmp_path, store=store, platform=platform,
@@ -449,6 +450,33 @@ def test_preboot_deploy_loses_no_request(sbx, app):
     assert not _alive(old_worker["_pid"])
 
 
+def test_preboot_switches_late_and_lists_only_the_new_dynos(sbx, app):
+    """Heroku's preboot: the new web dynos boot while the old ones serve,
+    and only the new ones are listed; traffic moves minutes after the
+    release (scaled down here), even though the new ones were up long before."""
+    release(sbx, app, make_slug(sbx, {"web": WEB}, version="1"))
+    old, = up(sbx, app, "web", 1)
+    sbx.platform.set_feature(app, "preboot", True)
+    sbx.runtime.preboot_switch = 6.0
+    r = sbx.platform.create_release(app, make_slug(sbx, {"web": WEB}, version="2"))
+
+    def listed_up():  # what GET /apps/{app}/dynos shows: the new dyno only
+        listed = sbx.runtime.list_dynos(app)
+        ok = [d["release"]["id"] for d in listed if d["state"] == "up"] == [r["id"]]
+        return listed if ok and len(listed) == 1 else None
+
+    new, = wait_until(listed_up, what="the new web dyno listed, up")
+    assert new["id"] != old["id"]
+    # up, listed, and still not taking traffic: the old code answers
+    assert json.loads(get(app["web_url"])[2])["version"] == "1"
+    assert _alive(old["_pid"])
+    wait_until(lambda: json.loads(get(app["web_url"])[2])["version"] == "2",
+               what="the switch")
+    wait_until(lambda: not _alive(old["_pid"]), what="the old web dyno gone")
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    assert [d["id"] for d in sbx.runtime.list_dynos(app)] == [new["id"]]
+
+
 def test_deploy_without_preboot_stops_old_web_before_new_starts(sbx, app):
     release(sbx, app, make_slug(sbx, {"web": WEB}, version="1"))
     old, = up(sbx, app, "web", 1)
@@ -462,7 +490,8 @@ def test_deploy_without_preboot_stops_old_web_before_new_starts(sbx, app):
     sigterm = [i for i, x in enumerate(lines) if "Stopping all processes with SIGTERM" in x]
     downs = [i for i, x in enumerate(lines) if "State changed from up to down" in x]
     assert len(starts) == 2 and sigterm and downs
-    assert starts[0] < sigterm[0] < downs[0] < starts[1]
+    # down (still listed) as the stop begins, as in Heroku's deploy logs
+    assert starts[0] < downs[0] < sigterm[0] < starts[1]
 
 
 def test_config_change_restarts_dynos_with_the_new_vars(sbx, app):
@@ -574,6 +603,28 @@ def test_stopping_a_detached_one_off_ends_it(sbx, app):
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
+def test_scaled_down_worker_is_listed_down_until_its_process_exits(sbx, app):
+    """Heroku answers a scale to 0 at once, then SIGTERM and a grace period:
+    a worker finishing its job is still there, ``down``, until it exits."""
+    slow = ("trap 'echo finishing; sleep 1.5; exit 0' TERM; "
+            "while :; do sleep 0.1; done")
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": slow}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    worker, = up(sbx, app, "worker", 1)
+    sbx.runtime.stop_grace = 10.0
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 0}])
+    stopping = wait_until(lambda: [d for d in dynos(sbx, app, "worker")
+                                   if d["state"] == "down"], what="worker down")
+    assert stopping[0]["id"] == worker["id"]
+    assert _alive(worker["_pid"])  # still finishing: listed, not gone
+    wait_until(lambda: not dynos(sbx, app, "worker"), what="worker gone")
+    assert not _alive(worker["_pid"])
+    lines = log_lines(sbx, app, "worker.1")
+    assert any("State changed from up to down" in x for x in lines)
+    assert any("Process exited with status 0" in x for x in lines)
+    assert not any("R12" in x for x in lines)  # it exited within the grace
+
+
 def test_shutdown_stops_every_process_even_stubborn_ones(sbx, app):
     stubborn = "trap '' TERM; sleep 600 & sleep 600 & wait"
     release(sbx, app, make_slug(sbx, {"web": WEB, "worker": stubborn}))

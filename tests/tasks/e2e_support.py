@@ -39,7 +39,9 @@ shot = {"step": os.environ["HEROTASKS_STEP"], "when": sys.argv[2],
         "maintenance": get(f"/apps/{app}")["maintenance"],
         "preboot": get(f"/apps/{app}/features/preboot")["enabled"],
         "formation": {p["type"]: p["quantity"]
-                      for p in get(f"/apps/{app}/formation")}}
+                      for p in get(f"/apps/{app}/formation")},
+        "dynos": [{"name": d["name"], "type": d["type"], "state": d["state"]}
+                  for d in get(f"/apps/{app}/dynos")]}
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(shot) + "\\n")
 """

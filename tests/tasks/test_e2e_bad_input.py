@@ -71,7 +71,7 @@ def test_good_config_turns_maintenance_on(program, project, app, api, git_env):
 
 BAD_PROJECT = {
     "timeouts: 5": ("  timeouts: 5\n", ["invoke.yaml", "herotasks.timeouts",
-                                        "mapping", "boot: 300"]),
+                                        "mapping", "build: 1800"]),
     "promote: slug": ("  promote: slug\n", ["invoke.yaml", "herotasks.promote",
                                             "method: slug"]),
     "hooks given a number": ("  hooks: {before: {db.migrate: 5}}\n",

@@ -95,7 +95,9 @@ class Project:
         files["invoke.yaml"] = (f"herotasks:\n  preset: {layout}\n"
                                 f"  stages:\n    production: {{app: {app}}}\n"
                                 + spec["config"]
-                                + "  timeouts: {boot: 60, release: 120}\n"
+                                # preboot: the test sandbox's switch (3 s)
+                                # plus a margin, as Heroku's ~3 min is scaled
+                                + "  timeouts: {boot: 60, release: 120, preboot: 4}\n"
                                 # a short watch keeps the suite quick; the
                                 # health tests set their own
                                 + "  health: {watch: 1}\n")

@@ -40,7 +40,8 @@ def test_every_herotasks_key_is_declared_for_every_task():
     for name in ("deploy.to", "assets.precompile", "workers.stop"):
         tree = ns.configuration(name)["herotasks"]
         assert tree["strategy"] == "herotasks" and tree["stages"] == {}
-        assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot"}
+        assert set(tree["timeouts"]) == {"build", "release", "migrate", "boot", "stop",
+                                          "preboot"}
 
 
 def test_inner_namespace_keys_survive_the_root_config():

@@ -24,8 +24,8 @@ from typing import Any, Iterable
 
 from ..platform import Platform, not_found, public
 from ..router import DYNO_WAIT, Router
-from .dyno import (ATTACH_TTL, BOOT_TIMEOUT, CRASH_BACKOFF, DRAIN_TIMEOUT, STOP_GRACE,
-                   Ports, Timings)
+from .dyno import (ATTACH_TTL, BOOT_TIMEOUT, CRASH_BACKOFF, DRAIN_TIMEOUT,
+                   PREBOOT_SWITCH, STOP_GRACE, Ports, Timings)
 from .formation import Formation
 from .logs import DynoLogs
 from .oneoffs import OneOffs
@@ -57,6 +57,8 @@ class Runtime:
     :param drain_timeout: longest wait for a stopping web dyno's in-flight
         requests
     :param boot_timeout: seconds a web process has to listen on $PORT
+    :param preboot_switch: seconds from a release until preboot moves the
+        traffic to the new web dynos
     :param attach_ttl: seconds an attach_url stays valid, unused
     :param crash_backoff: seconds before each successive crash restart
 
@@ -68,12 +70,13 @@ class Runtime:
                  router_wait: float = DYNO_WAIT, stop_grace: float = STOP_GRACE,
                  drain_timeout: float = DRAIN_TIMEOUT,
                  boot_timeout: float = BOOT_TIMEOUT, attach_ttl: float = ATTACH_TTL,
-                 crash_backoff: Iterable[float] = CRASH_BACKOFF):
+                 crash_backoff: Iterable[float] = CRASH_BACKOFF,
+                 preboot_switch: float = PREBOOT_SWITCH):
         self.platform = platform
         self.tls = tls
         self.timings = Timings(router_wait=router_wait, stop_grace=stop_grace,
                                drain_timeout=drain_timeout, boot_timeout=boot_timeout,
-                               attach_ttl=attach_ttl,
+                               preboot_switch=preboot_switch, attach_ttl=attach_ttl,
                                crash_backoff=tuple(crash_backoff) or (1.0,))
         self.logs = DynoLogs(platform.root)
         ports = Ports()
@@ -164,8 +167,10 @@ class Runtime:
         return self.one_offs.create(app, body)
 
     def list_dynos(self, app: dict) -> list[dict]:
+        # A preboot's old web dynos still serve but are not listed (Heroku).
         return [public(doc) for doc in self.platform.store.find("dyno",
-                                                                app_id=app["id"])]
+                                                                app_id=app["id"])
+                if not doc.get("_unlisted")]
 
     def dyno(self, app: dict, identity: str) -> dict:
         # Newest first: during a preboot both an old and a new web.1 exist.
@@ -179,4 +184,5 @@ class Runtime:
     stop_grace = _Timing()
     drain_timeout = _Timing()
     boot_timeout = _Timing()
+    preboot_switch = _Timing()
     attach_ttl = _Timing()

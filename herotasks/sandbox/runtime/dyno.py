@@ -23,11 +23,16 @@ from ..router import DYNO_WAIT, REQUEST_TIMEOUT
 #: Longest wait for a stopping web dyno's in-flight requests (Heroku's
 #: router timeout: no request can take longer anyway).
 DRAIN_TIMEOUT = REQUEST_TIMEOUT
-#: SIGTERM to SIGKILL. Heroku allows 30 s; the sandbox is a rehearsal and
-#: API calls such as app deletion wait for it, so it is shorter by default.
-STOP_GRACE = 10.0
+#: SIGTERM to SIGKILL: Heroku's 30 s (Dev Center, "Dynos and the Dyno
+#: Manager", graceful shutdown). A client must not take a scale to 0 for the
+#: dynos being gone; tests shorten it (admin setting ``stop_grace``).
+STOP_GRACE = 30.0
 #: A web dyno must listen on $PORT this long after its process started (R10).
 BOOT_TIMEOUT = 60.0
+#: With preboot, traffic moves to the new web dynos this long after the
+#: release (Dev Center, *Preboot*: about 3 minutes, the 60 s boot timeout
+#: plus 2); tests and the benchmark scale it (admin setting).
+PREBOOT_SWITCH = 180.0
 #: An attach_url nobody connects to is given up after this long.
 ATTACH_TTL = 300.0
 #: Seconds before restarting a crashed dyno, by crash count.
@@ -42,6 +47,7 @@ class Timings:
     stop_grace: float = STOP_GRACE
     drain_timeout: float = DRAIN_TIMEOUT
     boot_timeout: float = BOOT_TIMEOUT
+    preboot_switch: float = PREBOOT_SWITCH
     attach_ttl: float = ATTACH_TTL
     crash_backoff: tuple[float, ...] = CRASH_BACKOFF
 
@@ -80,6 +86,11 @@ class Dyno:
         self.finished = threading.Event()   # its supervising thread is done
         self.supervised = False
         self.removed = False
+        #: Up but not routed yet: a preboot's new web dyno before the switch.
+        self.held = False
+        #: Not in ``GET /apps/{app}/dynos``: a preboot's old web dyno, still
+        #: serving until the switch (Heroku lists only the new ones).
+        self.unlisted = False
 
     @property
     def index(self) -> int:
@@ -95,7 +106,7 @@ class Dyno:
             "size": self.size, "state": self.state, "type": self.type,
             "updated_at": self.updated_at,
             "_pid": self.proc.pid if self.proc else None, "_pstart": self.pstart,
-            "_port": self.port, "_kind": self.kind,
+            "_port": self.port, "_kind": self.kind, "_unlisted": self.unlisted,
         }
 
 

@@ -171,11 +171,13 @@ class Formation:
 
     # -- the jobs ----------------------------------------------------------------------
     def _converge(self, app_id: str, ignore: Iterable[str] = (),
-                  types: set[str] | None = None) -> None:
+                  types: set[str] | None = None, hold: bool = False) -> None:
         """Scale each process type to its formation quantity.
 
         :param ignore: dyno ids not to count (old dynos a deploy stops later)
         :param types: only these process types
+        :param hold: dynos started here take no traffic until released
+            (a preboot's new web dynos, until the switch)
         """
         app = self.platform.store.get("app", app_id)
         if app is None or self.processes.closed:
@@ -205,9 +207,10 @@ class Formation:
             used = {d.index for d in have}
             free = (i for i in range(1, quantity + len(used) + 1) if i not in used)
             for _ in range(quantity - len(have)):
-                self.processes.launch(Dyno(
-                    app=app, release=release, name=f"{t}.{next(free)}", type=t,
-                    kind="formation", command=commands[t], size=size))
+                d = Dyno(app=app, release=release, name=f"{t}.{next(free)}", type=t,
+                         kind="formation", command=commands[t], size=size)
+                d.held = hold
+                self.processes.launch(d)
         router = self.routers.get(app_id)
         if router:
             router.set_expected(wanted.get("web", (0, ""))[0])
@@ -245,9 +248,16 @@ class Formation:
             self.processes.stop_many(old)
             self._converge(app_id)
             return
-        # Preboot: new web dynos first; the old ones serve until those listen.
+        # Preboot, as Heroku does it: new web dynos start, unroutable, and only
+        # they are listed; the old ones serve until the switch, which comes
+        # ``preboot_switch`` after the release (and not before the new ones
+        # listen); then the new ones take traffic and the old ones stop.
+        switch_at = time.monotonic() + self.timings.preboot_switch
         ignore = {d.id for d in old}
-        self._converge(app_id, ignore=ignore, types={"web"})
+        for d in old_web:
+            d.unlisted = True
+            self.processes.save(d)
+        self._converge(app_id, ignore=ignore, types={"web"}, hold=True)
         self.processes.stop_many(old_other)
         self._converge(app_id, ignore=ignore)
         new_web = [d for d in self._formation_dynos(app_id)
@@ -258,5 +268,9 @@ class Formation:
             if all(d.state in ("up", "crashed") or d.stop.is_set() for d in new_web):
                 break
             time.sleep(0.05)
+        while time.monotonic() < switch_at and not self.processes.closed:
+            time.sleep(min(0.05, max(switch_at - time.monotonic(), 0)))
+        for d in new_web:
+            self.processes.release_hold(d)
         self.processes.stop_many(old_web)
         self._converge(app_id)

@@ -11,8 +11,10 @@ reach an app).
   ``boot_timeout`` (Heroku's R10). A formation process that exits on its own
   is ``crashed`` and restarted after a short, growing backoff.
 - **Stopping** is Heroku's: a web dyno first leaves the router and finishes
-  its in-flight requests, then the group gets SIGTERM and, after
-  ``stop_grace`` seconds, SIGKILL.
+  its in-flight requests, then the dyno is ``down`` and its group gets
+  SIGTERM and, after ``stop_grace`` seconds (30, as Heroku), SIGKILL. It is
+  listed until its processes are gone: answering a scale to 0 says nothing
+  about when the workers stopped.
 
 Each dyno is a document of kind ``dyno`` in the store, in the schema's
 shape (private ``_pid``, ``_pstart``, ``_port``, ``_kind`` besides).
@@ -261,13 +263,20 @@ class Processes:
                 return
             d.stop.wait(0.05)
 
+    def release_hold(self, d: Dyno) -> None:
+        """A held web dyno (preboot) takes traffic now, if it is up."""
+        d.held = False
+        if d.state == "up":
+            self._route(d, True)
+
     def _route(self, d: Dyno, on: bool) -> None:
         router = self.routers.get(d.app_id)
         if router is None:
             return
         with d.lock:
-            # Checked under the dyno's lock: once a stop began, never add.
-            if on and not d.stop.is_set():
+            # Checked under the dyno's lock: once a stop began, never add;
+            # a held dyno joins at the preboot's switch (release_hold).
+            if on and not d.stop.is_set() and not d.held:
                 router.add(d.id, d.name, d.port)
             elif not on:
                 router.remove(d.id)
@@ -353,6 +362,9 @@ class Processes:
                 router.remove(d.id)
         if d.withdraw:
             d.withdraw()
+        # As Heroku logs it: "State changed from up to down", then SIGTERM; the
+        # dyno stays listed (``down``) until its processes are gone.
+        self.set_state(d, "down")
         if proc is None:
             if not d.supervised:
                 d.finished.set()
@@ -394,7 +406,8 @@ class Processes:
         """The dyno is over (``final`` is its last state): out of the
         router, the store and the live dynos."""
         self._route(d, False)
-        self.logs.event(d, f"State changed from {d.state} to {final}")
+        if d.state != final:
+            self.logs.event(d, f"State changed from {d.state} to {final}")
         with d.lock:
             d.removed = True
             self.platform.store.delete("dyno", d.id)
