@@ -31,6 +31,11 @@ def test(c, k=None, fast=False, x=False, jobs=2):
     # -rfEs: a skipped test says why in the closing summary, so a check that
     # quietly stops running on some machine (CI) shows up; --durations: the
     # slowest tests, to keep the suite quick.
+    # The style rules first: a lint failure is the cheapest one to find.
+    lint = c.run(f"{shlex.quote(sys.executable)} -m ruff check .", warn=True, pty=False)
+    if not lint.ok:
+        raise Exit("ruff found style problems (above); fix them or `ruff check --fix`",
+                   code=lint.exited or 1)
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             "-rfEs", "--durations=25"]
     if k:

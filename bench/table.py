@@ -36,7 +36,7 @@ def format_table(
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row {row!r} has {len(row)} values, not {len(headers)}")
-    columns = list(zip(*rows)) if rows else [() for _ in headers]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
     right = [_numeric(column) for column in columns]
     text = [[cell(v, digits) for v in row] for row in rows]
     widths = [
@@ -45,7 +45,7 @@ def format_table(
 
     def line(values: Sequence[str]) -> str:
         padded = [
-            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
         ]
         if markdown:
             return "| " + " | ".join(padded) + " |"
@@ -53,7 +53,7 @@ def format_table(
 
     if markdown:
         widths = [max(3, w) for w in widths]  # a delimiter cell needs hyphens
-        rule = ["-" * (w - 1) + ":" if r else "-" * w for w, r in zip(widths, right)]
+        rule = ["-" * (w - 1) + ":" if r else "-" * w for w, r in zip(widths, right, strict=True)]
     else:
         rule = ["-" * w for w in widths]
     return "\n".join([line(headers), line(rule), *(line(r) for r in text)])

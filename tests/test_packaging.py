@@ -1,7 +1,8 @@
 """The wheel a user installs, installed as a user installs it.
 
 The wheel is built from the checkout's files minus what git ignores (what a
-fresh clone of the next commit would build) and installed, not editable, into a fresh venv outside the checkout.
+fresh clone of the next commit would build) and installed, not editable, into
+a fresh venv outside the checkout.
 First with the deploy tool's dependencies only: ``herotasks --list`` has no
 sandbox tasks and ``herotasks sandbox.up`` names the extra in one line. Then
 with the ``[sandbox]`` extra's packages too: the sandbox starts and answers

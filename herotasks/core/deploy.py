@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 from herotasks.core import journal as journal_mod
 from herotasks.core import lock, migrations, recover
+from herotasks.core.actions import Action
 from herotasks.core.assets import commit_message
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
-from herotasks.core.actions import Action
 from herotasks.core.engine import DeployFailed, Engine
 from herotasks.core.observe import (
     RECENT_RELEASES,
@@ -29,9 +29,9 @@ from herotasks.core.observe import (
     pending_for,
 )
 from herotasks.core.plan import Plan, plan_deploy
-from herotasks.core.state import formation_from_api
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.slug import rollback as rollback_release
+from herotasks.core.state import formation_from_api
 from herotasks.errors import HerotasksError, hint_command
 
 

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from herotasks.adapters.shell import run_local
 from herotasks.core import lock
+from herotasks.core.actions import Action
 from herotasks.core.config import Settings
 from herotasks.core.journal import Journal
 from herotasks.core.observe import Observed
@@ -42,7 +43,6 @@ from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.run import Run, Tools
 from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
-from herotasks.core.actions import Action
 from herotasks.errors import Aborted, HerotasksError, OutcomeUnknown, hint_command
 
 

@@ -39,9 +39,9 @@ from typing import Any, Callable, Sequence
 from herotasks.adapters import processes
 from herotasks.core import lock
 from herotasks.core.engine import Engine
-from herotasks.core.steps import PROMOTE_STEPS
 from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
+from herotasks.core.steps import PROMOTE_STEPS
 from herotasks.errors import HerotasksError, hint_command
 
 NOTHING, UNDO, FINISH, WAIT, KEEP_CODE = ("nothing", "undo", "finish", "wait",

@@ -23,7 +23,7 @@ import random
 import re
 from typing import Any
 
-from .platform import PlatformError, Platform, invalid, new_id, not_found, now, public
+from .platform import Platform, PlatformError, invalid, new_id, now, public
 from .postgres import PostgresServer, PostgresUnavailable
 
 log = logging.getLogger("herotasks.sandbox")

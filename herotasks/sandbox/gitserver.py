@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .build import BuildFailed, git_base_env
-from .platform import Platform, PlatformError, new_id
 from .httpauth import token_from
+from .platform import Platform, PlatformError, new_id
 
 log = logging.getLogger("herotasks.sandbox")
 

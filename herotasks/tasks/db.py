@@ -23,8 +23,7 @@ from herotasks.tasks._support import (
 @boundary
 def pending(c, stage=None, ref=None):
     """Say whether the diff from the deployed commit touches the migration paths."""
-    from herotasks.core.observe import (app_info, check_repo, deployed_commit,
-                                        pending_for)
+    from herotasks.core.observe import app_info, check_repo, deployed_commit, pending_for
 
     s = settings(c, stage)
     source = check_repo(c, ref or "HEAD", allow_dirty=True)

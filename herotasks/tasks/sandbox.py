@@ -31,11 +31,11 @@ def up(c, root=None, port=None):
         port = daemon.port_number(str(port or 0))
     except ValueError as exc:
         raise Exit(f"sandbox.up: --port: {exc}; give a number from 1 to 65535",
-                   code=2)
+                   code=2) from None
     try:
         st = daemon.up(_root(c, root), port=port)
     except HerotasksError as exc:
-        raise Exit(f"sandbox.up: {exc}", code=1)
+        raise Exit(f"sandbox.up: {exc}", code=1) from None
     print(st.describe())
 
 

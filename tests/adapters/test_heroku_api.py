@@ -9,7 +9,6 @@ import socket
 
 import pytest
 
-from herotasks.adapters import heroku_api
 from herotasks.adapters.heroku_api import (
     ACCEPT,
     RETRY_POLICY,
@@ -371,7 +370,8 @@ def test_missing_ok_turns_404_into_none(fake):
 
 def test_401_hint_names_heroku_api_key(fake, monkeypatch):
     monkeypatch.setenv("HEROKU_API_KEY", "whatever")
-    fake.add("GET", "/account", Reply(401, {"id": "unauthorized", "message": "Invalid credentials provided."}))
+    fake.add("GET", "/account", Reply(401, {"id": "unauthorized",
+                                            "message": "Invalid credentials provided."}))
     with pytest.raises(ApiError) as err:
         api_for(fake).account()
     assert "HEROKU_API_KEY" in str(err.value)
@@ -481,7 +481,8 @@ def test_wait_release_until_not_pending(fake):
     path = "/apps/x/releases/r1"
     fake.add("GET", path, Reply(200, {"status": "pending"}), Reply(200, {"status": "pending"}),
              Reply(200, {"status": "succeeded", "version": 3}))
-    assert api_for(fake).wait_release("x", "r1", timeout=30, pauses=itertools.repeat(0))["status"] == "succeeded"
+    done = api_for(fake).wait_release("x", "r1", timeout=30, pauses=itertools.repeat(0))
+    assert done["status"] == "succeeded"
     assert len(fake.calls("GET", path)) == 3
 
 
@@ -495,7 +496,8 @@ def test_stream_plain_chunks_and_waits_for_404(fake):
     fake.add("GET", "/streams/b1",
              Reply(404, {"id": "not_found", "message": "not yet"}),
              Reply(200, headers={"Content-Type": "text/plain"},
-                   chunks=[b"-----> Building\n", "caf\u00e9 ".encode()[:4], "caf\u00e9 ".encode()[4:], b"done\n"]))
+                   chunks=[b"-----> Building\n", "caf\u00e9 ".encode()[:4],
+                           "caf\u00e9 ".encode()[4:], b"done\n"]))
     got: list[str] = []
     assert api_for(fake).stream(fake.url + "/streams/b1", got.append, poll=0) is True
     assert "".join(got) == "-----> Building\ncaf\u00e9 done\n"

@@ -7,7 +7,6 @@ Heroku is :mod:`fakeheroku`, an in-memory stand-in with the adapter's API.
 from __future__ import annotations
 
 import pytest
-
 from fakeheroku import FakeHeroku
 from gitrepo import Repo, make_repo
 

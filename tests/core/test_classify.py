@@ -228,7 +228,7 @@ def rails(body: str, *, version: str = "7.1", before: str = "") -> str:
 
 
 def change(*lines: str) -> str:
-    return "def change\n" + "\n".join("  " + l for l in lines) + "\nend"
+    return "def change\n" + "\n".join("  " + line for line in lines) + "\nend"
 
 
 NO_TX = "  disable_ddl_transaction!\n\n"

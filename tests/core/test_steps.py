@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from herotasks.core import plan as plan_mod
-from herotasks.core.classify import Verdict
 from herotasks.core import strategies
+from herotasks.core.classify import Verdict
 from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy
 from herotasks.core.report import WINDOWS

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 import sys
 
-from tally_support import MAKE_REPO, git, make_repo
 from invoke import Config
+from tally_support import MAKE_REPO, git, make_repo
 
 
 def changed(repo, old: str, new: str) -> list[str]:

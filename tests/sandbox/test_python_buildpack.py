@@ -69,7 +69,7 @@ def test_python_version_file_and_the_nearest_installed_python(
     assert "remote: -----> Using Python 3.99 specified in .python-version" in done.stderr
     installed = re.search(r"remote: -----> Installing Python (3\.\d+\.\d+)", done.stderr)
     assert installed, done.stderr
-    assert (f"Python 3.99 is not installed on this machine" in done.stderr)
+    assert ("Python 3.99 is not installed on this machine" in done.stderr)
     assert f"nearest one it has, Python {installed[1]}." in done.stderr
 
     app = api.get(f"/apps/{name}")

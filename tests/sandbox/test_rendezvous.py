@@ -6,7 +6,6 @@ exit marker)."""
 from __future__ import annotations
 
 import functools
-
 import os
 import re
 import signal
@@ -14,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 

@@ -10,7 +10,6 @@ that leaves one behind fails.
 from __future__ import annotations
 
 import functools
-
 import json
 import os
 import signal
@@ -71,7 +70,8 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forev
 '''
 
 WEB = "python app.py"
-WORKER = "python -c 'import os, time; print(\"working\", os.environ[\"DYNO\"], flush=True); time.sleep(600)'"
+WORKER = ("python -c 'import os, time; print(\"working\", os.environ[\"DYNO\"], flush=True);"
+          " time.sleep(600)'")
 
 
 class FakeBuilder:

@@ -21,11 +21,8 @@ import subprocess
 import fabric
 import invoke.runners
 import pytest
-from fabric.main import program
-
-from herotasks.adapters import children
-
 from e2e_support import RequestLog, remote_refs
+from fabric.main import program
 from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
     Project,
     assert_clean,
@@ -33,6 +30,8 @@ from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
     steps,
     window,
 )
+
+from herotasks.adapters import children
 
 pytestmark = pytest.mark.e2e
 
@@ -102,8 +101,8 @@ def test_fab_deploy_runs_nothing_remotely(rails, git_env, monkeypatch, capsys):
     assert [a for a in elsewhere if a[-1] != children.WATCHDOG_SOURCE] == []
     # every process started was a command given to Connection.local
     assert started and len(started) == len(local)
-    assert all(cmd.endswith(given) or given in cmd
-               for cmd, given in zip(started, local)), list(zip(started, local))
+    pairs = list(zip(started, local, strict=True))
+    assert all(cmd.endswith(given) or given in cmd for cmd, given in pairs), pairs
     assert any(cmd.startswith("git push") for cmd in local)
     assert any("bin/assets" in cmd for cmd in local)
 

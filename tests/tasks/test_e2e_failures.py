@@ -12,7 +12,6 @@ import json
 import shutil
 
 import pytest
-
 from test_e2e_deploy import assert_clean, new_project, steps  # noqa: F401
 
 

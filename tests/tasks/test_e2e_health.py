@@ -6,7 +6,6 @@ migration lies between."""
 from __future__ import annotations
 
 import pytest
-
 from test_e2e_deploy import assert_clean, new_project, steps
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,6 @@ code runs on the new schema."""
 from __future__ import annotations
 
 import pytest
-
 from e2e_support import probe_config, shots
 from test_e2e_deploy import assert_clean, new_project, steps, window
 from test_e2e_health import CRASHING_WORKER, health_file

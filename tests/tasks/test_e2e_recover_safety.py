@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_e2e_deploy import Project, assert_clean, rails  # noqa: F401 (fixture)
 
 from herotasks.core import lock, scratch
-from test_e2e_deploy import Project, assert_clean, rails  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import pytest
 import requests
-
 from e2e_support import RequestLog, encloses, probe_config, shots, step
 from test_e2e_deploy import assert_clean, new_project
 

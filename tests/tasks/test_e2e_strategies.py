@@ -12,7 +12,6 @@ hook photographs the app through the API from inside the window.
 from __future__ import annotations
 
 import pytest
-
 from e2e_support import encloses, probe_config, remote_refs, shots, step
 from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
     Project,

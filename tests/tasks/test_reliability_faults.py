@@ -11,7 +11,6 @@ agreeing, nothing left behind.
 from __future__ import annotations
 
 import pytest
-
 from reliability import drop_bench, make_bench, reset
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,6 @@ The kills inside the herotasks window are in test_e2e_deploy
 from __future__ import annotations
 
 import pytest
-
 from reliability import SETUPS, drop_bench, make_bench, reset
 
 pytestmark = pytest.mark.e2e

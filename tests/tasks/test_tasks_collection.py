@@ -13,7 +13,8 @@ from herotasks.tasks import deploy, ns
 INTERFACE = {
     "assets.precompile", "scratch.create", "scratch.destroy", "slug.build",
     "slug.promote", "db.pending", "db.migrate", "maintenance.on", "maintenance.off",
-    "workers.stop", "workers.restore", "deploy.to", "deploy.plan", "deploy.status", "deploy.rollback", "deploy.recover",
+    "workers.stop", "workers.restore", "deploy.to", "deploy.plan", "deploy.status",
+    "deploy.rollback", "deploy.recover",
 }
 
 

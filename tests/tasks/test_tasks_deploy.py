@@ -12,7 +12,8 @@ from invoke.exceptions import Exit
 from herotasks.adapters import heroku_api, rendezvous
 from herotasks.core import deploy as core_deploy
 from herotasks.core import journal as jn
-from herotasks.core import lock, scratch as core_scratch, slug as core_slug
+from herotasks.core import scratch as core_scratch
+from herotasks.core import slug as core_slug
 from herotasks.core.config import DEFAULTS
 from herotasks.core.migrations import release_description
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers

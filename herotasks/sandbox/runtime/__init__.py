@@ -24,8 +24,16 @@ from typing import Any, Iterable
 
 from ..platform import Platform, not_found, public
 from ..router import DYNO_WAIT, Router
-from .dyno import (ATTACH_TTL, BOOT_TIMEOUT, CRASH_BACKOFF, DRAIN_TIMEOUT,
-                   PREBOOT_SWITCH, STOP_GRACE, Ports, Timings)
+from .dyno import (
+    ATTACH_TTL,
+    BOOT_TIMEOUT,
+    CRASH_BACKOFF,
+    DRAIN_TIMEOUT,
+    PREBOOT_SWITCH,
+    STOP_GRACE,
+    Ports,
+    Timings,
+)
 from .formation import Formation
 from .logs import DynoLogs
 from .oneoffs import OneOffs

@@ -2,9 +2,9 @@
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from tally.version import VERSION
 
 from counter.models import Job, Visit
-from tally.version import VERSION
 
 
 def index(request):

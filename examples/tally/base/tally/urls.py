@@ -1,9 +1,8 @@
 """Routes: the counting page, a cheap health check, and the compiled assets."""
+from counter import views
 from django.conf import settings
 from django.urls import path, re_path
 from django.views.static import serve
-
-from counter import views
 
 urlpatterns = [
     path("", views.index),

@@ -4,11 +4,9 @@ v5 stands for a release that passes its build but does not work: every page,
 /up included, answers 500. herotasks' health check (herotasks.health in
 invoke.yaml: GET /up must answer 200) sees it and rolls back to v4.
 """
-from django.http import HttpResponse
+from counter.models import Job, Visit
 from django.shortcuts import render
 from django.utils import timezone
-
-from counter.models import Job, Visit
 from tally.version import VERSION
 
 

@@ -12,9 +12,9 @@ import time
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection, transaction
+from tally.version import VERSION
 
 from counter.models import Job
-from tally.version import VERSION
 
 IDLE_PAUSE = 0.1  # seconds between polls of an empty queue
 FAILURE_PAUSE = 0.5  # seconds before retrying after a failed job
