@@ -590,6 +590,10 @@ class HerokuAPI:
         """Set config vars; a None value deletes that var."""
         return self.request("PATCH", _path("apps", app, "config-vars"), dict(mapping))
 
+    def addons(self, app: str) -> list[dict]:
+        """The add-ons attached to ``app``, each with its ``config_vars``."""
+        return self.get_list(_path("apps", app, "addons"))
+
     def buildpacks(self, app: str) -> list[dict]:
         return self.get_list(_path("apps", app, "buildpack-installations"), range=None)
 

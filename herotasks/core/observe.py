@@ -149,6 +149,9 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     release_phase = release_phase_of(c, source)
     api.account()  # a bad token fails here, before anything else is asked
     app = app_info(api, name)
+    if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
+        # an add-on's var in the allow-list: refused here, before the lock
+        scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)

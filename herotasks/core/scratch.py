@@ -13,16 +13,21 @@ another app's scratch.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Iterable
 
 from herotasks.core.config import Settings
 from herotasks.errors import ApiError, ConfigError
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
 #: Config vars that must never be copied: the release phase runs on the scratch
-#: app too (every build makes a release there), and with the database URL it
-#: would migrate production before any window opens.
-NEVER_COPY = ("DATABASE_URL",)
+#: app too (Heroku runs it for every new release, Dev Center "Release Phase":
+#: "after an app build"), and with the database URL it would migrate production
+#: before any window opens. These are the names Heroku Postgres and Heroku
+#: Key-Value Store set (Dev Center "Heroku Postgres": ``DATABASE_URL`` and
+#: ``HEROKU_POSTGRESQL_<COLOR>_URL``; "Heroku Key-Value Store": ``REDIS_URL``);
+#: every other add-on's vars are found on the app (:func:`addon_vars`).
+NEVER_COPY = re.compile(r"DATABASE_URL|HEROKU_POSTGRESQL_\w+_URL|REDIS_URL")
 
 
 def scratch_name(prefix: str, app: str) -> str:
@@ -30,14 +35,38 @@ def scratch_name(prefix: str, app: str) -> str:
     return f"{prefix}-{hashlib.sha1(app.encode()).hexdigest()[:10]}"
 
 
-def check_allowlist(settings: Settings) -> None:
-    """Refuse an allow-list that would hand the scratch app the database."""
-    bad = [v for v in settings.scratch_allowlist if v in NEVER_COPY]
+def never_copy(name: str, addon: Iterable[str] = ()) -> bool:
+    """``name`` is production data's address: a named database var or a var
+    an add-on attached to the target set."""
+    return bool(NEVER_COPY.fullmatch(name)) or name in set(addon)
+
+
+def check_allowlist(settings: Settings, addon: Iterable[str] = ()) -> None:
+    """Refuse an allow-list that would hand the scratch app production data.
+
+    :param addon: the target's add-on config vars (:func:`addon_vars`); without
+        them only the named patterns are checked (the read-only config check).
+    """
+    addon = set(addon)
+    bad = [v for v in settings.scratch_allowlist if never_copy(v, addon)]
     if bad:
+        whose = "an add-on's config var" if bad[0] in addon and not \
+            NEVER_COPY.fullmatch(bad[0]) else "production data"
         raise ConfigError(
-            f"herotasks.scratch.allowlist includes {bad[0]}",
-            "the scratch app runs the release phase too; never give it the database",
+            f"herotasks.scratch.allowlist includes {bad[0]} ({whose})",
+            "remove it: the scratch app runs the release phase too; never give "
+            "it production data",
         )
+
+
+def addon_vars(api: Any, app: str) -> set[str]:
+    """The config vars the add-ons attached to ``app`` set (each add-on's
+    ``config_vars`` in ``GET /apps/{app}/addons``, Platform API "Add-on: List
+    By App"): database, cache and queue URLs the scratch app must not get."""
+    found: set[str] = set()
+    for addon in api.addons(app) or []:
+        found.update(str(v) for v in addon.get("config_vars") or [])
+    return found
 
 
 def create(api: Any, target: dict, settings: Settings,
@@ -46,8 +75,9 @@ def create(api: Any, target: dict, settings: Settings,
 
     Idempotent: running it twice leaves the same app in the same shape.
     """
-    check_allowlist(settings)
     app = target["name"]
+    addon = addon_vars(api, app)
+    check_allowlist(settings, addon)  # before anything is created or changed
     name = scratch_name(settings.scratch_prefix, app)
     stack = (target.get("build_stack") or target.get("stack") or {}).get("name")
     region = (target.get("region") or {}).get("name")
@@ -74,7 +104,7 @@ def create(api: Any, target: dict, settings: Settings,
         out(f"scratch: created {name} (stack {stack or 'default'})")
         scratch = scratch or {"name": name}
     _sync_buildpacks(api, app, name)
-    _sync_config(api, app, name, settings)
+    _sync_config(api, app, name, settings, addon)
     zero_formation(api, name)
     return scratch
 
@@ -149,11 +179,15 @@ def _bp_url(item: dict) -> str:
     return pack.get("url") or pack.get("name") or ""
 
 
-def _sync_config(api: Any, app: str, name: str, settings: Settings) -> None:
+def _sync_config(api: Any, app: str, name: str, settings: Settings,
+                 addon: Iterable[str] = ()) -> None:
     """Only allow-listed vars (plus the marker); anything else is removed, so
-    narrowing the allow-list also takes effect on a reused scratch app."""
+    narrowing the allow-list also takes effect on a reused scratch app.
+    Production data's vars are never copied, whatever the list says."""
     source = api.config_vars(app) or {}
-    want = {k: source[k] for k in settings.scratch_allowlist if k in source}
+    addon = set(addon)
+    want = {k: source[k] for k in settings.scratch_allowlist
+            if k in source and not never_copy(k, addon)}
     want[MARKER] = app
     have = api.config_vars(name) or {}
     changes: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}

@@ -38,6 +38,7 @@ class FakeHeroku:
         self.slugs: dict[str, dict] = {}
         self.builds_: dict[str, list[dict]] = {}
         self.buildpacks_: dict[str, list[str]] = {}
+        self.addons_: dict[str, list[dict]] = {}
         self.couplings: dict[str, dict] = {}
         self.promotions: dict[str, list[dict]] = {}
         self.calls: list[tuple] = []
@@ -202,6 +203,10 @@ class FakeHeroku:
             else:
                 self.config[app][k] = v
         return dict(self.config[app])
+
+    def addons(self, app: str) -> list[dict]:
+        self._app(app)
+        return list(self.addons_.get(app, []))
 
     def buildpacks(self, app: str) -> list[dict]:
         self._app(app)
