@@ -352,7 +352,7 @@ class TestKillAndRecover:
 
 def test_allowlisted_database_url_is_refused_before_any_change(c, repo, heroku,
                                                                 world, settings):
-    with pytest.raises(Exception, match="never give it the database"):
+    with pytest.raises(Exception, match="never give it production data"):
         run(c, heroku, settings(scratch={"allowlist": ["DATABASE_URL"]}))
     assert heroku.calls == []
 
