@@ -725,11 +725,17 @@ class HerokuAPI:
         return self.request("POST", "/pipeline-couplings", body)
 
     def promote(
-        self, pipeline_id: str, source_app_id: str, target_app_ids: Iterable[str]
+        self, pipeline_id: str, source_app_id: str, target_app_ids: Iterable[str],
+        release_id: str | None = None,
     ) -> dict | None:
+        """Promote the source's ``release_id`` (None: Heroku takes the source
+        app's current release, whatever it runs by then)."""
+        source: dict[str, Any] = {"app": {"id": source_app_id}}
+        if release_id:
+            source["release"] = {"id": release_id}
         body = {
             "pipeline": {"id": pipeline_id},
-            "source": {"app": {"id": source_app_id}},
+            "source": source,
             "targets": [{"app": {"id": t}} for t in target_app_ids],
         }
         return self.request("POST", "/pipeline-promotions", body)

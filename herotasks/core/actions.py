@@ -86,7 +86,12 @@ def slug_build(run: Run, step: Step) -> Facts:
     built = slug.build(run.c, run.api, run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
-    return {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    if run.settings.promote_method == "pipeline":
+        # what the promotion will promote, checked before any window opens
+        facts["scratch_release"] = slug.promotable_release(
+            run.api, name, built["id"], timeout=run.settings.timeouts.release)["id"]
+    return facts
 
 
 def set_preboot(enabled: bool) -> Action:
@@ -113,7 +118,8 @@ def slug_promote(run: Run, step: Step) -> Facts:
                     else None)
     release = slug.promote(run.api, run.app, scratch_info, run.facts["slug_id"],
                            run.facts["source"], method=method,
-                           timeout=run.settings.timeouts.release, out=run.out)
+                           timeout=run.settings.timeouts.release, out=run.out,
+                           source_release=run.facts.get("scratch_release"))
     return _released(run, release)
 
 

@@ -144,6 +144,38 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
     )
 
 
+def promotable_release(api: Any, name: str, slug_id: str, *,
+                       timeout: float) -> dict:
+    """The scratch app's release of the built slug, once it succeeded: what a
+    pipeline promotion must promote.
+
+    Heroku runs the release phase on the scratch app too (every build makes a
+    release) and promotes a release's slug; when the scratch release failed
+    (its release command needs production data, which the scratch app never
+    gets), the app's current release is an older slug or none, so promoting
+    it would put the wrong code live. Checked after the build, before any
+    window opens.
+
+    :raises CommandError: no succeeded release of ``slug_id`` on ``name``.
+    """
+    mine = [r for r in api.releases(name, limit=10)
+            if (r.get("slug") or {}).get("id") == slug_id]
+    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
+    if release and release.get("status") == "pending":
+        release = api.wait_release(name, release["id"], timeout)
+    if release and release.get("status") == "succeeded":
+        return release
+    what = (f"v{release.get('version')} {release.get('status')}" if release
+            else "no release of it")
+    raise CommandError(
+        f"the release phase failed on the scratch app {name} ({what}): a "
+        f"pipeline promotion would not promote slug {slug_id}",
+        "use herotasks.promote.method: slug (the target runs the release "
+        "phase with its own config), or make the release command succeed "
+        "without production data",
+    )
+
+
 def has_release_phase(slug: dict) -> bool:
     """The slug declares a ``release`` process type."""
     return "release" in (slug.get("process_types") or {})
@@ -152,17 +184,29 @@ def has_release_phase(slug: dict) -> bool:
 def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             source: str | None,
             *, method: str, timeout: float, out: Callable[[str], Any] = print,
-            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> dict:
+            poll: float = 1.0, sleep: Callable[[float], Any] = time.sleep,
+            source_release: str | None = None) -> dict:
     """Release ``slug_id`` on ``app`` and wait; the finished release.
 
-    :raises CommandError: the release failed (its release phase, usually).
+    :param source_release: with ``pipeline``, the scratch release to promote
+        (:func:`promotable_release`); looked up when not given.
+    :raises CommandError: the release failed (its release phase, usually), or
+        a promotion released another slug than ``slug_id``.
     """
     name = app["name"]
     if method == "pipeline":
         if scratch is None:
             raise ConfigError("pipeline promotion needs the scratch app",
                               "run scratch.create and slug.build first")
-        release = _promote_pipeline(api, app, scratch, timeout, poll, sleep)
+        source_release = source_release or promotable_release(
+            api, scratch["name"], slug_id, timeout=timeout)["id"]
+        release = _promote_pipeline(api, app, scratch, source_release, timeout,
+                                    poll, sleep)
+        got = (release.get("slug") or {}).get("id") if release else None
+        if release and got != slug_id:
+            raise CommandError(
+                f"the promotion released slug {got} on {name}, not the built "
+                f"slug {slug_id}", "see heroku releases -a " + name)
     else:
         release = api.create_release(
             name, slug_id, description=release_description(source) if source else None)
@@ -213,8 +257,9 @@ def _finished_build(api: Any, name: str, sha: str, timeout: float, poll: float,
         sleep(poll)
 
 
-def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
-                      poll: float, sleep: Callable[[float], Any]) -> dict:
+def _promote_pipeline(api: Any, app: dict, scratch: dict, source_release: str,
+                      timeout: float, poll: float,
+                      sleep: Callable[[float], Any]) -> dict:
     coupling = api.pipeline_coupling(app["name"])
     if not coupling:
         raise ConfigError(
@@ -228,7 +273,8 @@ def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
         api.couple(pipeline_id, scratch["name"], stage)
     scratch_id = scratch.get("id") or api.app(scratch["name"])["id"]
     app_id = app.get("id") or api.app(app["name"])["id"]
-    promotion = api.promote(pipeline_id, scratch_id, [app_id])
+    promotion = api.promote(pipeline_id, scratch_id, [app_id],
+                            release_id=source_release)
     if not promotion:
         raise HerotasksError("Heroku created no pipeline promotion")
     deadline = time.monotonic() + timeout

@@ -456,7 +456,8 @@ def promotion_create(p, req):
     pipeline = p.pipeline(body["pipeline"]["id"])
     source = p.app(body["source"]["app"]["id"])
     targets = [p.app(t["app"]["id"]) for t in body["targets"]]
-    return 201, p.promote(pipeline, source, targets)
+    release = (body["source"].get("release") or {}).get("id")
+    return 201, p.promote(pipeline, source, targets, release_id=release)
 
 
 @route("GET", "/pipeline-promotions/{promotion}", "pipeline-promotion", "Info")

@@ -564,8 +564,14 @@ class Platform:
         self.store.delete("pipeline-coupling", coupling["id"])
         return coupling
 
-    def promote(self, pipeline: dict, source_app: dict, target_apps: list[dict]) -> dict:
-        source = self.current_release(source_app)
+    def promote(self, pipeline: dict, source_app: dict, target_apps: list[dict],
+                release_id: str | None = None) -> dict:
+        """Release the source's slug on each target: the slug of
+        ``source.release`` when given, else of the source's current release
+        (the schema: "the specific release to promote from (optional,
+        defaults to current release)")."""
+        source = (self.release(source_app, release_id) if release_id
+                  else self.current_release(source_app))
         if not source.get("slug"):
             raise invalid("Source app has no slug to promote.")
         ts = now()

@@ -305,10 +305,12 @@ class FakeHeroku:
         return self.couplings[app]
 
     def promote(self, pipeline_id: str, source_app_id: str,
-                target_app_ids: list[str]) -> dict:
+                target_app_ids: list[str], release_id: str | None = None) -> dict:
         self.calls.append(("promote", source_app_id, list(target_app_ids)))
         source = next(a for a in self.apps_.values() if a["id"] == source_app_id)
-        slug_id = self.current_release(source["name"])["slug"]["id"]
+        picked = (self.release(source["name"], release_id) if release_id
+                  else self.current_release(source["name"]))
+        slug_id = picked["slug"]["id"]
         targets = []
         for target_id in target_app_ids:
             target = next(a for a in self.apps_.values() if a["id"] == target_id)

@@ -228,3 +228,60 @@ def test_pipeline_method_without_a_pipeline_changes_nothing(rails, api, sandbox,
         "herotasks.promote.method: slug")
     assert [(m, p) for m, p in log.since() if m != "GET"] == []
     assert_clean(rails.state())
+
+
+# -- a release phase that needs production data fails on the scratch app ------
+
+#: A release command that needs the target's config (its database, here the
+#: DB_FILE the fixture sets on the target only): on the scratch app, which
+#: gets no production data, Heroku still runs it, and it fails.
+NEEDS_DB = "release: test -n \"$DB_FILE\" && bin/migrate\n"
+
+
+def needs_db(proj: Project) -> str:
+    procfile = (proj.root / "Procfile").read_text() + NEEDS_DB
+    return proj.commit({"Procfile": procfile}, "release phase")
+
+
+def test_a_failing_scratch_release_phase_does_not_fail_a_slug_deploy(rails, api):
+    """The slug is built whatever the scratch release phase does; released
+    on the target, its release phase runs there with the target's config."""
+    needs_db(rails)
+    done, report = rails.deploy()
+    assert report["ok"], done.stdout + done.stderr
+    # the scratch app's release phase ran and failed (the push streams it)
+    assert "Release command declared by your Procfile failed" in done.stderr
+    assert len(rails.applied()) == 1  # the target's release phase migrated
+    current = rails.current()
+    assert current["status"] == "succeeded"
+    slug = api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")
+    assert slug["commit"] == rails.git("rev-parse", "refs/herotasks/assets/latest")
+    assert_clean(rails.state())
+
+
+def test_pipeline_promotion_of_a_failed_scratch_release_is_refused_before_the_window(
+        rails, pipeline, api, sandbox, tmp_path):
+    """Heroku promotes the source app's current release: after the scratch
+    release failed that is an older slug (or none). Refused after the build,
+    before maintenance, in one line; the target is as it was."""
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text(PIPELINE)
+    rails.deploy(runtime=conf)
+    before = rails.current()
+    needs_db(rails)
+    log = RequestLog(sandbox.root)
+    done, report = rails.deploy(runtime=conf, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert report is not None and not report["ok"]
+    assert "maintenance.on" not in [s["name"] for s in report["steps"]
+                                    if s["started_at"] is not None]
+    errors = [line for line in done.stderr.splitlines()
+              if line.startswith("herotasks: ")]
+    assert len(errors) == 1, done.stderr
+    assert "release phase failed on the scratch app" in errors[0], done.stderr
+    assert "promote.method: slug" in errors[0]
+    assert rails.current()["id"] == before["id"]
+    assert not any(p.startswith("/pipeline-promotions") and m == "POST"
+                   for m, p in log.since())
+    assert not any(p == f"/apps/{rails.app}" and m == "PATCH" for m, p in log.since())
+    assert_clean(rails.state())
