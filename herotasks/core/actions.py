@@ -91,6 +91,9 @@ def slug_build(run: Run, step: Step) -> Facts:
         # what the promotion will promote, checked before any window opens
         facts["scratch_release"] = slug.promotable_release(
             run.api, name, built["id"], timeout=run.settings.timeouts.release)["id"]
+        # the promoted release will not name the source: keep the deploy
+        # commit where a fresh clone can fetch it
+        slug.keep_deploy_commit(run.c, run.api, run.app, commit)
     return facts
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from herotasks.adapters import git
 from herotasks.core import assets, classify, dynos, migrations, scratch
 from herotasks.core.config import Settings
+from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, ConfigError, GitError
@@ -124,6 +125,11 @@ def deployed_commit(c: Any, api: Any,
         except ApiError as exc:
             if exc.status != 404:
                 raise
+    commit = (slug or {}).get("commit")
+    if commit and not git.has_commit(c, commit):
+        # a deploy commit made on another machine (a pipeline promotion
+        # names no source): kept on the app's git by slug.build
+        fetch_deploy_commit(c, api, name, commit)
     found = migrations.deployed_source(
         current, releases, slug, lambda sha: assets.commit_message(c, sha))
     return found, current

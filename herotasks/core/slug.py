@@ -176,6 +176,45 @@ def promotable_release(api: Any, name: str, slug_id: str, *,
     )
 
 
+#: Where a deploy commit is kept on the target's own git: a branch Heroku does
+#: not build (only main and master are), named after the commit.
+KEEP_BRANCH = "herotasks/deploys/{sha}"
+
+
+def keep_deploy_commit(c: Any, api: Any, app: dict, sha: str) -> None:
+    """Push deploy commit ``sha`` to a non-deploy branch of ``app``'s git.
+
+    A pipeline promotion's release carries Heroku's description and a git
+    build leaves the slug's ``commit_description`` empty, so the slug's
+    commit (the deploy commit, made on the deploying machine) is all a fresh
+    clone gets: kept there, any machine with the token can fetch it and read
+    its ``Herotasks-Source`` trailer (:func:`fetch_deploy_commit`).
+
+    :raises CommandError: the push failed.
+    """
+    url = app.get("git_url") or api.app(app["name"])["git_url"]
+    try:
+        git.push(c, url, sha, branch=KEEP_BRANCH.format(sha=sha), force=True,
+                 env=api.git_env(), hide=True)
+    except GitError as exc:
+        raise CommandError(
+            f"cannot keep deploy commit {sha[:10]} on {app['name']}'s git: "
+            f"{exc.message}",
+            "check the token's access to the app's git, then retry",
+            output=exc.output) from None
+
+
+def fetch_deploy_commit(c: Any, api: Any, name: str, sha: str) -> bool:
+    """Fetch the deploy commit ``sha`` kept on ``name``'s git, if it is there."""
+    try:
+        url = api.app(name).get("git_url")
+    except ApiError:
+        return False
+    return bool(url) and git.fetch_ref(
+        c, url, "refs/heads/" + KEEP_BRANCH.format(sha=sha),
+        f"refs/herotasks/deploys/{sha}", env=api.git_env())
+
+
 def has_release_phase(slug: dict) -> bool:
     """The slug declares a ``release`` process type."""
     return "release" in (slug.get("process_types") or {})

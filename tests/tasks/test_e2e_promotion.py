@@ -4,8 +4,10 @@ Pipeline promotion (``herotasks.promote.method: pipeline``) couples the
 scratch app into the target's pipeline and promotes its slug: the target gets
 a release of that slug and nothing else (not its config vars, not its git
 repository), and the scratch app goes afterwards, its coupling with it.
-Heroku writes that release's description itself, so what is deployed must be
-readable from the slug, by any machine, not only the one that deployed.
+Heroku writes that release's description itself and a git build leaves the
+slug's commit description empty, so the slug's commit (the deploy commit) is
+kept on a branch of the target's git that Heroku does not build: any machine
+can then fetch it and read which source commit is deployed.
 
 ``deploy.rollback`` goes back to the previous release's slug and warns, on
 stderr, exactly when migrations lie between the two releases: the database
@@ -87,11 +89,13 @@ def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
     assert len(rails.applied()) == 1
 
     # the scratch app is gone, and its coupling with it; the target's
-    # config vars and git repository are as they were
+    # config vars are as they were, and its git only keeps the deploy commit
+    # on a branch Heroku does not build (for other machines to read)
     assert_clean(rails.state())
     assert coupled(api, pipeline) == {target_id: "production"}
     assert api.get(f"/apps/{rails.app}/config-vars") == config_before
-    assert remote_refs(rails) == {}
+    kept = {f"refs/heads/herotasks/deploys/{deploy_commit}": deploy_commit}
+    assert remote_refs(rails) == kept
     assert api.get(f"/apps/{rails.app}/builds") == []  # nothing built there
 
     # a second deploy with a migration promotes again (a new scratch app is
@@ -105,7 +109,10 @@ def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
     assert len(rails.applied()) == 2
     assert coupled(api, pipeline) == {target_id: "production"}
     assert api.get(f"/apps/{rails.app}/config-vars") == config_before
-    assert remote_refs(rails) == {}
+    second = rails.git("rev-parse", "refs/herotasks/assets/latest")
+    assert remote_refs(rails) == {
+        **kept, f"refs/heads/herotasks/deploys/{second}": second}
+    assert api.get(f"/apps/{rails.app}/builds") == []
     assert step(report, "slug.promote")["in_window"]
 
 
@@ -113,7 +120,8 @@ def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
         rails, pipeline, api, tools, tmp_path):
     """A CI runner's fresh clone has the user's commits but not the deploy
     commits (they live under refs/herotasks on the machine that made them),
-    and the promoted release's description is Heroku's. The slug still knows."""
+    and the promoted release's description is Heroku's. The deploy commit
+    kept on the app's git still says."""
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
     source = rails.git("rev-parse", "HEAD")
@@ -130,6 +138,18 @@ def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
     done = inv_in(clone, rails.env, "deploy.status", "--stage", "production")
     assert f"deployed:    {source[:10]} (from " in done.stdout, done.stdout
     assert "migrations none (the same commit is deployed)" in done.stdout
+
+    # a deploy from there without migration changes takes no window
+    (clone / "index.html").write_text("v2\n")
+    tools.git(clone, rails.env, "commit", "-q", "-am", "no migration")
+    report_path = tmp_path / "ci-report-0.json"
+    inv_in(clone, rails.env, "-f", str(conf), "deploy.production", "--json",
+           str(report_path))
+    report = tools.load_json(report_path)
+    assert report["ok"] and report["commit"]["from"] == source
+    assert not report["migrations"]["pending"], report["migrations"]
+    assert window(report) == [] and report["windows"]["maintenance"] is None
+    source = tools.git(clone, rails.env, "rev-parse", "HEAD").stdout.strip()
 
     # and its next deploy diffs against it: a migration is seen as one file
     migration = clone / "db" / "migrate" / "002_step.rb"
