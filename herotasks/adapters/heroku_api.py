@@ -1015,7 +1015,7 @@ def make_api(
         resolve_api_url())
     token = token or auth.find_token(base_url)
     if not token:
-        raise ApiError(f"no Heroku API token found for {base_url}", auth.LOGIN_HINT)
+        raise ApiError(*auth.missing_token_message(base_url))
     cabundle = cabundle or os.environ.get("HEROTASKS_CA_BUNDLE") or None
     if cabundle and not os.path.isfile(cabundle):
         raise ConfigError(
