@@ -118,6 +118,16 @@ class Platform:
     def set_delay(self, name: str, seconds: float) -> None:
         self.store.set_setting(f"delay.{name}", float(seconds))
 
+    #: Dev Center "Limits": "An account can have up to 100 apps."
+    APP_LIMIT = 100
+
+    def app_limit(self) -> int:
+        """How many apps the account may own (an admin setting, for tests)."""
+        return int(self.store.setting("app_limit", self.APP_LIMIT))
+
+    def set_app_limit(self, limit: int) -> None:
+        self.store.set_setting("app_limit", int(limit))
+
     def background(self, fn: Callable, *args: Any) -> threading.Thread:
         """Run platform work (release phase, promotion) off the request."""
         t = threading.Thread(target=fn, args=args, daemon=True)
@@ -164,6 +174,13 @@ class Platform:
                 )
             if self.store.find("app", name=name):
                 raise invalid("Name is already taken")
+            limit = self.app_limit()
+            if len(self.store.find("app")) >= limit:
+                # 422, as the issue's account of Heroku says; the wording is
+                # the sandbox's own (no source quotes Heroku's), and herotasks
+                # reads only that it is not "already taken"
+                raise invalid(f"You've reached the limit of {limit} apps for "
+                              "this account. Delete some apps to create more.")
             app_id, ts = new_id(), now()
             app = {
                 "id": app_id, "name": name, "created_at": ts, "updated_at": ts,

@@ -405,7 +405,7 @@ class Handler(BaseHTTPRequestHandler):
                 values = {}
                 for key in body:
                     if key not in ("build_delay", "boot_delay", "rate_limit",
-                                   "rate_refill"):
+                                   "rate_refill", "app_limit"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
                     if values[key] < 0:
@@ -413,6 +413,8 @@ class Handler(BaseHTTPRequestHandler):
                 for key, value in values.items():
                     if key.endswith("_delay"):
                         p.set_delay(key[: -len("_delay")], value)
+                if "app_limit" in values:
+                    p.set_app_limit(int(values["app_limit"]))
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -424,7 +426,8 @@ class Handler(BaseHTTPRequestHandler):
     def settings(self) -> dict[str, float]:
         p, bucket = self.sandbox.platform, self.sandbox.rate_limit
         return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
-                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute}
+                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
+                "app_limit": p.app_limit()}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id
