@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from herotasks.errors import ApiError, LockHeld, hint_command
+from herotasks.errors import ApiError, LockHeld, creation_refused, hint_command
 
 PREFIX = "htlock-"
 _VARS = {
@@ -130,6 +130,9 @@ def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
         try:
             api.create_app(name)
         except ApiError as exc:
+            refused = creation_refused(exc, f"the deploy lock app {name}")
+            if refused:  # not held by anyone: Heroku would not make it
+                raise refused from None
             if exc.status != 422:
                 raise
             current = current_holder(api, holder.app)

@@ -17,7 +17,7 @@ import re
 from typing import Any, Callable, Iterable
 
 from herotasks.core.config import Settings
-from herotasks.errors import ApiError, ConfigError
+from herotasks.errors import ApiError, ConfigError, creation_refused
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
 #: Config vars that must never be copied: the release phase runs on the scratch
@@ -94,6 +94,9 @@ def create(api: Any, target: dict, settings: Settings,
         try:
             scratch = api.create_app(name, stack=stack, region=region)
         except ApiError as exc:
+            refused = creation_refused(exc, f"the scratch app {name}")
+            if refused:
+                raise refused from None
             if exc.status == 422:
                 raise ConfigError(
                     f"the scratch app name {name} is taken by an app this "
