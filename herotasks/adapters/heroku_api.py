@@ -542,9 +542,19 @@ class HerokuAPI:
         return self.request("GET", _path("apps", name))
 
     def create_app(
-        self, name: str, stack: str | None = None, region: str | None = None
+        self, name: str, stack: str | None = None, region: str | None = None,
+        team: str | None = None, space: str | None = None,
     ) -> dict | None:
+        """A personal app (``POST /apps``) or, with ``team``, a team app
+        (``POST /teams/apps``, the schema's "Team App: Create"), in ``space``
+        when given (a Private Space's region is the space's: no ``region``)."""
         body = {"name": name, "stack": stack, "region": region}
+        if team:
+            team_body = {**body, "team": team, "space": space}
+            if space:
+                team_body.pop("region")
+            return self.request("POST", "/teams/apps",
+                                {k: v for k, v in team_body.items() if v})
         return self.request("POST", "/apps", {k: v for k, v in body.items() if v})
 
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:

@@ -62,7 +62,9 @@ def lock_acquire(run: Run, step: Step) -> Facts:
     j = run.journal
     holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
                             deploy_id=j.deploy_id)
-    return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock)}
+    team = (run.app.get("team") or {}).get("name")
+    return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock,
+                                     team=team)}
 
 
 def assets_precompile(run: Run, step: Step) -> Facts:

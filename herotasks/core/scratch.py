@@ -81,6 +81,8 @@ def create(api: Any, target: dict, settings: Settings,
     name = scratch_name(settings.scratch_prefix, app)
     stack = (target.get("build_stack") or target.get("stack") or {}).get("name")
     region = (target.get("region") or {}).get("name")
+    team = (target.get("team") or {}).get("name")
+    space = (target.get("space") or {}).get("name")
     scratch = _find(api, name)
     if scratch is not None:
         have = (scratch.get("build_stack") or scratch.get("stack") or {}).get("name")
@@ -92,7 +94,10 @@ def create(api: Any, target: dict, settings: Settings,
             out(f"scratch: reusing {name}")
     if scratch is None:
         try:
-            scratch = api.create_app(name, stack=stack, region=region)
+            # where the target lives: a team target's pipeline couples only
+            # the team's apps (Dev Center, "Pipeline Ownership Transition")
+            scratch = api.create_app(name, stack=stack, region=region, team=team,
+                                     space=space)
         except ApiError as exc:
             refused = creation_refused(exc, f"the scratch app {name}")
             if refused:
@@ -104,7 +109,8 @@ def create(api: Any, target: dict, settings: Settings,
                     "set herotasks.scratch.prefix to something unique",
                 ) from None
             raise
-        out(f"scratch: created {name} (stack {stack or 'default'})")
+        out(f"scratch: created {name} (stack {stack or 'default'}"
+            + (f", team {team})" if team else ")"))
         scratch = scratch or {"name": name}
     _sync_buildpacks(api, app, name)
     _sync_config(api, app, name, settings, addon)

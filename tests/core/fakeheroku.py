@@ -133,12 +133,13 @@ class FakeHeroku:
         return dict(self._app(name))
 
     def create_app(self, name: str, stack: str | None = None,
-                   region: str | None = None) -> dict:
+                   region: str | None = None, team: str | None = None,
+                   space: str | None = None) -> dict:
         self._check("create_app", name)
         if name in self.apps_:
             raise ApiError("Name is already taken", status=422, id="invalid_params",
                            request="POST /apps")
-        self.calls.append(("create_app", name))
+        self.calls.append(("create_app", name, team, space))
         return dict(self.add_app(name, stack=stack or "heroku-24"))
 
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:

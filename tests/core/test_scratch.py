@@ -72,3 +72,13 @@ def test_a_reused_scratch_app_loses_production_data_it_was_given(heroku, target)
     scratch.create(heroku, target, settings("RAILS_ENV"), out=lambda _: None)
     assert heroku.config[name] == {"RAILS_ENV": "production",
                                    scratch.MARKER: "tally-prod"}
+
+
+def test_a_team_targets_scratch_app_is_made_in_its_team_and_space(heroku, target):
+    """A personal scratch app could not join a team's pipeline, nor run
+    in the target's Private Space."""
+    heroku.apps_["tally-prod"].update(team={"name": "acme"},
+                                      space={"name": "acme-space"})
+    target = heroku.app("tally-prod")
+    made = scratch.create(heroku, target, settings(), out=lambda _: None)
+    assert ("create_app", made["name"], "acme", "acme-space") in heroku.calls

@@ -46,3 +46,45 @@ def test_the_app_limit_is_its_own_one_line_error(rails, api, app_limit, room, wh
     assert "changing hands" not in lines[0]
     assert rails.current()["id"] == before["id"]
     assert_clean(rails.state())
+
+
+# -- teams: helper apps live where the target lives -------------------------------
+
+@pytest.fixture
+def team_rails(sandbox, api, tools, git_env, tmp_path):
+    """The Rails fixture app as a team app (``POST /teams/apps``), in a
+    pipeline the team owns."""
+    from test_e2e_deploy import Project
+
+    team = api.post("/teams", {"name": tools.unique("team")})
+    app = tools.unique("tally")
+    api.post("/teams/apps", {"name": app, "team": team["name"]})
+    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+    pipeline = api.post("/pipelines", {"name": tools.unique("pipe"),
+                                       "owner": {"id": team["id"], "type": "team"}})
+    api.post("/pipeline-couplings", {"app": app, "pipeline": pipeline["id"],
+                                     "stage": "production"})
+    proj.team = team
+    yield proj
+    api.request("DELETE", f"/pipelines/{pipeline['id']}")
+    api.request("DELETE", f"/apps/{app}")
+
+
+def test_a_team_pipeline_deploy_makes_its_helper_apps_in_the_team(team_rails, api,
+                                                                 sandbox, tmp_path):
+    """Heroku couples only apps of the pipeline's owner: a personal scratch
+    app cannot join the team's pipeline (that failed inside the window)."""
+    from e2e_support import RequestLog
+
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text("herotasks:\n  promote: {method: pipeline}\n")
+    log = RequestLog(sandbox.root)
+    done, report = team_rails.deploy(runtime=conf, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["ok"]
+    posted = [p for m, p in log.since() if m == "POST" and p.endswith("/apps")]
+    # the lock app and the scratch app, both team apps
+    assert posted == ["/teams/apps", "/teams/apps"], posted
+    assert team_rails.current()["description"].startswith("Promote ht-scratch-")
+    assert_clean(team_rails.state())
