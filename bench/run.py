@@ -30,12 +30,14 @@ from bench.scenario import STRATEGIES, Scenario, Timing, describe
 from bench.table import format_table
 
 COLUMNS = [
-    ("strategy", "strategy"), ("deploy", "deploy"), ("window", "window s"),
+    ("strategy", "strategy"), ("deploy", "deploy"), ("outcome", "outcome"),
+    ("window", "window s"),
     ("window_minus_migration", "window − migration s"),
     ("ratio", "window ÷ herotasks"), ("maintenance_page", "maintenance pages"),
     ("app_error", "5xx app"), ("unavailable", "503 no dyno"),
     ("conn_error", "conn errors"), ("failed_outside_window", "failed outside window"),
-    ("worker_failures", "worker failures"), ("total", "deploy s"),
+    ("worker_failures", "worker failures"), ("back_in", "back on previous s"),
+    ("total", "deploy s"),
 ]
 MARKERS = ("<!-- bench:results -->", "<!-- /bench:results -->")
 

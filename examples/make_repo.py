@@ -1,4 +1,4 @@
-"""Build the tally example's git history: three commits tagged v1, v2 and v3.
+"""Build the tally example's git history: five commits tagged v1 to v5.
 
     python examples/make_repo.py DEST
 
@@ -26,6 +26,8 @@ VERSIONS = [
     ("base", "v1", "Count visits: a web page queues jobs, a worker counts them"),
     ("v2", "v2", "Remember who visited: a User-Agent column on jobs and visits"),
     ("v3", "v3", "Reword the page"),
+    ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
+    ("v5", "v5", "Break every page (a release the health check must roll back)"),
 ]
 # Build leftovers that may sit in the example folders if someone ran the app
 # there; they are never part of a version.

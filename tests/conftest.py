@@ -31,7 +31,6 @@ import requests
 from polling import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "heroku"
 HEROKU_BIN = REPO / ".herotasks" / "node" / "node_modules" / ".bin" / "heroku"
 ACCEPT = "application/vnd.heroku+json; version=3"
 _UNSET: Any = object()
@@ -356,6 +355,6 @@ def tools() -> SimpleNamespace:
     packages make ``from conftest import ...`` ambiguous, a fixture is not."""
     return SimpleNamespace(unique=unique, wait_until=wait_until, tarball=tarball,
                            git=git, make_repo=make_repo, clean_env=clean_env,
-                           load_json=load_json, WEB_APP=WEB_APP, SHARED=SHARED,
+                           load_json=load_json, WEB_APP=WEB_APP,
                            REPO=REPO, HEROKU_BIN=HEROKU_BIN, ACCEPT=ACCEPT,
                            start_sandbox=start_sandbox, Api=Api)

@@ -4,7 +4,7 @@ Everything goes through :class:`HerokuAPI`, which tests and the engine build wit
 :func:`make_api` (the one factory, like twine's ``create_repository``).
 
 Why not heroku3 (installed, 5.2.1): it is wrong exactly where a deploy must be
-right (see ``shared/notes/heroku-platform.md`` §4, all checked against a stub):
+right (each point checked against a stub of the API):
 its ``Release`` model drops ``output_stream_url`` and ``eligible_for_rollback``
 and it has no release-by-id call, so release-phase waits and rollbacks cannot be
 built on it; ``rollback()`` returns the *oldest* release of a desc-ordered list
@@ -680,9 +680,6 @@ class HerokuAPI:
     def slug(self, app: str, slug_id: str) -> dict:
         return self.request("GET", _path("apps", app, "slugs", slug_id))
 
-    def build(self, app: str, build_id: str) -> dict:
-        return self.request("GET", _path("apps", app, "builds", build_id))
-
     def builds(self, app: str) -> list[dict]:
         """Builds newest first (sorted here by ``created_at``: build ids are
         uuids, so the server's id order says nothing about age)."""
@@ -726,9 +723,6 @@ class HerokuAPI:
         return self.request(
             "GET", _path("apps", app, "pipeline-couplings"), missing_ok=True
         )
-
-    def create_pipeline(self, name: str) -> dict | None:
-        return self.request("POST", "/pipelines", {"name": name})
 
     def couple(self, pipeline_id: str, app: str, stage: str) -> dict | None:
         body = {"app": app, "pipeline": pipeline_id, "stage": stage}

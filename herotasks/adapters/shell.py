@@ -10,6 +10,10 @@ command.
 
 Secrets travel in ``env=`` only: invoke echoes the command (``--echo``,
 ``--dry``) and it shows in ``ps``; the environment does neither.
+
+Every command runs through :mod:`herotasks.adapters.children`'s runner, so it
+cannot outlive herotasks unnoticed: a ``kill -9`` of herotasks takes the
+command and everything it started down with it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from invoke import Context, Result
+
+from herotasks.adapters.children import guarded
 
 
 def local_runner(c: Context):
@@ -59,4 +65,5 @@ def run_local(
         kw["hide"] = hide
     if readonly:
         kw["dry"] = False
-    return local_runner(c)(cmd, warn=warn, **kw)
+    with guarded(c):
+        return local_runner(c)(cmd, warn=warn, **kw)

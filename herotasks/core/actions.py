@@ -77,7 +77,10 @@ def assets_precompile(run: Run, step: Step) -> Facts:
 
 
 def scratch_create(run: Run, step: Step) -> Facts:
-    app = scratch.create(run.api, run.app, run.settings, out=run.out)
+    # the new app's id is journaled before its marker is set (core.scratch)
+    app = scratch.create(run.api, run.app, run.settings, out=run.out,
+                         known_id=run.facts.get("scratch_app_id"),
+                         created=lambda a: run.journal.remember(scratch_app_id=a["id"]))
     return {"scratch_app": app.get("name")}
 
 
@@ -185,6 +188,13 @@ def settle_promote(run: Run, step: Step) -> Facts:
         time.sleep(2.0)
 
 
+def cannot_tell(run: Run, step: Step) -> Facts:
+    """A one-off dyno whose start was not answered may be migrating right
+    now, and nothing tells how it ends: never undo under it."""
+    raise OutcomeUnknown(f"a one-off dyno of {step.name} may be running",
+                         method="POST", path="/dynos")
+
+
 def db_premigrate(run: Run, step: Step) -> Facts:
     """Online migrations: the new slug runs them on the scratch app (it has
     the new code; the target still runs the old) with the target's config
@@ -243,7 +253,8 @@ def preboot_restore(run: Run, step: Step) -> Facts:
 
 
 def scratch_destroy(run: Run, step: Step) -> Facts:
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    scratch.destroy(run.api, run.name, run.settings, out=run.out,
+                    known_id=run.facts.get("scratch_app_id"))
     return None
 
 
@@ -294,7 +305,8 @@ def undo_preboot(run: Run, undo: dict) -> str:
 
 
 def undo_scratch(run: Run, undo: dict) -> str:
-    scratch.destroy(run.api, run.name, run.settings, out=run.out)
+    scratch.destroy(run.api, run.name, run.settings, out=run.out,
+                    known_id=run.facts.get("scratch_app_id"))
     return ""
 
 

@@ -38,7 +38,7 @@ from herotasks.core.config import Settings
 from herotasks.core.migrations import SOURCE_MARKER
 from herotasks.core.migrations import TRAILER as SOURCE_TRAILER
 from herotasks.core.migrations import source_from_text, summarize
-from herotasks.errors import CommandError, GitError
+from herotasks.errors import CommandError, GitError, hint_command
 
 LATEST_REF = "refs/herotasks/assets/latest"
 RECIPE_TRAILER = "Herotasks-Recipe"
@@ -123,7 +123,7 @@ def precompile(
         out_tree = _rev(c, f"{decision.reuse_from}:{output}", kind="tree")
         if out_tree is None:  # decide() checked, but the ref may have moved since
             raise GitError(f"compiled output of {decision.reuse_from[:10]} vanished",
-                           "run assets.precompile again")
+                           f"run `{hint_command('assets.precompile')}` again")
         tree = _graft_tree(c, source, output, out_tree)
         how = f"Reused {output} from {decision.reuse_from}"
     # The subject names the source in full: Heroku's build copies the pushed

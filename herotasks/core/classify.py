@@ -289,8 +289,8 @@ def _django_ops(operations: ast.expr, found: _Findings, *, atomic: bool) -> None
             found.bad("an operation", op.lineno, "not a call: not read")
         elif name == "SeparateDatabaseAndState":
             db_ops = _arg(op, "database_operations", 0)
-            if db_ops is None or (isinstance(db_ops, ast.Constant)
-                                  and db_ops.value is None):
+            if db_ops is None or _is(db_ops, None) or (
+                    isinstance(db_ops, (ast.List, ast.Tuple)) and not db_ops.elts):
                 found.ok("SeparateDatabaseAndState(state only)")
             else:
                 _django_ops(db_ops, found, atomic=atomic)

@@ -80,7 +80,7 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    out: Callable[[str], Any] = print,
                    clock: Callable[[], float] = time.time,
                    actions: dict[str, Action] | None = None,
-                   keep_code: bool = False,
+                   keep_code: bool = False, force: bool = False,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
     """Finish or undo the stage's interrupted deploy (``deploy.recover``).
 
@@ -90,13 +90,21 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
     :param keep_code: put back maintenance, workers and preboot, and release
         the lock, leaving releases as they are (the way out when there is
         nothing to roll back to, or the code now live is to stay).
+    :param force: even though it may still run (:func:`recover.check_gone`).
     """
     name = settings.require_app()
+    if not force and journal_mod.load(settings.statedir, name) is None:
+        # the lock's copy is checked before it is adopted: a refusal leaves
+        # nothing behind, not even a local journal
+        theirs = find_journal(api, settings, name)
+        if theirs is not None:
+            recover.check_gone(theirs, lock.held_by(api, name))
     journal = find_journal(api, settings, name, adopt=True, out=out)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
-    return recover.recover(engine, journal, api, out=out, keep_code=keep_code)
+    return recover.recover(engine, journal, api, out=out, keep_code=keep_code,
+                           force=force)
 
 
 def find_journal(api: Any, settings: Settings, name: str, *, adopt: bool = False,
@@ -133,6 +141,8 @@ class Status:
     pending: Any
     lock_holder: Any
     journal_open: tuple[str, ...]
+    #: why that deploy may still be running (recover would refuse), or None
+    running: str | None = None
 
     def describe(self) -> str:
         r = self.release or {}
@@ -151,7 +161,10 @@ class Status:
             "  lock:        " + (self.lock_holder.describe() if self.lock_holder
                                  else "free"),
         ]
-        if self.journal_open:
+        if self.journal_open and self.running:
+            lines.append("  IN PROGRESS: " + ", ".join(self.journal_open)
+                         + f" ({self.running})")
+        elif self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
                          + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
         return "\n".join(lines)
@@ -164,13 +177,21 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     app = app_info(api, name)
     found, current = deployed_commit(c, api, name)
     journal = find_journal(api, settings, name)
+    holder = lock.held_by(api, name)
+    running = None
+    if journal is not None and journal.has_open():
+        try:
+            recover.check_gone(journal, holder)
+        except recover.StillRunning as exc:
+            running = exc.message.removesuffix("; nothing was changed")
     return Status(
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),
         formation=formation_from_api(api.formation(name)),
         pending=pending_for(c, settings, found, head),
-        lock_holder=lock.held_by(api, name),
+        lock_holder=holder,
         journal_open=tuple(e.step for e in journal.open_entries()) if journal else (),
+        running=running,
     )
 
 

@@ -254,10 +254,10 @@ class Engine:
         """After ``step`` failed: carry on when that is right, else fail.
 
         In order: a lost answer is settled first (the change may have been
-        made); past the point of no return a failed cleanup or ``after`` hook
-        is a named leftover; after a successful migration the step is tried
-        again and the new release is kept whatever happens; anything else
-        unwinds.
+        made); past the point of no return a failed cleanup, and past it or
+        the migration a failed ``after`` hook (its step did its work), is a
+        named leftover; after a successful migration the step is tried again
+        and the new release is kept whatever happens; anything else unwinds.
         """
         spec, journal = step.spec, run.journal
         if isinstance(error, OutcomeUnknown):
@@ -265,10 +265,13 @@ class Engine:
             if facts is not None:
                 journal.done(step.name, **facts)
                 run.report.steps[-1].ok = True
-                self.run_hooks(run, "after", step)
+                try:
+                    self.run_hooks(run, "after", step)
+                except HerotasksError as hook_error:
+                    self._recover_step(run, step, hook_error, live=live)
                 return
-        if live and (spec.cleanup or (isinstance(error, HookFailed)
-                                      and error.when == "after")):
+        after_hook = isinstance(error, HookFailed) and error.when == "after"
+        if (live and spec.cleanup) or (after_hook and (live or _migrated(run))):
             stage = f" --stage {journal.stage}" if journal.stage else ""
             fix = (f"; run `{hint_command('deploy.recover' + stage)}` to clear it"
                    if spec.cleanup else "")
@@ -297,11 +300,9 @@ class Engine:
             return None  # its undo is right either way (absolute values)
         if spec.settle is not None:
             try:
-                facts = spec.settle(run, step)
+                return spec.settle(run, step)
             except OutcomeUnknown as still:
                 error = still
-            else:
-                return None if facts is None else facts
         run.out(f"UNKNOWN {step.name}: {error}")
         run.report.finished_at = self.clock()
         stage = f" --stage {run.journal.stage}" if run.journal.stage else ""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from herotasks.adapters import processes
 from herotasks.errors import HerotasksError, hint_command
 
 VERSION = 1
@@ -204,7 +205,7 @@ def load(statedir: Path, app: str) -> Journal | None:
     except (OSError, ValueError) as exc:
         raise HerotasksError(
             f"cannot read the deploy journal {path}: {exc}",
-            "fix or move the file, then run deploy.recover again",
+            f"fix or move the file, then run `{hint_command('deploy.recover')}` again",
         ) from None
     return from_dict(raw, path=path)
 
@@ -295,13 +296,13 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
             f"a deploy of {app} started at {when}"
             + (f" by pid {who}" if who else "")
             + f" is unfinished and holds changes ({steps})",
-            "if that process is gone, run `"
+            "wait for it to finish; only if that process is gone, run `"
             + hint_command(f"deploy.recover --stage {existing.stage or stage}") + "`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,
                       started_at=clock(), clock=clock)
-    journal.facts["pid"] = os.getpid()
+    journal.facts.update(processes.me())  # pid, host, start time: recover checks
     journal.save()
     return journal
 

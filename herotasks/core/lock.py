@@ -29,9 +29,16 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from herotasks.errors import ApiError, LockHeld, creation_refused, hint_command
+from herotasks.errors import (
+    ApiError,
+    LockHeld,
+    OutcomeUnknown,
+    creation_refused,
+    hint_command,
+)
 
 PREFIX = "htlock-"
 _VARS = {
@@ -132,6 +139,14 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
     for _attempt in range(2):
         try:
             api.create_app(name, team=team)
+        except OutcomeUnknown:
+            # the answer was lost: look before deciding (see _made_by_us)
+            made = _made_by_us(api, holder)
+            if made is None:
+                continue  # it was never made: ask again
+            if made:
+                return name
+            _refuse(api, holder)
         except ApiError as exc:
             refused = creation_refused(exc, f"the deploy lock app {name}")
             if refused:  # not held by anyone: Heroku would not make it
@@ -143,20 +158,62 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
                 continue
             if isinstance(current, Holder) and current.deploy_id == holder.deploy_id:
                 return name
-            who = current.describe() if isinstance(current, Holder) else (
-                "a deploy that is just starting (no holder recorded yet)")
-            raise LockHeld(
-                f"{holder.app} is being deployed by {who}",
-                "wait for it to finish, or run with --force-unlock if it died",
-            ) from None
-        try:
-            api.update_config_vars(name, holder.to_vars())
-        except BaseException:
-            _delete_quietly(api, name)
-            raise
+            _refuse(api, holder, current)
+        _claim(api, name, holder)
         return name
     raise LockHeld(f"the deploy lock of {holder.app} keeps changing hands",
                    "try again in a moment")
+
+
+#: A lock app this young with no holder yet, found after our own create went
+#: unanswered, is taken to be the one we made.
+FRESH_SECONDS = 60
+
+
+def _refuse(api: Any, holder: Holder, current: Any = None) -> None:
+    """Raise :class:`LockHeld` naming whoever holds the lock."""
+    if current is None:
+        current = current_holder(api, holder.app)
+    who = current.describe() if isinstance(current, Holder) else (
+        "a deploy that is just starting (no holder recorded yet)")
+    raise LockHeld(f"{holder.app} is being deployed by {who}",
+                   "wait for it to finish, or run with --force-unlock if it died")
+
+
+def _claim(api: Any, name: str, holder: Holder) -> None:
+    """Write the holder into a lock app we just made (deleted if that fails)."""
+    try:
+        api.update_config_vars(name, holder.to_vars())
+    except BaseException:
+        _delete_quietly(api, name)
+        raise
+
+
+def _made_by_us(api: Any, holder: Holder) -> bool | None:
+    """Our ``POST /apps`` for the lock got no answer: did it make the app?
+
+    None: no lock app exists (nothing was made). True: it exists and is ours
+    now: it has our deploy id, or it is brand new and names no holder yet (the
+    create we sent; we claim it). False: someone else's, which the caller
+    reports as held. The residual risk, another deploy creating it within the
+    same seconds, is the same as two deploys racing a lost answer on Heroku.
+    """
+    name = lock_app_name(holder.app)
+    current = current_holder(api, holder.app)
+    if current is _GONE:
+        return None
+    if isinstance(current, Holder):
+        return current.deploy_id == holder.deploy_id
+    try:
+        created = datetime.fromisoformat(
+            (api.app(name).get("created_at") or "").replace("Z", "+00:00"))
+        age = (datetime.now(timezone.utc) - created).total_seconds()
+    except (ApiError, ValueError, TypeError):
+        return False
+    if age > FRESH_SECONDS:
+        return False
+    _claim(api, name, holder)
+    return True
 
 
 def release(api: Any, app: str, deploy_id: str | None, *, force: bool = False) -> bool:

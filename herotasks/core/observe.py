@@ -4,7 +4,8 @@ anything (GETs and read-only git), with every bad-input check on the way.
 This is the ``check`` step. It fails on the first problem with one line: a
 scratch allow-list that would leak the database, not a git repository,
 unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
-token, unknown app, pipeline promotion for an app in no pipeline. Nothing has changed at that point.
+token, unknown app, pipeline promotion for an app in no pipeline, an app
+with the scratch name that is not ours. Nothing has changed at that point.
 """
 
 from __future__ import annotations
@@ -112,6 +113,21 @@ def check_pipeline(api: Any, settings: Settings, name: str) -> None:
                           "couple it to one, or use herotasks.promote.method: slug")
 
 
+def check_scratch(api: Any, settings: Settings, name: str) -> None:
+    """An app already holding the scratch name must be ours: say so during
+    the check, before the lock or anything else is touched.
+
+    :raises ConfigError: it is somebody else's (see :mod:`herotasks.core.scratch`).
+    """
+    if not STRATEGIES[settings.strategy].scratch_build:
+        return
+    from herotasks.core import journal as journal_mod
+
+    unfinished = journal_mod.load(settings.statedir, name)
+    known = unfinished.facts.get("scratch_app_id") if unfinished else None
+    scratch.check_name(api, name, settings, known)
+
+
 def deployed_commit(c: Any, api: Any,
                     name: str) -> tuple[migrations.Deployed, dict | None]:
     """The source commit running on ``name`` and its current release."""
@@ -159,6 +175,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         # an add-on's var in the allow-list: refused here, before the lock
         scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
+    check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     verdicts = classify.classify_all(

@@ -11,25 +11,44 @@ The decision is a pure function of the journal and what Heroku says now:
   complete, re-running the one that was cut off (a migration applies what is
   left; scaling and maintenance set absolute values). If that migration fails,
   the engine rolls back exactly as in a deploy;
-* a release is still pending on Heroku (its release phase runs): **wait** and
-  ask to be run again, since undoing now could race the release going live.
+* a build or a release is still pending on the app while the promotion was
+  cut off (a killed ``git push`` leaves its build running on Heroku, and the
+  build releases when it ends): **wait**, since undoing now would race the
+  new code going live. :func:`recover` polls politely (every few seconds,
+  well under Heroku's ~75 requests a minute) until it is settled, then
+  decides; still pending after the build and release timeouts, it says so
+  in one line and changes nothing.
 
 Steps run by hand (``workers.stop`` then a crash) have no plan to finish, so
 their open changes are undone.
+
+Before any of that, recovery makes sure the deploy it recovers is really gone
+(:func:`check_gone`): re-running its migration and rolling back underneath a
+deploy that still runs is the worst it could do. It refuses while the
+journal's process still runs on this machine, or while the deploy lock is
+held by a running deploy here or by any deploy on another machine (whose pid
+cannot be checked from here: only ``--force`` says it is gone).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
+from herotasks.adapters import processes
+from herotasks.core import lock
 from herotasks.core.engine import Engine
 from herotasks.core.steps import PROMOTE_STEPS
 from herotasks.core.journal import FAILED, STARTED, Journal
 from herotasks.core.report import Report
+from herotasks.errors import HerotasksError, hint_command
 
 NOTHING, UNDO, FINISH, WAIT, KEEP_CODE = ("nothing", "undo", "finish", "wait",
                                          "keep-code")
+#: Seconds between looks while waiting: three requests a look stays far under
+#: Heroku's rate limit (~75 requests a minute sustained).
+POLL = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,12 +69,15 @@ class RecoverPlan:
 
 
 def decide(journal: Journal | None, current: dict | None,
-           newest: dict | None = None) -> RecoverPlan:
+           newest: dict | None = None,
+           builds: Sequence[dict] = ()) -> RecoverPlan:
     """Decide how to recover.
 
     :param journal: the app's journal (None when there is none).
     :param current: the release Heroku runs now.
     :param newest: the newest release (may be pending, unlike ``current``).
+    :param builds: the app's builds (newest first); a pending one may still
+        release the code of a cut-off ``git push``.
     """
     if journal is None:
         return RecoverPlan(NOTHING, "nothing to recover: no unfinished deploy "
@@ -70,12 +92,17 @@ def decide(journal: Journal | None, current: dict | None,
     status = journal.status(promote) if promote else None
     remaining = tuple(n for n in planned if n != "check"
                       and not journal.is_complete(n))
-    if status == STARTED:
+    if status in (STARTED, FAILED):
+        # cut off (or failed on our side): Heroku may still be making it live
+        building = next((b for b in builds if b.get("status") == "pending"), None)
+        if building is not None:
+            return RecoverPlan(WAIT, f"build {building.get('id')} is still pending "
+                               f"on {journal.app}, and may release when it ends")
         if newest and newest.get("status") == "pending" and (
                 newest.get("id") != journal.facts.get("previous_release")):
             return RecoverPlan(WAIT, f"release v{newest.get('version')} is still "
-                               "pending on Heroku; run deploy.recover again when "
-                               "it has finished")
+                               f"pending on {journal.app}")
+    if status == STARTED:
         if _went_live(journal, current):
             return RecoverPlan(FINISH, "the new release went live; completing "
                                "the deploy",
@@ -92,6 +119,78 @@ def decide(journal: Journal | None, current: dict | None,
                        remaining)
 
 
+class StillRunning(HerotasksError):
+    """The deploy to recover (or another one) may still be running."""
+
+
+def check_gone(journal: Journal, holder: lock.Holder | None, *,
+               here: str | None = None,
+               running: Callable[[int | None, str | None], str | None]
+               = processes.running) -> None:
+    """Refuse to recover while the deploy may still be running.
+
+    :param holder: who holds the app's deploy lock now (None: nobody).
+    :param here: this machine's name.
+    :param running: the live command line of a pid (with its recorded start
+        time), None when it is gone (:func:`herotasks.adapters.processes.running`).
+    :raises StillRunning: one line naming the holder and what to do.
+    """
+    here = here or processes.host()
+    stage = f" --stage {journal.stage}" if journal.stage else ""
+    wait = "wait for it to finish"
+    facts = journal.facts
+    pid, where = facts.get("pid"), facts.get("host") or here
+    when = _utc(journal.started_at)
+    if pid and where == here:
+        cmd = running(pid, facts.get("pid_started"))
+        if cmd is not None:
+            raise StillRunning(
+                f"the deploy of {journal.app} is still running: pid {pid} on "
+                f"{where}, started {when}, command: {cmd or 'unknown'}; nothing "
+                "was changed",
+                f"{wait}; if it hangs, stop it (kill {pid}) and run `"
+                + hint_command(f"deploy.recover{stage}") + "` again")
+    elif pid:
+        raise StillRunning(
+            f"the deploy of {journal.app} was started on {where} (pid {pid}, "
+            f"started {when}) and cannot be checked from {here}; nothing was "
+            "changed",
+            f"{wait}; if it is gone, run `"
+            + hint_command(f"deploy.recover{stage} --force") + "`")
+    if holder is None:
+        return
+    holder_host = holder.who.rpartition("@")[2]
+    age = _age(time.time() - holder.since) if holder.since else "unknown time"
+    if holder_host == here:
+        cmd = running(holder.pid, None)
+        if cmd is not None:
+            raise StillRunning(
+                f"the deploy lock of {journal.app} is held by a running deploy: "
+                f"{holder.describe()}, command: {cmd or 'unknown'}; nothing was "
+                "changed",
+                f"{wait}; if it hangs, stop it (kill {holder.pid}) and run `"
+                + hint_command(f"deploy.recover{stage}") + "` again")
+        return
+    raise StillRunning(
+        f"the deploy lock of {journal.app} is held by {holder.describe()}, for "
+        f"{age}, on another machine, which may still be deploying; nothing was "
+        "changed",
+        f"{wait}; if it is gone, run `"
+        + hint_command(f"deploy.recover{stage} --force") + "`")
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(seconds, 0):.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _went_live(journal: Journal, current: dict | None) -> bool:
     """Whether Heroku runs the release the interrupted promotion made."""
     if not current:
@@ -106,29 +205,64 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
             and current.get("id") != facts.get("previous_release"))
 
 
+def look(journal: Journal, api: Any) -> tuple[dict | None, RecoverPlan]:
+    """What Heroku says now, and the decision it leads to (three GETs)."""
+    current = api.current_release(journal.app)
+    recent = api.releases(journal.app, limit=1)
+    builds = api.builds(journal.app)
+    return current, decide(journal, current, recent[0] if recent else None, builds)
+
+
 def recover(engine: Engine, journal: Journal | None, api: Any, *,
-            out: Any = print, keep_code: bool = False,
+            out: Any = print, keep_code: bool = False, force: bool = False,
+            poll: float = POLL, sleep: Callable[[float], Any] = time.sleep,
             ) -> tuple[RecoverPlan, Report | None]:
     """Decide and act; the plan and the report of what ran (None if nothing).
 
     :param keep_code: undo every open change but the promotion (see
         :func:`herotasks.core.deploy.recover_deploy`).
+    :param force: recover although the deploy may still run (``--force``).
+    :param poll: seconds between looks while a build or release is pending.
+    :raises StillRunning: it may (see :func:`check_gone`).
+    :raises HerotasksError: still pending at the deadline; nothing changed.
     """
     if journal is None:
         plan = decide(None, None)
         out(plan.describe())
         return plan, None
+    if not force:
+        check_gone(journal, lock.held_by(api, journal.app))
     if keep_code:
         open_steps = tuple(e.step for e in journal.open_entries())
         plan = RecoverPlan(KEEP_CODE, "putting back everything but the code now "
                            "live", open_steps)
         out(plan.describe())
+        journal.remember(**processes.me())  # a second recover must see us
         return plan, engine.unwind(journal, "recovering, keeping the code",
                                    keep=("rollback",))
-    current = api.current_release(journal.app)
-    recent = api.releases(journal.app, limit=1)
-    plan = decide(journal, current, recent[0] if recent else None)
+    timeouts = engine.tools.settings.timeouts
+    # as long as a build and the release it makes may take
+    deadline = time.monotonic() + timeouts.build + timeouts.release
+    said = None
+    while True:
+        current, plan = look(journal, api)
+        if plan.mode != WAIT:
+            break
+        if plan.reason != said:
+            out(f"recover: waiting ({plan.reason})")
+            said = plan.reason
+        if time.monotonic() >= deadline:
+            stage = f" --stage {journal.stage}" if journal.stage else ""
+            raise HerotasksError(
+                f"{plan.reason}, still after "
+                f"{timeouts.build + timeouts.release:g}s; nothing was changed",
+                "run `" + hint_command(f"deploy.recover{stage}") + "` again once "
+                f"it has finished (heroku builds -a {journal.app})")
+        sleep(poll)
     out(plan.describe())
+    if plan.mode in (FINISH, UNDO):
+        # this process carries the deploy on now: a second recover must see it
+        journal.remember(**processes.me())
     if plan.mode == FINISH:
         if plan.adopt and current:
             journal.done(plan.adopt, release_id=current.get("id"),

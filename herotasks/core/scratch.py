@@ -8,6 +8,23 @@ and its formation stays at zero so nothing runs there. A marker config var
 ``HEROTASKS_SCRATCH_FOR`` names the target, so destroy can find leftovers of
 earlier crashed deploys (say, made under another naming) without touching
 another app's scratch.
+
+Names are global on Heroku, so an app with the scratch name may be somebody
+else's. herotasks reuses, wipes or destroys an app only when it can tell the
+app is the scratch app of *this* target (:func:`ours`):
+
+* its marker names the target, or
+* it is the app this very deploy created: the API takes no config vars with
+  ``POST /apps``, so the marker is the request right after the creation, and
+  the created app's id is journaled (``scratch_app_id``) before that
+  request. A deploy killed between the two leaves an unmarked app whose id
+  the journal knows, and recovery still recognises it.
+
+Anything else is refused before a change (:class:`ForeignApp`). The one gap
+left is a kill between Heroku creating the app and the journal recording its
+id (the answer is lost): that app is unmarked and unknown, so herotasks
+refuses it like a stranger's and the line says to delete it by hand. Never
+destroying someone else's app is worth asking a person in that rare case.
 """
 
 from __future__ import annotations
@@ -69,11 +86,48 @@ def addon_vars(api: Any, app: str) -> set[str]:
     return found
 
 
+class ForeignApp(ConfigError):
+    """An app with the scratch name exists and is not this target's scratch."""
+
+
+def ours(api: Any, found: dict, app: str, known_id: str | None = None) -> bool:
+    """Whether ``found`` (an app with the scratch name) is ``app``'s scratch app:
+    its marker names ``app``, or its id is the one this deploy journaled."""
+    if known_id and found.get("id") == known_id:
+        return True
+    return (api.config_vars(found["name"]) or {}).get(MARKER) == app
+
+
+def check_name(api: Any, app: str, settings: Settings,
+               known_id: str | None = None) -> dict | None:
+    """The existing scratch app of ``app`` (None: there is none yet).
+
+    :raises ForeignApp: an app has the scratch name and is not ours; nothing
+        was changed.
+    """
+    name = scratch_name(settings.scratch_prefix, app)
+    found = _find(api, name)
+    if found is not None and not ours(api, found, app, known_id):
+        raise ForeignApp(
+            f"an app named {name} already exists and is not the scratch app of "
+            f"{app} (its {MARKER} does not name {app}); nothing was changed",
+            "set herotasks.scratch.prefix to something unique, or delete "
+            f"{name} yourself if it is a leftover of yours",
+        )
+    return found
+
+
 def create(api: Any, target: dict, settings: Settings,
-           out: Callable[[str], Any] = print) -> dict:
+           out: Callable[[str], Any] = print, *, known_id: str | None = None,
+           created: Callable[[dict], Any] | None = None) -> dict:
     """Create or reuse the scratch app of ``target`` (an app dict); return it.
 
     Idempotent: running it twice leaves the same app in the same shape.
+
+    :param known_id: the scratch app id this deploy journaled, if any.
+    :param created: called with the new app as soon as Heroku created it,
+        before anything else (the caller journals its id).
+    :raises ForeignApp: the name is taken by an app that is not ours.
     """
     app = target["name"]
     addon = addon_vars(api, app)
@@ -83,7 +137,7 @@ def create(api: Any, target: dict, settings: Settings,
     region = (target.get("region") or {}).get("name")
     team = (target.get("team") or {}).get("name")
     space = (target.get("space") or {}).get("name")
-    scratch = _find(api, name)
+    scratch = check_name(api, app, settings, known_id)
     if scratch is not None:
         have = (scratch.get("build_stack") or scratch.get("stack") or {}).get("name")
         if stack and have and have != stack:
@@ -109,9 +163,12 @@ def create(api: Any, target: dict, settings: Settings,
                     "set herotasks.scratch.prefix to something unique",
                 ) from None
             raise
+        scratch = scratch or {"name": name}
+        if created is not None and scratch.get("id"):
+            created(scratch)
+        api.update_config_vars(name, {MARKER: app})  # ours from here on
         out(f"scratch: created {name} (stack {stack or 'default'}"
             + (f", team {team})" if team else ")"))
-        scratch = scratch or {"name": name}
     _sync_buildpacks(api, app, name)
     _sync_config(api, app, name, settings, addon)
     zero_formation(api, name)
@@ -119,13 +176,25 @@ def create(api: Any, target: dict, settings: Settings,
 
 
 def destroy(api: Any, app: str, settings: Settings,
-            out: Callable[[str], Any] = print) -> list[str]:
+            out: Callable[[str], Any] = print, *,
+            known_id: str | None = None) -> list[str]:
     """Destroy ``app``'s scratch app and any leftover scratch apps of it.
 
+    An app with the scratch name that is not ours (:func:`ours`) is left
+    alone, with a line saying so: destroying is never a guess.
+
+    :param known_id: the scratch app id this deploy journaled, if any.
     :returns: names destroyed.
     """
     expected = scratch_name(settings.scratch_prefix, app)
-    names = [expected] + [n for n in _leftovers(api, app, settings) if n != expected]
+    names = [n for n in _leftovers(api, app, settings) if n != expected]
+    found = _find(api, expected)
+    if found is not None:
+        if ours(api, found, app, known_id):
+            names.insert(0, expected)
+        else:
+            out(f"scratch: leaving {expected} alone: it is not the scratch app "
+                f"of {app} (its {MARKER} does not name it)")
     gone = []
     for name in names:
         try:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from herotasks.adapters import git
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
-from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError
+from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError, hint_command
 
 #: Heroku slug ids are uuids.
 SLUG_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -236,7 +236,8 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
     if method == "pipeline":
         if scratch is None:
             raise ConfigError("pipeline promotion needs the scratch app",
-                              "run scratch.create and slug.build first")
+                              f"run `{hint_command('scratch.create')}` and "
+                              f"`{hint_command('slug.build')}` first")
         source_release = source_release or promotable_release(
             api, scratch["name"], slug_id, timeout=timeout)["id"]
         release = _promote_pipeline(api, app, scratch, source_release, timeout,
@@ -245,7 +246,7 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
         if release and got != slug_id:
             raise CommandError(
                 f"the promotion released slug {got} on {name}, not the built "
-                f"slug {slug_id}", "see heroku releases -a " + name)
+                f"slug {slug_id}", f"see heroku releases -a {name}")
     else:
         release = api.create_release(
             name, slug_id, description=release_description(source) if source else None)

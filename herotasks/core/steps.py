@@ -203,7 +203,8 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              lambda _, s: f"one-off dyno of the new slug (scratch app, the app's "
              f"config): {s.migrate_command}, while the old code serves",
              act.db_premigrate, "nothing (online migrations are backward "
-             "compatible: the old code runs on the new schema)"),
+             "compatible: the old code runs on the new schema)",
+             settle=act.cannot_tell),
     StepSpec("slug.promote", _promote_text, act.slug_promote, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
              goes_live=True, promotes=True, final_by_hand=True,

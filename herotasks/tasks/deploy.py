@@ -147,26 +147,36 @@ def rollback(c, stage=None, to=None):
 
 @task(help={"stage": STAGE_HELP,
             "keep_code": "put back maintenance, workers and preboot and release "
-                         "the lock, but leave the releases as they are"})
+                         "the lock, but leave the releases as they are",
+            "force": "recover even though the deploy may still be running (its "
+                     "lock is held on another machine, whose processes cannot "
+                     "be checked from here)"})
 @boundary
-def recover(c, stage=None, keep_code=False):
+def recover(c, stage=None, keep_code=False, force=False):
     """Finish or undo an interrupted deploy from its journal.
 
     The journal is this machine's, or else the copy kept with the deploy lock
-    on Heroku, so any machine with the token can recover.
+    on Heroku, so any machine with the token can recover. Refuses while that
+    deploy (or another holding the lock) still runs: wait for it, or pass
+    --force once you know it is gone.
     """
     from herotasks.core import deploy as ops
+    from herotasks.core import lock
     from herotasks.core import recover as core_recover
 
     s = settings(c, stage)
     if is_dry(c):
         client = api(c, s)
         j = ops.find_journal(client, s, s.require_app())
-        current = client.current_release(s.app)
-        recent = client.releases(s.app, limit=1)
-        out(core_recover.decide(j, current, recent[0] if recent else None).describe())
+        if j is not None and not force:
+            core_recover.check_gone(j, lock.held_by(client, s.app))
+        if j is None:
+            out(core_recover.decide(None, None).describe())
+        else:
+            out(core_recover.look(j, client)[1].describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code)
+    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code,
+                                   force=force)
     if report is not None:
         out(report.summary())
 

@@ -54,7 +54,8 @@ def add_field(field: str) -> str:
     )"""
 
 
-CONCURRENT = "from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently"
+CONCURRENT = ("from django.contrib.postgres.operations import "
+              "AddIndexConcurrently, RemoveIndexConcurrently")
 NOT_ATOMIC = "    atomic = False\n\n"
 
 DJANGO = [
@@ -66,12 +67,15 @@ DJANGO = [
      django(add_field("models.TextField(blank=True, default='', null=True)")),
      "online", "AddField(null=True)"),
     ("add-field-db-default",
-     django(add_field("models.IntegerField(db_default=0)")), "online", "AddField(db_default)"),
+     django(add_field("models.IntegerField(db_default=0)")),
+     "online", "AddField(db_default)"),
     ("add-field-db-default-now",
-     django(add_field("models.DateTimeField(db_default=django.db.models.functions.datetime.Now())")),
+     django(add_field("models.DateTimeField("
+                      "db_default=django.db.models.functions.datetime.Now())")),
      "online", "AddField(db_default)"),
     ("add-field-db-default-volatile",
-     django(add_field("models.UUIDField(db_default=django.contrib.postgres.functions.RandomUUID())")),
+     django(add_field("models.UUIDField("
+                      "db_default=django.contrib.postgres.functions.RandomUUID())")),
      "window", "may rewrite the table"),
     ("add-field-python-default-only",
      django(add_field("models.IntegerField(default=0)"),),
@@ -79,12 +83,16 @@ DJANGO = [
     ("add-field-not-null", django(add_field("models.CharField(max_length=20)")),
      "window", "AddField on line 13 (NOT NULL without db_default)"),
     ("add-field-fk-nullable",
-     django(add_field("models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='tally.counter')")),
+     django(add_field("models.ForeignKey(null=True, on_delete=django.db.models."
+                      "deletion.SET_NULL, to='tally.counter')")),
      "window", "AddField(ForeignKey)"),
     ("add-field-fk-no-index-no-constraint",
-     django(add_field("models.ForeignKey(db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to='tally.counter')")),
+     django(add_field("models.ForeignKey(db_constraint=False, db_index=False, "
+                      "null=True, on_delete=django.db.models.deletion.SET_NULL, "
+                      "to='tally.counter')")),
      "online", "AddField(null=True)"),
-    ("add-field-unique", django(add_field("models.CharField(max_length=20, null=True, unique=True)")),
+    ("add-field-unique",
+     django(add_field("models.CharField(max_length=20, null=True, unique=True)")),
      "window", "AddField(unique=True)"),
     ("add-field-m2m", django(add_field("models.ManyToManyField(to='tally.counter')")),
      "online", "AddField(ManyToManyField)"),
@@ -92,7 +100,8 @@ DJANGO = [
      django("migrations.AddField('counter', 'note', models.TextField(null=True))"),
      "online", "AddField(null=True)"),
     ("add-index-concurrently",
-     django("AddIndexConcurrently(model_name='vote', index=models.Index(fields=['cast_at'], name='tally_vote_cast_at_idx'))",
+     django("AddIndexConcurrently(model_name='vote', index=models.Index("
+            "fields=['cast_at'], name='tally_vote_cast_at_idx'))",
             header=CONCURRENT, body=NOT_ATOMIC),
      "online", "AddIndexConcurrently"),
     ("remove-index-concurrently",
@@ -100,64 +109,86 @@ DJANGO = [
             header=CONCURRENT, body=NOT_ATOMIC),
      "online", "RemoveIndexConcurrently"),
     ("add-index-concurrently-atomic",
-     django("AddIndexConcurrently(model_name='vote', index=models.Index(fields=['cast_at'], name='i'))",
+     django("AddIndexConcurrently(model_name='vote', "
+            "index=models.Index(fields=['cast_at'], name='i'))",
             header=CONCURRENT),
      "window", "needs atomic = False"),
     ("add-index-plain",
-     django("migrations.AddIndex(model_name='vote', index=models.Index(fields=['cast_at'], name='i'))"),
+     django("migrations.AddIndex(model_name='vote', "
+            "index=models.Index(fields=['cast_at'], name='i'))"),
      "window", "plain CREATE INDEX locks writes"),
-    ("remove-index-plain", django("migrations.RemoveIndex(model_name='vote', name='i')"),
+    ("remove-index-plain",
+     django("migrations.RemoveIndex(model_name='vote', name='i')"),
      "window", "RemoveIndex"),
     ("create-extension",
-     django("CreateExtension('pg_trgm')", header="from django.contrib.postgres.operations import CreateExtension"),
+     django("CreateExtension('pg_trgm')",
+            header="from django.contrib.postgres.operations import CreateExtension"),
      "online", "CreateExtension"),
     ("hstore-extension",
-     django("HStoreExtension()", header="from django.contrib.postgres.operations import HStoreExtension"),
+     django("HStoreExtension()",
+            header="from django.contrib.postgres.operations import HStoreExtension"),
      "online", "HStoreExtension"),
     ("alter-model-options",
-     django("migrations.AlterModelOptions(name='counter', options={'ordering': ['label']})",
+     django("migrations.AlterModelOptions(name='counter', "
+            "options={'ordering': ['label']})",
             "migrations.AlterModelManagers(name='counter', managers=[])"),
      "online", "AlterModelOptions, AlterModelManagers"),
-    ("remove-field", django("migrations.RemoveField(model_name='counter', name='label')"),
+    ("remove-field",
+     django("migrations.RemoveField(model_name='counter', name='label')"),
      "window", "RemoveField on line 13"),
     ("rename-field",
-     django("migrations.RenameField(model_name='counter', old_name='label', new_name='title')"),
+     django("migrations.RenameField(model_name='counter', old_name='label', "
+            "new_name='title')"),
      "window", "RenameField"),
     ("alter-field",
-     django("migrations.AlterField(model_name='counter', name='label', field=models.CharField(max_length=400))"),
+     django("migrations.AlterField(model_name='counter', name='label', "
+            "field=models.CharField(max_length=400))"),
      "window", "AlterField"),
-    ("delete-model", django("migrations.DeleteModel(name='Vote')"), "window", "DeleteModel"),
-    ("rename-model", django("migrations.RenameModel(old_name='Vote', new_name='Ballot')"),
+    ("delete-model", django("migrations.DeleteModel(name='Vote')"),
+     "window", "DeleteModel"),
+    ("rename-model",
+     django("migrations.RenameModel(old_name='Vote', new_name='Ballot')"),
      "window", "RenameModel"),
     ("run-python", django("migrations.RunPython(forwards, migrations.RunPython.noop)"),
      "window", "RunPython on line 13 (unknown effect)"),
     ("run-sql", django("migrations.RunSQL('UPDATE tally_counter SET n = 0')"),
      "window", "RunSQL"),
     ("alter-unique-together",
-     django("migrations.AlterUniqueTogether(name='vote', unique_together={('counter', 'cast_at')})"),
+     django("migrations.AlterUniqueTogether(name='vote', "
+            "unique_together={('counter', 'cast_at')})"),
      "window", "unique index under lock"),
     ("add-constraint",
-     django("migrations.AddConstraint(model_name='counter', constraint=models.CheckConstraint(check=models.Q(n__gte=0), name='n_gte_0'))"),
+     django("migrations.AddConstraint(model_name='counter', constraint="
+            "models.CheckConstraint(check=models.Q(n__gte=0), name='n_gte_0'))"),
      "window", "AddConstraint"),
-    ("unknown-operation", django("migrations.AlterModelTable(name='vote', table='votes')"),
+    ("unknown-operation",
+     django("migrations.AlterModelTable(name='vote', table='votes')"),
      "window", "AlterModelTable"),
     ("separate-state-only",
      django("""
         migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.RemoveField(model_name='counter', name='label')],
+            state_operations=[
+                migrations.RemoveField(model_name='counter', name='label')],
         )"""),
+     "online", "SeparateDatabaseAndState(state only)"),
+    ("separate-empty-database-ops",
+     django("migrations.SeparateDatabaseAndState(database_operations=[], "
+            "state_operations=[migrations.DeleteModel(name='Vote')])"),
      "online", "SeparateDatabaseAndState(state only)"),
     ("separate-database-ops-read",
      django("""
         migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunSQL('ALTER TABLE tally_counter DROP COLUMN label')],
-            state_operations=[migrations.RemoveField(model_name='counter', name='label')],
+            database_operations=[
+                migrations.RunSQL('ALTER TABLE tally_counter DROP COLUMN label')],
+            state_operations=[
+                migrations.RemoveField(model_name='counter', name='label')],
         )"""),
      "window", "RunSQL"),
     ("separate-database-ops-online",
      django("""
         migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.AddField('counter', 'note', models.TextField(null=True))],
+            database_operations=[
+                migrations.AddField('counter', 'note', models.TextField(null=True))],
         )"""),
      "online", "AddField(null=True)"),
     ("mixed-one-window-decides",
@@ -216,7 +247,8 @@ RAILS = [
      "window", "force: drops an existing table"),
     ("create-join-table", rails(change("create_join_table :counters, :tags")),
      "online", "create_join_table"),
-    ("add-column", rails(change("add_column :counters, :note, :string")), "online", "add_column"),
+    ("add-column", rails(change("add_column :counters, :note, :string")),
+     "online", "add_column"),
     ("add-column-not-null-with-default",
      rails(change("add_column :counters, :n, :integer, null: false, default: 0")),
      "online", "add_column"),
@@ -226,16 +258,19 @@ RAILS = [
     ("add-column-default-nil",
      rails(change("add_column :counters, :n, :integer, null: false, default: nil")),
      "window", "null: false without a default"),
-    ("add-column-hashrocket", rails(change("add_column :counters, :n, :integer, :null => false")),
+    ("add-column-hashrocket",
+     rails(change("add_column :counters, :n, :integer, :null => false")),
      "window", "null: false without a default"),
     ("add-column-volatile-default",
-     rails(change('add_column :counters, :uid, :uuid, default: -> { "gen_random_uuid()" }')),
+     rails(change("add_column :counters, :uid, :uuid, "
+                  'default: -> { "gen_random_uuid()" }')),
      "window", "SQL expression default"),
     ("add-column-multiline",
      rails(change("add_column :counters, :n, :integer,", "           null: false")),
      "window", "add_column on line 3"),
     ("add-index-concurrently",
-     rails(change("add_index :counters, :label, algorithm: :concurrently"), before=NO_TX),
+     rails(change("add_index :counters, :label, algorithm: :concurrently"),
+           before=NO_TX),
      "online", "add_index(concurrently)"),
     ("add-index-concurrently-in-transaction",
      rails(change("add_index :counters, :label, algorithm: :concurrently")),
@@ -243,13 +278,15 @@ RAILS = [
     ("add-index-plain", rails(change("add_index :counters, :label, unique: true")),
      "window", "without algorithm: :concurrently"),
     ("remove-index-concurrently",
-     rails(change("remove_index :counters, :label, algorithm: :concurrently"), before=NO_TX),
+     rails(change("remove_index :counters, :label, algorithm: :concurrently"),
+           before=NO_TX),
      "online", "remove_index(concurrently)"),
     ("remove-index-plain", rails(change("remove_index :counters, :label")),
      "window", "remove_index"),
     ("add-reference-default-index", rails(change("add_reference :votes, :counter")),
      "window", "builds its index under lock"),
-    ("add-reference-index-false", rails(change("add_reference :votes, :counter, index: false")),
+    ("add-reference-index-false",
+     rails(change("add_reference :votes, :counter, index: false")),
      "online", "add_reference(index: false)"),
     ("add-reference-concurrent-index",
      rails(change("add_reference :votes, :counter, index: {algorithm: :concurrently}"),
@@ -261,7 +298,8 @@ RAILS = [
     ("add-reference-null-false",
      rails(change("add_reference :votes, :counter, null: false, index: false")),
      "window", "null: false"),
-    ("add-timestamps", rails(change("add_timestamps :counters")), "window", "add_timestamps"),
+    ("add-timestamps", rails(change("add_timestamps :counters")),
+     "window", "add_timestamps"),
     ("add-timestamps-null", rails(change("add_timestamps :counters, null: true")),
      "online", "add_timestamps"),
     ("add-foreign-key", rails(change("add_foreign_key :votes, :counters")),
@@ -287,7 +325,8 @@ RAILS = [
      rails(change("change_column_default :counters, :n, from: nil, to: 0")),
      "window", "cached default"),
     ("drop-table", rails(change("drop_table :votes")), "window", "drop_table"),
-    ("rename-table", rails(change("rename_table :votes, :ballots")), "window", "rename_table"),
+    ("rename-table", rails(change("rename_table :votes, :ballots")),
+     "window", "rename_table"),
     ("execute-heredoc", rails("""
         def up
           execute <<~SQL
@@ -295,12 +334,14 @@ RAILS = [
             end
           SQL
         end"""), "window", "execute on line 3 (unknown effect)"),
-    ("model-call", rails(change("Counter.update_all(n: 0)")), "window", "Counter.update_all"),
+    ("model-call", rails(change("Counter.update_all(n: 0)")),
+     "window", "Counter.update_all"),
     ("reversible-block", rails(change("reversible do |dir|",
                                       "  dir.up { add_column :counters, :n, :integer }",
                                       "end")),
      "window", "reversible on line 3 (block not read)"),
-    ("change-table-block", rails(change("change_table :counters do |t|", "  t.string :x", "end")),
+    ("change-table-block",
+     rails(change("change_table :counters do |t|", "  t.string :x", "end")),
      "window", "change_table"),
     ("control-flow", rails(change("if column_exists?(:counters, :note)",
                                   "  remove_column :counters, :note", "end")),
@@ -310,17 +351,20 @@ RAILS = [
     ("up-wins-over-down", rails("def up\n  add_column :counters, :note, :text\nend\n"
                                 "def down\n  remove_column :counters, :note\nend"),
      "online", "add_column"),
-    ("old-style-self-up", rails("def self.up\n  add_column :counters, :note, :text\nend\n"
+    ("old-style-self-up",
+     rails("def self.up\n  add_column :counters, :note, :text\nend\n"
                                 "def self.down\n  remove_column :counters, :note\nend"),
      "online", "add_column"),
     ("comment-is-not-code",
      rails(change("add_column :counters, :note, :text # remove_column later",
                   "# drop_table :votes")),
      "online", "add_column"),
-    ("hash-in-string", rails(change('add_column :counters, :color, :string, default: "#fff"')),
+    ("hash-in-string",
+     rails(change('add_column :counters, :color, :string, default: "#fff"')),
      "online", "add_column"),
     ("two-statements-on-a-line",
-     rails(change("add_column :counters, :note, :text; remove_column :counters, :label")),
+     rails(change("add_column :counters, :note, :text; "
+                  "remove_column :counters, :label")),
      "window", "several statements on a line"),
     ("bracket-in-string",
      rails(change('add_column :counters, :open, :string, default: "("',
@@ -335,7 +379,8 @@ RAILS = [
 @pytest.mark.parametrize("text, kind, reason", [c[1:] for c in RAILS],
                          ids=[c[0] for c in RAILS])
 def test_rails(text, kind, reason):
-    verdict = classify("rails", "db/migrate/20261130101200_add_note_to_counters.rb", text)
+    path = "db/migrate/20261130101200_add_note_to_counters.rb"
+    verdict = classify("rails", path, text)
     assert verdict.kind == kind
     assert reason in verdict.reason
 
@@ -360,17 +405,21 @@ SQL = [
      "window", "may rewrite the table"),
     ("add-column-serial", "ALTER TABLE counters ADD COLUMN seq bigserial;",
      "window", "rewrites the table"),
-    ("add-two-columns", "ALTER TABLE counters ADD COLUMN a text, ADD COLUMN b numeric(10, 2);",
+    ("add-two-columns",
+     "ALTER TABLE counters ADD COLUMN a text, ADD COLUMN b numeric(10, 2);",
      "online", "ALTER TABLE ADD COLUMN"),
     ("add-fk-not-valid",
-     "ALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) REFERENCES counters NOT VALID;\n"
+     "ALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) "
+     "REFERENCES counters NOT VALID;\n"
      "ALTER TABLE votes VALIDATE CONSTRAINT fk;",
      "online", "ADD CONSTRAINT NOT VALID, VALIDATE CONSTRAINT"),
     ("add-fk-validated",
-     "ALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) REFERENCES counters;",
+     "ALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) "
+     "REFERENCES counters;",
      "window", "add NOT VALID"),
     ("sequence-type-extension",
-     "CREATE SEQUENCE s;\nCREATE TYPE mood AS ENUM ('ok', 'sad');\nCREATE EXTENSION IF NOT EXISTS pg_trgm;",
+     "CREATE SEQUENCE s;\nCREATE TYPE mood AS ENUM ('ok', 'sad');\n"
+     "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
      "online", "CREATE SEQUENCE, CREATE TYPE, CREATE EXTENSION"),
     ("drop-table", "DROP TABLE votes;", "window", "DROP TABLE on line 1"),
     ("drop-column", "ALTER TABLE counters DROP COLUMN label;",
@@ -400,7 +449,8 @@ SQL = [
     # a quote left open would hide what follows it: not read
     ("escape-string", "CREATE TABLE t (a text DEFAULT E'\\'');\nDROP TABLE u;",
      "window", "DROP TABLE on line 2"),
-    ("doubled-quote", "CREATE TABLE t (a text DEFAULT 'it''s;');", "online", "CREATE TABLE"),
+    ("doubled-quote", "CREATE TABLE t (a text DEFAULT 'it''s;');",
+     "online", "CREATE TABLE"),
     ("unterminated-quote", "CREATE TABLE t (a text DEFAULT 'x);\nDROP TABLE u;",
      "window", "opened on line 1 never ends"),
     ("unterminated-comment", "CREATE TABLE t (a int);\n/* DROP TABLE u;",
@@ -463,7 +513,8 @@ def test_marker(preset, path, text, kind, reason):
     ("window", NULLABLE, "window", "migrations.mode: window"),
     ("window", "# herotasks: online\n" + NULLABLE, "window", "migrations.mode: window"),
     ("online", REMOVE, "online", "migrations.mode: online"),
-    ("online", "# herotasks: window\n" + NULLABLE, "window", "marker: herotasks: window"),
+    ("online", "# herotasks: window\n" + NULLABLE,
+     "window", "marker: herotasks: window"),
     ("online", None, "online", "migrations.mode: online"),
     ("online", "# herotasks: later\n" + NULLABLE, "window", "unknown marker"),
     ("auto", REMOVE, "window", "RemoveField"),
@@ -481,7 +532,8 @@ def test_mode(mode, text, kind, reason):
     ("custom", "db/m/1.sql"),
 ])
 def test_deleted_file_is_window(preset, path):
-    assert classify(preset, path, None) == Verdict(path, "window", "deleted in the diff")
+    expected = Verdict(path, "window", "deleted in the diff")
+    assert classify(preset, path, None) == expected
 
 
 @pytest.mark.parametrize("preset, path, text", [

@@ -3,8 +3,16 @@ and what Heroku runs now."""
 
 from __future__ import annotations
 
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+
 from herotasks.core import journal as jn
-from herotasks.core.recover import decide
+from herotasks.core import lock
+from herotasks.core.recover import StillRunning, check_gone, decide, recover
+from herotasks.errors import HerotasksError
 
 PLAN = ["check", "lock.acquire", "scratch.create", "slug.build", "maintenance.on",
         "slug.promote", "db.migrate", "dynos.wait", "maintenance.off",
@@ -83,3 +91,138 @@ def test_hand_run_changes_are_undone(tmp_path):
     j.done("workers.stop")
     plan = decide(j, OLD, OLD)
     assert plan.mode == "undo" and plan.steps == ("workers.stop",)
+
+
+# -- recovery refuses while the deploy may still run ---------------------------------
+
+def holder(who: str, pid: int = 77) -> lock.Holder:
+    return lock.Holder("app", who, pid, "production", "", time.time() - 300, "d1")
+
+
+def test_a_live_journal_process_here_is_refused(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box", pid_started="99")
+    seen = []
+
+    def running(pid, started):
+        seen.append((pid, started))
+        return "python -m invoke deploy.production"
+
+    with pytest.raises(StillRunning) as err:
+        check_gone(j, None, here="box", running=running)
+    assert seen == [(4321, "99")]
+    line = str(err.value)
+    assert "still running: pid 4321 on box" in line
+    assert "command: python -m invoke deploy.production" in line
+    assert "\n" not in line and "wait for it to finish" in line
+
+
+def test_a_dead_journal_process_and_a_dead_local_holder_let_recovery_go(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box")
+    check_gone(j, holder("ci@box"), here="box", running=lambda pid, started: None)
+
+
+def test_another_machine_cannot_be_checked_so_it_is_refused(tmp_path):
+    j = journal(tmp_path, "db.migrate", "started")
+    j.facts.update(pid=4321, host="box")
+    with pytest.raises(StillRunning, match="ci@runner-7 .pid 77.*5 min.*--force"):
+        check_gone(j, holder("ci@runner-7"), here="box",
+                   running=lambda pid, started: None)
+    j.facts.update(host="runner-7")  # a journal written elsewhere
+    with pytest.raises(StillRunning, match="started on runner-7 .*--force"):
+        check_gone(j, None, here="box", running=lambda pid, started: "x")
+
+
+# -- a build or release still in flight: wait, then decide ---------------------------
+
+PUSH_PLAN = ["check", "lock.acquire", "maintenance.on", "app.push", "db.migrate",
+             "maintenance.off", "lock.release"]
+
+
+def push_journal(tmp_path, status="started"):
+    """A naive deploy cut off inside ``app.push``."""
+    j = jn.start(tmp_path, "app", stage="production", strategy="naive")
+    j.remember(plan=[{"name": n, "in_window": False} for n in PUSH_PLAN],
+               previous_release="r1")
+    j.begin("lock.acquire", {"action": "lock.release"})
+    j.done("lock.acquire")
+    j.begin("maintenance.on", {"action": "maintenance", "on": False})
+    j.done("maintenance.on")
+    j.begin("app.push", {"action": "rollback", "release": "r1"})
+    if status == "failed":
+        j.failed("app.push", "interrupted")
+    return j
+
+
+BUILDING = [{"id": "b2", "status": "pending"}, {"id": "b1", "status": "succeeded"}]
+
+
+@pytest.mark.parametrize("status", ["started", "failed"])
+def test_a_pending_build_means_wait_not_undo(tmp_path, status):
+    j = push_journal(tmp_path, status)
+    plan = decide(j, OLD, OLD, BUILDING)
+    assert plan.mode == "wait" and "build b2 is still pending" in plan.reason
+    # once it is over, the decision is made on what it did
+    assert decide(j, OLD, OLD,
+                  [dict(BUILDING[0], status="failed")]).mode == "undo"
+
+
+class Heroku:
+    """What recover reads: the build is pending for ``pending`` looks, then
+    its release is live."""
+
+    def __init__(self, pending: int):
+        self.pending, self.looks = pending, 0
+
+    def held_by(self, app):
+        return None
+
+    def current_release(self, app):  # the first of each look's three GETs
+        self.looks += 1
+        return self._current()
+
+    def _current(self):
+        return OLD if self.looks <= self.pending else NEW
+
+    def releases(self, app, limit=None):
+        return [self._current()]
+
+    def builds(self, app):
+        return [dict(BUILDING[0], status="pending" if self.looks <= self.pending
+                     else "succeeded")]
+
+    def config_vars(self, app):  # the lock app: none
+        from herotasks.errors import ApiError
+        raise ApiError("no lock", status=404)
+
+
+def engine(build=30, release=30, resumed=None):
+    timeouts = SimpleNamespace(build=build, release=release)
+    return SimpleNamespace(tools=SimpleNamespace(settings=SimpleNamespace(
+        timeouts=timeouts)), resume=lambda j: resumed.append(j) or "report",
+        unwind=lambda j, why: pytest.fail("undone while the build was pending"))
+
+
+def test_recover_waits_for_the_build_then_finishes(tmp_path):
+    api, resumed, lines, slept = Heroku(pending=3), [], [], []
+    j = push_journal(tmp_path)
+    plan, _ = recover(engine(resumed=resumed), j, api, out=lines.append,
+                      sleep=slept.append)
+    assert plan.mode == "finish" and plan.adopt == "app.push"
+    assert resumed == [j] and j.status("app.push") == "done"
+    assert len(slept) == 3 and all(s >= 1 for s in slept)  # polite polling
+    assert sum("waiting" in line for line in lines) == 1
+    # the recovering process now holds the journal: a second recover sees it
+    assert j.facts["pid"] == os.getpid()
+    with pytest.raises(StillRunning, match=f"pid {os.getpid()}"):
+        check_gone(j, None, running=lambda pid, started: "inv deploy.recover")
+
+
+def test_still_pending_at_the_deadline_changes_nothing(tmp_path):
+    api = Heroku(pending=10**6)
+    j = push_journal(tmp_path)
+    with pytest.raises(HerotasksError, match="still pending.*nothing was changed"):
+        recover(engine(build=0, release=0), j, api, out=lambda _: None,
+                sleep=lambda s: None)
+    assert j.status("app.push") == "started" and j.has_open()

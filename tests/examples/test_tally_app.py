@@ -51,7 +51,7 @@ def probe(tree, env) -> dict:
 
 
 # v3 keeps v2's models and migrations (test_tally_repo checks it touches neither).
-@pytest.mark.parametrize("tag", ["v1", "v2"])
+@pytest.mark.parametrize("tag", ["v1", "v2", "v4"])
 def test_models_match_migrations(tally_tree, django_env, tag):
     ok(manage(tally_tree(tag), django_env, "makemigrations", "--check", "--dry-run"))
 
@@ -107,6 +107,27 @@ def test_v3_runs_on_the_v2_schema_without_a_migration(tally_tree, django_env):
     page = probe(v3, django_env)
     assert page["index"] == 200 and page["up"] == "tally v3"
     assert "every visit counts" in page["body"] and "probe/1.0" in page["body"]
+
+
+def test_v3_keeps_working_on_the_v4_schema(tally_tree, django_env):
+    """What makes migration 0003 online: the old code runs on the new schema,
+    web and worker alike, and the new code then fills the new columns."""
+    ok(manage(tally_tree("v4"), django_env, "migrate", "-v0"))
+    v3 = tally_tree("v3")
+    assert probe(v3, django_env)["index"] == 200  # v3 queues a job: NULL referrer
+    assert "1 done, 0 failed" in ok(manage(v3, django_env, "worker", "--once"))
+    v4 = tally_tree("v4")
+    page = probe(v4, django_env)
+    assert page["index"] == 200 and page["up"] == "tally v4"
+    assert "1 done, 0 failed" in ok(manage(v4, django_env, "worker", "--once"))
+
+
+def test_v5_answers_500_everywhere(tally_tree, django_env):
+    ok(manage(tally_tree("v4"), django_env, "migrate", "-v0"))
+    v5 = tally_tree("v5")
+    ok(manage(v5, django_env, "migrate", "--check"))  # no migration to blame
+    page = probe(v5, django_env)
+    assert page["index"] == 500
 
 
 def free_port() -> int:

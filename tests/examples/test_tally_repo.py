@@ -15,12 +15,26 @@ def changed(repo, old: str, new: str) -> list[str]:
     return git(repo, "diff", "--name-only", old, new).splitlines()
 
 
-def test_three_commits_tagged_in_order(tally_repo):
+def test_five_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
-    assert len(log) == 3
-    tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in ("v3", "v2", "v1")]
+    order = ("v5", "v4", "v3", "v2", "v1")
+    assert len(log) == len(order)
+    tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in order]
     assert [line.split()[0] for line in log] == tags
-    assert [line.split()[1] for line in log] == ["v3:", "v2:", "v1:"]
+    assert [line.split()[1] for line in log] == [f"{t}:" for t in order]
+
+
+def test_v4_is_online_and_v2_needs_the_window(tally_repo):
+    """What herotasks' classifier makes of the example's migrations."""
+    from herotasks.core.classify import classify
+
+    def verdict(tag, path):
+        return classify("django", path, git(tally_repo, "show", f"{tag}:{path}"))
+
+    assert verdict("v2", "counter/migrations/0002_user_agent.py").kind == "window"
+    v4 = verdict("v4", "counter/migrations/0003_referrer.py")
+    assert v4.kind == "online" and "marker" in v4.reason
+    assert changed(tally_repo, "v4", "v5") == ["counter/views.py", "tally/version.py"]
 
 
 def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):

@@ -1,7 +1,7 @@
 """The sandbox's Platform API as clients meet it: versions, auth, errors,
 headers, paging, faults on demand, and heroku3 as a second client.
 
-Error ids and statuses are Heroku's (shared/notes/heroku-platform.md §2):
+Error ids and statuses are Heroku's (Dev Center, Platform API Reference, "Errors"):
 401 ``unauthorized``, 404 ``not_found``, 422 ``invalid_params``.
 """
 
