@@ -147,6 +147,27 @@ class Aborted(HerotasksError):
     """The user (or a signal) stopped the run."""
 
 
+def creation_refused(exc: ApiError, what: str) -> HerotasksError | None:
+    """One line for Heroku refusing to create a helper app (the scratch or lock
+    app) for a reason other than its name being taken, or None.
+
+    Such a refusal must never read as "name taken" or "lock held": a 403 (the
+    account may not create apps there) and a 422 that is not about the name
+    (the account's or team's app limit: Dev Center "Limits", 100 apps) each
+    say what Heroku said and what to do.
+    """
+    if exc.status == 403:
+        return ConfigError(
+            f"Heroku refused to create {what} (403: {exc.message})",
+            "use a token of an account that may create apps where the target lives")
+    if exc.status == 422 and "taken" not in (exc.message or "").lower():
+        return ConfigError(
+            f"Heroku refused to create {what}: {exc.message}",
+            "an account or team can have at most 100 apps (Dev Center: Limits); "
+            "delete apps it no longer needs")
+    return None
+
+
 def hint_command(task: str) -> str:
     """``task`` as the user would type it, with the program they ran.
 

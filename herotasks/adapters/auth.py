@@ -6,15 +6,21 @@ is the API host *with its port* (``vars.apiHost`` is ``url.parse(HEROKU_HOST).ho
 for an http(s) ``HEROKU_HOST``, else ``api.<HEROKU_HOST>``; ``api.heroku.com`` by
 default). We read the same file with the stdlib ``netrc`` module.
 
-Not covered, on purpose: the CLI 11 OS keychain store and ``~/.netrc.gpg``. Users
-who keep their token there export ``HEROKU_API_KEY=$(heroku auth:token)``, which
-is what CI does anyway.
+CLI 11 may keep the token in the OS credential store instead (macOS Keychain,
+Windows Credential Manager, libsecret), which only the CLI reads. So when neither
+``HEROKU_API_KEY`` nor netrc has one and a ``heroku`` executable is on PATH, we ask
+it: ``heroku auth:token`` (heroku/cli ``src/commands/auth/token.ts`` prints the
+token the CLI would use). Its stdout is captured, never echoed or logged; the
+token is never an argument (the CLI reads its own store), and the CLI is given
+``HEROKU_HOST`` = our API URL so it answers for the host the token will go to.
 """
 
 from __future__ import annotations
 
 import netrc
 import os
+import shutil
+import subprocess
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -24,6 +30,8 @@ DEFAULT_API_URL = "https://api.heroku.com"
 
 #: Printed whenever no token can be found or the API rejects it.
 LOGIN_HINT = "set HEROKU_API_KEY (e.g. HEROKU_API_KEY=$(heroku auth:token)) or run `heroku login`"
+#: How long ``heroku auth:token`` may take (a cold node start on a slow CI box).
+CLI_TIMEOUT = 60
 
 
 def api_host(api_url: str) -> str:
@@ -42,12 +50,57 @@ def netrc_path() -> str:
 def find_token(api_url: str = DEFAULT_API_URL) -> str | None:
     """The API token for ``api_url``, or None when the user has none configured.
 
+    In the CLI's order: ``HEROKU_API_KEY``, netrc, then the CLI itself
+    (:func:`cli_token`) for a token kept in the OS credential store.
+
     :raises ConfigError: ``~/.netrc`` exists but cannot be parsed; a silent None
         would send the user after the wrong problem.
     """
     key = os.environ.get("HEROKU_API_KEY")
     if key:
         return key.strip()
+    return netrc_token(api_url) or cli_token(api_url)
+
+
+def missing_token_message(api_url: str) -> tuple[str, str]:
+    """What :func:`find_token` looked at, and what to run: the error's two halves."""
+    cli = shutil.which("heroku")
+    asked = ("`heroku auth:token` (it had none)" if cli
+             else "`heroku auth:token` (no heroku CLI on PATH)")
+    return (f"no Heroku API token found for {api_url}: looked in HEROKU_API_KEY "
+            f"(unset), {netrc_path()} (no machine {api_host(api_url)}) and {asked}",
+            "run `heroku login`, or set HEROKU_API_KEY")
+
+
+def cli_token(api_url: str) -> str | None:
+    """The token the installed ``heroku`` CLI has for ``api_url``, or None.
+
+    Output is captured and only the token kept: nothing reaches our stdout,
+    stderr or logs, and no token is in the command line.
+    """
+    exe = shutil.which("heroku")
+    if not exe:
+        return None
+    env = {**os.environ, "HEROKU_HOST": api_url}
+    env.pop("HEROKU_API_KEY", None)  # empty here, or we would not be asking
+    try:
+        done = subprocess.run([exe, "auth:token"], env=env, capture_output=True,
+                              text=True, timeout=CLI_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line.strip() for line in (done.stdout or "").splitlines() if line.strip()]
+    # one line, no spaces: anything else is a message, not a token
+    if done.returncode != 0 or len(lines) != 1 or " " in lines[0]:
+        return None
+    return lines[0]
+
+
+def netrc_token(api_url: str) -> str | None:
+    """The netrc password of machine :func:`api_host` (``api_url``), or None.
+
+    :raises ConfigError: the file exists but cannot be parsed.
+    """
     path = netrc_path()
     if not os.path.isfile(path):
         return None

@@ -262,6 +262,24 @@ def push(
     return output
 
 
+def fetch_ref(
+    c: Context,
+    url: str,
+    ref: str,
+    dest: str,
+    env: Mapping[str, str] | None = None,
+) -> bool:
+    """Fetch ``ref`` of ``url`` into the local ``dest`` ref; whether it worked.
+
+    Runs under ``--dry`` too: it writes only objects and a ref under
+    ``refs/herotasks``, which a dry run needs to say what is deployed.
+
+    :param env: from :func:`push_env` (the token goes only there).
+    """
+    cmd = git_cmd("fetch", "--no-tags", "--quiet", url, f"+{ref}:{dest}")
+    return run_local(c, cmd, env=env, hide=True, warn=True, readonly=True).ok
+
+
 def push_failure(output: str) -> str:
     """The line that says why a push failed.
 

@@ -550,9 +550,19 @@ class HerokuAPI:
         return self.request("GET", _path("apps", name))
 
     def create_app(
-        self, name: str, stack: str | None = None, region: str | None = None
+        self, name: str, stack: str | None = None, region: str | None = None,
+        team: str | None = None, space: str | None = None,
     ) -> dict | None:
+        """A personal app (``POST /apps``) or, with ``team``, a team app
+        (``POST /teams/apps``, the schema's "Team App: Create"), in ``space``
+        when given (a Private Space's region is the space's: no ``region``)."""
         body = {"name": name, "stack": stack, "region": region}
+        if team:
+            team_body = {**body, "team": team, "space": space}
+            if space:
+                team_body.pop("region")
+            return self.request("POST", "/teams/apps",
+                                {k: v for k, v in team_body.items() if v})
         return self.request("POST", "/apps", {k: v for k, v in body.items() if v})
 
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
@@ -597,6 +607,10 @@ class HerokuAPI:
     ) -> dict[str, str] | None:
         """Set config vars; a None value deletes that var."""
         return self.request("PATCH", _path("apps", app, "config-vars"), dict(mapping))
+
+    def addons(self, app: str) -> list[dict]:
+        """The add-ons attached to ``app``, each with its ``config_vars``."""
+        return self.get_list(_path("apps", app, "addons"))
 
     def buildpacks(self, app: str) -> list[dict]:
         return self.get_list(_path("apps", app, "buildpack-installations"), range=None)
@@ -727,11 +741,17 @@ class HerokuAPI:
         return self.request("POST", "/pipeline-couplings", body)
 
     def promote(
-        self, pipeline_id: str, source_app_id: str, target_app_ids: Iterable[str]
+        self, pipeline_id: str, source_app_id: str, target_app_ids: Iterable[str],
+        release_id: str | None = None,
     ) -> dict | None:
+        """Promote the source's ``release_id`` (None: Heroku takes the source
+        app's current release, whatever it runs by then)."""
+        source: dict[str, Any] = {"app": {"id": source_app_id}}
+        if release_id:
+            source["release"] = {"id": release_id}
         body = {
             "pipeline": {"id": pipeline_id},
-            "source": {"app": {"id": source_app_id}},
+            "source": source,
             "targets": [{"app": {"id": t}} for t in target_app_ids],
         }
         return self.request("POST", "/pipeline-promotions", body)
@@ -1011,7 +1031,7 @@ def make_api(
         resolve_api_url())
     token = token or auth.find_token(base_url)
     if not token:
-        raise ApiError(f"no Heroku API token found for {base_url}", auth.LOGIN_HINT)
+        raise ApiError(*auth.missing_token_message(base_url))
     cabundle = cabundle or os.environ.get("HEROTASKS_CA_BUNDLE") or None
     if cabundle and not os.path.isfile(cabundle):
         raise ConfigError(

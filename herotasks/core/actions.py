@@ -62,7 +62,9 @@ def lock_acquire(run: Run, step: Step) -> Facts:
     j = run.journal
     holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
                             deploy_id=j.deploy_id)
-    return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock)}
+    team = (run.app.get("team") or {}).get("name")
+    return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock,
+                                     team=team)}
 
 
 def assets_precompile(run: Run, step: Step) -> Facts:
@@ -89,7 +91,15 @@ def slug_build(run: Run, step: Step) -> Facts:
     built = slug.build(run.c, run.api, run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
-    return {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    if run.settings.promote_method == "pipeline":
+        # what the promotion will promote, checked before any window opens
+        facts["scratch_release"] = slug.promotable_release(
+            run.api, name, built["id"], timeout=run.settings.timeouts.release)["id"]
+        # the promoted release will not name the source: keep the deploy
+        # commit where a fresh clone can fetch it
+        slug.keep_deploy_commit(run.c, run.api, run.app, commit)
+    return facts
 
 
 def set_preboot(enabled: bool) -> Action:
@@ -119,7 +129,8 @@ def slug_promote(run: Run, step: Step) -> Facts:
                     else None)
     release = slug.promote(run.api, run.app, scratch_info, run.facts["slug_id"],
                            run.facts["source"], method=method,
-                           timeout=run.settings.timeouts.release, out=run.out)
+                           timeout=run.settings.timeouts.release, out=run.out,
+                           source_release=run.facts.get("scratch_release"))
     return _released(run, release)
 
 

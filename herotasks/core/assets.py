@@ -6,9 +6,8 @@ plumbing in a temporary ``git worktree`` (and, when reusing, a temporary index
 file), so the user's branch, index and working tree are never touched; it is
 kept reachable under ``refs/herotasks/assets/latest``.
 
-Its subject names the source (``herotasks source <sha>``: the build copies
-it into the slug's ``commit_description``, which any machine can read) and
-its message carries two trailers read back later:
+Its subject names the source (``herotasks source <sha>``, for people reading
+``git log``) and its message carries two trailers read back later:
 
 * ``Herotasks-Source: <sha>``: the source commit (for migration diffs, see
   :mod:`herotasks.core.migrations`);

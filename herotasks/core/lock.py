@@ -32,7 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from herotasks.errors import ApiError, LockHeld, OutcomeUnknown, hint_command
+from herotasks.errors import (
+    ApiError,
+    LockHeld,
+    OutcomeUnknown,
+    creation_refused,
+    hint_command,
+)
 
 PREFIX = "htlock-"
 _VARS = {
@@ -114,13 +120,16 @@ class Holder:
         return f"{self.who} ({', '.join(parts)})"
 
 
-def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
+def acquire(api: Any, holder: Holder, *, force: bool = False,
+            team: str | None = None) -> str:
     """Take the deploy lock of ``holder.app`` or raise :class:`LockHeld`.
 
     Re-entrant for the same deploy id, so ``deploy.recover`` can continue a
     deploy whose lock it inherited from the journal.
 
     :param force: delete an existing lock first (``--force-unlock``).
+    :param team: the target's team: the lock app is made there, so every
+        member who may deploy the target can read and release it.
     :returns: the lock app's name.
     """
     name = lock_app_name(holder.app)
@@ -129,7 +138,7 @@ def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
         _delete_quietly(api, name)
     for _attempt in range(2):
         try:
-            api.create_app(name)
+            api.create_app(name, team=team)
         except OutcomeUnknown:
             # the answer was lost: look before deciding (see _made_by_us)
             made = _made_by_us(api, holder)
@@ -139,6 +148,9 @@ def acquire(api: Any, holder: Holder, *, force: bool = False) -> str:
                 return name
             _refuse(api, holder)
         except ApiError as exc:
+            refused = creation_refused(exc, f"the deploy lock app {name}")
+            if refused:  # not held by anyone: Heroku would not make it
+                raise refused from None
             if exc.status != 422:
                 raise
             current = current_holder(api, holder.app)

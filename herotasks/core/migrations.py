@@ -11,10 +11,13 @@ commit. To diff sources, we map it back to its source commit, in this order:
 1. the slug's commit, when it is in the local history: its
    ``Herotasks-Source:`` trailer, or the commit itself when it has none (a
    source pushed as is: no asset step, or naive/conditional);
-2. the slug's ``commit_description``, which the build takes from the pushed
-   commit's message; the deploy commit's subject carries ``herotasks source
-   <sha>`` so this works on a machine that never had the deploy commit (a CI
-   runner's fresh clone), whichever way the slug reached the app;
+   On a machine that never had the deploy commit (a CI runner's fresh
+   clone), :func:`herotasks.core.observe.deployed_commit` first fetches it
+   from the target's own git, where a pipeline deploy keeps it on a branch
+   Heroku does not build (``herotasks/deploys/<sha>``,
+   :func:`herotasks.core.slug.keep_deploy_commit`);
+2. the slug's ``commit_description``, when a build set it (Heroku's git
+   builds leave it empty; a ``source_blob.version_description`` fills it);
 3. the release description herotasks writes on slug promotion
    (``... herotasks source <sha>``), looked up on the newest release that
    runs the same slug (a rollback creates a new release with Heroku's own
@@ -23,7 +26,8 @@ commit. To diff sources, we map it back to its source commit, in this order:
 
 The slug comes first because the build sets it from what was pushed, so it
 is the same whichever way the slug got there: a pipeline promotion's release
-gets Heroku's description ("Promote ..."), not ours.
+gets Heroku's description ("Promote ..."), not ours, which is why the deploy
+commit itself is kept where any machine can fetch it.
 
 Every uncertain answer means "pending", with the reason said aloud: taking a
 window that was not needed costs seconds, skipping a needed one breaks the app.

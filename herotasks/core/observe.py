@@ -16,6 +16,7 @@ from typing import Any
 from herotasks.adapters import git
 from herotasks.core import assets, classify, dynos, migrations, scratch
 from herotasks.core.config import Settings
+from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, ConfigError, GitError
@@ -140,6 +141,11 @@ def deployed_commit(c: Any, api: Any,
         except ApiError as exc:
             if exc.status != 404:
                 raise
+    commit = (slug or {}).get("commit")
+    if commit and not git.has_commit(c, commit):
+        # a deploy commit made on another machine (a pipeline promotion
+        # names no source): kept on the app's git by slug.build
+        fetch_deploy_commit(c, api, name, commit)
     found = migrations.deployed_source(
         current, releases, slug, lambda sha: assets.commit_message(c, sha))
     return found, current
@@ -174,6 +180,9 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     release_phase = release_phase_of(c, source)
     api.account()  # a bad token fails here, before anything else is asked
     app = app_info(api, name)
+    if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
+        # an add-on's var in the allow-list: refused here, before the lock
+        scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
     check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)

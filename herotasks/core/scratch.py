@@ -30,16 +30,21 @@ destroying someone else's app is worth asking a person in that rare case.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Iterable
 
 from herotasks.core.config import Settings
-from herotasks.errors import ApiError, ConfigError
+from herotasks.errors import ApiError, ConfigError, creation_refused
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
 #: Config vars that must never be copied: the release phase runs on the scratch
-#: app too (every build makes a release there), and with the database URL it
-#: would migrate production before any window opens.
-NEVER_COPY = ("DATABASE_URL",)
+#: app too (Heroku runs it for every new release, Dev Center "Release Phase":
+#: "after an app build"), and with the database URL it would migrate production
+#: before any window opens. These are the names Heroku Postgres and Heroku
+#: Key-Value Store set (Dev Center "Heroku Postgres": ``DATABASE_URL`` and
+#: ``HEROKU_POSTGRESQL_<COLOR>_URL``; "Heroku Key-Value Store": ``REDIS_URL``);
+#: every other add-on's vars are found on the app (:func:`addon_vars`).
+NEVER_COPY = re.compile(r"DATABASE_URL|HEROKU_POSTGRESQL_\w+_URL|REDIS_URL")
 
 
 def scratch_name(prefix: str, app: str) -> str:
@@ -47,14 +52,38 @@ def scratch_name(prefix: str, app: str) -> str:
     return f"{prefix}-{hashlib.sha1(app.encode()).hexdigest()[:10]}"
 
 
-def check_allowlist(settings: Settings) -> None:
-    """Refuse an allow-list that would hand the scratch app the database."""
-    bad = [v for v in settings.scratch_allowlist if v in NEVER_COPY]
+def never_copy(name: str, addon: Iterable[str] = ()) -> bool:
+    """``name`` is production data's address: a named database var or a var
+    an add-on attached to the target set."""
+    return bool(NEVER_COPY.fullmatch(name)) or name in set(addon)
+
+
+def check_allowlist(settings: Settings, addon: Iterable[str] = ()) -> None:
+    """Refuse an allow-list that would hand the scratch app production data.
+
+    :param addon: the target's add-on config vars (:func:`addon_vars`); without
+        them only the named patterns are checked (the read-only config check).
+    """
+    addon = set(addon)
+    bad = [v for v in settings.scratch_allowlist if never_copy(v, addon)]
     if bad:
+        whose = "an add-on's config var" if bad[0] in addon and not \
+            NEVER_COPY.fullmatch(bad[0]) else "production data"
         raise ConfigError(
-            f"herotasks.scratch.allowlist includes {bad[0]}",
-            "the scratch app runs the release phase too; never give it the database",
+            f"herotasks.scratch.allowlist includes {bad[0]} ({whose})",
+            "remove it: the scratch app runs the release phase too; never give "
+            "it production data",
         )
+
+
+def addon_vars(api: Any, app: str) -> set[str]:
+    """The config vars the add-ons attached to ``app`` set (each add-on's
+    ``config_vars`` in ``GET /apps/{app}/addons``, Platform API "Add-on: List
+    By App"): database, cache and queue URLs the scratch app must not get."""
+    found: set[str] = set()
+    for addon in api.addons(app) or []:
+        found.update(str(v) for v in addon.get("config_vars") or [])
+    return found
 
 
 class ForeignApp(ConfigError):
@@ -100,11 +129,14 @@ def create(api: Any, target: dict, settings: Settings,
         before anything else (the caller journals its id).
     :raises ForeignApp: the name is taken by an app that is not ours.
     """
-    check_allowlist(settings)
     app = target["name"]
+    addon = addon_vars(api, app)
+    check_allowlist(settings, addon)  # before anything is created or changed
     name = scratch_name(settings.scratch_prefix, app)
     stack = (target.get("build_stack") or target.get("stack") or {}).get("name")
     region = (target.get("region") or {}).get("name")
+    team = (target.get("team") or {}).get("name")
+    space = (target.get("space") or {}).get("name")
     scratch = check_name(api, app, settings, known_id)
     if scratch is not None:
         have = (scratch.get("build_stack") or scratch.get("stack") or {}).get("name")
@@ -116,8 +148,14 @@ def create(api: Any, target: dict, settings: Settings,
             out(f"scratch: reusing {name}")
     if scratch is None:
         try:
-            scratch = api.create_app(name, stack=stack, region=region)
+            # where the target lives: a team target's pipeline couples only
+            # the team's apps (Dev Center, "Pipeline Ownership Transition")
+            scratch = api.create_app(name, stack=stack, region=region, team=team,
+                                     space=space)
         except ApiError as exc:
+            refused = creation_refused(exc, f"the scratch app {name}")
+            if refused:
+                raise refused from None
             if exc.status == 422:
                 raise ConfigError(
                     f"the scratch app name {name} is taken by an app this "
@@ -129,9 +167,10 @@ def create(api: Any, target: dict, settings: Settings,
         if created is not None and scratch.get("id"):
             created(scratch)
         api.update_config_vars(name, {MARKER: app})  # ours from here on
-        out(f"scratch: created {name} (stack {stack or 'default'})")
+        out(f"scratch: created {name} (stack {stack or 'default'}"
+            + (f", team {team})" if team else ")"))
     _sync_buildpacks(api, app, name)
-    _sync_config(api, app, name, settings)
+    _sync_config(api, app, name, settings, addon)
     zero_formation(api, name)
     return scratch
 
@@ -218,11 +257,15 @@ def _bp_url(item: dict) -> str:
     return pack.get("url") or pack.get("name") or ""
 
 
-def _sync_config(api: Any, app: str, name: str, settings: Settings) -> None:
+def _sync_config(api: Any, app: str, name: str, settings: Settings,
+                 addon: Iterable[str] = ()) -> None:
     """Only allow-listed vars (plus the marker); anything else is removed, so
-    narrowing the allow-list also takes effect on a reused scratch app."""
+    narrowing the allow-list also takes effect on a reused scratch app.
+    Production data's vars are never copied, whatever the list says."""
     source = api.config_vars(app) or {}
-    want = {k: source[k] for k in settings.scratch_allowlist if k in source}
+    addon = set(addon)
+    want = {k: source[k] for k in settings.scratch_allowlist
+            if k in source and not never_copy(k, addon)}
     want[MARKER] = app
     if settings.preset == "django" and settings.assets_command is not None:
         # herotasks compiled the assets into the deploy commit; Heroku's Python

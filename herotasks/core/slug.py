@@ -145,6 +145,77 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
     )
 
 
+def promotable_release(api: Any, name: str, slug_id: str, *,
+                       timeout: float) -> dict:
+    """The scratch app's release of the built slug, once it succeeded: what a
+    pipeline promotion must promote.
+
+    Heroku runs the release phase on the scratch app too (every build makes a
+    release) and promotes a release's slug; when the scratch release failed
+    (its release command needs production data, which the scratch app never
+    gets), the app's current release is an older slug or none, so promoting
+    it would put the wrong code live. Checked after the build, before any
+    window opens.
+
+    :raises CommandError: no succeeded release of ``slug_id`` on ``name``.
+    """
+    mine = [r for r in api.releases(name, limit=10)
+            if (r.get("slug") or {}).get("id") == slug_id]
+    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
+    if release and release.get("status") == "pending":
+        release = api.wait_release(name, release["id"], timeout)
+    if release and release.get("status") == "succeeded":
+        return release
+    what = (f"v{release.get('version')} {release.get('status')}" if release
+            else "no release of it")
+    raise CommandError(
+        f"the release phase failed on the scratch app {name} ({what}): a "
+        f"pipeline promotion would not promote slug {slug_id}",
+        "use herotasks.promote.method: slug (the target runs the release "
+        "phase with its own config), or make the release command succeed "
+        "without production data",
+    )
+
+
+#: Where a deploy commit is kept on the target's own git: a branch Heroku does
+#: not build (only main and master are), named after the commit.
+KEEP_BRANCH = "herotasks/deploys/{sha}"
+
+
+def keep_deploy_commit(c: Any, api: Any, app: dict, sha: str) -> None:
+    """Push deploy commit ``sha`` to a non-deploy branch of ``app``'s git.
+
+    A pipeline promotion's release carries Heroku's description and a git
+    build leaves the slug's ``commit_description`` empty, so the slug's
+    commit (the deploy commit, made on the deploying machine) is all a fresh
+    clone gets: kept there, any machine with the token can fetch it and read
+    its ``Herotasks-Source`` trailer (:func:`fetch_deploy_commit`).
+
+    :raises CommandError: the push failed.
+    """
+    url = app.get("git_url") or api.app(app["name"])["git_url"]
+    try:
+        git.push(c, url, sha, branch=KEEP_BRANCH.format(sha=sha), force=True,
+                 env=api.git_env(), hide=True)
+    except GitError as exc:
+        raise CommandError(
+            f"cannot keep deploy commit {sha[:10]} on {app['name']}'s git: "
+            f"{exc.message}",
+            "check the token's access to the app's git, then retry",
+            output=exc.output) from None
+
+
+def fetch_deploy_commit(c: Any, api: Any, name: str, sha: str) -> bool:
+    """Fetch the deploy commit ``sha`` kept on ``name``'s git, if it is there."""
+    try:
+        url = api.app(name).get("git_url")
+    except ApiError:
+        return False
+    return bool(url) and git.fetch_ref(
+        c, url, "refs/heads/" + KEEP_BRANCH.format(sha=sha),
+        f"refs/herotasks/deploys/{sha}", env=api.git_env())
+
+
 def has_release_phase(slug: dict) -> bool:
     """The slug declares a ``release`` process type."""
     return "release" in (slug.get("process_types") or {})
@@ -153,10 +224,14 @@ def has_release_phase(slug: dict) -> bool:
 def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             source: str | None,
             *, method: str, timeout: float, out: Callable[[str], Any] = print,
-            sleep: Callable[[float], Any] = time.sleep) -> dict:
+            sleep: Callable[[float], Any] = time.sleep,
+            source_release: str | None = None) -> dict:
     """Release ``slug_id`` on ``app`` and wait; the finished release.
 
-    :raises CommandError: the release failed (its release phase, usually).
+    :param source_release: with ``pipeline``, the scratch release to promote
+        (:func:`promotable_release`); looked up when not given.
+    :raises CommandError: the release failed (its release phase, usually), or
+        a promotion released another slug than ``slug_id``.
     """
     name = app["name"]
     if method == "pipeline":
@@ -164,7 +239,15 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             raise ConfigError("pipeline promotion needs the scratch app",
                               f"run `{hint_command('scratch.create')}` and "
                               f"`{hint_command('slug.build')}` first")
-        release = _promote_pipeline(api, app, scratch, timeout, sleep)
+        source_release = source_release or promotable_release(
+            api, scratch["name"], slug_id, timeout=timeout)["id"]
+        release = _promote_pipeline(api, app, scratch, source_release, timeout,
+                                    sleep)
+        got = (release.get("slug") or {}).get("id") if release else None
+        if release and got != slug_id:
+            raise CommandError(
+                f"the promotion released slug {got} on {name}, not the built "
+                f"slug {slug_id}", f"see heroku releases -a {name}")
     else:
         release = api.create_release(
             name, slug_id, description=release_description(source) if source else None)
@@ -221,7 +304,8 @@ def _finished_build(api: Any, name: str, sha: str, timeout: float,
         sleep(pause)
 
 
-def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
+def _promote_pipeline(api: Any, app: dict, scratch: dict, source_release: str,
+                      timeout: float,
                       sleep: Callable[[float], Any]) -> dict:
     coupling = api.pipeline_coupling(app["name"])
     if not coupling:
@@ -236,7 +320,8 @@ def _promote_pipeline(api: Any, app: dict, scratch: dict, timeout: float,
         api.couple(pipeline_id, scratch["name"], stage)
     scratch_id = scratch.get("id") or api.app(scratch["name"])["id"]
     app_id = app.get("id") or api.app(app["name"])["id"]
-    promotion = api.promote(pipeline_id, scratch_id, [app_id])
+    promotion = api.promote(pipeline_id, scratch_id, [app_id],
+                            release_id=source_release)
     if not promotion:
         raise HerotasksError("Heroku created no pipeline promotion")
     deadline = time.monotonic() + timeout

@@ -169,6 +169,32 @@ def app_create(p, req):
                                     body.get("region")))
 
 
+@route("POST", "/teams", "team", "Create")
+def team_create(p, req):
+    return 201, p.create_team(_need_dict(req.body).get("name"))
+
+
+@route("GET", "/teams", "team", "List")
+def team_list(p, req):
+    return 200, p.store.find("team")
+
+
+@route("GET", "/teams/{team}", "team", "Info")
+def team_info(p, req):
+    return 200, p.team(req.params["team"])
+
+
+@route("POST", "/teams/apps", "team-app", "Create")
+def team_app_create(p, req):
+    body = _need_dict(req.body)
+    if body.get("space"):  # Private Spaces are not modelled
+        raise invalid(f"Couldn't find that space ({body['space']}).")
+    if not body.get("team"):
+        raise invalid("team: required (personal apps are created with POST /apps)")
+    return 201, public(p.create_app(body.get("name"), body.get("stack"),
+                                    body.get("region"), team=p.team(body["team"])))
+
+
 @route("GET", "/apps/{app}", "app", "Info")
 def app_info(p, req):
     return 200, public(_app(p, req))
@@ -518,7 +544,8 @@ def pipeline_list(p, req):
 
 @route("POST", "/pipelines", "pipeline", "Create")
 def pipeline_create(p, req):
-    return 201, p.create_pipeline(_need_dict(req.body)["name"])
+    body = _need_dict(req.body)
+    return 201, p.create_pipeline(body["name"], body.get("owner"))
 
 
 @route("GET", "/pipelines/{pipeline}", "pipeline", "Info")
@@ -575,7 +602,8 @@ def promotion_create(p, req):
     pipeline = p.pipeline(body["pipeline"]["id"])
     source = p.app(body["source"]["app"]["id"])
     targets = [p.app(t["app"]["id"]) for t in body["targets"]]
-    return 201, p.promote(pipeline, source, targets)
+    release = (body["source"].get("release") or {}).get("id")
+    return 201, p.promote(pipeline, source, targets, release_id=release)
 
 
 @route("GET", "/pipeline-promotions/{promotion}", "pipeline-promotion", "Info")

@@ -227,14 +227,17 @@ class Builder:
         """
         env = {**git_base_env(self.repos), **git_env,
                "GIT_DIR": str(self.repo_path(app))}
-        subject = _git(env, "log", "-1", "--format=%s", sha).strip()
         blob_id = new_id()
         tmp = self.blob_path(blob_id).with_suffix(".part")
         _git(env, "archive", "--format=tar.gz", "-o", str(tmp), sha)
         tmp.replace(self.blob_path(blob_id))
         source_blob = {"checksum": "SHA256:" + _sha256(self.blob_path(blob_id)),
                        "url": self.blob_url(blob_id), "version": sha,
-                       "version_description": subject or None}
+                       # Heroku's git builds leave the slug's commit_description
+                       # empty (a real api:release payload: "commit":
+                       # "<full sha>", "commit_description": ""): the commit
+                       # message is not there for clients to read.
+                       "version_description": ""}
         return self._start(app, source_blob, self.blob_path(blob_id), None)
 
     def _start(self, app: dict, source_blob: dict, tarball: Path,

@@ -120,6 +120,16 @@ class Platform:
     def set_delay(self, name: str, seconds: float) -> None:
         self.store.set_setting(f"delay.{name}", float(seconds))
 
+    #: Dev Center "Limits": "An account can have up to 100 apps."
+    APP_LIMIT = 100
+
+    def app_limit(self) -> int:
+        """How many apps the account may own (an admin setting, for tests)."""
+        return int(self.store.setting("app_limit", self.APP_LIMIT))
+
+    def set_app_limit(self, limit: int) -> None:
+        self.store.set_setting("app_limit", int(limit))
+
     def background(self, fn: Callable, *args: Any) -> threading.Thread:
         """Run platform work (release phase, promotion) off the request."""
         t = threading.Thread(target=fn, args=args, daemon=True)
@@ -150,7 +160,10 @@ class Platform:
         return {"id": app["id"], "name": app["name"]}
 
     def create_app(self, name: str | None = None, stack: str | None = None,
-                   region: str | None = None) -> dict:
+                   region: str | None = None, *, team: dict | None = None) -> dict:
+        """``POST /apps`` (a personal app) or, with ``team``, ``POST /teams/apps``:
+        the team owns it (``app.team``, and ``owner`` is the team's
+        ``<team>@herokumanager.com`` identity)."""
         if stack and stack not in (STACK["name"], STACK["id"], "heroku-22", "cedar"):
             raise invalid(f"Couldn't find that stack ({stack}).")
         if region and region not in (REGION["name"], REGION["id"]):
@@ -166,6 +179,13 @@ class Platform:
                 )
             if self.store.find("app", name=name):
                 raise invalid("Name is already taken")
+            limit = self.app_limit()
+            if len(self.store.find("app")) >= limit:
+                # 422, as the issue's account of Heroku says; the wording is
+                # the sandbox's own (no source quotes Heroku's), and herotasks
+                # reads only that it is not "already taken"
+                raise invalid(f"You've reached the limit of {limit} apps for "
+                              "this account. Delete some apps to create more.")
             app_id, ts = new_id(), now()
             app = {
                 "id": app_id, "name": name, "created_at": ts, "updated_at": ts,
@@ -182,6 +202,10 @@ class Platform:
                 "_config": {}, "_features": {},
                 "_buildpacks": [],
             }
+            if team is not None:
+                app["team"] = {"id": team["id"], "name": team["name"]}
+                app["owner"] = {"id": team["id"],
+                                "email": f"{team['name']}@herokumanager.com"}
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             self._put_release(app, slug=None, description="Initial release",
@@ -521,17 +545,44 @@ class Platform:
                                    description=f"Rollback to v{target['version']}",
                                    config=target["_config"])
 
+    # -- teams ------------------------------------------------------------------
+    def team(self, identity: str) -> dict:
+        return self._by_id_or_name("team", identity, "team")
+
+    def create_team(self, name: str) -> dict:
+        """``POST /teams``: the account creates it and is its admin."""
+        with self.store.transaction():
+            if not APP_NAME.match(name or ""):
+                raise invalid("Name must start with a letter and can only contain "
+                              "lowercase letters, digits, and dashes.")
+            if self.store.find("team", name=name):
+                raise invalid("Name is already taken")
+            ts = now()
+            doc = {"id": new_id(), "name": name, "created_at": ts, "updated_at": ts,
+                   "credit_card_collections": True, "default": False,
+                   "enterprise_account": None, "identity_provider": None,
+                   "membership_limit": 25, "provisioned_licenses": False,
+                   "role": "admin", "type": "team"}
+            return self.store.put("team", doc)
+
     # -- pipelines ----------------------------------------------------------------
     def pipeline(self, identity: str) -> dict:
         return self._by_id_or_name("pipeline", identity, "pipeline")
 
-    def create_pipeline(self, name: str) -> dict:
+    def create_pipeline(self, name: str, owner: dict | None = None) -> dict:
+        """A pipeline owned by the account, or by ``owner`` (``{id, type}``,
+        a team the account is in)."""
+        if owner:
+            if owner.get("type") == "team":
+                owner = {"id": self.team(str(owner.get("id")))["id"], "type": "team"}
+            elif owner.get("id") != self.account["id"]:
+                raise invalid("owner: must be this account or one of its teams")
         with self.store.transaction():
             if self.store.find("pipeline", name=name):
                 raise invalid("Name is already taken")
             ts = now()
             doc = {"id": new_id(), "name": name, "created_at": ts, "updated_at": ts,
-                   "owner": {"id": self.account["id"], "type": "user"},
+                   "owner": owner or {"id": self.account["id"], "type": "user"},
                    "generation": dict(GENERATION)}
             return self.store.put("pipeline", doc)
 
@@ -555,6 +606,12 @@ class Platform:
     def couple(self, app: dict, pipeline: dict, stage: str) -> dict:
         if stage not in PIPELINE_STAGES:
             raise invalid(f"stage: must be one of {', '.join(PIPELINE_STAGES)}")
+        owner = (pipeline.get("owner") or {}).get("id")
+        if owner and owner != (app.get("owner") or {}).get("id"):
+            # Dev Center, "Pipeline Ownership Transition": "To add an app to
+            # a pipeline, the app owner must be the same as the pipeline owner."
+            raise invalid("To add an app to a pipeline, the app owner must be the "
+                          "same as the pipeline owner.")
         with self.store.transaction():
             if self.store.find("pipeline-coupling", app_id=app["id"]):
                 raise invalid("App is already part of a pipeline.")
@@ -569,8 +626,14 @@ class Platform:
         self.store.delete("pipeline-coupling", coupling["id"])
         return coupling
 
-    def promote(self, pipeline: dict, source_app: dict, target_apps: list[dict]) -> dict:
-        source = self.current_release(source_app)
+    def promote(self, pipeline: dict, source_app: dict, target_apps: list[dict],
+                release_id: str | None = None) -> dict:
+        """Release the source's slug on each target: the slug of
+        ``source.release`` when given, else of the source's current release
+        (the schema: "the specific release to promote from (optional,
+        defaults to current release)")."""
+        source = (self.release(source_app, release_id) if release_id
+                  else self.current_release(source_app))
         if not source.get("slug"):
             raise invalid("Source app has no slug to promote.")
         ts = now()

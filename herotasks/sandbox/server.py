@@ -416,7 +416,8 @@ class Handler(BaseHTTPRequestHandler):
                 values = {}
                 for key in body:
                     if key not in ("build_delay", "boot_delay", "stop_grace",
-                                   "preboot_switch", "rate_limit", "rate_refill"):
+                                   "preboot_switch", "rate_limit", "rate_refill",
+                                   "app_limit"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
                     if values[key] < 0:
@@ -427,6 +428,8 @@ class Handler(BaseHTTPRequestHandler):
                 for key in ("stop_grace", "preboot_switch"):  # runtime timings,
                     if key in values:                         # in memory
                         setattr(p.runtime, key, values[key])
+                if "app_limit" in values:
+                    p.set_app_limit(int(values["app_limit"]))
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -439,7 +442,9 @@ class Handler(BaseHTTPRequestHandler):
         p, bucket = self.sandbox.platform, self.sandbox.rate_limit
         return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
                 "stop_grace": p.runtime.stop_grace,
-                "preboot_switch": p.runtime.preboot_switch, "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute}
+                "preboot_switch": p.runtime.preboot_switch,
+                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
+                "app_limit": p.app_limit()}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

@@ -38,6 +38,7 @@ class FakeHeroku:
         self.slugs: dict[str, dict] = {}
         self.builds_: dict[str, list[dict]] = {}
         self.buildpacks_: dict[str, list[str]] = {}
+        self.addons_: dict[str, list[dict]] = {}
         self.couplings: dict[str, dict] = {}
         self.promotions: dict[str, list[dict]] = {}
         self.calls: list[tuple] = []
@@ -132,12 +133,13 @@ class FakeHeroku:
         return dict(self._app(name))
 
     def create_app(self, name: str, stack: str | None = None,
-                   region: str | None = None) -> dict:
+                   region: str | None = None, team: str | None = None,
+                   space: str | None = None) -> dict:
         self._check("create_app", name)
         if name in self.apps_:
             raise ApiError("Name is already taken", status=422, id="invalid_params",
                            request="POST /apps")
-        self.calls.append(("create_app", name))
+        self.calls.append(("create_app", name, team, space))
         return dict(self.add_app(name, stack=stack or "heroku-24"))
 
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
@@ -202,6 +204,10 @@ class FakeHeroku:
             else:
                 self.config[app][k] = v
         return dict(self.config[app])
+
+    def addons(self, app: str) -> list[dict]:
+        self._app(app)
+        return list(self.addons_.get(app, []))
 
     def buildpacks(self, app: str) -> list[dict]:
         self._app(app)
@@ -300,10 +306,12 @@ class FakeHeroku:
         return self.couplings[app]
 
     def promote(self, pipeline_id: str, source_app_id: str,
-                target_app_ids: list[str]) -> dict:
+                target_app_ids: list[str], release_id: str | None = None) -> dict:
         self.calls.append(("promote", source_app_id, list(target_app_ids)))
         source = next(a for a in self.apps_.values() if a["id"] == source_app_id)
-        slug_id = self.current_release(source["name"])["slug"]["id"]
+        picked = (self.release(source["name"], release_id) if release_id
+                  else self.current_release(source["name"]))
+        slug_id = picked["slug"]["id"]
         targets = []
         for target_id in target_app_ids:
             target = next(a for a in self.apps_.values() if a["id"] == target_id)

@@ -56,7 +56,7 @@ def world(repo, heroku, monkeypatch):
     first = repo.git("rev-parse", "HEAD")
     heroku.add_release(APP, commit=first, description=release_description(first))
     state = {"process_types": {"web": "bin/web", "worker": "bin/worker"},
-             "exit": 0, "migrations_run": 0, "pushes": []}
+             "exit": 0, "migrations_run": 0, "pushes": [], "kept": []}
 
     def fake_push(c, api, url, sha, *, what):
         name = url.rsplit("/", 1)[-1].removesuffix(".git")
@@ -72,7 +72,11 @@ def world(repo, heroku, monkeypatch):
             raise code
         return code
 
+    def fake_keep(c, api, app, sha):
+        state["kept"].append((app["name"], sha))
+
     monkeypatch.setattr(slug, "push", fake_push)
+    monkeypatch.setattr(slug, "keep_deploy_commit", fake_keep)
     monkeypatch.setattr(rendezvous, "attach", fake_attach)
     return state
 
@@ -403,7 +407,7 @@ class TestKillAndRecover:
 
 def test_allowlisted_database_url_is_refused_before_any_change(c, repo, heroku,
                                                                 world, settings):
-    with pytest.raises(Exception, match="never give it the database"):
+    with pytest.raises(Exception, match="never give it production data"):
         run(c, heroku, settings(scratch={"allowlist": ["DATABASE_URL"]}))
     assert heroku.calls == []
 
@@ -485,6 +489,8 @@ class TestOtherStrategiesAndMethods:
         couple = next(x for x in heroku.calls if x[0] == "couple")
         assert couple[2] == "staging"
         assert "promote" in heroku.mutations()
+        # the deploy commit that was built is kept on the target's git
+        assert world["kept"] == [(APP, world["pushes"][-1][1])]
 
     def test_pipeline_without_pipeline_is_one_line(self, c, repo, heroku, world,
                                                    settings):

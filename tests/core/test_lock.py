@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from herotasks.core import lock
-from herotasks.errors import ApiError, LockHeld
+from herotasks.errors import ApiError, ConfigError, LockHeld
 
 
 def holder(deploy_id="d1", who="ci@runner-1"):
@@ -81,6 +81,27 @@ def test_other_api_errors_pass_through(heroku):
     heroku.fail["create_app"] = ApiError("Invalid credentials", status=401)
     with pytest.raises(ApiError, match="Invalid credentials"):
         lock.acquire(heroku, holder())
+
+
+@pytest.mark.parametrize("status, message", [
+    (403, "You do not have access to the team acme."),
+    (422, "You've reached the limit of 100 apps for this account."),
+])
+def test_a_refusal_to_create_the_lock_app_is_neither_held_nor_taken(heroku, status,
+                                                                    message):
+    heroku.fail["create_app"] = ApiError(message, status=status, id="x")
+    with pytest.raises(ConfigError) as err:
+        lock.acquire(heroku, holder(), team="acme")
+    text = str(err.value)
+    assert text.startswith(
+        f"Heroku refused to create the deploy lock app {lock.lock_app_name('tally-prod')}")
+    assert message in text and "\n" not in text
+    assert "being deployed" not in text and "taken" not in text
+
+
+def test_the_lock_app_is_made_in_the_targets_team(heroku):
+    name = lock.acquire(heroku, holder(), team="acme")
+    assert ("create_app", name, "acme", None) in heroku.calls
 
 
 def test_holder_roundtrip_and_describe():

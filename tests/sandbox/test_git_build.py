@@ -225,7 +225,8 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     slug = api.ok("GET", f"/apps/{app['id']}/slugs/{release['slug']['id']}")
     conforms("slug", "Info", slug)
     assert slug["commit"] == sha
-    assert slug["commit_description"] == "sample app"
+    # Heroku's git builds leave it empty (a real api:release payload)
+    assert slug["commit_description"] == ""
     assert slug["process_types"] == {"web": PROCFILE.split(": ", 1)[1].strip(),
                                      "worker": "python worker.py"}
     assert slug["checksum"].startswith("SHA256:") and slug["size"] > 0

@@ -327,6 +327,14 @@ def _walk(c, sandbox, tools) -> None:
     c.post(f"/apps/{name}/log-sessions", {"lines": 10, "tail": False})
     c.get(f"/apps/{name}/collaborators")
 
+    # teams and team apps
+    team = c.post("/teams", {"name": tools.unique("conf-team")})
+    c.get("/teams")
+    c.get(f"/teams/{team['name']}")
+    team_app = c.post("/teams/apps", {"name": tools.unique("conf-tapp"),
+                                      "team": team["name"]})
+    c.delete(f"/apps/{team_app['id']}")
+
     # features, config vars
     c.get(f"/apps/{name}/features")
     c.get(f"/apps/{name}/features/preboot")

@@ -4,8 +4,10 @@ Pipeline promotion (``herotasks.promote.method: pipeline``) couples the
 scratch app into the target's pipeline and promotes its slug: the target gets
 a release of that slug and nothing else (not its config vars, not its git
 repository), and the scratch app goes afterwards, its coupling with it.
-Heroku writes that release's description itself, so what is deployed must be
-readable from the slug, by any machine, not only the one that deployed.
+Heroku writes that release's description itself and a git build leaves the
+slug's commit description empty, so the slug's commit (the deploy commit) is
+kept on a branch of the target's git that Heroku does not build: any machine
+can then fetch it and read which source commit is deployed.
 
 ``deploy.rollback`` goes back to the previous release's slug and warns, on
 stderr, exactly when migrations lie between the two releases: the database
@@ -87,11 +89,13 @@ def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
     assert len(rails.applied()) == 1
 
     # the scratch app is gone, and its coupling with it; the target's
-    # config vars and git repository are as they were
+    # config vars are as they were, and its git only keeps the deploy commit
+    # on a branch Heroku does not build (for other machines to read)
     assert_clean(rails.state())
     assert coupled(api, pipeline) == {target_id: "production"}
     assert api.get(f"/apps/{rails.app}/config-vars") == config_before
-    assert remote_refs(rails) == {}
+    kept = {f"refs/heads/herotasks/deploys/{deploy_commit}": deploy_commit}
+    assert remote_refs(rails) == kept
     assert api.get(f"/apps/{rails.app}/builds") == []  # nothing built there
 
     # a second deploy with a migration promotes again (a new scratch app is
@@ -105,7 +109,10 @@ def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
     assert len(rails.applied()) == 2
     assert coupled(api, pipeline) == {target_id: "production"}
     assert api.get(f"/apps/{rails.app}/config-vars") == config_before
-    assert remote_refs(rails) == {}
+    second = rails.git("rev-parse", "refs/herotasks/assets/latest")
+    assert remote_refs(rails) == {
+        **kept, f"refs/heads/herotasks/deploys/{second}": second}
+    assert api.get(f"/apps/{rails.app}/builds") == []
     assert step(report, "slug.promote")["in_window"]
 
 
@@ -113,7 +120,8 @@ def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
         rails, pipeline, api, tools, tmp_path):
     """A CI runner's fresh clone has the user's commits but not the deploy
     commits (they live under refs/herotasks on the machine that made them),
-    and the promoted release's description is Heroku's. The slug still knows."""
+    and the promoted release's description is Heroku's. The deploy commit
+    kept on the app's git still says."""
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
     source = rails.git("rev-parse", "HEAD")
@@ -130,6 +138,18 @@ def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
     done = inv_in(clone, rails.env, "deploy.status", "--stage", "production")
     assert f"deployed:    {source[:10]} (from " in done.stdout, done.stdout
     assert "migrations none (the same commit is deployed)" in done.stdout
+
+    # a deploy from there without migration changes takes no window
+    (clone / "index.html").write_text("v2\n")
+    tools.git(clone, rails.env, "commit", "-q", "-am", "no migration")
+    report_path = tmp_path / "ci-report-0.json"
+    inv_in(clone, rails.env, "-f", str(conf), "deploy.production", "--json",
+           str(report_path))
+    report = tools.load_json(report_path)
+    assert report["ok"] and report["commit"]["from"] == source
+    assert not report["migrations"]["pending"], report["migrations"]
+    assert window(report) == [] and report["windows"]["maintenance"] is None
+    source = tools.git(clone, rails.env, "rev-parse", "HEAD").stdout.strip()
 
     # and its next deploy diffs against it: a migration is seen as one file
     migration = clone / "db" / "migrate" / "002_step.rb"
@@ -227,4 +247,61 @@ def test_pipeline_method_without_a_pipeline_changes_nothing(rails, api, sandbox,
         f"herotasks: {rails.app} is in no pipeline — couple it to one, or use "
         "herotasks.promote.method: slug")
     assert [(m, p) for m, p in log.since() if m != "GET"] == []
+    assert_clean(rails.state())
+
+
+# -- a release phase that needs production data fails on the scratch app ------
+
+#: A release command that needs the target's config (its database, here the
+#: DB_FILE the fixture sets on the target only): on the scratch app, which
+#: gets no production data, Heroku still runs it, and it fails.
+NEEDS_DB = "release: test -n \"$DB_FILE\" && bin/migrate\n"
+
+
+def needs_db(proj: Project) -> str:
+    procfile = (proj.root / "Procfile").read_text() + NEEDS_DB
+    return proj.commit({"Procfile": procfile}, "release phase")
+
+
+def test_a_failing_scratch_release_phase_does_not_fail_a_slug_deploy(rails, api):
+    """The slug is built whatever the scratch release phase does; released
+    on the target, its release phase runs there with the target's config."""
+    needs_db(rails)
+    done, report = rails.deploy()
+    assert report["ok"], done.stdout + done.stderr
+    # the scratch app's release phase ran and failed (the push streams it)
+    assert "Release command declared by your Procfile failed" in done.stderr
+    assert len(rails.applied()) == 1  # the target's release phase migrated
+    current = rails.current()
+    assert current["status"] == "succeeded"
+    slug = api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")
+    assert slug["commit"] == rails.git("rev-parse", "refs/herotasks/assets/latest")
+    assert_clean(rails.state())
+
+
+def test_pipeline_promotion_of_a_failed_scratch_release_is_refused_before_the_window(
+        rails, pipeline, api, sandbox, tmp_path):
+    """Heroku promotes the source app's current release: after the scratch
+    release failed that is an older slug (or none). Refused after the build,
+    before maintenance, in one line; the target is as it was."""
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text(PIPELINE)
+    rails.deploy(runtime=conf)
+    before = rails.current()
+    needs_db(rails)
+    log = RequestLog(sandbox.root)
+    done, report = rails.deploy(runtime=conf, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert report is not None and not report["ok"]
+    assert "maintenance.on" not in [s["name"] for s in report["steps"]
+                                    if s["started_at"] is not None]
+    errors = [line for line in done.stderr.splitlines()
+              if line.startswith("herotasks: ")]
+    assert len(errors) == 1, done.stderr
+    assert "release phase failed on the scratch app" in errors[0], done.stderr
+    assert "promote.method: slug" in errors[0]
+    assert rails.current()["id"] == before["id"]
+    assert not any(p.startswith("/pipeline-promotions") and m == "POST"
+                   for m, p in log.since())
+    assert not any(p == f"/apps/{rails.app}" and m == "PATCH" for m, p in log.since())
     assert_clean(rails.state())
