@@ -35,9 +35,8 @@ from typing import Any, Callable
 from herotasks.adapters import git
 from herotasks.adapters.shell import run_local
 from herotasks.core.config import Settings
-from herotasks.core.migrations import SOURCE_MARKER
+from herotasks.core.migrations import SOURCE_MARKER, source_from_text, summarize
 from herotasks.core.migrations import TRAILER as SOURCE_TRAILER
-from herotasks.core.migrations import source_from_text, summarize
 from herotasks.errors import CommandError, GitError, hint_command
 
 LATEST_REF = "refs/herotasks/assets/latest"

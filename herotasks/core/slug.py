@@ -28,7 +28,14 @@ from herotasks.adapters import git
 from herotasks.core import poll
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
-from herotasks.errors import ApiError, CommandError, ConfigError, GitError, HerotasksError, hint_command
+from herotasks.errors import (
+    ApiError,
+    CommandError,
+    ConfigError,
+    GitError,
+    HerotasksError,
+    hint_command,
+)
 
 #: Heroku slug ids are uuids.
 SLUG_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

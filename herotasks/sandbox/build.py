@@ -45,8 +45,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import python_buildpack
-from .platform import (PROCESS_TYPE, STACK, UUID, Platform, PlatformError, invalid,
-                       new_id, not_found, now)
+from .platform import (
+    PROCESS_TYPE,
+    STACK,
+    UUID,
+    Platform,
+    PlatformError,
+    invalid,
+    new_id,
+    not_found,
+    now,
+)
 
 log = logging.getLogger("herotasks.sandbox")
 
@@ -334,7 +343,7 @@ class Builder:
             with tarfile.open(tarball, "r:*") as tar:
                 tar.extractall(tree, filter="data")
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise BuildFailed(f"The source is not a readable gzipped tarball: {exc}")
+            raise BuildFailed(f"The source is not a readable gzipped tarball: {exc}") from None
         # Tarballs from GitHub and the like wrap the app in one directory;
         # Heroku builds from inside it.
         entries = list(tree.iterdir())

@@ -7,9 +7,8 @@ cannot be made to produce on demand.
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import socket
 import ssl
 import threading

@@ -17,8 +17,8 @@ from herotasks.core import journal as jn
 from herotasks.core import lock, scratch, slug
 from herotasks.core.config import Settings
 from herotasks.core.engine import DeployFailed
-from herotasks.core.steps import STEPS
 from herotasks.core.migrations import release_description
+from herotasks.core.steps import STEPS
 from herotasks.errors import ApiError, ConfigError, LockHeld
 
 APP = "tally-prod"

@@ -22,10 +22,9 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
-from herotasks.sandbox.postgres import find_bin_dir
-
 from herotasks.sandbox import api as sandbox_api
 from herotasks.sandbox import schema
+from herotasks.sandbox.postgres import find_bin_dir
 
 OFFICIAL_SHA256 = "f8954a58ad229bf95dcdbb62df1ff5a1414e6a04bdf81422e33e43faca802202"
 # Kept in the repository, so every clone (CI included) checks every link.

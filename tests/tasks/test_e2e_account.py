@@ -9,7 +9,6 @@ so, and never calls it "name taken" or "lock held", and leaves nothing.
 from __future__ import annotations
 
 import pytest
-
 from test_e2e_deploy import assert_clean, rails  # noqa: F401 (rails is a fixture)
 
 pytestmark = pytest.mark.e2e

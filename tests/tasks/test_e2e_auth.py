@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_e2e_deploy import rails  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e

@@ -21,9 +21,7 @@ import sys
 
 import pytest
 import requests
-
 from e2e_support import RequestLog, remote_refs, step
-from herotasks.core.scratch import scratch_name
 from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
     Project,
     assert_clean,
@@ -31,6 +29,8 @@ from test_e2e_deploy import (  # noqa: F401 (rails is a fixture)
     steps,
     window,
 )
+
+from herotasks.core.scratch import scratch_name
 
 pytestmark = pytest.mark.e2e
 
