@@ -45,6 +45,14 @@ def wrap_command(cmd: str) -> str:
     return f'{cmd} ; echo "{EXIT_MARKER} $?"'
 
 
+def _default_cas() -> str:
+    """The CA bundle requests uses by default (certifi ships with it), so a
+    one-off dyno is trusted exactly when the API that started it is."""
+    import certifi
+
+    return certifi.where()
+
+
 def parse_attach_url(attach_url: str) -> tuple[str, int, str]:
     """``(host, port, line)`` from an ``attach_url``; ``line`` is what to send.
 
@@ -90,7 +98,8 @@ def attach(
 
     :param out: callable or writable text stream; gets output as it arrives,
         with ``\\r\\n`` made ``\\n`` and the exit marker line removed.
-    :param cabundle: PEM CA file to trust instead of the system store.
+    :param cabundle: PEM CA file to trust; else certifi's bundle, the one
+        requests (and so the API client) trusts, never a different store.
     :param loopback_only: refuse any host that is not loopback (for tests and
         the sandbox; real Heroku hosts need it off).
     :param timeout: overall limit in seconds (None: no limit).
@@ -107,7 +116,7 @@ def attach(
             "this run is limited to the local sandbox",
         )
     deadline = None if timeout is None else time.monotonic() + timeout
-    context = ssl.create_default_context(cafile=cabundle)
+    context = ssl.create_default_context(cafile=cabundle or _default_cas())
     try:
         raw = socket.create_connection((host, port), timeout=connect_timeout)
     except OSError as exc:

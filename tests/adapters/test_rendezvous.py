@@ -117,6 +117,16 @@ def test_untrusted_certificate_is_refused(dyno):
         attach(d.url(), print)
 
 
+def test_without_a_bundle_it_trusts_what_requests_trusts(dyno, cabundle, monkeypatch):
+    """No bundle configured: the CAs requests uses (certifi), as the API
+    client does, not the OS store alone (which does not know this CA)."""
+    import certifi
+
+    d = dyno([b"hello\r\n", f"{MARK} 0\r\n".encode()])
+    monkeypatch.setattr(certifi, "where", lambda: cabundle)
+    assert attach(d.url(), lambda text: None) == 0
+
+
 def test_timeout_while_the_dyno_is_silent(dyno, cabundle):
     d = dyno([b"still going\n"], hold=True)
     with pytest.raises(HerotasksError, match="timed out"):
