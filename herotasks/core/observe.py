@@ -128,6 +128,23 @@ def check_scratch(api: Any, settings: Settings, name: str) -> None:
     scratch.check_name(api, name, settings, known)
 
 
+def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
+    """A Shield Private Space attaches one-off dynos over SSH (an https
+    ``attach_url``), not the rendezvous protocol herotasks speaks: say so in
+    the check, not once the window is open and the migration cannot start.
+
+    :raises ConfigError: migrations would run in a one-off dyno there.
+    """
+    space = app.get("space") or {}
+    if not space.get("shield") or settings.migrate_command is None or release_phase:
+        return
+    raise ConfigError(
+        f"{app.get('name')} runs in the Shield Private Space {space.get('name')}, "
+        "where one-off dynos attach over SSH, which herotasks does not speak",
+        "migrate in the release phase (a `release:` line in the Procfile), "
+        "which herotasks then relies on")
+
+
 def deployed_commit(c: Any, api: Any,
                     name: str) -> tuple[migrations.Deployed, dict | None]:
     """The source commit running on ``name`` and its current release."""
@@ -184,6 +201,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         # an add-on's var in the allow-list: refused here, before the lock
         scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
+    check_shield(app, settings, release_phase)
     check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)

@@ -501,6 +501,17 @@ class TestOtherStrategiesAndMethods:
         assert heroku.current_release(APP)["version"] == 1
 
 
+def test_a_shield_space_app_is_refused_before_anything_changes(c, repo, heroku, world,
+                                                               settings):
+    """Shield spaces attach one-off dynos over SSH: a migration could never
+    start, so the check stops the deploy, not the open window."""
+    heroku.apps_[APP]["space"] = {"id": "s1", "name": "vault", "shield": True}
+    migration_commit(repo)
+    with pytest.raises(ConfigError, match="Shield Private Space vault"):
+        run(c, heroku, settings())
+    assert heroku.mutations() == [] and world["migrations_run"] == 0
+
+
 def test_json_report_of_a_real_run(c, repo, heroku, world, settings, tmp_path):
     from herotasks.core.report import write_json
 
