@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from herotasks.adapters import processes
 from herotasks.errors import HerotasksError
 
 DEFAULT_ROOT = Path(".herotasks") / "sandbox"
@@ -60,14 +61,8 @@ def _info_path(root: Path) -> Path:
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
+    if not pid or not processes.alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     # A zombie child of ours still "exists": reap it if so.
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
