@@ -187,6 +187,8 @@ class Scenario:
         # The sandbox's venv first: the asset command runs the app's Django.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["TALLY_ASSET_SECONDS"] = str(self.timing.assets)
+        # herotasks waits for preboot's switch (Heroku's ~3 min), scaled here
+        env["INVOKE_HEROTASKS_TIMEOUTS_PREBOOT"] = str(int(self.timing.preboot_switch) + 1)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

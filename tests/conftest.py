@@ -85,6 +85,7 @@ class SandboxInfo:
 #: The test sandboxes' SIGTERM-to-SIGKILL grace, in seconds (Heroku: 30).
 TEST_STOP_GRACE = 5.0
 #: The test sandboxes' preboot switch, in seconds after a release (Heroku: ~180).
+TEST_RATE_LIMIT = 1_000_000
 TEST_PREBOOT_SWITCH = 3.0
 
 
@@ -107,9 +108,13 @@ def start_sandbox(root: Path) -> SandboxInfo:
     # Heroku's 30 s from SIGTERM to SIGKILL, scaled down so the suite stays
     # quick; still longer than the stubborn test workers take to finish.
     # Preboot's switch, ~3 min after a release on Heroku, likewise.
+    # The account's rate limit: Heroku's 4500 tokens are one deploy tool's
+    # budget; this session's one account runs a hundred deploys in minutes,
+    # so it gets a bigger bucket (the tests of the limit set their own).
     Api(info.url + "/_sandbox/admin", info.admin_token, info.ca_bundle).patch(
         "/settings", {"stop_grace": TEST_STOP_GRACE,
-                      "preboot_switch": TEST_PREBOOT_SWITCH})
+                      "preboot_switch": TEST_PREBOOT_SWITCH,
+                      "rate_limit": TEST_RATE_LIMIT})
     return info
 
 

@@ -247,6 +247,9 @@ def dynos_wait(run: Run, step: Step) -> Facts:
 
 
 def health_check(run: Run, step: Step) -> Facts:
+    # with preboot the old dynos serve until Heroku's switch: check the new
+    # release once it takes the traffic, not the old one before it
+    _await_preboot_switch(run, "the health check runs after that")
     # web_url as it is now, when there is a path to GET (a request less if not)
     app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
     health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
@@ -275,7 +278,7 @@ def preboot_restore(run: Run, step: Step) -> Facts:
     return None
 
 
-def _await_preboot_switch(run: Run) -> None:
+def _await_preboot_switch(run: Run, then: str = "preboot goes off after that") -> None:
     """Turning preboot off while Heroku is still switching traffic to the new
     web dynos is never done: wait for the switch (a known moment after the
     release, ``herotasks.timeouts.preboot``; no API request needed)."""
@@ -283,7 +286,7 @@ def _await_preboot_switch(run: Run) -> None:
     left = (switch_at or 0) - run.clock()
     if left > 0:
         run.out(f"preboot: Heroku moves traffic to v{run.facts.get('release_version')}"
-                f" in ~{left:.0f}s; preboot goes off after that")
+                f" in ~{left:.0f}s; {then}")
         time.sleep(left)
 
 
