@@ -10,8 +10,11 @@ from test_e2e_deploy import assert_clean, new_project, steps
 
 pytestmark = pytest.mark.e2e
 
+# The worker is up for 4 s, then crashes: long enough for dynos.wait to see
+# every dyno up even on a loaded machine, so it is the health check's watch
+# (10 s in these tests) that sees the crash.
 CRASHING_WORKER = ("web: python3 -m http.server $PORT --bind 127.0.0.1\n"
-                   "worker: python3 -c \"import time; time.sleep(1); "
+                   "worker: python3 -c \"import time; time.sleep(4); "
                    "raise SystemExit(1)\"\n")
 
 
@@ -38,7 +41,7 @@ def test_a_release_whose_worker_crashes_is_rolled_back(rails):
     rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
     before = rails.current()
     rails.commit({"Procfile": CRASHING_WORKER})
-    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=8))
+    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health check" in last and "crashed" in last and "rolled back" in last
@@ -68,7 +71,7 @@ def test_after_a_window_migration_a_failed_check_keeps_the_release(rails):
     before = rails.current()
     rails.add_migration()
     rails.commit({"Procfile": CRASHING_WORKER})
-    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=8))
+    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "health check" in last and "kept v" in last

@@ -31,6 +31,8 @@ def ctx(tmp_path, dry=False, **tree) -> Context:
                               "cp app/assets/app.css public/assets/"},
         "statedir": str(tmp_path / "state"),
         "health": {"watch": 0},  # the fake's dynos never crash
+        # the fake has no preboot switch to wait for (Heroku's ~3 min)
+        "timeouts": {"preboot": 0},
         **tree,
     }
     # As `inv` would see it: the collection's declared defaults under the
