@@ -430,7 +430,9 @@ def dyno_create(p, req):
     body = _need_dict(req.body)
     if body.get("size") is None:
         body.pop("size", None)
-    return 201, p.runtime.create_one_off(_app(p, req), body)
+    app = _app(p, req)
+    p.release_seen(app)  # 409 while the runtime doesn't see a fresh release
+    return 201, p.runtime.create_one_off(app, body)
 
 
 @route("DELETE", "/apps/{app}/dynos", "dyno", "Restart all")

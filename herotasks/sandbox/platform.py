@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,6 +98,9 @@ class Platform:
         self.builder: Any = None
         self.addons: Any = None  # addons.py
         self.log_sessions: Any = None  # logs.py
+        self.release_visibility = self.RELEASE_VISIBILITY
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._seen_lock = threading.Lock()
         account = store.setting("account")
         if account is None:
             account = {
@@ -122,6 +126,32 @@ class Platform:
 
     #: Dev Center "Limits": "An account can have up to 100 apps."
     APP_LIMIT = 100
+
+    #: Seconds after a release goes live during which the runtime does not
+    #: see it yet, so ``POST /apps/{app}/dynos`` answers 409: heroku/cli
+    #: ``src/lib/run/dyno.ts`` ``_doStart`` ("the runtime API sends back a
+    #: 409 in the event the release isn't found yet", "typically a very
+    #: short-lived condition"; the CLI retries twice, no pause between).
+    #: An admin setting, ``release_visibility``; in memory.
+    RELEASE_VISIBILITY = 0.5
+
+    def release_seen(self, app: dict) -> None:
+        """``POST /apps/{app}/dynos`` answers 409 while the app's newest
+        release is younger than :attr:`release_visibility` seconds."""
+        with self._seen_lock:
+            seen = self._seen.get(app["id"])
+        if seen is None:
+            return
+        at, version = seen
+        if time.monotonic() - at < self.release_visibility:
+            raise PlatformError(
+                409, "conflict",
+                f"Release v{version} of {app['name']} is not yet available to "
+                "the dyno runtime. Please try again.")
+
+    def _released(self, app_id: str, version: int) -> None:
+        with self._seen_lock:
+            self._seen[app_id] = (time.monotonic(), version)
 
     def app_limit(self) -> int:
         """How many apps the account may own (an admin setting, for tests)."""
@@ -208,8 +238,9 @@ class Platform:
                                 "email": f"{team['name']}@herokumanager.com"}
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
-            self._put_release(app, slug=None, description="Initial release",
-                              status="succeeded", current=True)
+            first = self._put_release(app, slug=None, description="Initial release",
+                                      status="succeeded", current=True)
+        self._released(app_id, first["version"])
         if self.runtime is not None:
             self.runtime.app_created(app)
             app = self.app(app_id)
@@ -523,6 +554,7 @@ class Platform:
                            eligible_for_rollback=True)
             self.store.put("release", release, app_id=app["id"])
             app["released_at"] = now()
+            self._released(app["id"], release["version"])
             if release["slug"]:
                 slug = self.slug(release["slug"]["id"])
                 self._sync_formation(app, slug.get("process_types") or {})

@@ -417,7 +417,7 @@ class Handler(BaseHTTPRequestHandler):
                 for key in body:
                     if key not in ("build_delay", "boot_delay", "stop_grace",
                                    "preboot_switch", "rate_limit", "rate_refill",
-                                   "app_limit"):
+                                   "app_limit", "release_visibility"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
                     if values[key] < 0:
@@ -430,6 +430,8 @@ class Handler(BaseHTTPRequestHandler):
                         setattr(p.runtime, key, values[key])
                 if "app_limit" in values:
                     p.set_app_limit(int(values["app_limit"]))
+                if "release_visibility" in values:
+                    p.release_visibility = values["release_visibility"]
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -444,7 +446,8 @@ class Handler(BaseHTTPRequestHandler):
                 "stop_grace": p.runtime.stop_grace,
                 "preboot_switch": p.runtime.preboot_switch,
                 "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
-                "app_limit": p.app_limit()}
+                "app_limit": p.app_limit(),
+                "release_visibility": p.release_visibility}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

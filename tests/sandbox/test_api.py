@@ -548,7 +548,7 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
         error_of(r)
     for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1},
                  {"rate_limit": -1}, {"rate_refill": "fast"}, {"stop_grace": -1},
-                 {"preboot_switch": "later"}):
+                 {"preboot_switch": "later"}, {"release_visibility": -1}):
         r = admin.request("PATCH", "/settings", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)
@@ -560,6 +560,30 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
         **before, "build_delay": 0.5, "stop_grace": 7, "preboot_switch": 9}
     assert admin.patch("/settings", before) == before
     assert admin.get("/faults") == []
+
+
+@pytest.fixture
+def release_lag(admin):
+    before = admin.get("/settings")
+    yield admin
+    admin.patch("/settings", before)
+
+
+def test_a_one_off_right_after_a_release_is_409_until_the_runtime_sees_it(
+        api, app, release_lag):
+    """heroku/cli src/lib/run/dyno.ts `_doStart`: "the runtime API sends back
+    a 409 in the event the release isn't found yet ... This usually happens
+    when you create an app and immediately try to run a one-off dyno"."""
+    path = f"/apps/{app['name']}/dynos"
+    release_lag.patch("/settings", {"release_visibility": 60})
+    r = api.request("POST", path, json={"command": "true", "attach": False})
+    assert r.status_code == 409, r.text
+    error = error_of(r)
+    assert error["id"] == "conflict" and "v1" in error["message"]
+    # a new release starts the lag again; once it is over the dyno starts
+    release_lag.patch("/settings", {"release_visibility": 0})
+    made = api.post(path, {"command": "true", "attach": False})
+    assert made["type"] == "run"
 
 
 # -- heroku3 ---------------------------------------------------------------------------

@@ -116,12 +116,15 @@ class RequestLog:
         self.path = Path(root) / "logs" / "server.log"
         self.mark = self.path.stat().st_size if self.path.exists() else 0
 
-    def since(self) -> list[tuple[str, str]]:
-        """``(method, path)`` of every request served since the mark."""
+    def lines(self) -> list[str]:
+        """The log's lines since the mark."""
         with open(self.path, "rb") as f:
             f.seek(self.mark)
-            text = f.read().decode(errors="replace")
-        return list(_requests(text))
+            return f.read().decode(errors="replace").splitlines()
+
+    def since(self) -> list[tuple[str, str]]:
+        """``(method, path)`` of every request served since the mark."""
+        return list(_requests("\n".join(self.lines())))
 
 
 def _requests(text: str) -> Iterator[tuple[str, str]]:

@@ -118,3 +118,29 @@ def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api):
     answer = requests.get(app["web_url"], timeout=30,
                           proxies={"http": None, "https": None})
     assert answer.text == "v2\n"
+
+
+@pytest.fixture
+def late_runtime(admin):
+    """The runtime sees a fresh release only after 3 s (Heroku's is "very
+    short-lived"; 3 s is more than the CLI's two immediate retries ride out);
+    put back after the test: the session sandbox is shared."""
+    before = admin.get("/settings")
+    admin.patch("/settings", {"release_visibility": 3})
+    yield
+    admin.patch("/settings", {"release_visibility": before["release_visibility"]})
+
+
+def test_the_migration_rides_out_the_runtime_not_seeing_the_release_yet(
+        rails, sandbox, late_runtime):
+    rails.add_migration()
+    log = RequestLog(sandbox.root)
+    _, report = rails.deploy()
+    assert report["ok"], report["error"]
+    assert "db.migrate" in [s["name"] for s in report["steps"]]
+    assert len(rails.applied()) == 2
+    # the sandbox did answer 409 to the migration's one-off, and it was retried
+    answers = [line.rsplit('"', 1)[-1].split()[0] for line in log.lines()
+               if f'"POST /apps/{rails.app}/dynos ' in line]
+    assert answers[0] == "409" and answers[-1] == "201", answers
+    assert_clean(rails.state())
