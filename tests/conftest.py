@@ -138,6 +138,29 @@ def processes_under(base: Path) -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """How ``./dev test`` spreads the suite over pytest processes
+    (``--dist loadgroup``): a test module is one unit of work (it may share
+    a module-scoped app), unless its cases name their own ``xdist_group``
+    (the reliability matrix: a group per app). The biggest units go first,
+    the quick unit tests last, so no process is left running one long
+    module while the others idle: the groups first, then the end-to-end
+    modules, then the rest, each kept together, in file order."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+    def rank(item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0]
+        if not group.endswith(".py"):
+            return 0
+        return 1 if item.get_closest_marker("e2e") or item.get_closest_marker("cli") else 2
+
+    items[:] = [item for _, item in sorted(enumerate(items),
+                                           key=lambda pair: (rank(pair[1]), pair[0]))]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leftover_processes(tmp_path_factory):
     """After everything else is torn down, nothing the session started may

@@ -44,8 +44,11 @@ def bench(sandbox, api, tools, git_env, tmp_path_factory):
     drop_bench(made, pipeline, api)
 
 
-@pytest.mark.parametrize("request_,kind", CASES,
-                         ids=[f"{r[0]}-{k}" for r, k in CASES])
+# Three groups of requests, each with its own app, spread over the pytest
+# processes (tests/conftest.py: xdist groups); a group's cases share its app.
+@pytest.mark.parametrize("request_,kind", [
+    pytest.param(r, k, marks=pytest.mark.xdist_group(f"faults-{REQUESTS.index(r) // 3}"))
+    for r, k in CASES], ids=[f"{r[0]}-{k}" for r, k in CASES])
 def test_one_bad_answer_then_the_way_out(bench, admin, request_, kind):
     _, method, path = request_
     before = bench.snapshot()

@@ -44,8 +44,12 @@ def bench(request, sandbox, api, tools, git_env, tmp_path_factory):
     drop_bench(made, pipeline, api)
 
 
-@pytest.mark.parametrize("bench,step", CASES, indirect=["bench"],
-                         ids=[f"{'-'.join(setup)}-{step}" for setup, step in CASES])
+# A setup's cases share its app, so they run in one pytest process; the four
+# setups spread over the processes (tests/conftest.py: xdist groups).
+@pytest.mark.parametrize("bench,step", [
+    pytest.param(setup, step, marks=pytest.mark.xdist_group(f"kills-{'-'.join(setup)}"))
+    for setup, step in CASES], indirect=["bench"],
+    ids=[f"{'-'.join(setup)}-{step}" for setup, step in CASES])
 def test_killed_after_a_step_then_recovered(bench, step):
     before = bench.snapshot()
     bench.proj.add_migration()
