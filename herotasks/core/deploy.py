@@ -19,7 +19,7 @@ from herotasks.core.actions import Action
 from herotasks.core.assets import commit_message
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
-from herotasks.core.engine import DeployFailed, Engine
+from herotasks.core.engine import DeployFailed, Engine, run_hooks
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
@@ -62,7 +62,15 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
             report.requests = api.requests - sent
         return report
 
+    # the check step: observation, which reads only, with the user's hooks
+    # around it (not in a dry run, which runs no step)
+    hooks = dict(out=out, app=settings.app, stage=settings.stage)
+    if not dry_run:
+        run_hooks(c, settings, "before", "check", **hooks)
     observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
+    if not dry_run:
+        run_hooks(c, settings, "after", "check", commit=observed.facts().get("source"),
+                  **hooks)
     plan = plan_deploy(observed.state, settings)
     checked = (started, clock())
     out(plan.describe())

@@ -65,6 +65,26 @@ class HookFailed(HerotasksError):
         self.when = when
 
 
+def run_hooks(c: Any, settings: Settings, when: str, step: str, *,
+              out: Callable[[str], Any], app: str, stage: str | None,
+              commit: str | None = None, release: int | None = None) -> None:
+    """Run the user's ``when`` hooks of ``step`` (local shell commands, told
+    the step, app, stage, commit and release in ``HEROTASKS_*``).
+
+    :raises HookFailed: a hook exited non-zero (the step fails).
+    """
+    hooks = settings.hooks_before if when == "before" else settings.hooks_after
+    env = {"HEROTASKS_STEP": step, "HEROTASKS_APP": app,
+           "HEROTASKS_STAGE": stage or "", "HEROTASKS_COMMIT": commit or "",
+           "HEROTASKS_RELEASE": str(release or "")}
+    for command in hooks.get(step, ()):
+        out(f"hook {when} {step}: {command}")
+        result = run_local(c, command, env=env, warn=True)
+        if not result.ok:
+            raise HookFailed(f"hook {when} {step} exited {result.exited}: {command}",
+                             when=when)
+
+
 #: Tries of a step that fails after the migration succeeded (the first
 #: included), and the pause before each retry, in seconds.
 RETRIES_AFTER_MIGRATION = 3
@@ -201,18 +221,9 @@ class Engine:
 
     def run_hooks(self, run: Run, when: str, step: Step) -> None:
         """User hooks (shell commands, local); a failing hook fails the step."""
-        hooks = (run.settings.hooks_before if when == "before"
-                 else run.settings.hooks_after)
-        env = {"HEROTASKS_STEP": step.name, "HEROTASKS_APP": run.name,
-               "HEROTASKS_STAGE": run.journal.stage or "",
-               "HEROTASKS_COMMIT": run.facts.get("source") or "",
-               "HEROTASKS_RELEASE": str(run.facts.get("release_version") or "")}
-        for command in hooks.get(step.name, ()):
-            run.out(f"hook {when} {step.name}: {command}")
-            result = run_local(run.c, command, env=env, warn=True)
-            if not result.ok:
-                raise HookFailed(f"hook {when} {step.name} exited "
-                                 f"{result.exited}: {command}", when=when)
+        run_hooks(run.c, run.settings, when, step.name, out=run.out, app=run.name,
+                  stage=run.journal.stage, commit=run.facts.get("source"),
+                  release=run.facts.get("release_version"))
 
     # -- the loop -----------------------------------------------------------------
 

@@ -147,6 +147,24 @@ class TestDeployTask:
         production(ctx(tmp_path), allow_dirty=True)
         assert heroku.current_release(APP)["version"] == 2
 
+    def test_check_hooks_run_around_the_check(self, tmp_path, repo, heroku, world):
+        log = tmp_path / "hooks.log"
+        hooks = {"before": {"check": f"echo before $HEROTASKS_APP >> {log}"},
+                 "after": {"check": f"echo after $HEROTASKS_COMMIT >> {log}",
+                           "lock.acquire": f"echo locked >> {log}"}}
+        production(ctx(tmp_path, hooks=hooks))
+        head = repo.git("rev-parse", "HEAD")
+        assert log.read_text().split("\n")[:3] == [f"before {APP}", f"after {head}",
+                                                    "locked"]
+
+    def test_a_failing_check_hook_stops_before_anything_changes(self, tmp_path, repo,
+                                                                heroku, world):
+        hooks = {"before": {"check": "exit 4"}}
+        with pytest.raises(Exit, match="hook before check exited 4"):
+            production(ctx(tmp_path, hooks=hooks))
+        assert heroku.calls == []
+        assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("*.json"))
+
     def test_unknown_ref(self, tmp_path, repo, heroku, world):
         with pytest.raises(Exit, match="unknown git ref 'nope'"):
             production(ctx(tmp_path), ref="nope")
