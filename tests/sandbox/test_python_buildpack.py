@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -195,13 +196,96 @@ def test_a_uv_project_needs_a_python_version_file(tools, git_env, api, tmp_path,
     assert "remote:  !     Error: No Python version was specified." in done.stderr
 
 
-def test_a_pipenv_app_is_detected_but_not_installed(tools, git_env, api, tmp_path,
-                                                    cleanup):
+FIXTURES = Path(__file__).parent / "fixtures"
+#: What a dyno of a lock-installed app writes: six from the lock, and
+#: whether the dev-only package (iniconfig) was installed too.
+PROBE = ("web: python -c \"import importlib.util, six, sys; open('deps.txt', 'w').write("
+         "six.__version__ + ' ' + str(importlib.util.find_spec('iniconfig') is not None)"
+         " + ' ' + sys.prefix)\" && " + SERVE + "\n")
+
+
+def fixture_files(name: str) -> dict[str, str]:
+    """A lock made by the real tool (Poetry 2.4.1, Pipenv 2026.7.1) for a
+    small app: six in the main group / default section, iniconfig dev-only."""
+    return {f.name: f.read_text() for f in (FIXTURES / name).iterdir()}
+
+
+def test_a_poetry_app_gets_its_locked_main_group(tools, git_env, api, sandbox,
+                                                 tmp_path, cleanup):
     name, done = push(tools, git_env, api, tmp_path, {
-        "Pipfile": "[packages]\n", "Pipfile.lock": "{}\n",
-        "Procfile": f"web: {SERVE}\n"})
+        **fixture_files("poetry_app"), ".python-version": "3.11\n", "Procfile": PROBE})
+    cleanup.append(name)
+
+    assert done.returncode == 0, done.stderr
+    assert "remote: -----> Installing dependencies using 'poetry sync --only main'" \
+        in done.stderr
+    app = api.get(f"/apps/{name}")
+    body = tools.wait_until(lambda: (r := get(app["web_url"] + "deps.txt", sandbox))
+                            .ok and r.text, timeout=60)
+    six, dev, prefix = body.split()
+    assert (six, dev) == ("1.17.0", "False")
+    assert prefix.endswith("/.heroku/python")
+
+
+def test_a_pipenv_app_gets_its_locked_default_packages_and_python(
+        tools, git_env, api, sandbox, tmp_path, cleanup):
+    """No .python-version: the Python comes from Pipfile.lock's
+    ``_meta.requires.python_version``, as the buildpack reads it."""
+    name, done = push(tools, git_env, api, tmp_path, {
+        **fixture_files("pipenv_app"), "Procfile": PROBE})
+    cleanup.append(name)
+
+    assert done.returncode == 0, done.stderr
+    assert "remote: -----> Using Python 3.11 specified in Pipfile.lock" in done.stderr
+    assert "Warning: No Python version was specified." not in done.stderr
+    assert "remote: -----> Installing dependencies using 'pipenv install --deploy'" \
+        in done.stderr
+    app = api.get(f"/apps/{name}")
+    body = tools.wait_until(lambda: (r := get(app["web_url"] + "deps.txt", sandbox))
+                            .ok and r.text, timeout=60)
+    assert body.split()[:2] == ["1.17.0", "False"]
+
+
+def test_a_pipfile_changed_since_its_lock_fails_the_build(tools, git_env, api,
+                                                           tmp_path, cleanup):
+    """``pipenv install --deploy`` aborts when the lock's hash is not the
+    Pipfile's (one more package in the Pipfile, not locked)."""
+    files = fixture_files("pipenv_app")
+    files["Pipfile"] = files["Pipfile"].replace('six = "==1.17.0"',
+                                                'six = "==1.17.0"\nidna = "*"')
+    name, done = push(tools, git_env, api, tmp_path, {**files, "Procfile": PROBE})
     cleanup.append(name)
 
     assert done.returncode != 0
-    assert "remote: -----> Python app detected" in done.stderr
-    assert "cannot install them (it ships no Pipenv)" in done.stderr
+    assert re.search(r"Your Pipfile\.lock \([0-9a-f]{64}\) is out of date\. "
+                     r"Expected: \([0-9a-f]{64}\)\.", done.stderr), done.stderr
+    assert "Error: Unable to install dependencies using Pipenv." in done.stderr
+    assert api.get(f"/apps/{name}/builds")[0]["status"] == "failed"
+
+
+def test_a_pyproject_changed_since_its_poetry_lock_fails_the_build(
+        tools, git_env, api, tmp_path, cleanup):
+    files = fixture_files("poetry_app")
+    files["pyproject.toml"] = files["pyproject.toml"].replace(
+        '"six==1.17.0"', '"six==1.17.0", "idna"')
+    name, done = push(tools, git_env, api, tmp_path, {
+        **files, ".python-version": "3.11\n", "Procfile": PROBE})
+    cleanup.append(name)
+
+    assert done.returncode != 0
+    assert ("pyproject.toml changed significantly since poetry.lock was last "
+            "generated. Run `poetry lock` to fix the lock file.") in done.stderr
+    assert "Error: Unable to install dependencies using Poetry." in done.stderr
+
+
+def test_a_lock_hash_that_no_file_matches_fails_the_install(tools, git_env, api,
+                                                            tmp_path, cleanup):
+    """The tools check every download against the lock's hashes."""
+    files = fixture_files("pipenv_app")
+    files["Pipfile.lock"] = re.sub(r'"sha256:[0-9a-f]{64}"', '"sha256:' + "0" * 64 + '"',
+                                   files["Pipfile.lock"])
+    name, done = push(tools, git_env, api, tmp_path, {**files, "Procfile": PROBE})
+    cleanup.append(name)
+
+    assert done.returncode != 0
+    assert "Error: Unable to install dependencies using Pipenv." in done.stderr
