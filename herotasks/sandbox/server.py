@@ -416,8 +416,9 @@ class Handler(BaseHTTPRequestHandler):
                 values = {}
                 for key in body:
                     if key not in ("build_delay", "boot_delay", "stop_grace",
-                                   "preboot_switch", "rate_limit", "rate_refill",
-                                   "app_limit", "release_visibility"):
+                                   "preboot_switch", "boot_timeout", "crash_cooloff",
+                                   "rate_limit", "rate_refill", "app_limit",
+                                   "release_visibility"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
                     if values[key] < 0:
@@ -425,8 +426,10 @@ class Handler(BaseHTTPRequestHandler):
                 for key, value in values.items():
                     if key.endswith("_delay"):
                         p.set_delay(key[: -len("_delay")], value)
-                for key in ("stop_grace", "preboot_switch"):  # runtime timings,
-                    if key in values:                         # in memory
+                # the runtime's timings, in memory
+                for key in ("stop_grace", "preboot_switch", "boot_timeout",
+                            "crash_cooloff"):
+                    if key in values:
                         setattr(p.runtime, key, values[key])
                 if "app_limit" in values:
                     p.set_app_limit(int(values["app_limit"]))
@@ -445,6 +448,8 @@ class Handler(BaseHTTPRequestHandler):
         return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
                 "stop_grace": p.runtime.stop_grace,
                 "preboot_switch": p.runtime.preboot_switch,
+                "boot_timeout": p.runtime.boot_timeout,
+                "crash_cooloff": p.runtime.crash_cooloff,
                 "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
                 "app_limit": p.app_limit(),
                 "release_visibility": p.release_visibility}

@@ -548,7 +548,8 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
         error_of(r)
     for body in ({"build_delay": -1}, {"boot_delay": "soon"}, {"warp": 1},
                  {"rate_limit": -1}, {"rate_refill": "fast"}, {"stop_grace": -1},
-                 {"preboot_switch": "later"}, {"release_visibility": -1}):
+                 {"preboot_switch": "later"}, {"release_visibility": -1},
+                 {"boot_timeout": -1}, {"crash_cooloff": "soon"}):
         r = admin.request("PATCH", "/settings", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)
@@ -558,6 +559,12 @@ def test_admin_rejects_bad_fault_and_setting_bodies(admin):
         **before, "build_delay": 0.5, "stop_grace": 7}
     assert admin.patch("/settings", {"preboot_switch": 9}) == {
         **before, "build_delay": 0.5, "stop_grace": 7, "preboot_switch": 9}
+    # R10's boot timeout is Heroku's 60 s unless set; the crash cool-off is
+    # the session sandbox's scaled one (conftest), both runtime timings.
+    assert before["boot_timeout"] == 60.0
+    assert admin.patch("/settings", {"boot_timeout": 5, "crash_cooloff": 2}) == {
+        **before, "build_delay": 0.5, "stop_grace": 7, "preboot_switch": 9,
+        "boot_timeout": 5, "crash_cooloff": 2}
     assert admin.patch("/settings", before) == before
     assert admin.get("/faults") == []
 

@@ -625,6 +625,91 @@ def test_scaled_down_worker_is_listed_down_until_its_process_exits(sbx, app):
     assert not any("R12" in x for x in lines)  # it exited within the grace
 
 
+CRASH = "python -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
+
+
+def test_crash_restart_policy_restarts_at_once_then_cools_off(sbx, app):
+    """Heroku's Common Runtime policy: the first crash restarts the dyno at
+    once, the next one waits a cool-off (up to 20 minutes, then 40, 60, 180,
+    320), scaled here by the runtime's ``crash_cooloff``; a restart of the
+    app starts the count again."""
+    sbx.runtime.crash_cooloff = 600.0  # Heroku's 20 min, scaled: never over here
+    assert sbx.runtime.timings.crash_backoff == (0.0, 600.0, 1200.0, 1800.0,
+                                                 5400.0, 9600.0)
+    release(sbx, app, make_slug(sbx, {"web": WEB, "worker": CRASH}))
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+
+    def starts() -> int:
+        return sum("Starting process" in x for x in log_lines(sbx, app, "worker.1"))
+
+    def cooling_off():
+        [worker] = dynos(sbx, app, "worker") or [None]
+        exits = sum("Process exited with status 3" in x
+                    for x in log_lines(sbx, app, "worker.1"))
+        return worker if worker and worker["state"] == "crashed" and exits == 2 \
+            else None
+    worker = wait_until(cooling_off, what="the second crash")
+    # Restarted once right away, then left crashed for the cool-off.
+    assert starts() == 2
+    listed = [d for d in sbx.runtime.list_dynos(app) if d["name"] == "worker.1"]
+    assert [d["state"] for d in listed] == ["crashed"]
+    info = schema.validator("dyno", "Info", "targetSchema")
+    assert not list(info.iter_errors(listed[0]))
+    lines = log_lines(sbx, app, "worker.1")
+    assert sum("State changed from up to crashed" in x for x in lines) == 2
+    assert sum("State changed from crashed to starting" in x for x in lines) == 1
+
+    # heroku ps:restart: a new dyno, and the policy's count starts again.
+    sbx.runtime.restart(app, "worker")
+    wait_until(lambda: starts() >= 3, what="the restarted worker's start")
+    wait_until(lambda: starts() >= 4, what="its first crash restarted at once")
+    sbx.pids.add(worker["_pid"])
+
+
+def test_dyno_states_in_the_api_starting_up_crashed_down(sbx, app, tmp_path):
+    """``state`` as the schema lists it, through one dyno life each: a web
+    dyno ``starting`` until it listens, then ``up``; a crashing one
+    ``crashed`` in its cool-off; a stopping one ``down`` until it is gone,
+    and one that ignores SIGTERM is killed after the grace with R12."""
+    go = tmp_path / "go"
+    web = f"while [ ! -e {go} ]; do sleep 0.05; done; exec {WEB}"
+    stubborn = "trap '' TERM; while :; do sleep 0.1; done"
+    sbx.runtime.crash_cooloff = 600.0
+    release(sbx, app, make_slug(sbx, {"web": web, "clock": CRASH, "worker": stubborn}))
+    info = schema.validator("dyno", "Info", "targetSchema")
+
+    def state(name: str) -> str | None:
+        for d in sbx.runtime.list_dynos(app):
+            assert not list(info.iter_errors(d)), d
+            if d["name"] == name:
+                return d["state"]
+        return None
+
+    wait_until(lambda: state("web.1") == "starting", what="web.1 starting")
+    go.touch()
+    wait_until(lambda: state("web.1") == "up", what="web.1 up")
+    assert json.loads(get(app["web_url"])[2])["dyno"] == "web.1"
+
+    sbx.platform.scale(app, [{"type": "clock", "quantity": 1},
+                             {"type": "worker", "quantity": 1}])
+    wait_until(lambda: state("clock.1") == "crashed" and sum(
+        "Process exited" in x for x in log_lines(sbx, app, "clock.1")) == 2,
+        what="clock.1 crashed, cooling off")
+    worker, = up(sbx, app, "worker", 1)
+
+    sbx.runtime.stop_grace = 1.0
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 0}])
+    wait_until(lambda: state("worker.1") == "down", what="worker.1 down")
+    wait_until(lambda: state("worker.1") is None, what="worker.1 gone")
+    assert not _alive(worker["_pid"])
+    lines = log_lines(sbx, app, "worker.1")
+    order = [next(i for i, x in enumerate(lines) if text in x) for text in (
+        "State changed from up to down", "Stopping all processes with SIGTERM",
+        "Error R12 (Exit timeout) -> At least one process failed to exit within 1 "
+        "seconds of SIGTERM", "Stopping remaining processes with SIGKILL")]
+    assert order == sorted(order)
+
+
 def test_shutdown_stops_every_process_even_stubborn_ones(sbx, app):
     stubborn = "trap '' TERM; sleep 600 & sleep 600 & wait"
     release(sbx, app, make_slug(sbx, {"web": WEB, "worker": stubborn}))

@@ -27,7 +27,6 @@ from ..router import DYNO_WAIT, Router
 from .dyno import (
     ATTACH_TTL,
     BOOT_TIMEOUT,
-    CRASH_BACKOFF,
     DRAIN_TIMEOUT,
     PREBOOT_SWITCH,
     STOP_GRACE,
@@ -39,6 +38,23 @@ from .logs import DynoLogs
 from .oneoffs import OneOffs
 from .processes import Processes, kill_leftover
 from .routers import Routers
+
+#: Heroku's crash restart policy for the Common Runtime (Dev Center, "Dynos
+#: and the Dyno Manager", automatic restarts / dyno crash restart policy):
+#: the first crash restarts the dyno at once; each further crash in a row
+#: waits a cool-off "of up to" 20, 40, 60, 180 and then 320 minutes, and 320
+#: minutes after that. The sandbox waits the whole "up to", the harsh
+#: reading. The count starts again for a new dyno (a release, a restart, a
+#: scale to 0 and back) and once a dyno has stayed up (``STABLE_AFTER``).
+CRASH_COOLOFF = 20 * 60.0
+#: The later cool-offs as multiples of the first (40, 60, 180, 320 minutes).
+COOLOFF_STEPS = (1, 2, 3, 9, 16)
+
+
+def heroku_backoff(first_cooloff: float) -> tuple[float, ...]:
+    """Seconds before each successive crash restart: 0 for the first crash,
+    then the cool-offs, Heroku's proportions scaled to ``first_cooloff``."""
+    return (0.0, *(first_cooloff * k for k in COOLOFF_STEPS))
 
 
 class _Timing:
@@ -69,6 +85,9 @@ class Runtime:
         traffic to the new web dynos
     :param attach_ttl: seconds an attach_url stays valid, unused
     :param crash_backoff: seconds before each successive crash restart
+        (default: Heroku's policy, ``heroku_backoff(crash_cooloff)``)
+    :param crash_cooloff: the policy's first cool-off (Heroku's 20 minutes);
+        settable later as ``runtime.crash_cooloff``
 
     The timings stay settable on the runtime (``runtime.stop_grace = 0.5``)
     and every part sees the change.
@@ -78,8 +97,11 @@ class Runtime:
                  router_wait: float = DYNO_WAIT, stop_grace: float = STOP_GRACE,
                  drain_timeout: float = DRAIN_TIMEOUT,
                  boot_timeout: float = BOOT_TIMEOUT, attach_ttl: float = ATTACH_TTL,
-                 crash_backoff: Iterable[float] = CRASH_BACKOFF,
+                 crash_backoff: Iterable[float] | None = None,
+                 crash_cooloff: float = CRASH_COOLOFF,
                  preboot_switch: float = PREBOOT_SWITCH):
+        if crash_backoff is None:
+            crash_backoff = heroku_backoff(crash_cooloff)
         self.platform = platform
         self.tls = tls
         self.timings = Timings(router_wait=router_wait, stop_grace=stop_grace,
@@ -194,3 +216,14 @@ class Runtime:
     boot_timeout = _Timing()
     preboot_switch = _Timing()
     attach_ttl = _Timing()
+
+    @property
+    def crash_cooloff(self) -> float:
+        """The crash restart policy's first cool-off, in seconds."""
+        backoff = self.timings.crash_backoff
+        return backoff[1] if len(backoff) > 1 else backoff[0]
+
+    @crash_cooloff.setter
+    def crash_cooloff(self, seconds: float) -> None:
+        self.timings.crash_backoff = heroku_backoff(seconds)
+
