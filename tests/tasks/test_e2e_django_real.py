@@ -37,6 +37,40 @@ def fixture_files() -> dict[str, str]:
             for p in APP.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
+#: The second deploy's changes: a Tag model and its migration, a page that
+#: says it is the new code.
+NEXT = {
+    "notes/models.py": (APP / "notes" / "models.py").read_text()
+    + "\n\nclass Tag(models.Model):\n    name = models.CharField(max_length=50)\n",
+    "notes/migrations/0002_tag.py": (
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [(\"notes\", \"0001_initial\")]\n"
+        "    operations = [migrations.CreateModel(name=\"Tag\", fields=[\n"
+        "        (\"id\", models.BigAutoField(auto_created=True, primary_key=True,"
+        " serialize=False, verbose_name=\"ID\")),\n"
+        "        (\"name\", models.CharField(max_length=50))])]\n"),
+    "notes/views.py": (APP / "notes" / "views.py").read_text()
+    .replace("from .models import Note", "from .models import Note, Tag")
+    .replace('f"hello-notes django=', 'f"hello-notes-v2 tags={Tag.objects.count()} django='),
+}
+
+
+def deploy(repo: Path, env: dict, report_path: Path) -> dict:
+    """``inv deploy.production`` as a user runs it; the report, checked."""
+    report_path.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy.production", "--json",
+         str(report_path)], cwd=repo, env=dict(env), capture_output=True,
+        text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["ok"], report
+    # The release phase ran the migration; herotasks did not run it again.
+    assert "db.migrate" not in [s["name"] for s in report["steps"]]
+    return report
+
+
 def get(url: str, sandbox) -> requests.Response:
     return requests.get(url, verify=sandbox.ca_bundle, timeout=60, allow_redirects=False,
                         proxies={"http": None, "https": None})
@@ -65,15 +99,7 @@ def test_a_heroku_ready_django_app_deploys_with_its_own_django_postgres_and_http
                            "  timeouts: {boot: 60, release: 120, preboot: 4}\n"
                            "  health: {path: /, status: 301, watch: 1}\n"})
         report_path = tmp_path / "report.json"
-        done = subprocess.run(
-            [sys.executable, "-m", "invoke", "deploy.production", "--json",
-             str(report_path)], cwd=repo, env=dict(git_env), capture_output=True,
-            text=True, timeout=300, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, done.stdout + done.stderr
-        report = json.loads(report_path.read_text())
-        assert report["ok"], report
-        # The release phase ran the migration; herotasks did not run it again.
-        assert "db.migrate" not in [s["name"] for s in report["steps"]]
+        deploy(repo, git_env, report_path)
 
         # The migration's table is in the add-on's database.
         url = api.get(f"/apps/{name}/config-vars")["DATABASE_URL"]
@@ -92,7 +118,7 @@ def test_a_heroku_ready_django_app_deploys_with_its_own_django_postgres_and_http
         page = tools.wait_until(lambda: (r := get(https, sandbox)).status_code == 200
                                 and r, timeout=60, what="the https page")
         fields = dict(f.split("=", 1) for f in page.text.split()[1:])
-        assert page.text.startswith("hello-notes ")
+        assert page.text.startswith("hello-notes ")  # this app's code
         assert fields["django"] == APP_DJANGO
         assert "/.heroku/python/lib/python3" in fields["at"]
         assert fields["ssl"] == "True" and fields["secure"] == "True"
@@ -107,5 +133,21 @@ def test_a_heroku_ready_django_app_deploys_with_its_own_django_postgres_and_http
         dynos = api.get(f"/apps/{name}/dynos")
         web = [d for d in dynos if d["type"] == "web"]
         assert web and all(d["command"].startswith("gunicorn ") for d in web)
+
+        # A second deploy: new code and a second migration (a new table).
+        for path, text in NEXT.items():
+            (repo / path).write_text(text)
+        tools.git(repo, git_env, "add", "-A")
+        tools.git(repo, git_env, "commit", "-q", "-m", "tags")
+        deploy(repo, git_env, report_path)
+        with psycopg.connect(url, connect_timeout=30) as conn:
+            assert conn.execute("select to_regclass('public.notes_tag')"
+                                ).fetchone()[0] == "notes_tag"
+        page = tools.wait_until(lambda: (r := get(https, sandbox)).status_code == 200
+                                and r.text.startswith("hello-notes-v2 ") and r,
+                                timeout=60, what="the new code over https")
+        fields = dict(f.split("=", 1) for f in page.text.split()[1:])
+        assert fields["django"] == APP_DJANGO and fields["tags"] == "0"
+        assert get(web_url, sandbox).status_code == 301
     finally:
         api.request("DELETE", f"/apps/{name}")
