@@ -244,10 +244,10 @@ def pipenv_requirements(tree: Path) -> list[str]:
     return lines
 
 
-def poetry_requirements(tree: Path) -> tuple[list[str], bool]:
+def poetry_requirements(tree: Path) -> tuple[list[str], str | None]:
     """What ``poetry sync --only main`` installs: (requirement lines of the
-    lock's ``main`` group with pins, markers and hashes, whether the root
-    project is installed too). First Poetry's own checks
+    lock's ``main`` group with pins, markers and hashes, the root project
+    as "name (version)" unless ``package-mode = false``). First Poetry's own checks
     (``installation/installer.py``, ``packages/locker.py`` ``is_fresh``)."""
     fail = ("", "Error: Unable to install dependencies using Poetry.", "",
             "See the log output above for more information.")
@@ -298,7 +298,12 @@ def poetry_requirements(tree: Path) -> tuple[list[str], bool]:
         lines.append(_locked_line(package["name"], f"=={package['version']}",
                                   [], markers, hashes, "Poetry", odd))
     tool_poetry = (pyproject.get("tool") or {}).get("poetry") or {}
-    return lines, tool_poetry.get("package-mode", True) is not False
+    if tool_poetry.get("package-mode", True) is False:
+        return lines, None
+    project = pyproject.get("project") or {}
+    name = project.get("name") or tool_poetry.get("name") or "?"
+    version = project.get("version") or tool_poetry.get("version") or "?"
+    return lines, f"{name} ({version})"
 
 
 def poetry_content_hash(pyproject: dict, *, with_dependency_groups: bool = True) -> str:
@@ -526,7 +531,7 @@ class PythonBuild:
             self.step("Installing dependencies using 'pipenv install --deploy'")
             self.info("(the sandbox installs Pipfile.lock's default packages with "
                       "'uv pip install --no-deps --require-hashes')")
-            lines, root, tool = pipenv_requirements(self.tree), False, "Pipenv"
+            lines, root, tool = pipenv_requirements(self.tree), None, "Pipenv"
         failed = PythonBuildError(
             f"Error: Unable to install dependencies using {tool}.", "",
             "See the log output above for more information.")
@@ -542,6 +547,7 @@ class PythonBuild:
                     raise failed
         if root:
             # poetry sync installs the project itself (package-mode), editable.
+            self.info(f"Installing the current project: {root}")
             argv = [uv, "pip", "install", "--python", venv_python, "--no-progress",
                     "--no-deps", "--editable", ".", *index_options()]
             if self._run(argv, env, None) != 0:

@@ -207,7 +207,7 @@ PROBE = ("web: python -c \"import importlib.util, six, sys; open('deps.txt', 'w'
 def fixture_files(name: str) -> dict[str, str]:
     """A lock made by the real tool (Poetry 2.4.1, Pipenv 2026.7.1) for a
     small app: six in the main group / default section, iniconfig dev-only."""
-    return {f.name: f.read_text() for f in (FIXTURES / name).iterdir()}
+    return {f.name: f.read_text() for f in (FIXTURES / name).iterdir() if f.is_file()}
 
 
 def test_a_poetry_app_gets_its_locked_main_group(tools, git_env, api, sandbox,
@@ -225,6 +225,28 @@ def test_a_poetry_app_gets_its_locked_main_group(tools, git_env, api, sandbox,
     six, dev, prefix = body.split()
     assert (six, dev) == ("1.17.0", "False")
     assert prefix.endswith("/.heroku/python")
+
+
+def test_a_poetry_package_is_installed_itself_too(tools, git_env, api, sandbox,
+                                                  tmp_path, cleanup):
+    """Without ``package-mode = false`` Poetry installs the root project
+    (editable, by its build backend) after the locked packages."""
+    # Installed, not just importable from $HOME (PYTHONPATH): its metadata.
+    probe = ("web: python -c \"import importlib.metadata as m, poetrypkg, six; "
+             "open('who.txt', 'w').write(poetrypkg.WHO + ' ' + m.version('poetrypkg'))\""
+             " && " + SERVE + "\n")
+    name, done = push(tools, git_env, api, tmp_path, {
+        **fixture_files("poetry_package_app"), "poetrypkg/__init__.py":
+            (FIXTURES / "poetry_package_app" / "poetrypkg" / "__init__.py").read_text(),
+        ".python-version": "3.11\n", "Procfile": probe})
+    cleanup.append(name)
+
+    assert done.returncode == 0, done.stderr
+    assert "Installing the current project: poetrypkg (0.1.0)" in done.stderr
+    app = api.get(f"/apps/{name}")
+    body = tools.wait_until(lambda: (r := get(app["web_url"] + "who.txt", sandbox))
+                            .ok and r.text, timeout=60)
+    assert body == "the root project 0.1.0"
 
 
 def test_a_pipenv_app_gets_its_locked_default_packages_and_python(
