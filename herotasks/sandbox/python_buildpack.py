@@ -26,8 +26,9 @@ Where the sandbox must differ, it says so in the build output:
   sandbox exports those pins, markers and hashes and installs them with
   ``uv pip install --no-deps --require-hashes``, after the same staleness
   checks the tools make (``content-hash`` against ``pyproject.toml``,
-  ``_meta.hash`` against the ``Pipfile``). Neither tool is in the slug, so a
-  Procfile's ``pipenv run ...`` does not work here.
+  ``_meta.hash`` against the ``Pipfile``). Pipenv itself is put in the slug
+  as the buildpack does (``.heroku/python/pipenv``, on PATH with
+  ``PIPENV_SYSTEM``), so a Procfile's ``pipenv run ...`` works.
 
 ``.profile.d/python.sh`` puts ``.heroku/python/bin`` first on ``PATH``, so
 dynos, one-offs and the release phase run the slug's Python, as on Heroku.
@@ -61,6 +62,8 @@ DETECT_FILES = (
 #: ``lib/python_version.sh``: the default is the newest Python 3.14.
 DEFAULT_MAJOR = "3.14"
 VERSION = re.compile(r"^(3\.\d+)(\.\d+)?$")
+#: ``requirements/pipenv.txt`` of the buildpack: the Pipenv it installs.
+PIPENV_VERSION = "2026.7.1"
 #: The env var and the file that turn collectstatic off.
 DISABLE_VAR = "DISABLE_COLLECTSTATIC"
 #: What the build's child processes may take from the sandbox's environment.
@@ -455,6 +458,8 @@ class PythonBuild:
         self.step, self.info, self.warn = step, info, warn
         self.source_version = source_version
         self.home = tree / ".heroku" / "python"
+        #: Extra ``.profile.d/python.sh`` lines (Pipenv's).
+        self.profile_lines: list[str] = []
 
     # -- the steps ------------------------------------------------------------------
     def install(self) -> None:
@@ -528,6 +533,7 @@ class PythonBuild:
             lines, root = poetry_requirements(self.tree)
             tool = "Poetry"
         else:
+            self._install_pipenv(uv, env)
             self.step("Installing dependencies using 'pipenv install --deploy'")
             self.info("(the sandbox installs Pipfile.lock's default packages with "
                       "'uv pip install --no-deps --require-hashes')")
@@ -552,6 +558,32 @@ class PythonBuild:
                     "--no-deps", "--editable", ".", *index_options()]
             if self._run(argv, env, None) != 0:
                 raise failed
+
+    def _install_pipenv(self, uv: str, env: dict[str, str]) -> None:
+        """``pipenv::install_pipenv``: Pipenv in its own venv inside the slug
+        (``.heroku/python/pipenv``), its script alone on PATH, and
+        ``PIPENV_SYSTEM``/``VIRTUAL_ENV`` so that ``pipenv run`` in a Procfile
+        uses the slug's Python."""
+        self.step(f"Installing Pipenv {PIPENV_VERSION}")
+        root = self.home / "pipenv"
+        venv = root / "venv"
+        self._run([uv, "venv", "--relocatable", "--no-project", "--quiet",
+                   "--python", str(self.home / "bin" / "python"), str(venv)],
+                  env, "uv venv")
+        if self._run([uv, "pip", "install", "--python", str(venv / "bin" / "python"),
+                      "--no-progress", "--quiet", f"pipenv=={PIPENV_VERSION}",
+                      *index_options()], env, None) != 0:
+            raise PythonBuildError(
+                "Error: Unable to install Pipenv.", "",
+                "In some cases, this happens due to a temporary issue with",
+                "the network connection or Python Package Index (PyPI).", "",
+                "Try building again to see if the error resolves itself.")
+        (root / "bin").mkdir()
+        (root / "bin" / "pipenv").symlink_to(Path("..") / "venv" / "bin" / "pipenv")
+        self.profile_lines += [
+            'export PATH="$HOME/.heroku/python/pipenv/bin:$PATH"',
+            'export PIPENV_SYSTEM="1"', 'export PIPENV_VERBOSITY="-1"',
+            'export VIRTUAL_ENV="$HOME/.heroku/python"']
 
     def collectstatic(self) -> None:
         """``bin/steps/collectstatic``, rule and messages."""
@@ -651,6 +683,9 @@ class PythonBuild:
         profile = self.tree / ".profile.d" / "python.sh"
         profile.parent.mkdir(exist_ok=True)
         with open(profile, "a") as f:
+            # Pipenv's lines first: the buildpack writes them when it installs
+            # Pipenv, before compile's own, so the slug's Python comes first.
+            f.writelines(line + "\n" for line in self.profile_lines)
             f.write('export PATH="$HOME/.heroku/python/bin:$PATH"\n'
                     'export PYTHONUNBUFFERED=true\n'
                     'export LANG=${LANG:-en_US.UTF-8}\n'

@@ -253,19 +253,24 @@ def test_a_pipenv_app_gets_its_locked_default_packages_and_python(
         tools, git_env, api, sandbox, tmp_path, cleanup):
     """No .python-version: the Python comes from Pipfile.lock's
     ``_meta.requires.python_version``, as the buildpack reads it."""
+    # Pipenv is in the slug too, as the buildpack leaves it: `pipenv run` works.
     name, done = push(tools, git_env, api, tmp_path, {
-        **fixture_files("pipenv_app"), "Procfile": PROBE})
+        **fixture_files("pipenv_app"),
+        "Procfile": PROBE.replace("web: python", "web: pipenv run python")})
     cleanup.append(name)
 
     assert done.returncode == 0, done.stderr
     assert "remote: -----> Using Python 3.11 specified in Pipfile.lock" in done.stderr
+    assert "remote: -----> Installing Pipenv 2026.7.1" in done.stderr
     assert "Warning: No Python version was specified." not in done.stderr
     assert "remote: -----> Installing dependencies using 'pipenv install --deploy'" \
         in done.stderr
     app = api.get(f"/apps/{name}")
     body = tools.wait_until(lambda: (r := get(app["web_url"] + "deps.txt", sandbox))
                             .ok and r.text, timeout=60)
-    assert body.split()[:2] == ["1.17.0", "False"]
+    six, dev, prefix = body.split()
+    assert (six, dev) == ("1.17.0", "False")
+    assert prefix.endswith("/.heroku/python")  # the slug's Python, not Pipenv's
 
 
 def test_a_pipfile_changed_since_its_lock_fails_the_build(tools, git_env, api,
