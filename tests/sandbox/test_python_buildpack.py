@@ -147,10 +147,15 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     assert version == "4.2.20"
     assert "/.heroku/python/lib/python3" in path
 
-    # And so does a one-off dyno.
-    run = api.post(f"/apps/{name}/dynos", {
-        "command": "python -c \"import django; print('one-off-django', "
-                   "django.get_version())\"", "attach": False})
+    # And so does a one-off dyno. Right after a release the runtime may not
+    # see it yet and answers 409, which the CLI retries (run/dyno.ts): so here.
+    def one_off():
+        r = api.request("POST", f"/apps/{name}/dynos", json={
+            "command": "python -c \"import django; print('one-off-django', "
+                       "django.get_version())\"", "attach": False})
+        assert r.status_code in (201, 409), r.text
+        return r.status_code == 201 and r.json()
+    run = tools.wait_until(one_off, timeout=30, interval=0.5, what="the one-off")
     log = sandbox.root / "logs" / "apps" / name / f"{run['name']}.log"
     tools.wait_until(lambda: log.exists() and "one-off-django 4.2.20" in
                      log.read_text(), timeout=60, what="the one-off's output")
