@@ -21,6 +21,7 @@ Processes do not outlive the sandbox: ``shutdown`` stops them all, and
 from __future__ import annotations
 
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from ..platform import Platform, not_found, public
 from ..router import DYNO_WAIT, Router
@@ -94,6 +95,20 @@ class Runtime:
         self.formation = Formation(platform, self.timings, self.processes,
                                    self.routers)
         self.one_offs = OneOffs(platform, tls, self.timings, self.processes)
+        self.processes.reachable = self.reachable
+
+    def reachable(self) -> list[int]:
+        """The sandbox's loopback ports a dyno may reach from its network
+        namespace: the API and git server, PostgreSQL, every app's router
+        (apps call each other through their web_url, as on Heroku)."""
+        ports = self.routers.open_ports()
+        api = urlsplit(self.platform.api_url).port
+        if api:
+            ports.append(api)
+        postgres = getattr(getattr(self.platform, "addons", None), "postgres", None)
+        if postgres is not None and postgres.port:
+            ports.append(postgres.port)
+        return ports
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -101,6 +116,8 @@ class Runtime:
         every app its router on its remembered port, run its formation."""
         store = self.platform.store
         live = {d.id for d in self.processes.dynos()}
+        if not live:
+            self.processes.copies.clear()  # a crashed run's slug copies
         for doc in store.find("dyno"):
             if doc["id"] in live:
                 continue

@@ -26,6 +26,7 @@ stopped, and :func:`kill_leftover` kills what a crashed sandbox left behind
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import shutil
 import signal
@@ -35,9 +36,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..platform import Platform, now
+from . import isolation
 from .dyno import Dyno, Ports, Timings
+from .isolation import NetNamespace, SlugCopies
 from .logs import DynoLogs
 from .routers import Routers
 
@@ -70,6 +74,14 @@ class Processes:
         self._gone: set[str] = set()        # deleted apps: start nothing more
         self._closed = False
         self._empty: Path | None = None
+        #: Each run's fresh copy of its slug (overlay or copy).
+        self.copies = SlugCopies(Path(platform.root))
+        #: Whether each run gets a network namespace of its own (else the
+        #: fallback: sitecustomize for Python, and the listening check).
+        self.netns = isolation.netns_supported()
+        #: The sandbox's own loopback ports a dyno may reach (API, database,
+        #: routers), asked at each start; the runtime sets it.
+        self.reachable: Callable[[], list[int]] = list
 
     # -- the registry ---------------------------------------------------------------
     @property
@@ -152,6 +164,7 @@ class Processes:
                 self._route(d, False)
                 with d.lock:
                     d.proc = None  # crashed: no process until the restart
+                self.release_isolation(d)
                 if d.up_at and time.monotonic() - d.up_at > STABLE_AFTER:
                     crashes = 0
                 backoff = self.timings.crash_backoff[
@@ -169,13 +182,20 @@ class Processes:
         """Start ``d``'s process; False when it is being stopped or cannot
         start (the reason is logged). An attached one's stdin and stdout are
         left for the caller to pipe to its client."""
+        self.release_isolation(d)  # a crashed run's copy is not reused
         try:
             if d.release.get("slug"):
-                home = Path(self.platform.builder.slug_dir(d.release["slug"]["id"]))
+                slug = Path(self.platform.builder.slug_dir(d.release["slug"]["id"]))
             else:
-                home = self._empty_dir()
+                slug = self._empty_dir()
+            # A fresh copy of the slug for every run, as on Heroku.
+            d.run_n += 1
+            d.private, home, prefix = self.copies.prepare(slug, f"{d.id}.{d.run_n}")
+            if self.netns:
+                d.netns = NetNamespace(self.reachable())
             env = self._env(d, home)
         except Exception as exc:  # noqa: BLE001 - e.g. a slug with no tarball
+            self.release_isolation(d)
             message = getattr(exc, "message", None) or str(exc)
             self.logs.event(d, f"Error: cannot start: {message}")
             if d.sink:
@@ -190,11 +210,14 @@ class Processes:
             if d.stop.is_set() or self._closed:
                 return False
             try:
-                d.proc = subprocess.Popen(
-                    [BASH, "-c", script], cwd=home, env=env,
-                    stdin=subprocess.PIPE if attached else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True)
+                # Started from inside the dyno's network namespace, the
+                # process is in it from its first instruction.
+                with isolation.inside(d.netns.fd) if d.netns else _nothing():
+                    d.proc = subprocess.Popen(
+                        [*prefix, BASH, "-c", script], cwd=home, env=env,
+                        stdin=subprocess.PIPE if attached else subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        start_new_session=True, close_fds=True)
             except OSError as exc:
                 self.logs.event(d, f"Error: cannot start: {exc}")
                 return False
@@ -233,6 +256,10 @@ class Processes:
                 "HEROKU_SLUG_DESCRIPTION": d.release.get("description", ""),
             })
         env.update(d.env)
+        if d.netns is None:
+            # The fallback: Python's wildcard binds become loopback ones.
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(isolation.LOOPBACK_SITE), env.get("PYTHONPATH")) if p)
         env["PORT"] = str(d.port)
         env["DYNO"] = d.name
         return env
@@ -250,7 +277,7 @@ class Processes:
         boot_timeout = self.timings.boot_timeout
         deadline = time.monotonic() + boot_timeout
         while not d.stop.is_set() and d.proc.poll() is None:
-            if _listening(d.port):
+            if d.netns.listening(d.port) if d.netns else _listening(d.port):
                 self.set_state(d, "up")
                 self._route(d, True)
                 return
@@ -277,7 +304,8 @@ class Processes:
             # Checked under the dyno's lock: once a stop began, never add;
             # a held dyno joins at the preboot's switch (release_hold).
             if on and not d.stop.is_set() and not d.held:
-                router.add(d.id, d.name, d.port)
+                router.add(d.id, d.name, d.port,
+                           connect=d.netns.connect if d.netns else None)
             elif not on:
                 router.remove(d.id)
 
@@ -414,6 +442,17 @@ class Processes:
         with self._lock:
             self._dynos.pop(d.id, None)
         self.ports.release(d.port)
+        self.release_isolation(d)
+
+    def release_isolation(self, d: Dyno) -> None:
+        """The run is over: its copy of the slug goes, and its namespace
+        takes no new connections."""
+        with d.lock:
+            netns, private = d.netns, d.private
+            d.netns = d.private = None
+        if netns is not None:
+            netns.close()
+        self.copies.remove(private)
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, d: Dyno, state: str) -> None:
@@ -429,6 +468,11 @@ class Processes:
         with d.lock:
             if not d.removed:
                 self.platform.store.put("dyno", d.doc(), app_id=d.app_id)
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _status(rc: int) -> int:
