@@ -37,6 +37,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import ipaddress
 import os
 import selectors
 import shutil
@@ -290,3 +291,70 @@ class SlugCopies:
     def remove(self, private: Path | None) -> None:
         if private is not None:
             shutil.rmtree(private, ignore_errors=True)
+
+
+# -- the fallback's check --------------------------------------------------------------
+def _address(hexaddr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/tcp{,6} writes it (32-bit words, host order)."""
+    raw = b"".join(bytes.fromhex(hexaddr[i:i + 8])[::-1]
+                   for i in range(0, len(hexaddr), 8))
+    return ipaddress.ip_address(raw)
+
+
+def _beyond_loopback(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return not (mapped or addr).is_loopback
+
+
+def wide_listeners() -> dict[str, str]:
+    """TCP sockets of this network namespace listening beyond loopback:
+    socket inode -> ``address:port``."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            host, port = fields[1].split(":")
+            addr = _address(host)
+            if _beyond_loopback(addr):
+                shown = f"[{addr}]" if addr.version == 6 else str(addr)
+                found[fields[9]] = f"{shown}:{int(port, 16)}"
+    return found
+
+
+def session_pids(sid: int) -> list[int]:
+    """The processes of session ``sid`` (a dyno is one session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def exposed(sid: int, wide: dict[str, str]) -> list[str]:
+    """What the dyno (session ``sid``) listens on beyond loopback."""
+    found = []
+    for pid in session_pids(sid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in wide:
+                found.append(wide[link[8:-1]])
+    return sorted(set(found))

@@ -47,6 +47,8 @@ from .routers import Routers
 
 #: A dyno up this long has its crash count forgotten.
 STABLE_AFTER = 60.0
+#: How often the fallback checks what dynos listen on.
+WATCH_INTERVAL = 0.5
 #: The only variables of the sandbox's environment a dyno inherits.
 SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 #: Heroku runs .profile.d scripts and .profile before the command.
@@ -74,6 +76,7 @@ class Processes:
         self._gone: set[str] = set()        # deleted apps: start nothing more
         self._closed = False
         self._empty: Path | None = None
+        self._watching = False
         #: Each run's fresh copy of its slug (overlay or copy).
         self.copies = SlugCopies(Path(platform.root))
         #: Whether each run gets a network namespace of its own (else the
@@ -131,6 +134,7 @@ class Processes:
             return False
         d.supervised = True
         self.save(d)
+        self._watch_listeners()
         threading.Thread(target=self._supervise, args=(d,), daemon=True,
                          name=f"dyno-{d.app_name}-{d.name}").start()
         return True
@@ -230,6 +234,31 @@ class Processes:
                                       daemon=True, name=f"pump-{d.name}")
             d.pump.start()
         return True
+
+    def _watch_listeners(self) -> None:
+        """The fallback's check (no network namespaces): a dyno listening
+        beyond loopback is stopped, whatever its language."""
+        with self._lock:
+            if self.netns or self._watching:
+                return
+            self._watching = True
+        threading.Thread(target=self._watch, daemon=True, name="dyno-listeners").start()
+
+    def _watch(self) -> None:
+        while not self._closed:
+            dynos = [d for d in self.dynos() if d.netns is None and d.proc is not None
+                     and d.proc.poll() is None]
+            wide = isolation.wide_listeners() if dynos else {}
+            for d in dynos if wide else ():
+                found = isolation.exposed(d.proc.pid, wide)
+                if found and not d.stop.is_set():
+                    self.logs.event(d, "Error: the process listens on "
+                                       f"{', '.join(found)}, beyond loopback; the "
+                                       "sandbox's dynos are reached only through "
+                                       "their router on 127.0.0.1")
+                    self.logs.event(d, "Stopping process with SIGKILL")
+                    self.signal(d, signal.SIGKILL)
+            time.sleep(WATCH_INTERVAL)
 
     def _env(self, d: Dyno, home: Path) -> dict[str, str]:
         """A dyno's environment, built from nothing: the sandbox's own
