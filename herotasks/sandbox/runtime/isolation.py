@@ -5,8 +5,10 @@ fresh copy of its slug, on an ephemeral filesystem: what one writes, no
 other dyno and no later release sees. And a dyno's ports are reached only
 through the router. Here, on one machine, both are made so:
 
-**The slug copy** (:class:`SlugCopies`). Where the machine allows it (root,
-or CAP_SYS_ADMIN), a dyno runs in its own mount namespace, with an
+**The slug copy** (:class:`SlugCopies`). Where the machine allows it (root;
+or, unprivileged, a user namespace where the kernel mounts overlayfs, 5.11
+and later, the dyno then being root in it), a dyno runs in its own mount
+namespace, with an
 overlayfs mounted over its slug directory: the slug is the read-only lower
 layer, the dyno's writes land in an upper layer of its own, under
 ``ROOT/dynos/``. The dyno sees its slug at the very path it has on disk,
@@ -284,7 +286,10 @@ class SlugCopies:
         merged slug (the ``cd`` after the mount)."""
         opts = (f"lowerdir={slug},upperdir={private / 'upper'},"
                 f"workdir={private / 'work'}")
-        return [UNSHARE, "--mount", "--propagation", "private", "--",
+        # Unprivileged, the mount namespace needs a user namespace of its
+        # own (kernel 5.11+ mounts overlayfs there), where the dyno is root.
+        user = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+        return [UNSHARE, *user, "--mount", "--propagation", "private", "--",
                 "sh", "-c", 'mount -t overlay overlay -o "$1" "$2" && cd "$2" && '
                 'shift 2 && exec "$@"', "sh", opts, str(slug)]
 
