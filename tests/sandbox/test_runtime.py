@@ -134,6 +134,7 @@ def make_slug(sbx, process_types: dict, version: str = "1",
     folder = sbx.root / "slugs" / slug_id
     folder.mkdir(parents=True)
     for name, content in {"app.py": APP_PY, "VERSION": version, **(files or {})}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(content)
     sbx.platform.put_slug({"id": slug_id, "process_types": process_types,
                            "commit": version * 40, "size": 1})
@@ -877,6 +878,21 @@ def test_a_dyno_binding_a_wildcard_address_listens_on_loopback_only(sbx, app, is
     wide = {i: a for i, a in _listening(Path("/proc/net")).items()
             if not _is_loopback(a)}
     assert not ours & wide.keys()
+
+
+def test_fallback_keeps_the_buildpacks_pythonpath_default(sbx, app):
+    # heroku/python's .profile.d/python.sh defaults PYTHONPATH to $HOME; the
+    # fallback's sitecustomize must not take that default's place.
+    from herotasks.sandbox.runtime.isolation import LOOPBACK_SITE
+    sbx.runtime.processes.netns = False
+    sbx.runtime.processes.copies.overlay = False
+    release(sbx, app, make_slug(sbx, {"web": WEB}, files={
+        ".profile.d/python.sh": "export PYTHONPATH=${PYTHONPATH:-$HOME}\n"}))
+    doc = sbx.runtime.create_one_off(app, {"command": "echo PP=$PYTHONPATH HOME=$HOME"})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the one-off finished")
+    line, = [x for x in log_lines(sbx, app, doc["name"]) if f"app[{doc['name']}]: PP=" in x]
+    pythonpath, home = line.split("PP=")[1].split(" HOME=")
+    assert pythonpath == f"{LOOPBACK_SITE}:{home}"
 
 
 # Run in a network namespace of its own (only lo), so that the dyno which

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -206,6 +207,12 @@ class Processes:
                 d.sink(f"Error: cannot start the release dyno: {message}\n")
             return False
         script = d.run
+        if d.netns is None:
+            # The fallback: Python's wildcard binds become loopback ones. Set
+            # after .profile.d, whose python.sh defaults PYTHONPATH to $HOME.
+            script = ('export PYTHONPATH='
+                      f'{shlex.quote(str(isolation.LOOPBACK_SITE))}'
+                      '"${PYTHONPATH:+:$PYTHONPATH}"\n' + script)
         if (home / ".profile.d").is_dir() or (home / ".profile").is_file():
             script = PROFILE + script
         self.logs.event(d, f"Starting process with command `{d.command}`")
@@ -246,11 +253,11 @@ class Processes:
 
     def _watch(self) -> None:
         while not self._closed:
-            dynos = [d for d in self.dynos() if d.netns is None and d.proc is not None
-                     and d.proc.poll() is None]
-            wide = isolation.wide_listeners() if dynos else {}
-            for d in dynos if wide else ():
-                found = isolation.exposed(d.proc.pid, wide)
+            running = [(d, d.proc) for d in self.dynos() if d.netns is None]
+            running = [(d, p) for d, p in running if p is not None and p.poll() is None]
+            wide = isolation.wide_listeners() if running else {}
+            for d, proc in running if wide else ():
+                found = isolation.exposed(proc.pid, wide)
                 if found and not d.stop.is_set():
                     self.logs.event(d, "Error: the process listens on "
                                        f"{', '.join(found)}, beyond loopback; the "
@@ -285,10 +292,6 @@ class Processes:
                 "HEROKU_SLUG_DESCRIPTION": d.release.get("description", ""),
             })
         env.update(d.env)
-        if d.netns is None:
-            # The fallback: Python's wildcard binds become loopback ones.
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(isolation.LOOPBACK_SITE), env.get("PYTHONPATH")) if p)
         env["PORT"] = str(d.port)
         env["DYNO"] = d.name
         return env
