@@ -8,6 +8,8 @@ the API and the server talk to:
   deploys, restarts, preboot), one job at a time per app;
 - ``processes.py``: the dyno processes themselves (spawn, watch, crash
   restarts, Heroku's stop), their environment and ports;
+- ``isolation.py``: each run's fresh copy of its slug (an overlay, or a
+  copy) and its network namespace (loopback only), or the fallback;
 - ``oneoffs.py``: one-off dynos (detached, or attached through the TLS
   rendezvous server) and the release phase;
 - ``logs.py``: each dyno's Heroku-style log file;

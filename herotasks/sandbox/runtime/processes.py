@@ -1,10 +1,12 @@
 """Dyno processes: starting, watching, stopping, and the ports they get.
 
 A dyno here is a process group: ``bash -c "<Procfile command>"`` started in
-its own session, in the release's slug directory, with the release's config
-vars, ``PORT``, ``DYNO``, a ``PATH`` that finds this Python first, and
-nothing else of the sandbox's own environment (its API token must never
-reach an app).
+its own session, in a fresh copy of the release's slug and (where the
+machine allows it) a network namespace of its own (``isolation.py``), with
+the release's config vars, ``PORT``, ``DYNO``, a ``PATH`` that finds this
+Python first, and nothing else of the sandbox's own environment (its API
+token must never reach an app). Every run (a crash restart too) gets a new
+copy and namespace; both go when the run ends.
 
 - A web dyno is ``starting`` until its ``PORT`` accepts connections, then
   ``up`` and routable; one that never listens is killed after
