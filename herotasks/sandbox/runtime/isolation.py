@@ -104,6 +104,8 @@ class NetNamespace:
         self.fd: int = done["fd"]
         self._listeners: list[socket.socket] = done["listeners"]
         self._closed = False
+        #: Held while the fd is used: a closed fd's number may be reused.
+        self._fd_lock = threading.Lock()
         self._sel = selectors.DefaultSelector()
         for s in self._listeners:
             self._sel.register(s, selectors.EVENT_READ)
@@ -140,8 +142,11 @@ class NetNamespace:
 
     def connect(self, port: int, timeout: float | None = None) -> socket.socket:
         """A connection to ``127.0.0.1:port`` inside the namespace."""
-        with inside(self.fd):
-            s = socket.socket()
+        with self._fd_lock:
+            if self._closed:
+                raise ConnectionRefusedError(errno.ECONNREFUSED, "the dyno is gone")
+            with inside(self.fd):
+                s = socket.socket()
         try:
             s.settimeout(timeout)
             s.connect(("127.0.0.1", port))
@@ -177,12 +182,13 @@ class NetNamespace:
     def close(self) -> None:
         """No new connections from inside; the namespace goes with its last
         process and socket."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._fd_lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self.fd)
         os.write(self._wake_w, b"x")
         os.close(self._wake_w)
-        os.close(self.fd)
 
 
 def _forward_out(inner: socket.socket, port: int) -> None:
