@@ -129,6 +129,7 @@ class NetNamespace:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     s.bind(("127.0.0.1", port))
                     s.listen(64)
+                    s.setblocking(False)  # accept() after select() never blocks
                     listeners.append(s)
             finally:
                 _setns(_HOST_NET)
@@ -169,6 +170,7 @@ class NetNamespace:
                     continue
                 try:
                     inner, _ = key.fileobj.accept()
+                    inner.setblocking(True)
                 except OSError:
                     continue
                 port = key.fileobj.getsockname()[1]
