@@ -83,10 +83,14 @@ ERROR_PAGE = """<!DOCTYPE html>
 class Backend:
     """A web dyno as the router sees it."""
 
-    __slots__ = ("key", "name", "port", "inflight")
+    __slots__ = ("key", "name", "port", "inflight", "connect")
 
-    def __init__(self, key: str, name: str, port: int):
+    def __init__(self, key: str, name: str, port: int,
+                 connect: Callable[..., socket.socket] | None = None):
         self.key, self.name, self.port = key, name, port
+        #: ``connect(port, timeout)``: the dyno's port in its own network
+        #: namespace (None: ``127.0.0.1:port`` here).
+        self.connect = connect
         self.inflight = 0
 
 
@@ -131,12 +135,13 @@ class Router:
         self._thread.start()
 
     # -- what the runtime tells the router ----------------------------------------
-    def add(self, key: str, name: str, port: int) -> None:
-        """Route to this dyno from now on."""
+    def add(self, key: str, name: str, port: int,
+            connect: Callable[..., socket.socket] | None = None) -> None:
+        """Route to this dyno from now on (``connect``: see ``Backend``)."""
         with self._cond:
             if any(b.key == key for b in self._backends):
                 return
-            self._backends.append(Backend(key, name, port))
+            self._backends.append(Backend(key, name, port, connect))
             self._cond.notify_all()
 
     def remove(self, key: str) -> Backend | None:
@@ -363,7 +368,10 @@ class _Handler(BaseHTTPRequestHandler):
                                           timeout=router.request_timeout)
         try:
             try:
-                conn.connect()
+                if backend.connect is not None:
+                    conn.sock = backend.connect(backend.port, router.request_timeout)
+                else:
+                    conn.connect()
             except OSError:
                 conn.close()
                 return "retry"

@@ -19,6 +19,8 @@ import urllib.request
 
 import pytest
 
+from herotasks.sandbox.runtime import isolation
+
 # Runs inside `manage.py shell`: one request to each page, as JSON.
 PROBE = """
 import json
@@ -146,7 +148,10 @@ def test_procfile_web_process_serves_pages_and_hashed_assets(tally_tree, django_
     v1 = tally_tree("v1")
     ok(manage(v1, django_env, "migrate", "-v0"))
     command = (v1 / "Procfile").read_text().splitlines()[0].removeprefix("web:")
-    env = django_env | {"PORT": str(free_port())}
+    # The Procfile binds 0.0.0.0 as on Heroku; run outside the sandbox, it
+    # gets the sandbox's loopback sitecustomize, so it listens on loopback.
+    env = django_env | {"PORT": str(free_port()),
+                        "PYTHONPATH": str(isolation.LOOPBACK_SITE)}
     web = subprocess.Popen(
         ["sh", "-c", f"exec {command}"],
         cwd=v1,
@@ -166,6 +171,8 @@ def test_procfile_web_process_serves_pages_and_hashed_assets(tally_tree, django_
                 assert web.poll() is None, web.stderr.read().decode()
                 assert time.monotonic() < deadline, "gunicorn did not answer"
                 time.sleep(0.1)
+        assert "0.0.0.0:$PORT" in command
+        assert not isolation.exposed(web.pid, isolation.wide_listeners())
         status, _, body = get(f"{base}/")
         assert status == 200
         js = re.search(r'src="(/static/counter/tally\.[0-9a-f]{12}\.js)"', body)

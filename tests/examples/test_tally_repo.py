@@ -59,7 +59,9 @@ def test_procfile_has_web_and_worker_and_no_release_phase(tally_repo):
     procfile = (tally_repo / "Procfile").read_text().splitlines()
     kinds = {line.split(":", 1)[0] for line in procfile if line.strip()}
     assert kinds == {"web", "worker"}
-    assert "127.0.0.1:$PORT" in procfile[0]
+    # As a Heroku app binds (gunicorn's default with $PORT set); the
+    # sandbox keeps its dynos on loopback whatever they bind.
+    assert "--bind 0.0.0.0:$PORT" in procfile[0]
 
 
 def test_deploy_settings_load_as_invoke_project_config(tally_repo):

@@ -134,6 +134,7 @@ def make_slug(sbx, process_types: dict, version: str = "1",
     folder = sbx.root / "slugs" / slug_id
     folder.mkdir(parents=True)
     for name, content in {"app.py": APP_PY, "VERSION": version, **(files or {})}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(content)
     sbx.platform.put_slug({"id": slug_id, "process_types": process_types,
                            "commit": version * 40, "size": 1})
@@ -767,3 +768,314 @@ def test_leftover_check_never_kills_a_reused_pid():
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- isolation: a fresh copy of the slug per run, loopback only ------------------------------------
+# A web app that binds where $BIND says (as Heroku apps bind 0.0.0.0 or [::]),
+# writes and reads files in its app directory, and fetches URLs.
+ISO_PY = r'''
+import os, socket, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urlsplit(self.path)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/write":
+            open(q["name"], "w").write(os.environ["DYNO"])
+            body = "written"
+        elif url.path == "/read":
+            body = open(q["name"]).read() if os.path.exists(q["name"]) else "absent"
+        elif url.path == "/fetch":
+            try:
+                body = urllib.request.urlopen(q["url"], timeout=5).read().decode()
+            except OSError as exc:
+                body = "unreachable: " + type(exc).__name__
+        else:
+            body = os.environ["DYNO"]
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in os.environ["BIND"] else socket.AF_INET
+
+
+Server((os.environ["BIND"], int(os.environ["PORT"])), Handler).serve_forever()
+'''
+ISO_WEB = "python iso.py"
+
+
+@pytest.fixture(params=["namespaces", "fallback"])
+def isolation(request, sbx):
+    """Both ways the sandbox isolates dynos: namespaces where the machine
+    allows them (root here), and the unprivileged fallback (a copy of the
+    slug, the loopback sitecustomize and the listening check)."""
+    processes = sbx.runtime.processes
+    if request.param == "namespaces":
+        if not (processes.netns and processes.copies.overlay):
+            pytest.skip("this machine allows no network/mount namespaces")
+    else:
+        processes.netns = False
+        processes.copies.overlay = False
+    return request.param
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder``: its mode and content."""
+    return {str(p.relative_to(folder)): (p.lstat().st_mode, p.read_bytes()
+                                         if p.is_file() else b"")
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_every_run_starts_from_a_fresh_copy_of_the_slug(sbx, app, isolation):
+    slug = make_slug(sbx, {"web": ISO_WEB,
+                           "release": "echo collected > static.txt && echo release-wrote"},
+                     files={"iso.py": ISO_PY})
+    sbx.platform.update_config_vars(app, {"BIND": "0.0.0.0"})
+    on_disk = sbx.root / "slugs" / slug
+    before = tree_state(on_disk)
+    rel = release(sbx, app, slug)
+    assert "release-wrote" in sbx.platform.release_log_path(rel["id"]).read_text()
+    web, = up(sbx, app, "web", 1)
+    # What the release phase wrote reached no dyno.
+    assert get(app["web_url"] + "read?name=static.txt")[2] == b"absent"
+    # A dyno's writes stay in its own copy for as long as it runs...
+    assert get(app["web_url"] + "write?name=scratch.sqlite3")[2] == b"written"
+    assert get(app["web_url"] + "read?name=scratch.sqlite3")[2] == b"web.1"
+    # ... which no one-off sees,
+    doc = sbx.runtime.create_one_off(app, {
+        "command": "test -e scratch.sqlite3 && echo seen-it || echo not-there; "
+                   "echo one-off-wrote > scratch.sqlite3"})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the one-off finished")
+    assert any("not-there" in x for x in log_lines(sbx, app, doc["name"]))
+    assert get(app["web_url"] + "read?name=scratch.sqlite3")[2] == b"web.1"
+    # ... nor the dyno's next run (a restart),
+    sbx.runtime.restart(app, None)
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    restarted, = up(sbx, app, "web", 1)
+    assert restarted["id"] != web["id"]
+    assert get(app["web_url"] + "read?name=scratch.sqlite3")[2] == b"absent"
+    get(app["web_url"] + "write?name=scratch.sqlite3")
+    # ... nor a later release of the same slug.
+    release(sbx, app, slug)
+    up(sbx, app, "web", 1)
+    assert get(app["web_url"] + "read?name=scratch.sqlite3")[2] == b"absent"
+    # The slug on disk is as the build left it, and the copies of the runs
+    # that ended are gone.
+    assert tree_state(on_disk) == before
+    live = {d["id"] for d in dynos(sbx, app)}
+    copies = sbx.root / "dynos"
+    assert all(p.name.split(".")[0] in live for p in copies.iterdir())
+    sbx.runtime.shutdown()
+    assert not list(copies.iterdir())
+    assert tree_state(on_disk) == before
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
+def _listening(net: Path) -> dict[str, str]:
+    """LISTEN sockets of /proc/.../net/tcp{,6}: inode -> local address (hex)."""
+    found = {}
+    for table in ("tcp", "tcp6"):
+        for line in (net / table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A":
+                found[f[9]] = f[1].split(":")[0]
+    return found
+
+
+def _is_loopback(hexaddr: str) -> bool:
+    """127.0.0.0/8, ::1 or ::ffff:127.x.y.z, as /proc/net/tcp{,6} writes them."""
+    if len(hexaddr) == 8:
+        return hexaddr.endswith("7F")
+    return hexaddr == "00000000000000000000000001000000" or (
+        hexaddr.startswith("0000000000000000FFFF0000") and hexaddr.endswith("7F"))
+
+
+def _session(sid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::"])
+def test_a_dyno_binding_a_wildcard_address_listens_on_loopback_only(sbx, app, isolation,
+                                                                    bind):
+    sbx.platform.update_config_vars(app, {"BIND": bind})
+    slug = make_slug(sbx, {"web": ISO_WEB, "worker": ISO_WEB}, files={"iso.py": ISO_PY})
+    release(sbx, app, slug)
+    sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
+    assert sbx.runtime.wait_idle(app["id"], 30)
+    web, = up(sbx, app, "web", 1)
+    worker, = up(sbx, app, "worker", 1)
+    # The app runs unchanged and is reached through its router.
+    assert get(app["web_url"])[2] == b"web.1"
+    host_net = os.readlink("/proc/self/ns/net")
+    wildcard = "00000000" if bind == "0.0.0.0" else "0" * 32
+    for d in (web, worker):
+        wait_until(lambda sid=d["_pid"]: any(
+            _listening(Path(f"/proc/{p}/net")).keys() & _socket_inodes(p)
+            for p in _session(sid)), what=f"{d['name']} listening")
+        for pid in _session(d["_pid"]):
+            mine = _socket_inodes(pid)
+            listening = {i: a for i, a in _listening(Path(f"/proc/{pid}/net")).items()
+                         if i in mine}
+            if os.readlink(f"/proc/{pid}/ns/net") == host_net:
+                # The fallback: bound on loopback, not where the app asked.
+                assert isolation == "fallback"
+                assert all(_is_loopback(a) for a in listening.values()), listening
+            else:
+                # Its own network namespace: the wildcard it bound, on an
+                # interface list with nothing but lo.
+                assert isolation == "namespaces"
+                assert set(listening.values()) == {wildcard}
+                interfaces = [line.split(":")[0].strip() for line in Path(
+                    f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
+                assert interfaces == ["lo"]
+    # Nothing of any dyno listens beyond loopback in the sandbox's namespace.
+    ours = set().union(*(_socket_inodes(p) for d in (web, worker)
+                         for p in _session(d["_pid"])))
+    wide = {i: a for i, a in _listening(Path("/proc/net")).items()
+            if not _is_loopback(a)}
+    assert not ours & wide.keys()
+
+
+def test_fallback_keeps_the_buildpacks_pythonpath_default(sbx, app):
+    # heroku/python's .profile.d/python.sh defaults PYTHONPATH to $HOME; the
+    # fallback's sitecustomize must not take that default's place.
+    from herotasks.sandbox.runtime.isolation import LOOPBACK_SITE
+    sbx.runtime.processes.netns = False
+    sbx.runtime.processes.copies.overlay = False
+    release(sbx, app, make_slug(sbx, {"web": WEB}, files={
+        ".profile.d/python.sh": "export PYTHONPATH=${PYTHONPATH:-$HOME}\n"}))
+    doc = sbx.runtime.create_one_off(app, {"command": "echo PP=$PYTHONPATH HOME=$HOME"})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the one-off finished")
+    line, = [x for x in log_lines(sbx, app, doc["name"]) if f"app[{doc['name']}]: PP=" in x]
+    pythonpath, home = line.split("PP=")[1].split(" HOME=")
+    assert pythonpath == f"{LOOPBACK_SITE}:{home}"
+
+
+# Run in a network namespace of its own (only lo), so that the dyno which
+# does listen on 0.0.0.0 there is reachable from nowhere even so.
+FALLBACK_SCENARIO = r'''
+import sys, time
+from pathlib import Path
+from herotasks.sandbox.platform import Platform, new_id
+from herotasks.sandbox.runtime import Runtime, isolation
+from herotasks.sandbox.store import Store
+from herotasks.sandbox.tls import SandboxTLS
+
+isolation._lo_up()
+root = Path(sys.argv[1])
+store = Store(root / "state.sqlite3")
+platform = Platform(root, store, "https://127.0.0.1:9")
+
+
+class Builder:
+    def slug_dir(self, slug_id):
+        return root / "slugs" / slug_id
+
+
+platform.builder = Builder()
+runtime = Runtime(platform, SandboxTLS(root), stop_grace=1.0, crash_backoff=(30.0,))
+runtime.processes.netns = False
+runtime.processes.copies.overlay = False
+platform.runtime = runtime
+app = platform.create_app("fb-" + new_id()[:8])
+platform.update_config_vars(app, {"BIND": "0.0.0.0"})
+slug_id = new_id()
+(root / "slugs" / slug_id).mkdir(parents=True)
+(root / "slugs" / slug_id / "iso.py").write_text(sys.stdin.read())
+platform.put_slug({"id": slug_id, "process_types": {"web": "python -I iso.py"}})
+platform.create_release(app, slug_id)
+log = root / "logs" / "apps" / app["name"] / "web.1.log"
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    text = log.read_text() if log.exists() else ""
+    if "State changed from up to crashed" in text:
+        break
+    time.sleep(0.1)
+doc, = store.find("dyno")
+print("PORT", doc["_port"])
+print(log.read_text())
+runtime.shutdown()
+'''
+
+
+def test_fallback_stops_a_dyno_that_listens_beyond_loopback_anyway(tmp_path):
+    # python -I ignores PYTHONPATH, so the loopback sitecustomize never runs:
+    # what a non-Python server would do. The listening check stops it.
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode:
+        pytest.skip("this machine allows no network namespace for the test")
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", FALLBACK_SCENARIO, str(tmp_path)],
+        input=ISO_PY, capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    port = done.stdout.split()[1]
+    lines = done.stdout.splitlines()
+    assert any(f"listens on 0.0.0.0:{port}, beyond loopback" in x for x in lines), lines
+    assert any("State changed from up to crashed" in x for x in lines)
+
+
+def test_a_dyno_in_its_namespace_reaches_the_sandbox_services_and_nothing_else(sbx, app):
+    if not sbx.runtime.processes.netns:
+        pytest.skip("this machine allows no network namespaces")
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args):
+            pass
+
+    servers = [HTTPServer(("127.0.0.1", 0), Hello) for _ in range(2)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    api, other = (s.server_address[1] for s in servers)
+    try:
+        # The API's port is one of the sandbox's own: forwarded in.
+        sbx.platform.api_url = f"http://127.0.0.1:{api}"
+        sbx.platform.update_config_vars(app, {"BIND": "0.0.0.0"})
+        release(sbx, app, make_slug(sbx, {"web": ISO_WEB}, files={"iso.py": ISO_PY}))
+        up(sbx, app, "web", 1)
+        fetch = app["web_url"] + "fetch?url=http://127.0.0.1:{}/"
+        assert get(fetch.format(api))[2] == b"hello"
+        # Its own router (every app's router is reachable, as web_urls are).
+        assert get(fetch.format(app["web_url"].rsplit(":", 1)[1].strip("/")))[2] \
+            == b"web.1"
+        # Any other loopback port of the machine is not.
+        assert get(fetch.format(other))[2].startswith(b"unreachable")
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

@@ -8,6 +8,8 @@ the API and the server talk to:
   deploys, restarts, preboot), one job at a time per app;
 - ``processes.py``: the dyno processes themselves (spawn, watch, crash
   restarts, Heroku's stop), their environment and ports;
+- ``isolation.py``: each run's fresh copy of its slug (an overlay, or a
+  copy) and its network namespace (loopback only), or the fallback;
 - ``oneoffs.py``: one-off dynos (detached, or attached through the TLS
   rendezvous server) and the release phase;
 - ``logs.py``: each dyno's Heroku-style log file;
@@ -21,6 +23,7 @@ Processes do not outlive the sandbox: ``shutdown`` stops them all, and
 from __future__ import annotations
 
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from ..platform import Platform, not_found, public
 from ..router import DYNO_WAIT, Router
@@ -116,6 +119,20 @@ class Runtime:
         self.formation = Formation(platform, self.timings, self.processes,
                                    self.routers)
         self.one_offs = OneOffs(platform, tls, self.timings, self.processes)
+        self.processes.reachable = self.reachable
+
+    def reachable(self) -> list[int]:
+        """The sandbox's loopback ports a dyno may reach from its network
+        namespace: the API and git server, PostgreSQL, every app's router
+        (apps call each other through their web_url, as on Heroku)."""
+        ports = self.routers.open_ports()
+        api = urlsplit(self.platform.api_url).port
+        if api:
+            ports.append(api)
+        postgres = getattr(getattr(self.platform, "addons", None), "postgres", None)
+        if postgres is not None and postgres.port:
+            ports.append(postgres.port)
+        return ports
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -123,6 +140,8 @@ class Runtime:
         every app its router on its remembered port, run its formation."""
         store = self.platform.store
         live = {d.id for d in self.processes.dynos()}
+        if not live:
+            self.processes.copies.clear()  # a crashed run's slug copies
         for doc in store.find("dyno"):
             if doc["id"] in live:
                 continue

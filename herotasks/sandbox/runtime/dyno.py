@@ -79,6 +79,11 @@ class Dyno:
         self.up_at: float | None = None
         self.exit_code: int | None = None
         self.pump: threading.Thread | None = None
+        #: This run's network namespace (None: the machine allows none) and
+        #: its private directory (its copy or overlay layer of the slug).
+        self.netns = None
+        self.private: Path | None = None
+        self.run_n = 0
         #: Where output goes instead of the dyno's log (the release phase).
         self.sink: Callable[[str], None] | None = None
         self.lock = threading.Lock()

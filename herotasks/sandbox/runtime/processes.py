@@ -1,10 +1,12 @@
 """Dyno processes: starting, watching, stopping, and the ports they get.
 
 A dyno here is a process group: ``bash -c "<Procfile command>"`` started in
-its own session, in the release's slug directory, with the release's config
-vars, ``PORT``, ``DYNO``, a ``PATH`` that finds this Python first, and
-nothing else of the sandbox's own environment (its API token must never
-reach an app).
+its own session, in a fresh copy of the release's slug and (where the
+machine allows it) a network namespace of its own (``isolation.py``), with
+the release's config vars, ``PORT``, ``DYNO``, a ``PATH`` that finds this
+Python first, and nothing else of the sandbox's own environment (its API
+token must never reach an app). Every run (a crash restart too) gets a new
+copy and namespace; both go when the run ends.
 
 - A web dyno is ``starting`` until its ``PORT`` accepts connections, then
   ``up`` and routable; one that never listens is killed after
@@ -26,7 +28,9 @@ stopped, and :func:`kill_leftover` kills what a crashed sandbox left behind
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -35,14 +39,19 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..platform import Platform, now
+from . import isolation
 from .dyno import Dyno, Ports, Timings
+from .isolation import NetNamespace, SlugCopies
 from .logs import DynoLogs
 from .routers import Routers
 
 #: A dyno up this long has its crash count forgotten.
 STABLE_AFTER = 60.0
+#: How often the fallback checks what dynos listen on.
+WATCH_INTERVAL = 0.5
 #: The only variables of the sandbox's environment a dyno inherits.
 SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 #: Heroku runs .profile.d scripts and .profile before the command.
@@ -70,6 +79,15 @@ class Processes:
         self._gone: set[str] = set()        # deleted apps: start nothing more
         self._closed = False
         self._empty: Path | None = None
+        self._watching = False
+        #: Each run's fresh copy of its slug (overlay or copy).
+        self.copies = SlugCopies(Path(platform.root))
+        #: Whether each run gets a network namespace of its own (else the
+        #: fallback: sitecustomize for Python, and the listening check).
+        self.netns = isolation.netns_supported()
+        #: The sandbox's own loopback ports a dyno may reach (API, database,
+        #: routers), asked at each start; the runtime sets it.
+        self.reachable: Callable[[], list[int]] = list
 
     # -- the registry ---------------------------------------------------------------
     @property
@@ -119,6 +137,7 @@ class Processes:
             return False
         d.supervised = True
         self.save(d)
+        self._watch_listeners()
         threading.Thread(target=self._supervise, args=(d,), daemon=True,
                          name=f"dyno-{d.app_name}-{d.name}").start()
         return True
@@ -152,6 +171,7 @@ class Processes:
                 self._route(d, False)
                 with d.lock:
                     d.proc = None  # crashed: no process until the restart
+                self.release_isolation(d)
                 if d.up_at and time.monotonic() - d.up_at > STABLE_AFTER:
                     crashes = 0
                 backoff = self.timings.crash_backoff[
@@ -169,19 +189,32 @@ class Processes:
         """Start ``d``'s process; False when it is being stopped or cannot
         start (the reason is logged). An attached one's stdin and stdout are
         left for the caller to pipe to its client."""
+        self.release_isolation(d)  # a crashed run's copy is not reused
         try:
             if d.release.get("slug"):
-                home = Path(self.platform.builder.slug_dir(d.release["slug"]["id"]))
+                slug = Path(self.platform.builder.slug_dir(d.release["slug"]["id"]))
             else:
-                home = self._empty_dir()
+                slug = self._empty_dir()
+            # A fresh copy of the slug for every run, as on Heroku.
+            d.run_n += 1
+            d.private, home, prefix = self.copies.prepare(slug, f"{d.id}.{d.run_n}")
+            if self.netns:
+                d.netns = NetNamespace(self.reachable())
             env = self._env(d, home)
         except Exception as exc:  # noqa: BLE001 - e.g. a slug with no tarball
+            self.release_isolation(d)
             message = getattr(exc, "message", None) or str(exc)
             self.logs.event(d, f"Error: cannot start: {message}")
             if d.sink:
                 d.sink(f"Error: cannot start the release dyno: {message}\n")
             return False
         script = d.run
+        if d.netns is None:
+            # The fallback: Python's wildcard binds become loopback ones. Set
+            # after .profile.d, whose python.sh defaults PYTHONPATH to $HOME.
+            script = ('export PYTHONPATH='
+                      f'{shlex.quote(str(isolation.LOOPBACK_SITE))}'
+                      '"${PYTHONPATH:+:$PYTHONPATH}"\n' + script)
         if (home / ".profile.d").is_dir() or (home / ".profile").is_file():
             script = PROFILE + script
         self.logs.event(d, f"Starting process with command `{d.command}`")
@@ -190,11 +223,14 @@ class Processes:
             if d.stop.is_set() or self._closed:
                 return False
             try:
-                d.proc = subprocess.Popen(
-                    [BASH, "-c", script], cwd=home, env=env,
-                    stdin=subprocess.PIPE if attached else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True)
+                # Started from inside the dyno's network namespace, the
+                # process is in it from its first instruction.
+                with isolation.inside(d.netns.fd) if d.netns else _nothing():
+                    d.proc = subprocess.Popen(
+                        [*prefix, BASH, "-c", script], cwd=home, env=env,
+                        stdin=subprocess.PIPE if attached else subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        start_new_session=True, close_fds=True)
             except OSError as exc:
                 self.logs.event(d, f"Error: cannot start: {exc}")
                 return False
@@ -207,6 +243,31 @@ class Processes:
                                       daemon=True, name=f"pump-{d.name}")
             d.pump.start()
         return True
+
+    def _watch_listeners(self) -> None:
+        """The fallback's check (no network namespaces): a dyno listening
+        beyond loopback is stopped, whatever its language."""
+        with self._lock:
+            if self.netns or self._watching:
+                return
+            self._watching = True
+        threading.Thread(target=self._watch, daemon=True, name="dyno-listeners").start()
+
+    def _watch(self) -> None:
+        while not self._closed:
+            running = [(d, d.proc) for d in self.dynos() if d.netns is None]
+            running = [(d, p) for d, p in running if p is not None and p.poll() is None]
+            wide = isolation.wide_listeners() if running else {}
+            for d, proc in running if wide else ():
+                found = isolation.exposed(proc.pid, wide)
+                if found and not d.stop.is_set():
+                    self.logs.event(d, "Error: the process listens on "
+                                       f"{', '.join(found)}, beyond loopback; the "
+                                       "sandbox's dynos are reached only through "
+                                       "their router on 127.0.0.1")
+                    self.logs.event(d, "Stopping process with SIGKILL")
+                    self.signal(d, signal.SIGKILL)
+            time.sleep(WATCH_INTERVAL)
 
     def _env(self, d: Dyno, home: Path) -> dict[str, str]:
         """A dyno's environment, built from nothing: the sandbox's own
@@ -250,7 +311,7 @@ class Processes:
         boot_timeout = self.timings.boot_timeout
         deadline = time.monotonic() + boot_timeout
         while not d.stop.is_set() and d.proc.poll() is None:
-            if _listening(d.port):
+            if d.netns.listening(d.port) if d.netns else _listening(d.port):
                 self.set_state(d, "up")
                 self._route(d, True)
                 return
@@ -277,7 +338,8 @@ class Processes:
             # Checked under the dyno's lock: once a stop began, never add;
             # a held dyno joins at the preboot's switch (release_hold).
             if on and not d.stop.is_set() and not d.held:
-                router.add(d.id, d.name, d.port)
+                router.add(d.id, d.name, d.port,
+                           connect=d.netns.connect if d.netns else None)
             elif not on:
                 router.remove(d.id)
 
@@ -414,6 +476,17 @@ class Processes:
         with self._lock:
             self._dynos.pop(d.id, None)
         self.ports.release(d.port)
+        self.release_isolation(d)
+
+    def release_isolation(self, d: Dyno) -> None:
+        """The run is over: its copy of the slug goes, and its namespace
+        takes no new connections."""
+        with d.lock:
+            netns, private = d.netns, d.private
+            d.netns = d.private = None
+        if netns is not None:
+            netns.close()
+        self.copies.remove(private)
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, d: Dyno, state: str) -> None:
@@ -429,6 +502,11 @@ class Processes:
         with d.lock:
             if not d.removed:
                 self.platform.store.put("dyno", d.doc(), app_id=d.app_id)
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _status(rc: int) -> int:

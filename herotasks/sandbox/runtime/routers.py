@@ -40,6 +40,11 @@ class Routers:
         if router.port != port:
             self._save_port(app["id"], router.port)
 
+    def open_ports(self) -> list[int]:
+        """Every open router's port."""
+        with self._lock:
+            return [r.port for r in self._routers.values()]
+
     def pop(self, app_id: str) -> Router | None:
         """Forget the app's router (no dyno is routed or drained through it
         any more); the caller closes it once the dynos are stopped."""
