@@ -11,6 +11,12 @@ Design: the lock *is* a tiny dedicated app, ``htlock-<sha1(app)[:10]>``.
   it says.
 * Never a config var of the deployed app: changing those creates a release
   and restarts its dynos.
+* A team target's lock app is made in its team, so every member who may
+  deploy the target reads and releases it. A personal target's is shared
+  (``POST /apps/{lock}/collaborators``, silent) with the target's owner and
+  collaborators (:func:`share_with`), so a second user (a developer versus
+  CI) sees who holds it and can recover; an unshared one (made by an older
+  herotasks, say) is a ``403`` that :class:`ForeignLock` turns into one line.
 * The deploy's journal is kept there too (:data:`JOURNAL_VAR`, written before
   each change that would need putting back), so ``deploy.recover`` on any
   machine with the token can finish or undo a deploy whose runner is gone;
@@ -34,6 +40,7 @@ from typing import Any
 
 from herotasks.errors import (
     ApiError,
+    ConfigError,
     LockHeld,
     OutcomeUnknown,
     creation_refused,
@@ -120,8 +127,53 @@ class Holder:
         return f"{self.who} ({', '.join(parts)})"
 
 
+class ForeignLock(ConfigError):
+    """The lock app exists and this account may not read it (403)."""
+
+
+def _foreign(app: str, exc: ApiError) -> ForeignLock:
+    name = lock_app_name(app)
+    return ForeignLock(
+        f"the deploy lock app {name} of {app} exists but this account may not "
+        f"read it (Heroku: 403, {exc.message}): it is another account's personal "
+        "app, made by a deploy that did not share it",
+        f"its owner can share it (`heroku access:add YOUR-EMAIL -a {name}`) or, "
+        f"when no deploy runs, destroy it (`heroku apps:destroy {name}`); "
+        f"lasting fix: move {app} into a Heroku Team, whose members share its "
+        "helper apps")
+
+
+def share_with(api: Any, target: dict) -> list[str]:
+    """Who a personal target's helper apps are shared with: its owner and
+    collaborators (``GET /apps/{app}/collaborators``); none for a team app,
+    whose helper apps are team apps already."""
+    if target.get("team"):
+        return []
+    emails = [(target.get("owner") or {}).get("email")]
+    try:
+        emails += [(c.get("user") or {}).get("email")
+                   for c in api.collaborators(target["name"]) or []]
+    except ApiError as exc:
+        if isinstance(exc, OutcomeUnknown) or exc.status not in (403, 404):
+            raise
+    return sorted({e for e in emails if e})
+
+
+def share(api: Any, name: str, emails: Any) -> None:
+    """Add ``emails`` as collaborators of the helper app ``name``, silently.
+    Best effort: ``422`` (the app's owner, or already one) is expected, and a
+    refusal leaves the app usable by this account; another user then gets
+    :class:`ForeignLock`'s line."""
+    for email in emails or ():
+        try:
+            api.add_collaborator(name, email)
+        except ApiError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+
+
 def acquire(api: Any, holder: Holder, *, force: bool = False,
-            team: str | None = None) -> str:
+            team: str | None = None, share_to: Any = ()) -> str:
     """Take the deploy lock of ``holder.app`` or raise :class:`LockHeld`.
 
     Re-entrant for the same deploy id, so ``deploy.recover`` can continue a
@@ -130,7 +182,9 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
     :param force: delete an existing lock first (``--force-unlock``).
     :param team: the target's team: the lock app is made there, so every
         member who may deploy the target can read and release it.
+    :param share_to: emails to share a personal lock app with (:func:`share_with`).
     :returns: the lock app's name.
+    :raises ForeignLock: the lock app is another account's, unshared (403).
     """
     name = lock_app_name(holder.app)
     if force:
@@ -160,6 +214,7 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
                 return name
             _refuse(api, holder, current)
         _claim(api, name, holder)
+        share(api, name, share_to)
         return name
     raise LockHeld(f"the deploy lock of {holder.app} keeps changing hands",
                    "try again in a moment")
@@ -246,6 +301,8 @@ def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
     except ApiError as exc:
         if exc.status == 404:
             return _GONE
+        if exc.status == 403:
+            raise _foreign(app, exc) from None
         raise
     return Holder.from_vars(dict(values or {}))
 
@@ -264,6 +321,8 @@ def published(api: Any, app: str) -> tuple[Holder | None, dict | None]:
     except ApiError as exc:
         if exc.status == 404:
             return None, None
+        if exc.status == 403:
+            raise _foreign(app, exc) from None
         raise
     try:
         journal = json.loads(values.get(JOURNAL_VAR) or "null")
