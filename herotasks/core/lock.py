@@ -17,6 +17,9 @@ Design: the lock *is* a tiny dedicated app, ``htlock-<sha1(app)[:10]>``.
   collaborators (:func:`share_with`), so a second user (a developer versus
   CI) sees who holds it and can recover; an unshared one (made by an older
   herotasks, say) is a ``403`` that :class:`ForeignLock` turns into one line.
+* Collaborators may not delete another account's app: releasing such a lock
+  clears its holder and journal and sets :data:`RELEASED_VAR` instead, and
+  the next deploy takes that app over (writes its holder, reads it back).
 * The deploy's journal is kept there too (:data:`JOURNAL_VAR`, written before
   each change that would need putting back), so ``deploy.recover`` on any
   machine with the token can finish or undo a deploy whose runner is gone;
@@ -58,6 +61,12 @@ _VARS = {
     "deploy_id": "HEROTASKS_LOCK_DEPLOY",
 }
 
+
+#: Set on a lock app that is free but could not be destroyed: a collaborator
+#: released another account's personal lock app, which only its owner may
+#: delete (Dev Center "Collaborating with Other Developers on Your App":
+#: collaborators "can't ... Delete, transfer, or rename the app").
+RELEASED_VAR = "HEROTASKS_LOCK_RELEASED"
 
 #: The lock app's config var holding the deploy's journal (compact JSON; it
 #: holds no secret: see herotasks.core.journal).
@@ -210,6 +219,8 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
             current = current_holder(api, holder.app)
             if current is _GONE:  # released between our create and our read
                 continue
+            if current is _RELEASED:
+                return _take_released(api, name, holder)
             if isinstance(current, Holder) and current.deploy_id == holder.deploy_id:
                 return name
             _refuse(api, holder, current)
@@ -223,6 +234,17 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
 #: A lock app this young with no holder yet, found after our own create went
 #: unanswered, is taken to be the one we made.
 FRESH_SECONDS = 60
+
+
+def _take_released(api: Any, name: str, holder: Holder) -> str:
+    """Take over a released lock app that we could not have destroyed: write
+    our holder, read it back; whoever's write is there holds it."""
+    api.update_config_vars(name, {**holder.to_vars(), RELEASED_VAR: None})
+    again = current_holder(api, holder.app)
+    if isinstance(again, Holder) and again.deploy_id == holder.deploy_id:
+        return name
+    _refuse(api, holder, again)
+    return name  # not reached
 
 
 def _refuse(api: Any, holder: Holder, current: Any = None) -> None:
@@ -255,7 +277,7 @@ def _made_by_us(api: Any, holder: Holder) -> bool | None:
     """
     name = lock_app_name(holder.app)
     current = current_holder(api, holder.app)
-    if current is _GONE:
+    if current is _GONE or current is _RELEASED:
         return None
     if isinstance(current, Holder):
         return current.deploy_id == holder.deploy_id
@@ -277,7 +299,7 @@ def release(api: Any, app: str, deploy_id: str | None, *, force: bool = False) -
     :returns: True when a lock app was deleted.
     """
     current = current_holder(api, app)
-    if current is _GONE:
+    if current is _GONE or current is _RELEASED:
         return False
     if not force and not (isinstance(current, Holder)
                           and current.deploy_id == deploy_id):
@@ -294,8 +316,16 @@ class _Gone:
 _GONE = _Gone()
 
 
-def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
-    """The holder of ``app``'s lock: a Holder, None (no info yet), or _GONE."""
+class _Released:
+    """Marker: the lock app exists, released (:data:`RELEASED_VAR`)."""
+
+
+_RELEASED = _Released()
+
+
+def current_holder(api: Any, app: str) -> "Holder | None | _Gone | _Released":
+    """The holder of ``app``'s lock: a Holder, None (no info yet), _GONE (no
+    lock app) or _RELEASED (a lock app left free, :data:`RELEASED_VAR`)."""
     try:
         values = api.config_vars(lock_app_name(app))
     except ApiError as exc:
@@ -304,6 +334,8 @@ def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
         if exc.status == 403:
             raise _foreign(app, exc) from None
         raise
+    if (values or {}).get(RELEASED_VAR):
+        return _RELEASED
     return Holder.from_vars(dict(values or {}))
 
 
@@ -364,5 +396,11 @@ def _delete_quietly(api: Any, name: str) -> bool:
     except ApiError as exc:
         if exc.status == 404:
             return False
+        if exc.status == 403:
+            # another account's personal lock app, shared with us: only its
+            # owner may delete it, so leave it free instead
+            api.update_config_vars(name, {**{v: None for v in _VARS.values()},
+                                          JOURNAL_VAR: None, RELEASED_VAR: "1"})
+            return True
         raise
     return True

@@ -208,6 +208,12 @@ def destroy(api: Any, app: str, settings: Settings,
         except ApiError as exc:
             if exc.status == 404:
                 continue
+            if exc.status == 403:
+                # another account's personal scratch app, shared with us:
+                # only its owner may delete it; it runs nothing meanwhile
+                out(f"scratch: leaving {name}: only its owner may destroy it "
+                    f"(Heroku: 403, {exc.message})")
+                continue
             raise
         gone.append(name)
         out(f"scratch: destroyed {name}")

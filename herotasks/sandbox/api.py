@@ -274,14 +274,19 @@ def app_info(p, req):
 @route("PATCH", "/apps/{app}", "app", "Update", lenient=_bools("maintenance"))
 def app_update(p, req):
     body = _need_dict(req.body)
-    app = p.update_app(_app(p, req), maintenance=body.get("maintenance"),
+    app = _app(p, req)
+    if body.get("name") is not None and body["name"] != app["name"]:
+        p.require_owner(app, "rename")
+    app = p.update_app(app, maintenance=body.get("maintenance"),
                        name=body.get("name"), build_stack=body.get("build_stack"))
     return 200, public(app)
 
 
 @route("DELETE", "/apps/{app}", "app", "Delete")
 def app_delete(p, req):
-    return 200, public(p.delete_app(_app(p, req)))
+    app = _app(p, req)
+    p.require_owner(app, "delete")
+    return 200, public(p.delete_app(app))
 
 
 @route("POST", "/apps/{app}/log-sessions", "log-session", "Create")

@@ -238,6 +238,16 @@ class Platform:
             raise forbidden("app", identity)
         return app
 
+    def require_owner(self, app: dict, action: str) -> None:
+        """Dev Center "Collaborating with Other Developers on Your App":
+        collaborators on a personal app "can't ... Delete, transfer, or rename
+        the app". The 403's wording is the sandbox's."""
+        if app.get("team") or (app.get("owner") or {}).get("id") == self.account["id"]:
+            return
+        raise PlatformError(403, "forbidden",
+                            f"Only the owner of {app['name']} can {action} it: "
+                            "collaborators can't delete, transfer or rename an app.")
+
     def visible_apps(self) -> list[dict]:
         return [a for a in self.apps() if self.can_access(a)]
 

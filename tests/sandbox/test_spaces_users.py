@@ -161,6 +161,13 @@ def test_another_users_personal_app_is_403_until_they_collaborate(api, second, t
         assert [c["user"]["email"] for c in listed] == [second.email]
         assert second.get(f"/apps/{mine['name']}")["id"] == mine["id"]
         assert mine["name"] in [a["name"] for a in second.get("/users/~/apps")]
+        second.patch(f"/apps/{mine['name']}/config-vars", {"BY": "collaborator"})
+        # a collaborator can't delete or rename a personal app (Dev Center)
+        for method, body in (("DELETE", None), ("PATCH", {"name": tools.unique("x")})):
+            r = second.request(method, f"/apps/{mine['name']}",
+                               **({"json": body} if body else {}))
+            assert r.status_code == 403 and r.json()["id"] == "forbidden", r.text
+            assert "Only the owner" in r.json()["message"]
         conforms("collaborator", "Delete",
                  api.delete(f"/apps/{mine['name']}/collaborators/{second.email}"))
         assert second.request("GET", f"/apps/{mine['name']}").status_code == 403

@@ -34,13 +34,13 @@ def ci(sandbox, admin, tools):
     return client
 
 
-def as_user(proj: Project, token: str) -> Project:
+def as_user(proj: Project, token: str, where: str = "other-machine") -> Project:
     """Another account on another machine: a fresh clone of the checkout
     (no local journal), driven with that account's token."""
     other = Project.__new__(Project)
     other.__dict__.update(proj.__dict__)
     other.env = {**proj.env, "HEROKU_API_KEY": token}
-    other.root = proj.root.parent / "other-machine"
+    other.root = proj.root.parent / where
     if not other.root.exists():
         proj.tools.git(proj.root.parent, proj.env, "clone", "-q", str(proj.root),
                        str(other.root))
@@ -178,7 +178,23 @@ def test_a_personal_targets_lock_is_shared_with_its_collaborators(personal, api,
     second = as_user(personal, ci.token)
     done = second.inv("deploy.recover", "--stage", "production")
     assert "recover:" in done.stdout
-    assert personal.state()["maintenance"] is False and not personal.state()["lock"]
+    assert personal.state()["maintenance"] is False
+    # a collaborator may not delete another account's app (Dev Center): the
+    # lock app is left free, holder and journal cleared
+    left = api.get(f"/apps/{name}/config-vars")
+    assert left == {lock.RELEASED_VAR: "1"}, left
+    # the collaborator takes it over and deploys; the owner's next deploy
+    # takes it back and, being its owner, destroys it
+    _, report = second.deploy()
+    assert report["ok"]
+    assert api.get(f"/apps/{name}/config-vars") == {lock.RELEASED_VAR: "1"}
+    # (from a fresh clone: the owner's own checkout still has the killed
+    # deploy's local journal, which B's recovery could not touch)
+    owner = as_user(personal, api.token, "owner-ci")
+    owner.commit({"index.html": "v3\n"}, "v3")
+    _, report = owner.deploy()
+    assert report["ok"]
+    assert_clean(personal.state())
 
 
 def test_a_lock_app_the_user_may_not_read_is_its_own_line(personal, api, ci):
