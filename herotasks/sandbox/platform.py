@@ -880,7 +880,7 @@ class Platform:
         a team the account is in)."""
         if owner:
             if owner.get("type") == "team":
-                owner = {"id": self.team(str(owner.get("id")))["id"], "type": "team"}
+                owner = {"id": self.team_for(str(owner.get("id")))["id"], "type": "team"}
             elif owner.get("id") != self.account["id"]:
                 raise invalid("owner: must be this account or one of its teams")
         with self.store.transaction():
