@@ -565,6 +565,16 @@ class HerokuAPI:
                                 {k: v for k, v in team_body.items() if v})
         return self.request("POST", "/apps", {k: v for k, v in body.items() if v})
 
+    def collaborators(self, app: str) -> list[dict]:
+        """``GET /apps/{app}/collaborators`` (schema "Collaborator: List")."""
+        return self.get_list(_path("apps", app, "collaborators"))
+
+    def add_collaborator(self, app: str, user: str) -> dict | None:
+        """``POST /apps/{app}/collaborators {user, silent}``: share a personal
+        app with ``user`` (an email), without Heroku's notification mail."""
+        return self.request("POST", _path("apps", app, "collaborators"),
+                            {"user": user, "silent": True})
+
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
         """Delete an app. ``missing_ok`` makes "already gone" a success, which a
         retried DELETE (first answer lost) would otherwise report as 404."""

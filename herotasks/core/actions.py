@@ -63,8 +63,12 @@ def lock_acquire(run: Run, step: Step) -> Facts:
     holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
                             deploy_id=j.deploy_id)
     team = (run.app.get("team") or {}).get("name")
+    # a personal target's helper apps are shared with its owner and
+    # collaborators, so another of them can read the lock and recover
+    share = lock.share_with(run.api, run.app)
     return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock,
-                                     team=team)}
+                                     team=team, share_to=share),
+            "share_with": share}
 
 
 def assets_precompile(run: Run, step: Step) -> Facts:
@@ -80,7 +84,8 @@ def scratch_create(run: Run, step: Step) -> Facts:
     # the new app's id is journaled before its marker is set (core.scratch)
     app = scratch.create(run.api, run.app, run.settings, out=run.out,
                          known_id=run.facts.get("scratch_app_id"),
-                         created=lambda a: run.journal.remember(scratch_app_id=a["id"]))
+                         created=lambda a: run.journal.remember(scratch_app_id=a["id"]),
+                         share_to=run.facts.get("share_with") or ())
     return {"scratch_app": app.get("name")}
 
 

@@ -11,6 +11,15 @@ Design: the lock *is* a tiny dedicated app, ``htlock-<sha1(app)[:10]>``.
   it says.
 * Never a config var of the deployed app: changing those creates a release
   and restarts its dynos.
+* A team target's lock app is made in its team, so every member who may
+  deploy the target reads and releases it. A personal target's is shared
+  (``POST /apps/{lock}/collaborators``, silent) with the target's owner and
+  collaborators (:func:`share_with`), so a second user (a developer versus
+  CI) sees who holds it and can recover; an unshared one (made by an older
+  herotasks, say) is a ``403`` that :class:`ForeignLock` turns into one line.
+* Collaborators may not delete another account's app: releasing such a lock
+  clears its holder and journal and sets :data:`RELEASED_VAR` instead, and
+  the next deploy takes that app over (writes its holder, reads it back).
 * The deploy's journal is kept there too (:data:`JOURNAL_VAR`, written before
   each change that would need putting back), so ``deploy.recover`` on any
   machine with the token can finish or undo a deploy whose runner is gone;
@@ -34,6 +43,7 @@ from typing import Any
 
 from herotasks.errors import (
     ApiError,
+    ConfigError,
     LockHeld,
     OutcomeUnknown,
     creation_refused,
@@ -51,6 +61,12 @@ _VARS = {
     "deploy_id": "HEROTASKS_LOCK_DEPLOY",
 }
 
+
+#: Set on a lock app that is free but could not be destroyed: a collaborator
+#: released another account's personal lock app, which only its owner may
+#: delete (Dev Center "Collaborating with Other Developers on Your App":
+#: collaborators "can't ... Delete, transfer, or rename the app").
+RELEASED_VAR = "HEROTASKS_LOCK_RELEASED"
 
 #: The lock app's config var holding the deploy's journal (compact JSON; it
 #: holds no secret: see herotasks.core.journal).
@@ -120,8 +136,53 @@ class Holder:
         return f"{self.who} ({', '.join(parts)})"
 
 
+class ForeignLock(ConfigError):
+    """The lock app exists and this account may not read it (403)."""
+
+
+def _foreign(app: str, exc: ApiError) -> ForeignLock:
+    name = lock_app_name(app)
+    return ForeignLock(
+        f"the deploy lock app {name} of {app} exists but this account may not "
+        f"read it (Heroku: 403, {exc.message}): it is another account's personal "
+        "app, made by a deploy that did not share it",
+        f"its owner can share it (`heroku access:add YOUR-EMAIL -a {name}`) or, "
+        f"when no deploy runs, destroy it (`heroku apps:destroy {name}`); "
+        f"lasting fix: move {app} into a Heroku Team, whose members share its "
+        "helper apps")
+
+
+def share_with(api: Any, target: dict) -> list[str]:
+    """Who a personal target's helper apps are shared with: its owner and
+    collaborators (``GET /apps/{app}/collaborators``); none for a team app,
+    whose helper apps are team apps already."""
+    if target.get("team"):
+        return []
+    emails = [(target.get("owner") or {}).get("email")]
+    try:
+        emails += [(c.get("user") or {}).get("email")
+                   for c in api.collaborators(target["name"]) or []]
+    except ApiError as exc:
+        if isinstance(exc, OutcomeUnknown) or exc.status not in (403, 404):
+            raise
+    return sorted({e for e in emails if e})
+
+
+def share(api: Any, name: str, emails: Any) -> None:
+    """Add ``emails`` as collaborators of the helper app ``name``, silently.
+    Best effort: ``422`` (the app's owner, or already one) is expected, and a
+    refusal leaves the app usable by this account; another user then gets
+    :class:`ForeignLock`'s line."""
+    for email in emails or ():
+        try:
+            api.add_collaborator(name, email)
+        except ApiError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+
+
 def acquire(api: Any, holder: Holder, *, force: bool = False,
-            team: str | None = None) -> str:
+            team: str | None = None, share_to: Any = ()) -> str:
     """Take the deploy lock of ``holder.app`` or raise :class:`LockHeld`.
 
     Re-entrant for the same deploy id, so ``deploy.recover`` can continue a
@@ -130,7 +191,9 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
     :param force: delete an existing lock first (``--force-unlock``).
     :param team: the target's team: the lock app is made there, so every
         member who may deploy the target can read and release it.
+    :param share_to: emails to share a personal lock app with (:func:`share_with`).
     :returns: the lock app's name.
+    :raises ForeignLock: the lock app is another account's, unshared (403).
     """
     name = lock_app_name(holder.app)
     if force:
@@ -156,10 +219,13 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
             current = current_holder(api, holder.app)
             if current is _GONE:  # released between our create and our read
                 continue
+            if current is _RELEASED:
+                return _take_released(api, name, holder)
             if isinstance(current, Holder) and current.deploy_id == holder.deploy_id:
                 return name
             _refuse(api, holder, current)
         _claim(api, name, holder)
+        share(api, name, share_to)
         return name
     raise LockHeld(f"the deploy lock of {holder.app} keeps changing hands",
                    "try again in a moment")
@@ -168,6 +234,17 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
 #: A lock app this young with no holder yet, found after our own create went
 #: unanswered, is taken to be the one we made.
 FRESH_SECONDS = 60
+
+
+def _take_released(api: Any, name: str, holder: Holder) -> str:
+    """Take over a released lock app that we could not have destroyed: write
+    our holder, read it back; whoever's write is there holds it."""
+    api.update_config_vars(name, {**holder.to_vars(), RELEASED_VAR: None})
+    again = current_holder(api, holder.app)
+    if isinstance(again, Holder) and again.deploy_id == holder.deploy_id:
+        return name
+    _refuse(api, holder, again)
+    return name  # not reached
 
 
 def _refuse(api: Any, holder: Holder, current: Any = None) -> None:
@@ -200,7 +277,7 @@ def _made_by_us(api: Any, holder: Holder) -> bool | None:
     """
     name = lock_app_name(holder.app)
     current = current_holder(api, holder.app)
-    if current is _GONE:
+    if current is _GONE or current is _RELEASED:
         return None
     if isinstance(current, Holder):
         return current.deploy_id == holder.deploy_id
@@ -222,7 +299,7 @@ def release(api: Any, app: str, deploy_id: str | None, *, force: bool = False) -
     :returns: True when a lock app was deleted.
     """
     current = current_holder(api, app)
-    if current is _GONE:
+    if current is _GONE or current is _RELEASED:
         return False
     if not force and not (isinstance(current, Holder)
                           and current.deploy_id == deploy_id):
@@ -239,14 +316,26 @@ class _Gone:
 _GONE = _Gone()
 
 
-def current_holder(api: Any, app: str) -> "Holder | None | _Gone":
-    """The holder of ``app``'s lock: a Holder, None (no info yet), or _GONE."""
+class _Released:
+    """Marker: the lock app exists, released (:data:`RELEASED_VAR`)."""
+
+
+_RELEASED = _Released()
+
+
+def current_holder(api: Any, app: str) -> "Holder | None | _Gone | _Released":
+    """The holder of ``app``'s lock: a Holder, None (no info yet), _GONE (no
+    lock app) or _RELEASED (a lock app left free, :data:`RELEASED_VAR`)."""
     try:
         values = api.config_vars(lock_app_name(app))
     except ApiError as exc:
         if exc.status == 404:
             return _GONE
+        if exc.status == 403:
+            raise _foreign(app, exc) from None
         raise
+    if (values or {}).get(RELEASED_VAR):
+        return _RELEASED
     return Holder.from_vars(dict(values or {}))
 
 
@@ -264,6 +353,8 @@ def published(api: Any, app: str) -> tuple[Holder | None, dict | None]:
     except ApiError as exc:
         if exc.status == 404:
             return None, None
+        if exc.status == 403:
+            raise _foreign(app, exc) from None
         raise
     try:
         journal = json.loads(values.get(JOURNAL_VAR) or "null")
@@ -305,5 +396,11 @@ def _delete_quietly(api: Any, name: str) -> bool:
     except ApiError as exc:
         if exc.status == 404:
             return False
+        if exc.status == 403:
+            # another account's personal lock app, shared with us: only its
+            # owner may delete it, so leave it free instead
+            api.update_config_vars(name, {**{v: None for v in _VARS.values()},
+                                          JOURNAL_VAR: None, RELEASED_VAR: "1"})
+            return True
         raise
     return True

@@ -119,7 +119,8 @@ def check_name(api: Any, app: str, settings: Settings,
 
 def create(api: Any, target: dict, settings: Settings,
            out: Callable[[str], Any] = print, *, known_id: str | None = None,
-           created: Callable[[dict], Any] | None = None) -> dict:
+           created: Callable[[dict], Any] | None = None,
+           share_to: Iterable[str] = ()) -> dict:
     """Create or reuse the scratch app of ``target`` (an app dict); return it.
 
     Idempotent: running it twice leaves the same app in the same shape.
@@ -127,6 +128,9 @@ def create(api: Any, target: dict, settings: Settings,
     :param known_id: the scratch app id this deploy journaled, if any.
     :param created: called with the new app as soon as Heroku created it,
         before anything else (the caller journals its id).
+    :param share_to: emails a new personal scratch app is shared with (the
+        target's owner and collaborators, :func:`herotasks.core.lock.share_with`),
+        so another of them can reuse or destroy it.
     :raises ForeignApp: the name is taken by an app that is not ours.
     """
     app = target["name"]
@@ -167,6 +171,8 @@ def create(api: Any, target: dict, settings: Settings,
         if created is not None and scratch.get("id"):
             created(scratch)
         api.update_config_vars(name, {MARKER: app})  # ours from here on
+        from herotasks.core.lock import share
+        share(api, name, share_to)
         out(f"scratch: created {name} (stack {stack or 'default'}"
             + (f", team {team})" if team else ")"))
     _sync_buildpacks(api, app, name)
@@ -202,6 +208,12 @@ def destroy(api: Any, app: str, settings: Settings,
         except ApiError as exc:
             if exc.status == 404:
                 continue
+            if exc.status == 403:
+                # another account's personal scratch app, shared with us:
+                # only its owner may delete it; it runs nothing meanwhile
+                out(f"scratch: leaving {name}: only its owner may destroy it "
+                    f"(Heroku: 403, {exc.message})")
+                continue
             raise
         gone.append(name)
         out(f"scratch: destroyed {name}")
@@ -226,6 +238,16 @@ def _find(api: Any, name: str) -> dict | None:
     except ApiError as exc:
         if exc.status == 404:
             return None
+        if exc.status == 403:
+            # Heroku: "You do not have access to the app NAME." Names are
+            # global: it is someone's, maybe a teammate's unshared leftover
+            raise ForeignApp(
+                f"an app named {name} exists and this account may not see it "
+                f"(Heroku: 403, {exc.message}); nothing was changed",
+                f"if it is a leftover scratch app of a teammate's deploy, they can "
+                f"destroy it (`heroku apps:destroy {name}`) or share it with you "
+                "(`heroku access:add`); otherwise set herotasks.scratch.prefix to "
+                "something unique") from None
         raise
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import schema
-from .platform import Platform, PlatformError, invalid, not_found, public
+from .platform import REGIONS, Platform, PlatformError, invalid, not_found, public
 
 
 @dataclass
@@ -118,7 +118,8 @@ def validate_body(r: Route, body: Any) -> Any:
 
 
 def _app(p: Platform, req: Request) -> dict:
-    return p.app(req.params["app"])
+    # 404 for no such app, 403 for another user's (Platform.app_for)
+    return p.app_for(req.params["app"])
 
 
 def _need_dict(body) -> dict:
@@ -143,6 +144,19 @@ def account_by_user(p, req):
     return 200, p.account
 
 
+@route("GET", "/regions", "region", "List")
+def region_list(p, req):
+    return 200, list(REGIONS.values())
+
+
+@route("GET", "/regions/{region}", "region", "Info")
+def region_info(p, req):
+    try:
+        return 200, p.region(req.params["region"])
+    except PlatformError:
+        raise not_found("region") from None
+
+
 @route("GET", "/account/rate-limits", "rate-limit", "Info")
 def rate_limits(p, req):
     return 200, {"remaining": int(req.headers.get("_ratelimit_remaining", 4500))}
@@ -151,15 +165,15 @@ def rate_limits(p, req):
 # -- apps -------------------------------------------------------------------------
 @route("GET", "/apps", "app", "List")
 def app_list(p, req):
-    return 200, [public(a) for a in p.apps()]
+    return 200, [public(a) for a in p.visible_apps()]
 
 
 @route("GET", "/users/{user}/apps", "app", "List Owned and Collaborated")
 def app_list_owned(p, req):
-    # `heroku apps` lists /users/~/apps; every app here is the one user's.
+    # `heroku apps` lists /users/~/apps: the user's own and collaborated apps
     if req.params["user"] not in ("~", p.account["id"], p.account["email"]):
         raise not_found("user")
-    return 200, [public(a) for a in p.apps()]
+    return 200, [public(a) for a in p.visible_apps()]
 
 
 @route("POST", "/apps", "app", "Create")
@@ -176,23 +190,80 @@ def team_create(p, req):
 
 @route("GET", "/teams", "team", "List")
 def team_list(p, req):
-    return 200, p.store.find("team")
+    return 200, p.teams()
 
 
 @route("GET", "/teams/{team}", "team", "Info")
 def team_info(p, req):
-    return 200, p.team(req.params["team"])
+    return 200, p.team_view(p.team_for(req.params["team"]))
 
 
 @route("POST", "/teams/apps", "team-app", "Create")
 def team_app_create(p, req):
     body = _need_dict(req.body)
-    if body.get("space"):  # Private Spaces are not modelled
-        raise invalid(f"Couldn't find that space ({body['space']}).")
+    space = p.space(body["space"]) if body.get("space") else None
+    if space is not None and not body.get("team"):
+        body["team"] = space["team"]["name"]  # a space's apps are its team's
     if not body.get("team"):
         raise invalid("team: required (personal apps are created with POST /apps)")
+    team = p.team(body["team"])
+    if space is not None and space["team"]["id"] != team["id"]:
+        # a space belongs to one team and holds only that team's apps
+        raise invalid(f"space: {space['name']} belongs to the team "
+                      f"{space['team']['name']}, not {team['name']}")
     return 201, public(p.create_app(body.get("name"), body.get("stack"),
-                                    body.get("region"), team=p.team(body["team"])))
+                                    body.get("region"), team=team, space=space))
+
+
+@route("GET", "/teams/{team}/apps", "team-app", "List By Team")
+def team_app_list(p, req):
+    team = p.team_for(req.params["team"])
+    return 200, [public(a) for a in p.apps()
+                 if (a.get("team") or {}).get("id") == team["id"]]
+
+
+# -- team members --------------------------------------------------------------------
+@route("GET", "/teams/{team}/members", "team-member", "List")
+def member_list(p, req):
+    return 200, p.members(p.team(req.params["team"]))
+
+
+@route("POST", "/teams/{team}/members", "team-member", "Create")
+def member_create(p, req):
+    body = _need_dict(req.body)
+    return 201, p.add_member(p.team(req.params["team"]), body["email"], body["role"])
+
+
+@route("PUT", "/teams/{team}/members", "team-member", "Create or Update")
+def member_put(p, req):
+    body = _need_dict(req.body)
+    return 200, p.add_member(p.team(req.params["team"]), body["email"], body["role"])
+
+
+@route("DELETE", "/teams/{team}/members/{member}", "team-member", "Delete")
+def member_delete(p, req):
+    return 200, p.remove_member(p.team(req.params["team"]), req.params["member"])
+
+
+# -- Private Spaces ------------------------------------------------------------------
+@route("GET", "/spaces", "space", "List")
+def space_list(p, req):
+    return 200, p.spaces()
+
+
+@route("POST", "/spaces", "space", "Create")
+def space_create(p, req):
+    return 201, p.create_space(_need_dict(req.body))
+
+
+@route("GET", "/spaces/{space}", "space", "Info")
+def space_info(p, req):
+    return 200, p.space(req.params["space"])
+
+
+@route("DELETE", "/spaces/{space}", "space", "Delete")
+def space_delete(p, req):
+    return 200, p.delete_space(p.space(req.params["space"]))
 
 
 @route("GET", "/apps/{app}", "app", "Info")
@@ -203,14 +274,19 @@ def app_info(p, req):
 @route("PATCH", "/apps/{app}", "app", "Update", lenient=_bools("maintenance"))
 def app_update(p, req):
     body = _need_dict(req.body)
-    app = p.update_app(_app(p, req), maintenance=body.get("maintenance"),
+    app = _app(p, req)
+    if body.get("name") is not None and body["name"] != app["name"]:
+        p.require_owner(app, "rename")
+    app = p.update_app(app, maintenance=body.get("maintenance"),
                        name=body.get("name"), build_stack=body.get("build_stack"))
     return 200, public(app)
 
 
 @route("DELETE", "/apps/{app}", "app", "Delete")
 def app_delete(p, req):
-    return 200, public(p.delete_app(_app(p, req)))
+    app = _app(p, req)
+    p.require_owner(app, "delete")
+    return 200, public(p.delete_app(app))
 
 
 @route("POST", "/apps/{app}/log-sessions", "log-session", "Create")
@@ -280,7 +356,7 @@ def addon_delete(p, req):
 @route("POST", "/actions/addons/resolve", "add-on", "Resolution")
 def addon_resolve(p, req):
     body = _need_dict(req.body)
-    app = p.app(body["app"]) if body.get("app") else None
+    app = p.app_for(body["app"]) if body.get("app") else None
     return 200, [p.addons.view(p.addons.addon(body["addon"], app), _expand(req))]
 
 
@@ -326,21 +402,41 @@ def attachment_delete(p, req):
        "Resolution")
 def attachment_resolve(p, req):
     body = _need_dict(req.body)
-    app = p.app(body["app"]) if body.get("app") else None
+    app = p.app_for(body["app"]) if body.get("app") else None
     return 200, [p.addons.attachment(body["addon_attachment"], app)]
 
 
 @route("GET", "/apps/{app}/collaborators", "collaborator", "List")
 def collaborator_list(p, req):
-    _app(p, req)
-    return 200, []
+    return 200, p.collaborators(_app(p, req))
+
+
+@route("POST", "/apps/{app}/collaborators", "collaborator", "Create",
+       lenient=_bools("silent"))
+def collaborator_create(p, req):
+    body = _need_dict(req.body)
+    return 201, p.add_collaborator(_app(p, req), body["user"])
+
+
+@route("GET", "/apps/{app}/collaborators/{collaborator}", "collaborator", "Info")
+def collaborator_info(p, req):
+    app = _app(p, req)
+    for c in p.collaborators(app):
+        if req.params["collaborator"] in (c["id"], c["user"]["id"], c["user"]["email"]):
+            return 200, c
+    raise not_found("collaborator")
+
+
+@route("DELETE", "/apps/{app}/collaborators/{collaborator}", "collaborator", "Delete")
+def collaborator_delete(p, req):
+    return 200, p.remove_collaborator(_app(p, req), req.params["collaborator"])
 
 
 @route("POST", "/filters/apps", "filter-apps", "Apps")
 def filter_apps(p, req):
     body = _need_dict(req.body)
     ids = set(((body.get("in") or {}).get("id")) or [])
-    return 200, [public(a) for a in p.apps() if not ids or a["id"] in ids]
+    return 200, [public(a) for a in p.visible_apps() if not ids or a["id"] in ids]
 
 
 # -- features -----------------------------------------------------------------------
@@ -574,7 +670,7 @@ def coupling_list(p, req):
 @route("POST", "/pipeline-couplings", "pipeline-coupling", "Create")
 def coupling_create(p, req):
     body = _need_dict(req.body)
-    return 201, p.couple(p.app(body["app"]), p.pipeline(body["pipeline"]), body["stage"])
+    return 201, p.couple(p.app_for(body["app"]), p.pipeline(body["pipeline"]), body["stage"])
 
 
 @route("GET", "/pipeline-couplings/{coupling}", "pipeline-coupling", "Info")
@@ -602,8 +698,8 @@ def coupling_for_app(p, req):
 def promotion_create(p, req):
     body = _need_dict(req.body)
     pipeline = p.pipeline(body["pipeline"]["id"])
-    source = p.app(body["source"]["app"]["id"])
-    targets = [p.app(t["app"]["id"]) for t in body["targets"]]
+    source = p.app_for(body["source"]["app"]["id"])
+    targets = [p.app_for(t["app"]["id"]) for t in body["targets"]]
     release = (body["source"].get("release") or {}).get("id")
     return 201, p.promote(pipeline, source, targets, release_id=release)
 

@@ -106,6 +106,11 @@ class GitServer:
             app = self.platform.app(app_name)
         except PlatformError:
             return self._refuse(handler, 404, f" !     No such app as {app_name}.")
+        if not self.platform.can_access(app):
+            # the API's 403 line, as git.heroku.com refuses a push to an app
+            # the token's user has no access to
+            return self._refuse(handler, 403, " !     You do not have access to the "
+                                f"app {app_name}.")
         if not GIT_REST.match(rest) or "/../" in f"{rest}/":
             return self._refuse(handler, 404, " !     Not a git repository path.")
         repo = self.ensure_repo(app)

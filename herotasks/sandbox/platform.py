@@ -28,6 +28,33 @@ PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
 
 STACK = {"id": "69bee368-352b-4bd0-9b7c-819d860a2588", "name": "heroku-24"}
 REGION = {"id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us"}
+#: Dev Center "Regions" (``heroku regions``): two Common Runtime regions, and
+#: the Private Spaces regions, which exist only inside a space ("For apps in
+#: Private Spaces, the region is set when you create the Private Space").
+REGIONS = {
+    name: {"id": REGION["id"] if name == "us" else
+           str(uuid.uuid5(uuid.NAMESPACE_URL, f"region:{name}")),
+           "name": name, "description": desc, "country": country,
+           "locale": locale, "private_capable": private,
+           "provider": {"name": "amazon-web-services", "region": aws},
+           "created_at": "2015-08-20T01:37:59Z", "updated_at": "2016-08-09T22:03:28Z"}
+    for name, desc, country, locale, aws, private in (
+        ("us", "United States", "United States", "Virginia", "us-east-1", False),
+        ("eu", "Europe", "Ireland", "Dublin", "eu-west-1", False),
+        ("dublin", "Dublin, Ireland", "Ireland", "Dublin", "eu-west-1", True),
+        ("frankfurt", "Frankfurt, Germany", "Germany", "Frankfurt", "eu-central-1", True),
+        ("london", "London, United Kingdom", "United Kingdom", "London", "eu-west-2",
+         True),
+        ("montreal", "Montreal, Canada", "Canada", "Montreal", "ca-central-1", True),
+        ("mumbai", "Mumbai, India", "India", "Mumbai", "ap-south-1", True),
+        ("oregon", "Oregon, United States", "United States", "Oregon", "us-west-2", True),
+        ("singapore", "Singapore", "Singapore", "Singapore", "ap-southeast-1", True),
+        ("sydney", "Sydney, Australia", "Australia", "Sydney", "ap-southeast-2", True),
+        ("tokyo", "Tokyo, Japan", "Japan", "Tokyo", "ap-northeast-1", True),
+        ("virginia", "Virginia, United States", "United States", "Virginia",
+         "us-east-1", True),
+    )
+}
 GENERATION = {"id": "ad8ee5fd-33c4-4e2a-b33b-8f1e5b5f1c47", "name": "cedar"}
 DYNO_SIZES = {
     name.lower(): {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dyno-size:{name}")),
@@ -82,6 +109,15 @@ def invalid(message: str) -> PlatformError:
     return PlatformError(422, "invalid_params", message)
 
 
+def forbidden(what: str, name: str) -> PlatformError:
+    """Heroku's answer for an existing app the user may not see: 403
+    ``forbidden`` "You do not have access to the app NAME." (the CLI prints it
+    as "Error: You do not have access to the app capsula-uno. Error ID:
+    forbidden", issue IIC2143/Syllabus-2022-1#69; the legacy API body quoted
+    in mattpolito/paratrooper#71)."""
+    return PlatformError(403, "forbidden", f"You do not have access to the {what} {name}.")
+
+
 class Platform:
     """The sandbox's Heroku, minus HTTP.
 
@@ -114,7 +150,110 @@ class Platform:
                 "default_team": None,
             }
             store.set_setting("account", account)
-        self.account = account
+        self.default_account = account
+        self._acting = threading.local()
+
+    # -- users: whose token made this request ------------------------------------
+    @property
+    def account(self) -> dict:
+        """The account of the request being handled (the default account
+        outside a request, e.g. a background release phase)."""
+        return getattr(self._acting, "account", None) or self.default_account
+
+    def acting(self, account: dict | None):
+        """Context: handle this thread's work as ``account``."""
+        platform = self
+
+        class _Acting:
+            def __enter__(self):
+                self.before = getattr(platform._acting, "account", None)
+                platform._acting.account = account
+                return account
+
+            def __exit__(self, *exc):
+                platform._acting.account = self.before
+                return False
+        return _Acting()
+
+    def users(self) -> list[dict]:
+        """Every account: the default one first, then those the admin made."""
+        return [self.default_account] + [public(u) for u in self.store.find("user")]
+
+    def user_for_token(self, token: str, default_token: str) -> dict | None:
+        """The account whose API token ``token`` is (None: nobody's)."""
+        import hmac
+        if not token:
+            return None
+        if hmac.compare_digest(token, default_token):
+            return self.default_account
+        for u in self.store.find("user"):
+            if hmac.compare_digest(token, u["_token"]):
+                return public(u)
+        return None
+
+    def find_user(self, identity: str) -> dict:
+        """An account by email or id (``collaborator`` and ``team-member``
+        bodies name users so)."""
+        for u in self.users():
+            if identity in (u["id"], u["email"]):
+                return u
+        raise not_found("user")
+
+    def create_user(self, email: str, token: str) -> dict:
+        """An admin-made account with its own API token."""
+        if not isinstance(email, str) or "@" not in email:
+            raise invalid("email: must be an email address")
+        with self.store.transaction():
+            if any(u["email"] == email for u in self.users()):
+                raise invalid("email: an account with that email exists")
+            ts = now()
+            doc = {**self.default_account, "id": new_id(), "email": email,
+                   "name": email.split("@")[0], "created_at": ts, "updated_at": ts,
+                   "last_login": ts, "_token": token}
+            self.store.put("user", doc)
+        return public(doc)
+
+    # -- access: who may see which app ---------------------------------------------
+    def is_member(self, team: dict, account: dict | None = None) -> dict | None:
+        """``account``'s membership of ``team`` (None: not a member)."""
+        account = account or self.account
+        for m in self.store.find("team-member", app_id=team["id"]):
+            if m["user"]["id"] == account["id"]:
+                return m
+        return None
+
+    def can_access(self, app: dict, account: dict | None = None) -> bool:
+        """Dev Center "Collaborating with Other Developers on Your App": a
+        personal app is its owner's and its collaborators'; "Heroku Teams":
+        a team app is visible to the team's members."""
+        account = account or self.account
+        if (app.get("owner") or {}).get("id") == account["id"]:
+            return True
+        if app.get("team") and self.is_member(self.team(app["team"]["id"]), account):
+            return True
+        return any(c["user"]["id"] == account["id"]
+                   for c in self.store.find("collaborator", app_id=app["id"]))
+
+    def app_for(self, identity: str) -> dict:
+        """``app(identity)`` as the request's user may see it: 404 when no
+        such app exists, 403 when it exists and is not theirs."""
+        app = self.app(identity)
+        if not self.can_access(app):
+            raise forbidden("app", identity)
+        return app
+
+    def require_owner(self, app: dict, action: str) -> None:
+        """Dev Center "Collaborating with Other Developers on Your App":
+        collaborators on a personal app "can't ... Delete, transfer, or rename
+        the app". The 403's wording is the sandbox's."""
+        if app.get("team") or (app.get("owner") or {}).get("id") == self.account["id"]:
+            return
+        raise PlatformError(403, "forbidden",
+                            f"Only the owner of {app['name']} can {action} it: "
+                            "collaborators can't delete, transfer or rename an app.")
+
+    def visible_apps(self) -> list[dict]:
+        return [a for a in self.apps() if self.can_access(a)]
 
     # -- settings that model Heroku's speed -----------------------------------
     def delay(self, name: str) -> float:
@@ -190,14 +329,31 @@ class Platform:
         return {"id": app["id"], "name": app["name"]}
 
     def create_app(self, name: str | None = None, stack: str | None = None,
-                   region: str | None = None, *, team: dict | None = None) -> dict:
+                   region: str | None = None, *, team: dict | None = None,
+                   space: dict | None = None) -> dict:
         """``POST /apps`` (a personal app) or, with ``team``, ``POST /teams/apps``:
         the team owns it (``app.team``, and ``owner`` is the team's
-        ``<team>@herokumanager.com`` identity)."""
+        ``<team>@herokumanager.com`` identity). With ``space`` (a team's
+        Private Space) the app runs in the space and its region."""
         if stack and stack not in (STACK["name"], STACK["id"], "heroku-22", "cedar"):
             raise invalid(f"Couldn't find that stack ({stack}).")
-        if region and region not in (REGION["name"], REGION["id"]):
-            raise invalid(f"Couldn't find that region ({region}).")
+        found_region = self.region(region) if region else REGIONS["us"]
+        if space is not None:
+            # Dev Center "Regions": "For apps in Private Spaces, the region is
+            # set when you create the Private Space itself."
+            if region and found_region["id"] != space["region"]["id"]:
+                raise invalid(f"region: {region} is not the region of the space "
+                              f"{space['name']} ({space['region']['name']}); an app "
+                              "in a Private Space runs in the space's region")
+            found_region = REGIONS[space["region"]["name"]]
+        elif found_region["private_capable"]:
+            # The sandbox's wording; Dev Center "Regions" lists these as
+            # "Private Spaces" regions, available only to a space's apps.
+            raise invalid(f"region: {found_region['name']} is a Private Spaces region; "
+                          "create the app in a space there, or use a Common Runtime "
+                          "region (us, eu)")
+        if team is not None and not self.is_member(team):
+            raise forbidden("team", team["name"])
         with self.store.transaction():
             if name is None:
                 name = self._generated_name()
@@ -223,7 +379,8 @@ class Platform:
                 "git_url": f"{self.api_url}/{name}.git",
                 "web_url": None,
                 "stack": dict(STACK), "build_stack": dict(STACK),
-                "region": dict(REGION), "owner": self.user(),
+                "region": {"id": found_region["id"], "name": found_region["name"]},
+                "owner": self.user(),
                 "organization": None, "team": None, "space": None,
                 "acm": False, "archived_at": None,
                 "buildpack_provided_description": None,
@@ -236,6 +393,9 @@ class Platform:
                 app["team"] = {"id": team["id"], "name": team["name"]}
                 app["owner"] = {"id": team["id"],
                                 "email": f"{team['name']}@herokumanager.com"}
+            if space is not None:
+                app["space"] = {"id": space["id"], "name": space["name"],
+                                "shield": space["shield"]}
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             first = self._put_release(app, slug=None, description="Initial release",
@@ -322,6 +482,13 @@ class Platform:
         name = self.feature(app, identity)["name"]
         with self.store.transaction():
             app = self.app(app["id"])
+            if name == "preboot" and enabled and app.get("space"):
+                # Dev Center "Preboot": "Preboot is only available on the
+                # Common Runtime"; Private Spaces deploy rolling (changelog
+                # item 860). The wording of the API's refusal is the sandbox's.
+                raise invalid("Preboot is only available on the Common Runtime: "
+                              f"{app['name']} is in the Private Space "
+                              f"{app['space']['name']}, which deploys rolling.")
             if name == "preboot" and enabled:
                 sizes = {f["size"].lower() for f in self.formation(app)
                          if f["type"] == "web"}
@@ -577,9 +744,31 @@ class Platform:
                                    description=f"Rollback to v{target['version']}",
                                    config=target["_config"])
 
+    # -- regions ----------------------------------------------------------------
+    def region(self, identity: str) -> dict:
+        for r in REGIONS.values():
+            if identity in (r["id"], r["name"]):
+                return r
+        raise invalid(f"Couldn't find that region ({identity}).")
+
     # -- teams ------------------------------------------------------------------
     def team(self, identity: str) -> dict:
         return self._by_id_or_name("team", identity, "team")
+
+    def team_view(self, team: dict) -> dict:
+        """The team as the request's user sees it (``role`` is theirs)."""
+        m = self.is_member(team)
+        return {**team, "role": m["role"] if m else None}
+
+    def team_for(self, identity: str) -> dict:
+        """A team the request's user is a member of (403 otherwise)."""
+        team = self.team(identity)
+        if not self.is_member(team):
+            raise forbidden("team", identity)
+        return team
+
+    def teams(self) -> list[dict]:
+        return [self.team_view(t) for t in self.store.find("team") if self.is_member(t)]
 
     def create_team(self, name: str) -> dict:
         """``POST /teams``: the account creates it and is its admin."""
@@ -594,8 +783,125 @@ class Platform:
                    "credit_card_collections": True, "default": False,
                    "enterprise_account": None, "identity_provider": None,
                    "membership_limit": 25, "provisioned_licenses": False,
-                   "role": "admin", "type": "team"}
-            return self.store.put("team", doc)
+                   "role": None, "type": "team"}
+            self.store.put("team", doc)
+            self._put_member(doc, self.account, "admin")
+            return self.team_view(doc)
+
+    def _put_member(self, team: dict, account: dict, role: str) -> dict:
+        ts = now()
+        existing = self.is_member(team, account)
+        doc = existing or {"id": new_id(), "created_at": ts, "federated": False,
+                           "identity_provider": None,
+                           "two_factor_authentication": False,
+                           "email": account["email"],
+                           "user": {"email": account["email"], "id": account["id"],
+                                    "name": account.get("name")}}
+        doc.update(role=role, updated_at=ts)
+        return self.store.put("team-member", doc, app_id=team["id"])
+
+    def members(self, team: dict) -> list[dict]:
+        self.team_for(team["id"])
+        return self.store.find("team-member", app_id=team["id"])
+
+    def _require_admin(self, team: dict) -> None:
+        m = self.is_member(team)
+        if m is None:
+            raise forbidden("team", team["name"])
+        if m["role"] != "admin":
+            # Dev Center "Heroku Teams": only admins manage membership (the
+            # wording is the sandbox's)
+            raise PlatformError(403, "forbidden",
+                                f"You must be an admin of the team {team['name']} "
+                                "to do that.")
+
+    def add_member(self, team: dict, email: str, role: str) -> dict:
+        """``POST /teams/{team}/members``: an admin adds an existing account."""
+        self._require_admin(team)
+        if role not in ("admin", "member", "viewer", "collaborator"):
+            raise invalid("role: must be admin, member, viewer or collaborator")
+        return self._put_member(team, self.find_user(email), role)
+
+    def remove_member(self, team: dict, identity: str) -> dict:
+        self._require_admin(team)
+        for m in self.store.find("team-member", app_id=team["id"]):
+            if identity in (m["id"], m["email"], m["user"]["id"]):
+                self.store.delete("team-member", m["id"])
+                return m
+        raise not_found("team member")
+
+    # -- collaborators ----------------------------------------------------------
+    def collaborators(self, app: dict) -> list[dict]:
+        return self.store.find("collaborator", app_id=app["id"])
+
+    def add_collaborator(self, app: dict, identity: str) -> dict:
+        """``POST /apps/{app}/collaborators``: the account gets the app."""
+        user = self.find_user(identity)
+        with self.store.transaction():
+            if (app.get("owner") or {}).get("id") == user["id"] or any(
+                    c["user"]["id"] == user["id"] for c in self.collaborators(app)):
+                raise invalid(f"{user['email']} is already a collaborator on "
+                              f"{app['name']}.")
+            ts = now()
+            doc = {"id": new_id(), "created_at": ts, "updated_at": ts,
+                   "app": self.app_ref(app), "permissions": [],
+                   "role": "collaborator",
+                   "user": {"email": user["email"], "federated": False,
+                            "id": user["id"]}}
+            return self.store.put("collaborator", doc, app_id=app["id"])
+
+    def remove_collaborator(self, app: dict, identity: str) -> dict:
+        for c in self.collaborators(app):
+            if identity in (c["id"], c["user"]["id"], c["user"]["email"]):
+                self.store.delete("collaborator", c["id"])
+                return c
+        raise not_found("collaborator")
+
+    # -- Private Spaces ---------------------------------------------------------
+    def space(self, identity: str) -> dict:
+        """A space of a team the request's user is in ("All team members can
+        view details about Private Spaces in the team", Dev Center "Heroku
+        Private Spaces"); another team's is a 403."""
+        space = self._by_id_or_name("space", identity, "space")
+        if not self.is_member(self.team(space["team"]["id"])):
+            raise forbidden("space", identity)
+        return space
+
+    def spaces(self) -> list[dict]:
+        return [s for s in self.store.find("space")
+                if self.is_member(self.team(s["team"]["id"]))]
+
+    def create_space(self, body: dict) -> dict:
+        """``POST /spaces {name, team, region, shield}``: "Only team
+        administrators can create, destroy, or modify Private Spaces"."""
+        team = self.team(body["team"])
+        self._require_admin(team)
+        region = self.region(body.get("region") or "virginia")
+        if not region["private_capable"]:
+            raise invalid(f"region: {region['name']} is a Common Runtime region; a "
+                          "Private Space needs a Private Spaces region (e.g. virginia, "
+                          "oregon, frankfurt, tokyo, sydney, dublin)")
+        with self.store.transaction():
+            if self.store.find("space", name=body["name"]):
+                raise invalid("Name is already taken")
+            ts = now()
+            doc = {"id": new_id(), "name": body["name"], "created_at": ts,
+                   "updated_at": ts, "organization": {"name": team["name"]},
+                   "team": {"id": team["id"], "name": team["name"]},
+                   "region": {"id": region["id"], "name": region["name"]},
+                   "shield": bool(body.get("shield")), "state": "allocated",
+                   "cidr": body.get("cidr") or "10.0.0.0/16",
+                   "data_cidr": body.get("data_cidr") or "10.1.0.0/16",
+                   "generation": {"id": GENERATION["id"], "name": GENERATION["name"]}}
+            return self.store.put("space", doc)
+
+    def delete_space(self, space: dict) -> dict:
+        self._require_admin(self.team(space["team"]["id"]))
+        if any((a.get("space") or {}).get("id") == space["id"] for a in self.apps()):
+            # the sandbox's wording: a space with apps is not deleted
+            raise invalid(f"Space {space['name']} still has apps; destroy them first.")
+        self.store.delete("space", space["id"])
+        return space
 
     # -- pipelines ----------------------------------------------------------------
     def pipeline(self, identity: str) -> dict:
@@ -606,7 +912,7 @@ class Platform:
         a team the account is in)."""
         if owner:
             if owner.get("type") == "team":
-                owner = {"id": self.team(str(owner.get("id")))["id"], "type": "team"}
+                owner = {"id": self.team_for(str(owner.get("id")))["id"], "type": "team"}
             elif owner.get("id") != self.account["id"]:
                 raise invalid("owner: must be this account or one of its teams")
         with self.store.transaction():

@@ -149,7 +149,12 @@ class Sandbox:
 
     # -- helpers for the handler ------------------------------------------------
     def check_token(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(token, self.api_key)
+        return self.account_for(token) is not None
+
+    def account_for(self, token: str | None) -> dict | None:
+        """The account whose API token this is: the default account's
+        (``api_key``) or one made with ``POST /_sandbox/admin/users``."""
+        return self.platform.user_for_token(token or "", self.api_key)
 
 
 
@@ -191,9 +196,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.internal(path, query)
             m = GIT_PATH.match(path)
             if m:
-                if not self.sandbox.check_token(token_from(self.headers)):
+                account = self.sandbox.account_for(token_from(self.headers))
+                if account is None:
                     return self.unauthorized_git()
-                return self.sandbox.git.handle(self, m["app"], m["rest"] or "/", query)
+                with self.sandbox.platform.acting(account):
+                    return self.sandbox.git.handle(self, m["app"], m["rest"] or "/",
+                                                   query)
             self.api(path, query)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
@@ -258,7 +266,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(400, {"id": "bad_request", "message":
                                         "Unsupported API version in Accept header."},
                                   extra)
-        if not self.sandbox.check_token(token_from(self.headers)):
+        account = self.sandbox.account_for(token_from(self.headers))
+        if account is None:
             return self.send_json(401, {"id": "unauthorized",
                                         "message": "Invalid credentials provided."},
                                   extra)
@@ -278,7 +287,8 @@ class Handler(BaseHTTPRequestHandler):
                               {"_ratelimit_remaining": str(remaining),
                                **{k: v for k, v in self.headers.items()}},
                               dict(parse_qsl(query)))
-            status, out = route.handler(self.sandbox.platform, req)
+            with self.sandbox.platform.acting(account):
+                status, out = route.handler(self.sandbox.platform, req)
         except PlatformError as exc:
             return self.send_json(exc.status, exc.body(), extra)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -389,6 +399,11 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(rf"^/_sandbox/blobs/({UUID_PATH})$", path)
         if m:
             return self.blob(m[1])
+        if re.match(rf"^/_sandbox/ssh/{UUID_PATH}$", path):
+            # a Shield space's one-off attach_url (runtime/oneoffs.py)
+            return self.send_json(501, {"id": "not_implemented", "message":
+                                        "SSH attach (Shield Private Spaces) is not "
+                                        "modelled by the sandbox."})
         if path.startswith("/_sandbox/hooks/"):
             return self.sandbox.git.hook(self, path, query)
         if path.startswith("/_sandbox/admin/"):
@@ -410,6 +425,15 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/faults" and self.command == "DELETE":
                 self.sandbox.faults.clear()
                 return self.send_json(200, [])
+            if path == "/users" and self.command == "POST":
+                # a second account, with its own API token (shown once)
+                token = "HRKU-sbx-" + secrets.token_hex(24)
+                user = p.create_user(body.get("email"), token)
+                return self.send_json(201, {"id": user["id"], "email": user["email"],
+                                            "token": token})
+            if path == "/users" and self.command == "GET":
+                return self.send_json(200, [{"id": u["id"], "email": u["email"]}
+                                            for u in p.users()])
             if path == "/settings" and self.command == "GET":
                 return self.send_json(200, self.settings())
             if path == "/settings" and self.command == "PATCH":
@@ -441,6 +465,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, self.settings())
         except (TypeError, ValueError, re.error) as exc:
             return self.send_json(422, {"id": "invalid_params", "message": str(exc)})
+        except PlatformError as exc:
+            return self.send_json(exc.status, exc.body())
         self.send_json(404, {"id": "not_found", "message": "Unknown admin endpoint."})
 
     def settings(self) -> dict[str, float]:

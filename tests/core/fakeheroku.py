@@ -142,6 +142,16 @@ class FakeHeroku:
         self.calls.append(("create_app", name, team, space))
         return dict(self.add_app(name, stack=stack or "heroku-24"))
 
+    def collaborators(self, app: str) -> list[dict]:
+        self._check("collaborators", app)
+        return [{"user": {"email": e}} for e in self._app(app).get("_collaborators", [])]
+
+    def add_collaborator(self, app: str, user: str) -> dict:
+        self._check("add_collaborator", app, user)
+        self.calls.append(("add_collaborator", app, user))
+        self._app(app).setdefault("_collaborators", []).append(user)
+        return {"user": {"email": user}}
+
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
         self._check("delete_app", name)
         if name not in self.apps_:

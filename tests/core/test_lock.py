@@ -109,3 +109,38 @@ def test_holder_roundtrip_and_describe():
     assert lock.Holder.from_vars(h.to_vars()) == h
     assert lock.Holder.from_vars({}) is None
     assert "since 1970-01-01 00:00:00 UTC" in h.describe()
+
+
+# -- a second user: 403, sharing, and a lock app only its owner may delete ----------
+
+def test_a_lock_app_this_account_may_not_read_is_its_own_line(heroku):
+    lock.acquire(heroku, holder())
+    heroku.fail["config_vars"] = ApiError(
+        "You do not have access to the app htlock-x.", status=403, id="forbidden")
+    with pytest.raises(lock.ForeignLock) as err:
+        lock.acquire(heroku, holder("d2", "dev@laptop"))
+    line = str(err.value)
+    assert "may not read it" in line and "403" in line and "heroku access:add" in line
+    assert "being deployed" not in line and "taken" not in line
+
+
+def test_a_personal_lock_app_is_shared_and_a_collaborator_leaves_it_free(heroku):
+    name = lock.acquire(heroku, holder(), share_to=["owner@example.com", "ci@example.com"])
+    assert heroku.apps_[name]["_collaborators"] == ["owner@example.com", "ci@example.com"]
+    # another account's app: deleting it is refused, so releasing leaves it free
+    heroku.fail["delete_app"] = ApiError("Only the owner ...", status=403, id="forbidden")
+    assert lock.release(heroku, "tally-prod", "d1") is True
+    assert heroku.config[name] == {lock.RELEASED_VAR: "1"}
+    assert lock.held_by(heroku, "tally-prod") is None
+    # the next deploy takes it over
+    assert lock.acquire(heroku, holder("d2", "dev@laptop")) == name
+    assert lock.held_by(heroku, "tally-prod").deploy_id == "d2"
+    assert lock.RELEASED_VAR not in heroku.config[name]
+
+
+def test_share_with_is_the_owner_and_collaborators_of_a_personal_target(heroku):
+    heroku.add_app("tally-prod")
+    heroku.add_collaborator("tally-prod", "ci@example.com")
+    target = {"name": "tally-prod", "owner": {"email": "dev@example.com"}, "team": None}
+    assert lock.share_with(heroku, target) == ["ci@example.com", "dev@example.com"]
+    assert lock.share_with(heroku, {**target, "team": {"name": "t"}}) == []

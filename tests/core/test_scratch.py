@@ -42,3 +42,28 @@ def test_creation_cut_off_before_the_marker_is_still_recognised(heroku, settings
     assert heroku.config[name][scratch.MARKER] == APP
     assert scratch.destroy(heroku, APP, settings, out=lambda _: None,
                            known_id=journaled[0]) == [name]
+
+
+def test_a_scratch_name_held_by_an_app_this_account_may_not_see(heroku, settings):
+    """Heroku answers 403 for another account's app: its own line, never a
+    traceback or "name taken"."""
+    heroku.add_app(APP)
+    heroku.fail["app"] = lambda name: (_ for _ in ()).throw(ApiError(
+        f"You do not have access to the app {name}.", status=403, id="forbidden"))
+    with pytest.raises(scratch.ForeignApp) as err:
+        scratch.check_name(heroku, APP, settings)
+    line = str(err.value)
+    name = scratch.scratch_name(settings.scratch_prefix, APP)
+    assert name in line and "403" in line and "may not see it" in line
+    assert "herotasks.scratch.prefix" in line and "taken" not in line
+
+
+def test_a_scratch_app_only_its_owner_may_destroy_is_left_with_a_line(heroku, settings):
+    heroku.add_app(APP)
+    made = scratch.create(heroku, heroku.app(APP), settings, out=lambda _: None)
+    heroku.fail["delete_app"] = ApiError("Only the owner ...", status=403,
+                                         id="forbidden")
+    lines = []
+    assert scratch.destroy(heroku, APP, settings, out=lines.append) == []
+    assert made["name"] in heroku.apps_
+    assert any("only its owner may destroy it" in line for line in lines), lines

@@ -362,7 +362,9 @@ def test_every_range_field_the_schema_declares_is_accepted(api, app, sandbox, to
         headers={"Content-Type": ""}).raise_for_status()
     build = api.post(f"/apps/{app['name']}/builds",
                      {"source_blob": {"url": source["source_blob"]["get_url"]}})
+    team = api.post("/teams", {"name": tools.unique("rteam")})
     paths = {("app", "List"): ("GET", "/apps", None),
+             ("team-member", "List"): ("GET", f"/teams/{team['name']}/members", None),
              ("app", "List Owned and Collaborated"): ("GET", "/users/~/apps", None),
              ("build", "List"): ("GET", f"/apps/{app['name']}/builds", None),
              ("filter-apps", "Apps"): ("POST", "/filters/apps",

@@ -332,7 +332,32 @@ def _walk(c, sandbox, tools) -> None:
     c.get(f"/teams/{team['name']}")
     team_app = c.post("/teams/apps", {"name": tools.unique("conf-tapp"),
                                       "team": team["name"]})
+    c.get(f"/teams/{team['name']}/apps")
     c.delete(f"/apps/{team_app['id']}")
+
+    # regions, Private Spaces, a second user: membership and collaborators
+    c.get("/regions")
+    c.get("/regions/oregon")
+    space = c.post("/spaces", {"name": tools.unique("conf-sp"), "team": team["name"],
+                               "region": "oregon", "shield": False})
+    c.get("/spaces")
+    c.get(f"/spaces/{space['name']}")
+    space_app = c.post("/teams/apps", {"name": tools.unique("conf-sapp"),
+                                       "team": team["name"], "space": space["name"]})
+    c.get(f"/apps/{space_app['name']}")
+    c.delete(f"/apps/{space_app['id']}")
+    c.delete(f"/spaces/{space['id']}")
+    admin = tools.Api(sandbox.url + "/_sandbox/admin", sandbox.admin_token,
+                      sandbox.ca_bundle)
+    other = admin.post("/users", {"email": tools.unique("conf") + "@example.com"})
+    c.post(f"/teams/{team['name']}/members", {"email": other["email"], "role": "member"})
+    c.put(f"/teams/{team['name']}/members", {"email": other["email"], "role": "admin"})
+    c.get(f"/teams/{team['name']}/members")
+    c.delete(f"/teams/{team['name']}/members/{other['email']}")
+    c.post(f"/apps/{name}/collaborators", {"user": other["email"], "silent": True})
+    c.get(f"/apps/{name}/collaborators")
+    c.get(f"/apps/{name}/collaborators/{other['email']}")
+    c.delete(f"/apps/{name}/collaborators/{other['id']}")
 
     # features, config vars
     c.get(f"/apps/{name}/features")

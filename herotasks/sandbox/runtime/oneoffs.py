@@ -16,7 +16,7 @@ import threading
 from functools import partial
 from typing import Any
 
-from ..platform import DEFAULT_SIZE, DYNO_SIZES, Platform, invalid, not_found, public
+from ..platform import DEFAULT_SIZE, DYNO_SIZES, Platform, invalid, new_id, not_found, public
 from ..rendezvous import RendezvousServer
 from .dyno import Dyno, Timings, current
 from .processes import Processes
@@ -107,6 +107,12 @@ class OneOffs:
                            lambda: self._attach_expired(d), self.timings.attach_ttl)
         d.withdraw = partial(self._withdraw, secret)
         d.attach_url = rdv.url(secret)
+        if (app.get("space") or {}).get("shield"):
+            # A Shield Private Space attaches over SSH: an https attach_url
+            # (heroku/cli's dyno.js attach(): http(s) means _ssh(), anything
+            # else the rendezvous protocol). The sandbox speaks no SSH: that
+            # URL answers 501 and the offer lapses unattached.
+            d.attach_url = f"{self.platform.api_url}/_sandbox/ssh/{new_id()}"
         self.processes.save(d)
         return public(d.doc())
 
