@@ -150,6 +150,9 @@ class HerokuRetry(Retry):
 
     #: Seconds for one rate-limit token to come back (~75 a minute).
     TOKEN_SECONDS = 60 / 75
+    #: Seconds before asking again after a 409 (a release the runtime does
+    #: not see yet: "very short-lived", heroku/cli run/dyno.ts).
+    CONFLICT_SECONDS = 1.0
     #: The longest ``Retry-After`` (seconds) a call waits for.
     RETRY_AFTER_MAX = 60
     #: How waiting is done; tests record instead.
@@ -190,6 +193,10 @@ class HerokuRetry(Retry):
                 left = (response.headers.get("RateLimit-Remaining") or "0").strip()
                 if left == "0":
                     wait = max(wait, self.TOKEN_SECONDS)
+            elif response.status == 409:
+                # the runtime needs a moment to see the release: asking
+                # again at once is refused again (a request spent)
+                wait = max(wait, self.CONFLICT_SECONDS)
             if response.status == 429:
                 log.warning("Heroku's API rate limit is reached; asking again in %.1fs",
                             wait)

@@ -65,9 +65,11 @@ def lock_acquire(run: Run, step: Step) -> Facts:
     team = (run.app.get("team") or {}).get("name")
     # a personal target's helper apps are shared with its owner and
     # collaborators, so another of them can read the lock and recover
-    share = lock.share_with(run.api, run.app)
+    share = lock.share_with(run.api, run.app, me=run.facts.get("account"))
+    # the holder and the journal's first copy go in one write
     return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock,
-                                     team=team, share_to=share),
+                                     team=team, share_to=share,
+                                     journal=run.journal.to_dict()),
             "share_with": share}
 
 
@@ -85,15 +87,23 @@ def scratch_create(run: Run, step: Step) -> Facts:
     app = scratch.create(run.api, run.app, run.settings, out=run.out,
                          known_id=run.facts.get("scratch_app_id"),
                          created=lambda a: run.journal.remember(scratch_app_id=a["id"]),
-                         share_to=run.facts.get("share_with") or ())
-    return {"scratch_app": app.get("name")}
+                         share_to=run.facts.get("share_with") or (),
+                         # seen absent by the check: on the first try only
+                         absent=(run.facts.get("scratch_exists") is False
+                                 and not run.facts.get("scratch_app_id")
+                                 and sum(e.step == step.name
+                                         for e in run.journal.entries) == 1))
+    return {"scratch_app": app.get("name"), "scratch_git_url": app.get("git_url")}
 
 
 def slug_build(run: Run, step: Step) -> Facts:
     name = run.facts.get("scratch_app") or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
     commit = run.facts.get("deploy_commit") or run.facts["source"]
-    built = slug.build(run.c, run.api, run.api.app(name), commit,
+    # the scratch app's git URL as scratch.create saw it (a request fewer)
+    url = run.facts.get("scratch_git_url")
+    built = slug.build(run.c, run.api, {"name": name, "git_url": url} if url
+                       else run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
     facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}

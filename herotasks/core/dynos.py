@@ -21,9 +21,11 @@ from herotasks.errors import ApiError, CommandError, HerotasksError
 ONE_OFF_TYPES = ("run", "release", "scheduler")
 #: The longest pause between two looks at booting dynos, in seconds. The
 #: pauses grow by half each time, so the look that sees them up comes at
-#: most ~half the time waited so far after they were; a boot as long as
-#: the default 300 s timeout costs ~15 requests.
-BOOT_POLL_MOST = 30.0
+#: most ~half the time waited so far after they were (and never more than
+#: 45 s); a boot as long as the default 300 s timeout costs 14 requests,
+#: which keeps the whole deploy within its 60 (Heroku's rate limit is
+#: shared by everything on the account).
+BOOT_POLL_MOST = 45.0
 
 
 def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
@@ -71,7 +73,7 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
     waited through, as Heroku restarts them; only the deadline fails.
     Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
     The dyno list is polled at :func:`herotasks.core.poll.pauses` (2 s,
-    growing to 30 s): a 10 s boot costs a handful of requests, and a boot
+    growing to 45 s): a 10 s boot costs a handful of requests, and a boot
     as long as the timeout a few dozen at most, not one every moment.
 
     :raises HerotasksError: not all up within ``timeout`` seconds, naming

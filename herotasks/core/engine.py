@@ -187,8 +187,14 @@ class Engine:
             if spec.journaled:
                 journal.begin(step.name, spec.begin_undo(run))
             locked = bool(run.facts.get("lock_app"))
-            if spec.publishes and locked:
+            # Kept with the lock before the change, so recovery from any
+            # machine sees it; but once a copy shows a closing step begun
+            # (maintenance.off, say), the closing steps after it need none:
+            # recovery from that copy redoes them, setting absolute values
+            # (a request each fewer: Heroku's rate limit).
+            if spec.publishes and locked and not (spec.closes and run.closing_copied):
                 self._publish(run)
+                run.closing_copied = run.closing_copied or bool(spec.closes)
             if spec.opens_window and not spec.opens_after:
                 run.report.open_window(spec.opens_window, self.clock())
             facts = self.actions[step.name](run, step) or {}
@@ -197,8 +203,8 @@ class Engine:
             for other in spec.closes:
                 journal.close(other)
             journal.done(step.name, **facts)
-            if spec.publishes and not locked and run.facts.get("lock_app"):
-                self._publish(run)  # this step took the lock: the first copy
+            # (the step that takes the lock writes the first copy with the
+            # holder: core.lock.acquire)
             if spec.closes_window:
                 run.report.close_window(spec.closes_window, self.clock())
             self.run_hooks(run, "after", step)

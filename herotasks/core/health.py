@@ -24,7 +24,7 @@ from herotasks.core.dynos import ONE_OFF_TYPES
 from herotasks.errors import HerotasksError
 
 #: Seconds between two looks at the dynos, and between two HTTP tries.
-DYNO_POLL = 3.0
+DYNO_POLL = 5.0
 HTTP_POLL = 1.0
 
 
@@ -44,6 +44,10 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
         _http(url, health, cabundle=cabundle, clock=clock, sleep=sleep)
         said.append(f"GET {health.path} answered {health.status}")
     deadline = clock() + health.watch
+    if health.watch > 0:
+        # the wait before has just seen every dyno up: the first look is
+        # one pause in (a request fewer), the last at the watch's end
+        sleep(min(DYNO_POLL, health.watch))
     while True:
         crashed = [d.get("name") or d.get("type") for d in api.dynos(name)
                    if d.get("state") == "crashed"

@@ -152,9 +152,10 @@ def _foreign(app: str, exc: ApiError) -> ForeignLock:
         "helper apps")
 
 
-def share_with(api: Any, target: dict) -> list[str]:
+def share_with(api: Any, target: dict, me: str | None = None) -> list[str]:
     """Who a personal target's helper apps are shared with: its owner and
-    collaborators (``GET /apps/{app}/collaborators``); none for a team app,
+    collaborators (``GET /apps/{app}/collaborators``) but ``me`` (the
+    deploying account, which owns them already); none for a team app,
     whose helper apps are team apps already."""
     if target.get("team"):
         return []
@@ -165,7 +166,7 @@ def share_with(api: Any, target: dict) -> list[str]:
     except ApiError as exc:
         if isinstance(exc, OutcomeUnknown) or exc.status not in (403, 404):
             raise
-    return sorted({e for e in emails if e})
+    return sorted({e for e in emails if e and e != me})
 
 
 def share(api: Any, name: str, emails: Any) -> None:
@@ -182,7 +183,8 @@ def share(api: Any, name: str, emails: Any) -> None:
 
 
 def acquire(api: Any, holder: Holder, *, force: bool = False,
-            team: str | None = None, share_to: Any = ()) -> str:
+            team: str | None = None, share_to: Any = (),
+            journal: dict[str, Any] | None = None) -> str:
     """Take the deploy lock of ``holder.app`` or raise :class:`LockHeld`.
 
     Re-entrant for the same deploy id, so ``deploy.recover`` can continue a
@@ -192,6 +194,8 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
     :param team: the target's team: the lock app is made there, so every
         member who may deploy the target can read and release it.
     :param share_to: emails to share a personal lock app with (:func:`share_with`).
+    :param journal: the deploy's journal, kept with the holder in the same
+        write (its first copy, :func:`publish`; a request fewer).
     :returns: the lock app's name.
     :raises ForeignLock: the lock app is another account's, unshared (403).
     """
@@ -204,7 +208,7 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
             api.create_app(name, team=team)
         except OutcomeUnknown:
             # the answer was lost: look before deciding (see _made_by_us)
-            made = _made_by_us(api, holder)
+            made = _made_by_us(api, holder, journal)
             if made is None:
                 continue  # it was never made: ask again
             if made:
@@ -220,11 +224,11 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
             if current is _GONE:  # released between our create and our read
                 continue
             if current is _RELEASED:
-                return _take_released(api, name, holder)
+                return _take_released(api, name, holder, journal)
             if isinstance(current, Holder) and current.deploy_id == holder.deploy_id:
                 return name
             _refuse(api, holder, current)
-        _claim(api, name, holder)
+        _claim(api, name, holder, journal)
         share(api, name, share_to)
         return name
     raise LockHeld(f"the deploy lock of {holder.app} keeps changing hands",
@@ -236,10 +240,11 @@ def acquire(api: Any, holder: Holder, *, force: bool = False,
 FRESH_SECONDS = 60
 
 
-def _take_released(api: Any, name: str, holder: Holder) -> str:
+def _take_released(api: Any, name: str, holder: Holder,
+                   journal: dict[str, Any] | None = None) -> str:
     """Take over a released lock app that we could not have destroyed: write
     our holder, read it back; whoever's write is there holds it."""
-    api.update_config_vars(name, {**holder.to_vars(), RELEASED_VAR: None})
+    api.update_config_vars(name, {**_claim_vars(holder, journal), RELEASED_VAR: None})
     again = current_holder(api, holder.app)
     if isinstance(again, Holder) and again.deploy_id == holder.deploy_id:
         return name
@@ -257,16 +262,26 @@ def _refuse(api: Any, holder: Holder, current: Any = None) -> None:
                    "wait for it to finish, or run with --force-unlock if it died")
 
 
-def _claim(api: Any, name: str, holder: Holder) -> None:
-    """Write the holder into a lock app we just made (deleted if that fails)."""
+def _claim_vars(holder: Holder, journal: dict[str, Any] | None) -> dict[str, str]:
+    values = holder.to_vars()
+    if journal is not None:
+        values[JOURNAL_VAR] = _journal_json(journal)
+    return values
+
+
+def _claim(api: Any, name: str, holder: Holder,
+           journal: dict[str, Any] | None = None) -> None:
+    """Write the holder (and the journal's first copy) into a lock app we
+    just made (deleted if that fails)."""
     try:
-        api.update_config_vars(name, holder.to_vars())
+        api.update_config_vars(name, _claim_vars(holder, journal))
     except BaseException:
         _delete_quietly(api, name)
         raise
 
 
-def _made_by_us(api: Any, holder: Holder) -> bool | None:
+def _made_by_us(api: Any, holder: Holder,
+                journal: dict[str, Any] | None = None) -> bool | None:
     """Our ``POST /apps`` for the lock got no answer: did it make the app?
 
     None: no lock app exists (nothing was made). True: it exists and is ours
@@ -289,7 +304,7 @@ def _made_by_us(api: Any, holder: Holder) -> bool | None:
         return False
     if age > FRESH_SECONDS:
         return False
-    _claim(api, name, holder)
+    _claim(api, name, holder, journal)
     return True
 
 
@@ -341,9 +356,11 @@ def current_holder(api: Any, app: str) -> "Holder | None | _Gone | _Released":
 
 def publish(api: Any, app: str, journal: dict[str, Any]) -> None:
     """Keep ``journal`` (its on-disk form) with the lock of ``app``."""
-    api.update_config_vars(lock_app_name(app),
-                           {JOURNAL_VAR: json.dumps(journal, separators=(",", ":"),
-                                                    sort_keys=True)})
+    api.update_config_vars(lock_app_name(app), {JOURNAL_VAR: _journal_json(journal)})
+
+
+def _journal_json(journal: dict[str, Any]) -> str:
+    return json.dumps(journal, separators=(",", ":"), sort_keys=True)
 
 
 def published(api: Any, app: str) -> tuple[Holder | None, dict | None]:

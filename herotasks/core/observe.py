@@ -32,6 +32,10 @@ class Observed:
     app: dict
     source: str
     assets: assets.AssetsDecision
+    #: the email of the account the token is (``GET /account``)
+    account: str | None = None
+    #: an app had the scratch name during the check (None: not looked)
+    scratch_exists: bool | None = None
 
     def facts(self) -> dict[str, Any]:
         """What a deploy's journal (and a dry run's report) start from."""
@@ -42,7 +46,8 @@ class Observed:
                 "maintenance_was": state.maintenance, "preboot_was": state.preboot,
                 "assets": vars(self.assets), "pending": state.pending.pending,
                 "pending_reason": state.pending.reason, "online": state.online,
-                "warnings": list(state.warnings)}
+                "warnings": list(state.warnings), "account": self.account,
+                "scratch_exists": self.scratch_exists}
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -113,19 +118,20 @@ def check_pipeline(api: Any, settings: Settings, name: str) -> None:
                           "couple it to one, or use herotasks.promote.method: slug")
 
 
-def check_scratch(api: Any, settings: Settings, name: str) -> None:
+def check_scratch(api: Any, settings: Settings, name: str) -> bool | None:
     """An app already holding the scratch name must be ours: say so during
     the check, before the lock or anything else is touched.
 
+    :returns: whether an app has the scratch name (None: no scratch build).
     :raises ConfigError: it is somebody else's (see :mod:`herotasks.core.scratch`).
     """
     if not STRATEGIES[settings.strategy].scratch_build:
-        return
+        return None
     from herotasks.core import journal as journal_mod
 
     unfinished = journal_mod.load(settings.statedir, name)
     known = unfinished.facts.get("scratch_app_id") if unfinished else None
-    scratch.check_name(api, name, settings, known)
+    return scratch.check_name(api, name, settings, known) is not None
 
 
 def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
@@ -148,8 +154,13 @@ def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
 def deployed_commit(c: Any, api: Any,
                     name: str) -> tuple[migrations.Deployed, dict | None]:
     """The source commit running on ``name`` and its current release."""
-    current = api.current_release(name)
-    releases = api.releases(name, limit=RECENT_RELEASES) if current else []
+    # one read of the newest releases holds the current one, almost always
+    releases = api.releases(name, limit=RECENT_RELEASES)
+    current = next((r for r in releases if r.get("current")), None)
+    if current is None and releases:
+        current = api.current_release(name)  # older than them all, or no flag
+    if current is None:
+        releases = []
     slug = None
     slug_id = ((current or {}).get("slug") or {}).get("id")
     if slug_id:
@@ -195,14 +206,15 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     scratch.check_allowlist(settings)
     source = check_repo(c, ref, allow_dirty=allow_dirty)
     release_phase = release_phase_of(c, source)
-    api.account()  # a bad token fails here, before anything else is asked
+    # a bad token fails here, before anything else is asked
+    account = (api.account() or {}).get("email")
     app = app_info(api, name)
     if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
         # an add-on's var in the allow-list: refused here, before the lock
         scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
     check_shield(app, settings, release_phase)
-    check_scratch(api, settings, name)
+    scratch_exists = check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     verdicts = classify.classify_all(
@@ -229,4 +241,5 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         current_version=(current or {}).get("version"),
         migrations=verdicts,
     )
-    return Observed(state=state, app=app, source=source, assets=decision)
+    return Observed(state=state, app=app, source=source, assets=decision,
+                    account=account, scratch_exists=scratch_exists)

@@ -35,6 +35,9 @@ class Run(Tools):
     report: Report
     app: dict
     force_unlock: bool = False
+    #: the copy of the journal kept with the lock already shows a closing
+    #: step begun (see Engine.run_step): later closing steps need none
+    closing_copied: bool = False
 
     @property
     def facts(self) -> dict[str, Any]:

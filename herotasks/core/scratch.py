@@ -120,7 +120,7 @@ def check_name(api: Any, app: str, settings: Settings,
 def create(api: Any, target: dict, settings: Settings,
            out: Callable[[str], Any] = print, *, known_id: str | None = None,
            created: Callable[[dict], Any] | None = None,
-           share_to: Iterable[str] = ()) -> dict:
+           share_to: Iterable[str] = (), absent: bool = False) -> dict:
     """Create or reuse the scratch app of ``target`` (an app dict); return it.
 
     Idempotent: running it twice leaves the same app in the same shape.
@@ -131,6 +131,9 @@ def create(api: Any, target: dict, settings: Settings,
     :param share_to: emails a new personal scratch app is shared with (the
         target's owner and collaborators, :func:`herotasks.core.lock.share_with`),
         so another of them can reuse or destroy it.
+    :param absent: no app had the scratch name when the deploy checked,
+        before it took the lock: none can have it now but an outsider's,
+        which the create's 422 reports (a look fewer).
     :raises ForeignApp: the name is taken by an app that is not ours.
     """
     app = target["name"]
@@ -141,7 +144,7 @@ def create(api: Any, target: dict, settings: Settings,
     region = (target.get("region") or {}).get("name")
     team = (target.get("team") or {}).get("name")
     space = (target.get("space") or {}).get("name")
-    scratch = check_name(api, app, settings, known_id)
+    scratch = None if absent else check_name(api, app, settings, known_id)
     if scratch is not None:
         have = (scratch.get("build_stack") or scratch.get("stack") or {}).get("name")
         if stack and have and have != stack:
@@ -175,6 +178,11 @@ def create(api: Any, target: dict, settings: Settings,
         share(api, name, share_to)
         out(f"scratch: created {name} (stack {stack or 'default'}"
             + (f", team {team})" if team else ")"))
+        # a new Heroku app has no buildpacks, no formation and no config
+        # vars but the marker just set: three reads fewer (the rate limit)
+        _sync_buildpacks(api, app, name, have=[])
+        _sync_config(api, app, name, settings, addon, have={MARKER: app})
+        return scratch
     _sync_buildpacks(api, app, name)
     _sync_config(api, app, name, settings, addon)
     zero_formation(api, name)
@@ -193,6 +201,21 @@ def destroy(api: Any, app: str, settings: Settings,
     :returns: names destroyed.
     """
     expected = scratch_name(settings.scratch_prefix, app)
+    if known_id:
+        # the app this deploy made (its id journaled at creation): deleted
+        # by that id, it can be no one else's, and no look is needed first
+        try:
+            api.delete_app(known_id)
+        except ApiError as exc:
+            if exc.status == 404:  # gone already (an earlier try)
+                return []
+            if exc.status == 403:  # not ours to delete after all: say so
+                out(f"scratch: leaving {expected}: only its owner may destroy it "
+                    f"(Heroku: 403, {exc.message})")
+                return []
+            raise
+        out(f"scratch: destroyed {expected}")
+        return [expected]
     names = [n for n in _leftovers(api, app, settings) if n != expected]
     found = _find(api, expected)
     if found is not None:
@@ -267,9 +290,11 @@ def _leftovers(api: Any, app: str, settings: Settings) -> list[str]:
     return found
 
 
-def _sync_buildpacks(api: Any, app: str, name: str) -> None:
+def _sync_buildpacks(api: Any, app: str, name: str,
+                     have: list[str] | None = None) -> None:
     want = [_bp_url(b) for b in api.buildpacks(app)]
-    have = [_bp_url(b) for b in api.buildpacks(name)]
+    if have is None:
+        have = [_bp_url(b) for b in api.buildpacks(name)]
     if want != have:
         api.set_buildpacks(name, want)
 
@@ -280,7 +305,7 @@ def _bp_url(item: dict) -> str:
 
 
 def _sync_config(api: Any, app: str, name: str, settings: Settings,
-                 addon: Iterable[str] = ()) -> None:
+                 addon: Iterable[str] = (), have: dict[str, str] | None = None) -> None:
     """Only allow-listed vars (plus the marker); anything else is removed, so
     narrowing the allow-list also takes effect on a reused scratch app.
     Production data's vars are never copied, whatever the list says."""
@@ -294,7 +319,8 @@ def _sync_config(api: Any, app: str, name: str, settings: Settings,
         # buildpack runs collectstatic on every build unless this is set (it
         # never looks for a committed staticfiles.json).
         want["DISABLE_COLLECTSTATIC"] = "1"
-    have = api.config_vars(name) or {}
+    if have is None:
+        have = api.config_vars(name) or {}
     changes: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
     changes.update({k: None for k in have if k not in want})
     if changes:

@@ -280,10 +280,13 @@ def wait(api: Any, app: str, release: dict, *, timeout: float,
     URL's host, outside the rate limit) and ends with the release phase,
     so the wait after it is usually one look.
     """
-    if release.get("status") == "pending" and release.get("output_stream_url"):
-        api.stream(release["output_stream_url"], out)
-    done = api.wait_release(app, release["id"], timeout,
-                            pauses=poll.pauses(2.0, 10.0))
+    if release.get("status") in ("succeeded", "failed"):
+        done = release  # no release phase: Heroku's answer is the end (no look)
+    else:
+        if release.get("output_stream_url"):
+            api.stream(release["output_stream_url"], out)
+        done = api.wait_release(app, release["id"], timeout,
+                                pauses=poll.pauses(2.0, 10.0))
     if done.get("status") != "succeeded":
         raise CommandError(
             f"release v{done.get('version')} of {app} {done.get('status')}",

@@ -153,6 +153,8 @@ class FakeHeroku:
         return {"user": {"email": user}}
 
     def delete_app(self, name: str, *, missing_ok: bool = False) -> dict | None:
+        # Heroku takes an app's id or its name
+        name = next((n for n, a in self.apps_.items() if a.get("id") == name), name)
         self._check("delete_app", name)
         if name not in self.apps_:
             if missing_ok:

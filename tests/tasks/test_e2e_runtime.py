@@ -11,6 +11,9 @@ import pytest
 import requests
 from e2e_support import RequestLog, encloses, probe_config, shots, step
 from test_e2e_deploy import assert_clean, new_project
+from test_e2e_health import health_file
+
+from herotasks.core import dynos, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -84,19 +87,44 @@ def api_requests(log: RequestLog) -> list[tuple[str, str]]:
 DEPLOY_BUDGET = 60
 
 
-def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, slow_platform):
+def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, api, slow_platform):
     rails.deploy()
     rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    # the longest plan: preboot off and back, workers, the window, a
+    # migration, and the health check's default 10 s watch
+    api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
     rails.add_migration()
     slow_platform()  # for the deploy measured, not the set-up
     log = RequestLog(sandbox.root)
-    done, report = rails.deploy()
+    done, report = rails.deploy(runtime=health_file(rails, watch=10))
     assert report["ok"], report["error"]
+    assert "preboot.off" in [s["name"] for s in report["steps"]]
     served = api_requests(log)
     assert len(served) <= DEPLOY_BUDGET, Counter(served).most_common()
     # the report counts what herotasks sent, which is what the sandbox served
     assert report["requests"] == len(served)
     assert f"API requests: {len(served)}" in done.stdout
+    # A boot as long as the 300 s timeout costs only more looks of the boot
+    # wait (after the restart, before maintenance goes off), whose pauses
+    # grow to 45 s: within the budget still.
+    restart = served.index(("DELETE", f"/apps/{rails.app}/dynos"))
+    off = served.index(("PATCH", f"/apps/{rails.app}"), restart)
+    looks = served[restart:off].count(("GET", f"/apps/{rails.app}/dynos"))
+    assert looks >= 2  # the 10 s boot took more than one look
+    at_timeout = len(served) - looks + looks_within(300)
+    print(f"API requests: {len(served)} (boot 10 s); {at_timeout} at a 300 s boot")
+    assert at_timeout <= DEPLOY_BUDGET
+
+
+def looks_within(seconds: float) -> int:
+    """How many times dynos.wait looks at the dynos in ``seconds``."""
+    looks, waited = 1, 0.0
+    for pause in poll.pauses(2.0, dynos.BOOT_POLL_MOST):
+        if waited >= seconds:
+            return looks
+        waited += pause
+        looks += 1
+    raise AssertionError("not reached")
 
 
 def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api):
