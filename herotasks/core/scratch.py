@@ -213,7 +213,10 @@ def destroy(api: Any, app: str, settings: Settings,
                 out(f"scratch: leaving {expected}: only its owner may destroy it "
                     f"(Heroku: 403, {exc.message})")
                 return []
-            raise
+            # the call names the id; the user knows the app by its name
+            raise ApiError(f"{expected}: {exc.message}", exc.hint, status=exc.status,
+                           id=exc.id, request_id=exc.request_id,
+                           request=exc.request) from None
         out(f"scratch: destroyed {expected}")
         return [expected]
     names = [n for n in _leftovers(api, app, settings) if n != expected]

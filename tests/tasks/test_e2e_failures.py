@@ -118,13 +118,16 @@ def test_a_scratch_app_that_will_not_go_is_a_named_leftover(rails, fault, admin)
     from herotasks.core.scratch import scratch_name
 
     migrated_deploy(rails)
-    fault(method="DELETE", path=f"^/apps/{scratch_name('ht-scratch', rails.app)}$",
+    # the scratch app goes by its name, or by the id herotasks made it with
+    fault(method="DELETE", path=f"^/apps/({scratch_name('ht-scratch', rails.app)}"
+          "|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
           status=503, count=50)
     done, report = rails.deploy(check=False)
     assert done.returncode == 0, done.stderr
     assert report["ok"]
     warning = next(w for w in report["warnings"] if "scratch.destroy" in w)
     assert "deploy.recover --stage production" in warning
+    assert scratch_name("ht-scratch", rails.app) in warning
     assert rails.state()["scratch"] is True and len(rails.applied()) == 2
     admin.delete("/faults")  # Heroku is back
     rails.inv("deploy.recover", "--stage", "production")
