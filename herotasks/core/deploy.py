@@ -69,8 +69,7 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         run_hooks(c, settings, "before", "check", **hooks)
     observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
     if not dry_run:
-        run_hooks(c, settings, "after", "check", commit=observed.facts().get("source"),
-                  **hooks)
+        run_hooks(c, settings, "after", "check", commit=observed.source, **hooks)
     plan = plan_deploy(observed.state, settings)
     checked = (started, clock())
     out(plan.describe())

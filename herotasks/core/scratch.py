@@ -204,21 +204,7 @@ def destroy(api: Any, app: str, settings: Settings,
     if known_id:
         # the app this deploy made (its id journaled at creation): deleted
         # by that id, it can be no one else's, and no look is needed first
-        try:
-            api.delete_app(known_id)
-        except ApiError as exc:
-            if exc.status == 404:  # gone already (an earlier try)
-                return []
-            if exc.status == 403:  # not ours to delete after all: say so
-                out(f"scratch: leaving {expected}: only its owner may destroy it "
-                    f"(Heroku: 403, {exc.message})")
-                return []
-            # the call names the id; the user knows the app by its name
-            raise ApiError(f"{expected}: {exc.message}", exc.hint, status=exc.status,
-                           id=exc.id, request_id=exc.request_id,
-                           request=exc.request) from None
-        out(f"scratch: destroyed {expected}")
-        return [expected]
+        return [expected] if _delete(api, expected, out, by_id=known_id) else []
     names = [n for n in _leftovers(api, app, settings) if n != expected]
     found = _find(api, expected)
     if found is not None:
@@ -227,23 +213,32 @@ def destroy(api: Any, app: str, settings: Settings,
         else:
             out(f"scratch: leaving {expected} alone: it is not the scratch app "
                 f"of {app} (its {MARKER} does not name it)")
-    gone = []
-    for name in names:
-        try:
-            api.delete_app(name)
-        except ApiError as exc:
-            if exc.status == 404:
-                continue
-            if exc.status == 403:
-                # another account's personal scratch app, shared with us:
-                # only its owner may delete it; it runs nothing meanwhile
-                out(f"scratch: leaving {name}: only its owner may destroy it "
-                    f"(Heroku: 403, {exc.message})")
-                continue
+    return [name for name in names if _delete(api, name, out)]
+
+
+def _delete(api: Any, name: str, out: Callable[[str], Any], *,
+            by_id: str | None = None) -> bool:
+    """Delete the scratch app ``name`` (by ``by_id`` when given); whether it
+    was this call that destroyed it."""
+    try:
+        api.delete_app(by_id or name)
+    except ApiError as exc:
+        if exc.status == 404:  # gone already (an earlier try)
+            return False
+        if exc.status == 403:
+            # another account's personal scratch app, shared with us:
+            # only its owner may delete it; it runs nothing meanwhile
+            out(f"scratch: leaving {name}: only its owner may destroy it "
+                f"(Heroku: 403, {exc.message})")
+            return False
+        if by_id is None:
             raise
-        gone.append(name)
-        out(f"scratch: destroyed {name}")
-    return gone
+        # the call names the id; the user knows the app by its name
+        raise ApiError(f"{name}: {exc.message}", exc.hint, status=exc.status,
+                       id=exc.id, request_id=exc.request_id,
+                       request=exc.request) from None
+    out(f"scratch: destroyed {name}")
+    return True
 
 
 def zero_formation(api: Any, name: str) -> None:
