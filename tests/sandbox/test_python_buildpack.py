@@ -37,6 +37,12 @@ def get(url: str, sandbox) -> requests.Response:
                         proxies={"http": None, "https": None})
 
 
+def served(tools, api, sandbox, name: str, path: str) -> str:
+    """What app ``name`` serves at ``path`` once its web dyno answers it."""
+    url = api.get(f"/apps/{name}")["web_url"] + path
+    return tools.wait_until(lambda: (r := get(url, sandbox)).ok and r.text, timeout=60)
+
+
 @pytest.fixture
 def cleanup(api):
     names: list[str] = []
@@ -73,9 +79,7 @@ def test_python_version_file_and_the_nearest_installed_python(
     assert ("Python 3.99 is not installed on this machine" in done.stderr)
     assert f"nearest one it has, Python {installed[1]}." in done.stderr
 
-    app = api.get(f"/apps/{name}")
-    body = tools.wait_until(lambda: (r := get(app["web_url"] + "py.txt", sandbox))
-                            .ok and r.text, timeout=60)
+    body = served(tools, api, sandbox, name, "py.txt")
     version, prefix = body.split()
     assert version == installed[1]
     assert prefix.endswith("/.heroku/python")
@@ -140,9 +144,7 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     assert "remote: -----> Installing dependencies using 'pip install -r " \
         "requirements.txt'" in done.stderr
     assert "django==4.2.20" in done.stderr.lower()
-    app = api.get(f"/apps/{name}")
-    body = tools.wait_until(lambda: (r := get(app["web_url"] + "v.txt", sandbox))
-                            .ok and r.text, timeout=60)
+    body = served(tools, api, sandbox, name, "v.txt")
     version, path = body.split()
     assert version == "4.2.20"
     assert "/.heroku/python/lib/python3" in path
@@ -224,9 +226,7 @@ def test_a_poetry_app_gets_its_locked_main_group(tools, git_env, api, sandbox,
     assert done.returncode == 0, done.stderr
     assert "remote: -----> Installing dependencies using 'poetry sync --only main'" \
         in done.stderr
-    app = api.get(f"/apps/{name}")
-    body = tools.wait_until(lambda: (r := get(app["web_url"] + "deps.txt", sandbox))
-                            .ok and r.text, timeout=60)
+    body = served(tools, api, sandbox, name, "deps.txt")
     six, dev, prefix = body.split()
     assert (six, dev) == ("1.17.0", "False")
     assert prefix.endswith("/.heroku/python")
@@ -248,9 +248,7 @@ def test_a_poetry_package_is_installed_itself_too(tools, git_env, api, sandbox,
 
     assert done.returncode == 0, done.stderr
     assert "Installing the current project: poetrypkg (0.1.0)" in done.stderr
-    app = api.get(f"/apps/{name}")
-    body = tools.wait_until(lambda: (r := get(app["web_url"] + "who.txt", sandbox))
-                            .ok and r.text, timeout=60)
+    body = served(tools, api, sandbox, name, "who.txt")
     assert body == "the root project 0.1.0"
 
 
@@ -270,9 +268,7 @@ def test_a_pipenv_app_gets_its_locked_default_packages_and_python(
     assert "Warning: No Python version was specified." not in done.stderr
     assert "remote: -----> Installing dependencies using 'pipenv install --deploy'" \
         in done.stderr
-    app = api.get(f"/apps/{name}")
-    body = tools.wait_until(lambda: (r := get(app["web_url"] + "deps.txt", sandbox))
-                            .ok and r.text, timeout=60)
+    body = served(tools, api, sandbox, name, "deps.txt")
     six, dev, prefix = body.split()
     assert (six, dev) == ("1.17.0", "False")
     assert prefix.endswith("/.heroku/python")  # the slug's Python, not Pipenv's
