@@ -18,15 +18,18 @@ NODE_BIN = os.path.abspath(".herotasks/node/node_modules/.bin")
 
 
 def _env() -> dict:
-    # The official CLI installed by scripts/bootstrap comes first on PATH.
-    return {"PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # The official CLI installed by scripts/bootstrap comes first on PATH;
+    # every sandbox the tests start shares one build cache, so a Django app's
+    # packages are downloaded once.
+    return {"PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HEROTASKS_SANDBOX_BUILD_CACHE": os.path.abspath(".herotasks/cache")}
 
 
 @task(help={"k": "only tests matching this pytest -k expression",
-            "fast": "skip the end-to-end tests (sandbox, official CLI)",
+            "unit": "only the unit tier (tests/unit: no sandbox, no sockets; < 1 min)",
             "x": "stop at the first failure",
             "jobs": "pytest processes (default 4; 1 runs everything in one)"})
-def test(c, k=None, fast=False, x=False, jobs=4):
+def test(c, k=None, unit=False, x=False, jobs=4):
     """Run the test suite (the end-to-end tests start their own sandbox)."""
     # -rfEs: a skipped test says why in the closing summary, so a check that
     # quietly stops running on some machine (CI) shows up; --durations: the
@@ -40,8 +43,8 @@ def test(c, k=None, fast=False, x=False, jobs=4):
             "-rfEs", "--durations=25"]
     if k:
         args += ["-k", k]
-    if fast:
-        args += ["-m", "not e2e and not cli"]
+    if unit:
+        args.append("tests/unit")
     if x:
         args.append("-x")
     # The suite mostly waits (builds, dyno boots, the CLI's start-up): four
@@ -55,7 +58,7 @@ def test(c, k=None, fast=False, x=False, jobs=4):
     result = c.run(shlex.join(args), env=_env(), warn=True, pty=False)
     if result.exited == 5:
         raise Exit("pytest collected no tests: nothing was checked "
-                   "(check tests/ and any -k or --fast filter)", code=5)
+                   "(check tests/ and any -k or --unit filter)", code=5)
     if not result.ok:
         raise Exit(code=result.exited)
 

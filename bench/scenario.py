@@ -37,7 +37,7 @@ from bench.report import load_report, window
 from bench.timeline import render_text, write_svg
 from bench.worklog import job_failures
 from examples.make_repo import make_repo
-from herotasks.sandbox import daemon
+from herotasks_sandbox import daemon
 
 APP = "tally"
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """The herotasks task collection: ``from herotasks.tasks import ns`` in tasks.py.
 
 One namespace per module (assets, scratch, slug, db, maintenance, workers,
-deploy, and the sandbox when its extra is installed); every ``herotasks.*``
+deploy, and ``sandbox`` when the herotasks-sandbox distribution is installed); every ``herotasks.*``
 config key is declared through ``ns.configure`` so invoke.yaml,
 ``INVOKE_HEROTASKS_*`` env vars and ``-f`` files can override any of them.
 
@@ -14,27 +14,35 @@ stages can become tasks. :func:`collection` makes one for any list of stages.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Iterable
 
 from invoke import Collection
 from invoke.config import copy_dict, merge_dicts
 
-from herotasks import sandbox as sandbox_extra
-from herotasks.cli import install_excepthook
 from herotasks.core.config import DEFAULTS
+from herotasks.load_errors import install_excepthook
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
+
+#: The sandbox is a distribution of its own (herotasks-sandbox, which the
+#: ``[sandbox]`` extra installs); without it, this is the one line to say.
+SANDBOX_MISSING = 'the sandbox is not installed: pip install "herotasks[sandbox]"'
+
+
+def sandbox_installed() -> bool:
+    """Whether herotasks-sandbox is there, found without importing it."""
+    return importlib.util.find_spec("herotasks_sandbox") is not None
 
 
 def collection(stages: Iterable[str] = ()) -> Collection:
     """The root collection, with a ``deploy.<stage>`` task for each of ``stages``."""
     root = Collection(assets, scratch, slug, db, maintenance, workers, deploy)
-    # The sandbox is the [sandbox] extra: without its packages there are no
-    # sandbox.* tasks, and the console script says what to install
-    # (herotasks/cli.py). Checked without importing them, to keep start-up quick.
-    if sandbox_extra.available():
-        from herotasks.tasks import sandbox
+    # Without herotasks-sandbox there are no sandbox.* tasks, and the console
+    # script says what to install (herotasks/cli.py).
+    if sandbox_installed():
+        from herotasks_sandbox import tasks as sandbox
 
-        root.add_collection(sandbox)
+        root.add_collection(sandbox, name="sandbox")
     # invoke merges a task's config along its path with dict(sub, **outer): the
     # *top-level* key of an outer collection replaces the inner one whole. Every
     # namespace declares under `herotasks`, so the root must carry the deep
@@ -55,5 +63,5 @@ def __getattr__(name: str) -> Any:
 
 
 # invoke merges config files before any task runs; under `inv` this is the
-# only place a bad one can become one line (see herotasks.cli).
+# only place a bad one can become one line (see herotasks.load_errors).
 install_excepthook()

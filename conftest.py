@@ -1,0 +1,92 @@
+"""The whole repository's test session: how it is spread, and what it must
+leave behind.
+
+- ``./dev test`` spreads the suite over pytest processes (``--dist
+  loadgroup``), biggest units first.
+- tests/unit runs with sockets off (pytest-socket, as twine's
+  ``--disable-socket``): a unit test needs only Python and git, and one that
+  reaches for the network, a sandbox or a server fails at once.
+- Nothing the session started may outlive it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parent / "tests" / "unit"
+
+
+def processes_under(base: Path) -> list[tuple[int, str]]:
+    """Live processes (pid, command line) whose working directory or command
+    line lies inside ``base``: sandboxes, dynos and app servers a test started
+    there. Linux /proc; zombies have no cwd and are left out."""
+    inside = str(base.resolve()) + os.sep
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd") + os.sep
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:
+            continue
+        if cwd.startswith(inside) or inside in cmd + os.sep:
+            found.append((int(entry.name), cmd))
+    return found
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """How ``./dev test`` spreads the suite over pytest processes
+    (``--dist loadgroup``): a test module is one unit of work (it may share
+    a module-scoped app), unless its cases name their own ``xdist_group``
+    (the reliability matrix: a group per app). The biggest units go first,
+    the quick unit tests last, so no process is left running one long
+    module while the others idle: the groups first, then the end-to-end
+    modules, then the rest, each kept together, in file order."""
+    for item in items:
+        if UNIT in Path(item.path).parents:
+            item.add_marker(pytest.mark.disable_socket)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+    def rank(item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0]
+        if not group.endswith(".py"):
+            return 0
+        return 2 if UNIT in Path(item.path).parents else 1
+
+    items[:] = [item for _, item in sorted(enumerate(items),
+                                           key=lambda pair: (rank(pair[1]), pair[0]))]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_processes(tmp_path_factory):
+    """After everything else is torn down, nothing the session started may
+    still run from its temporary folders (CI runs on a machine that others
+    use next). Leftovers are killed and reported as an error, so a fixture
+    that forgets to stop its sandbox or server is found, not tolerated."""
+    yield
+    if not Path("/proc/self/cwd").exists():
+        return
+    base = tmp_path_factory.getbasetemp()
+    deadline = time.monotonic() + 15  # dynos may still be on their way out
+    while (left := processes_under(base)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if left:
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        pytest.fail("processes left running after the session (now killed):\n"
+                    + "\n".join(f"  {pid} {cmd[:160]}" for pid, cmd in left),
+                    pytrace=False)
+
+

@@ -1,0 +1,46 @@
+"""Smoke test of the benchmark script: it runs end to end on a real sandbox
+and its table has every column. It measures nothing (no timing assertions):
+the figures live in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.run import COLUMNS, MARKERS
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.e2e
+def test_bench_runs_and_prints_every_column(tmp_path):
+    md = tmp_path / "BENCH.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--root", str(tmp_path / "bench"),
+         "--strategies", "herotasks", "--build", "0", "--assets", "0",
+         "--migration", "0", "--rate", "10", "--settle", "0.5", "--quiet",
+         "--markdown", str(md)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    header = next(line for line in proc.stdout.splitlines()
+                  if line.startswith("strategy"))
+    for _, title in COLUMNS:
+        assert title in header
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.startswith("herotasks ")]
+    assert [r[1] for r in rows] == ["v2", "v3", "v4", "v5"]
+    # herotasks: the additive migration took no window, the broken release
+    # was rolled back
+    outcomes = {r[1]: " ".join(r[2:4]) for r in rows}
+    assert outcomes["v5"] == "rolled back" and outcomes["v4"].startswith("ok")
+    text = md.read_text()
+    assert MARKERS[0] in text and MARKERS[1] in text
+    md_rows = [[c.strip() for c in line.strip("|").split("|")]
+               for line in text.splitlines() if line.startswith("| herotasks")]
+    assert [r[1] for r in md_rows] == ["v2", "v3", "v4", "v5"]
+    assert all(len(r) == len(COLUMNS) for r in md_rows)
+    # the picture was drawn
+    assert (tmp_path / "bench" / "herotasks" / "timeline-herotasks.svg").exists()

@@ -1,0 +1,18 @@
+"""The end-to-end tier: one real sandbox per pytest process, and clients for it.
+
+The sandbox and its fixtures come from the sandbox's own pytest plugin
+(:mod:`herotasks_sandbox.testing`, as pytest-httpbin serves httpbin); the
+deploy tests' shared projects from :mod:`tests.support.e2e`.
+"""
+
+from herotasks_sandbox.testing import (  # noqa: F401 (fixtures)
+    admin,
+    api,
+    app,
+    git_env,
+    heroku,
+    sandbox,
+    tools,
+    user_home,
+)
+from tests.support.projects import project, rails  # noqa: F401 (fixtures)

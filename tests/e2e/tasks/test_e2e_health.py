@@ -1,0 +1,61 @@
+"""The health check after a release, end to end on the sandbox: a release
+whose dynos crash, or whose app does not answer as configured, is rolled back
+when that is safe, and kept (with the reason said) when a window-class
+migration lies between."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, steps
+
+pytestmark = pytest.mark.e2e
+
+def test_a_passing_check_is_a_step_of_the_report(rails):
+    rails.commit({"ok.txt": "ok\n"})
+    _, report = rails.deploy(runtime=health_file(rails, path="/ok.txt", watch=2))
+    assert report["ok"] and "health.check" in steps(report)
+
+
+def test_a_release_whose_worker_crashes_is_rolled_back(rails):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    before = rails.current()
+    rails.commit({"Procfile": CRASHING_WORKER})
+    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "health check" in last and "crashed" in last and "rolled back" in last
+    assert "slug.rollback" in steps(report)
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(rails.state())
+
+
+def test_an_app_that_does_not_answer_is_rolled_back(rails):
+    rails.commit({"ok.txt": "ok\n"})
+    config = health_file(rails, path="/ok.txt", timeout=3, watch=1)
+    rails.deploy(runtime=config)
+    before = rails.current()
+    (rails.root / "ok.txt").unlink()
+    rails.commit({"index.html": "v2\n"})
+    done, _ = rails.deploy(check=False, runtime=config)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "GET" in last and "404" in last and "rolled back" in last
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(rails.state())
+
+
+def test_after_a_window_migration_a_failed_check_keeps_the_release(rails):
+    rails.deploy()
+    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    before = rails.current()
+    rails.add_migration()
+    rails.commit({"Procfile": CRASHING_WORKER})
+    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "health check" in last and "kept v" in last
+    assert "slug.rollback" not in steps(report)
+    assert rails.current()["id"] != before["id"] and len(rails.applied()) == 2
+    assert_clean(rails.state())

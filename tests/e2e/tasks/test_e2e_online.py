@@ -1,0 +1,102 @@
+"""Migrations without a window, end to end on the sandbox: a backward
+compatible migration runs from the scratch app while the old code serves,
+workers running and no maintenance; a destructive one still takes the window;
+a broken release after an online migration is rolled back, since the old
+code runs on the new schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.e2e import probe_config, shots
+from tests.support.projects import (
+    CRASHING_WORKER,
+    assert_clean,
+    health_file,
+    new_project,
+    steps,
+    window,
+)
+
+pytestmark = pytest.mark.e2e
+
+CREATE = """class CreateWidgets < ActiveRecord::Migration[7.1]
+  def change
+    create_table :widgets do |t|
+      t.string :name
+      t.timestamps
+    end
+  end
+end
+"""
+REMOVE = """class RemoveNameFromWidgets < ActiveRecord::Migration[7.1]
+  def change
+    remove_column :widgets, :name, :string
+  end
+end
+"""
+
+
+@pytest.fixture
+def rails(sandbox, api, tools, git_env, tmp_path):
+    yield from new_project("rails", api, tools, git_env, tmp_path)
+
+
+def deployed(proj):
+    proj.deploy()
+    proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    return proj.current()
+
+
+def test_an_additive_migration_runs_while_the_old_code_serves(rails):
+    before = deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    plan = rails.inv("deploy.plan", "--stage", "production").stdout
+    assert "online  db/migrate/002_create_widgets.rb (create_table)" in plan
+    probe, out = probe_config(rails, ("after", "db.premigrate"))
+    _, report = rails.deploy(runtime=probe)
+    assert report["ok"] and report["migrations"]["pending"]
+    # no window of any kind, and the migration ran before the promotion
+    assert window(report) == []
+    assert report["windows"] == {"maintenance": None, "workers_down": None}
+    names = steps(report)
+    assert names.index("db.premigrate") < names.index("slug.promote")
+    assert "workers.stop" not in names and "db.migrate" not in names
+    # the old code still served, workers running, when the schema had changed
+    shot = shots(out)[("after", "db.premigrate")]
+    assert shot["maintenance"] is False and shot["formation"]["worker"] == 2
+    assert len(rails.applied()) == 2
+    assert rails.current()["id"] != before["id"]
+    state = rails.state()
+    assert_clean(state)
+    assert state["formation"] == [("web", 1, "Standard-1X"), ("worker", 2, "Standard-1X")]
+
+
+def test_a_destructive_migration_still_takes_the_window(rails):
+    deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    rails.commit({"db/migrate/003_remove_name.rb": REMOVE})
+    plan = rails.inv("deploy.plan", "--stage", "production").stdout
+    assert "window  db/migrate/003_remove_name.rb (remove_column" in plan
+    _, report = rails.deploy()
+    assert report["ok"] and "db.migrate" in window(report)
+    assert "db.premigrate" not in steps(report)
+    assert len(rails.applied()) == 3
+
+
+def test_a_broken_release_after_an_online_migration_is_rolled_back(rails):
+    before = deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE,
+                  "Procfile": CRASHING_WORKER})
+    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    # the health check sees the crash, or (on a slow machine) dynos.wait
+    # already did: either way the release is rolled back
+    assert ("health check" in last or "dynos.wait failed" in last), last
+    assert "crashed" in last and "rolled back" in last
+    # the old code is back on the new schema, which it can run on
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert len(rails.applied()) == 2
+    assert_clean(rails.state())

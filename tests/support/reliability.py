@@ -1,0 +1,121 @@
+"""What the reliability matrix (test_reliability_*.py) shares: one app per
+strategy and promote method, deployed once and then put through case after
+case, and the one end-state check every case must pass.
+
+A case commits a migration, deploys with one thing going wrong (herotasks
+killed after a step, or one API request answered badly), then does what the
+documented way out says (``deploy.recover`` while a journal is left) and
+checks what a user would: maintenance, formation, preboot and config vars as
+before the deploy; code and schema agreeing (the live slug's migrations are
+exactly the applied ones); no lock, scratch app or journal left.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.projects import Project
+
+#: The runtime config of each (strategy, promote method) the matrix covers.
+SETUPS = {
+    ("herotasks", "slug"): "",
+    ("herotasks", "pipeline"): "  promote: {method: pipeline}\n",
+    ("conditional", "slug"): "  strategy: conditional\n",
+    ("naive", "slug"): "  strategy: naive\n",
+}
+
+
+class Bench:
+    """One deployed app and its repository, for many cases in a row."""
+
+    def __init__(self, proj: Project, api, setup: tuple[str, str]):
+        self.proj, self.api, self.setup = proj, api, setup
+
+    def runtime(self, hooks: dict | None = None) -> Path:
+        """A -f file: the setup's settings plus ``hooks``."""
+        path = self.proj.root.parent / "case.yaml"
+        body = SETUPS[self.setup]
+        if hooks:
+            body += "  hooks: " + json.dumps(hooks) + "\n"
+        path.write_text("herotasks:\n" + (body or "  {}\n"))
+        return path
+
+    def snapshot(self) -> dict:
+        app = self.proj.app
+        state = self.proj.state()
+        state["config"] = self.api.get(f"/apps/{app}/config-vars")
+        return state
+
+    def journal(self) -> Path:
+        return self.proj.root / ".herotasks" / "journal" / f"{self.proj.app}.json"
+
+    def recover_until_done(self) -> list[str]:
+        """``deploy.recover`` as a user would, until nothing is left (it may
+        ask to be run again while a release is pending); its outputs."""
+        said = []
+        for _ in range(5):
+            if not self.journal().exists() and not self.proj.state()["lock"]:
+                break
+            done = self.proj.inv("deploy.recover", "--stage", "production",
+                                 check=False)
+            said.append(done.stdout + done.stderr)
+        return said
+
+    def live_migrations(self) -> set[str]:
+        """The migration files of the commit the live slug was built from."""
+        app = self.proj.app
+        release = self.proj.current()
+        slug = self.api.get(f"/apps/{app}/slugs/{release['slug']['id']}")
+        listing = self.proj.git("ls-tree", "--name-only", slug["commit"], "db/migrate/")
+        return set(listing.split())
+
+    def assert_end_state(self, before: dict, said: list[str]) -> None:
+        after = self.snapshot()
+        assert not self.journal().exists(), said
+        for key in ("maintenance", "lock", "scratch"):
+            assert after[key] is False, (key, said)
+        for key in ("formation", "preboot", "config"):
+            assert after[key] == before[key], (key, said)
+        applied = set(self.proj.applied())
+        assert applied == self.live_migrations(), ("code and schema disagree", said)
+
+
+def make_bench(setup, api, tools, git_env, root: Path):
+    """The app for ``setup``: deployed once, Standard dynos, a worker, preboot
+    on (so every window step is in the plan), a pipeline when promoting by one."""
+    app = tools.unique("tally")
+    api.create_app(app)
+    proj = Project(root / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+    pipeline = None
+    if setup[1] == "pipeline":
+        pipeline = api.post("/pipelines", {"name": tools.unique("pipe")})
+        api.post("/pipeline-couplings", {"app": app, "pipeline": pipeline["id"],
+                                         "stage": "production"})
+    bench = Bench(proj, api, setup)
+    proj.deploy(runtime=bench.runtime())
+    proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    api.patch(f"/apps/{app}/features/preboot", {"enabled": True})
+    return bench, pipeline
+
+
+def drop_bench(bench, pipeline, api) -> None:
+    if pipeline:
+        api.request("DELETE", f"/pipelines/{pipeline['id']}")
+    api.request("DELETE", f"/apps/{bench.proj.app}")
+
+
+def reset(bench: Bench, before: dict) -> None:
+    """After a case, whatever it left: back to ``before`` by force, so one
+    failing case does not fail the ones after it (its own assertion stands)."""
+    from herotasks.core import lock, scratch
+
+    api, app = bench.api, bench.proj.app
+    bench.journal().unlink(missing_ok=True)
+    for name in (lock.lock_app_name(app), scratch.scratch_name("ht-scratch", app)):
+        api.request("DELETE", f"/apps/{name}")
+    api.patch(f"/apps/{app}", {"maintenance": False})
+    api.patch(f"/apps/{app}/formation", {"updates": [
+        {"type": t, "quantity": q, "size": size} for t, q, size in before["formation"]]})
+    api.patch(f"/apps/{app}/features/preboot", {"enabled": before["preboot"]})
