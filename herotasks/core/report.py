@@ -221,9 +221,11 @@ class Report:
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Refuse, before a deploy starts, a ``--json`` path it could not write.
 
-    Checked without creating anything (a refused run changes nothing): the
-    target must not be a directory, and its nearest existing ancestor must be
-    a directory we may write into (write_json creates what is missing).
+    A refused run changes nothing: the target must not be a directory, and
+    its nearest existing ancestor must be a directory in which a file can
+    really be made (write_json creates what is missing). Permission bits are
+    not enough: root passes every access(2) check, and /proc or a read-only
+    mount refuse what the bits allow, so a file is made there and removed.
 
     :raises ConfigError: one line naming the path and why.
     """
@@ -243,6 +245,13 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--json {path} cannot be written: {parent} is not "
                           "writable", hint)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".herotasks-report-", dir=parent)
+    except OSError as exc:
+        raise ConfigError(f"--json {path} cannot be written: {parent}: "
+                          f"{exc.strerror or exc}", hint) from None
+    os.close(fd)
+    os.unlink(probe)
     return target
 
 

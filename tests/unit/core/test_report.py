@@ -102,3 +102,19 @@ def test_check_writable_refuses_what_write_json_could_not_write(tmp_path):
     # Fine, and nothing made: write_json creates the missing folders later.
     assert check_writable(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
     assert not (tmp_path / "new").exists()
+
+
+def test_check_writable_asks_the_file_system_not_the_permission_bits(tmp_path):
+    """root passes every access(2) permission check, and /proc (like a
+    read-only mount) accepts none of the files access(2) allows: only trying
+    to create one tells. The try leaves nothing behind."""
+    from herotasks.core.report import check_writable
+    from herotasks.errors import ConfigError
+
+    for bad in ("/proc/herotasks-nowhere/report.json", "/proc/report.json"):
+        with pytest.raises(ConfigError, match="cannot be written") as err:
+            check_writable(bad)
+        assert bad in str(err.value) and len(str(err.value).splitlines()) == 1
+    before = set(tmp_path.iterdir())
+    check_writable(tmp_path / "r.json")
+    assert set(tmp_path.iterdir()) == before
