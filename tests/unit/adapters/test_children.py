@@ -29,11 +29,19 @@ print("exited", result.exited, flush=True)
 """
 
 
+def as_a_terminal_starts_it() -> None:
+    """SIGINT as a terminal's foreground job has it: handled. A test run
+    started in the background by a shell inherits it ignored, and so would
+    the stand-in, and a Ctrl-C could never reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: str) -> subprocess.Popen:
     # its own session, so killpg below stands for the terminal's Ctrl-C
     return subprocess.Popen([sys.executable, "-c", RUN, command],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=as_a_terminal_starts_it)
 
 
 def running(pid: int) -> bool:
@@ -69,10 +77,18 @@ def test_a_kill_9_takes_the_command_and_its_children_down(tmp_path):
 def test_ctrl_c_still_reaches_the_command(tmp_path):
     started = tmp_path / "started"
     proc = start(f"echo $$ > {started}; exec sleep 300")
-    wait_until(lambda: read_pids(started), 30, 0.05, "the command")
-    os.killpg(proc.pid, signal.SIGINT)  # the terminal signals its foreground group
-    proc.communicate(timeout=60)
-    # forwarded to the command's group, or (Ctrl-C before invoke waits for it)
-    # herotasks stops and the watchdog takes the group down: gone either way
-    wait_until(lambda: not running(read_pids(started)[0]), 30, 0.05,
-               "the command to stop")
+    try:
+        wait_until(lambda: read_pids(started), 30, 0.05, "the command")
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal signals its foreground group
+        proc.communicate(timeout=60)
+        # forwarded to the command's group, or (Ctrl-C before invoke waits for
+        # it) herotasks stops and the watchdog takes the group down: gone
+        # either way
+        wait_until(lambda: not running(read_pids(started)[0]), 30, 0.05,
+                   "the command to stop")
+    finally:  # a failed test leaves nothing running
+        for pid in [proc.pid, *read_pids(started)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
