@@ -24,6 +24,7 @@ from herotasks.core import actions as act
 from herotasks.core.config import Settings
 from herotasks.core.run import Run
 from herotasks.core.state import State
+from herotasks.errors import ConfigError
 
 Describe = Callable[[State, Settings], str]
 
@@ -267,3 +268,20 @@ UNDOS: dict[str, UndoSpec] = {u.kind: u for u in (
 STEP_NAMES: tuple[str, ...] = tuple(STEPS)
 #: The steps that put a new release on the app.
 PROMOTE_STEPS: tuple[str, ...] = tuple(n for n, s in STEPS.items() if s.promotes)
+
+
+def check_hooks(settings: Settings) -> Settings:
+    """``settings`` once each hook names a step of this catalogue.
+
+    Where settings meet the catalogue (the tasks' settings, the tests'), so
+    that the settings module needs no catalogue (which needs the actions,
+    which need the settings).
+
+    :raises ConfigError: one line naming the unknown step and the known ones.
+    """
+    for when, hooks in (("before", settings.hooks_before), ("after", settings.hooks_after)):
+        for step in hooks:
+            if step not in STEPS:
+                raise ConfigError(f"herotasks.hooks.{when} names unknown step {step!r}",
+                                  f"steps are: {', '.join(STEP_NAMES)}")
+    return settings

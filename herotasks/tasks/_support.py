@@ -62,9 +62,12 @@ def is_dry(c: Any) -> bool:
 
 def settings(c: Any, stage: str | None = None, *, strategy: str | None = None,
              require_stage: bool = True) -> Settings:
-    """Resolved settings: CLI arguments over ``c.config`` (see core.config)."""
-    return Settings.resolve(c.config, stage=stage, strategy=strategy,
-                            require_stage=require_stage)
+    """Resolved settings: CLI arguments over ``c.config`` (see core.config),
+    their hooks checked against the step catalogue."""
+    from herotasks.core.steps import check_hooks
+
+    return check_hooks(Settings.resolve(c.config, stage=stage, strategy=strategy,
+                                        require_stage=require_stage))
 
 
 def api(c: Any, s: Settings) -> Any:

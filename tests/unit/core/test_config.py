@@ -164,7 +164,7 @@ class TestBadValues:
         ({"timeouts": {"boot": "soon"}}, "herotasks.timeouts.boot"),
         ({"api": {"retries": -1}}, "herotasks.api.retries"),
         ({"scratch": {"prefix": "Bad_Prefix"}}, "herotasks.scratch.prefix"),
-        ({"hooks": {"before": {"slug.bild": "echo"}}}, "unknown step 'slug.bild'"),
+        ({"hooks": {"before": {"slug.bild": ["echo", 3]}}}, "herotasks.hooks.before.slug.bild"),
         ({"migrations": {"paths": [""]}}, "herotasks.migrations.paths"),
         ({"migrations": {"mode": "sometimes"}}, "herotasks.migrations.mode"),
     ])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import itertools
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,7 +17,7 @@ from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy
 from herotasks.core.report import WINDOWS
 from herotasks.core.state import Pending, Process, State
-from herotasks.core.steps import STEP_NAMES, STEPS, UNDOS
+from herotasks.core.steps import STEP_NAMES, STEPS, UNDOS, check_hooks
 from herotasks.core.strategies import STRATEGIES, Strategy
 from herotasks.errors import ConfigError
 
@@ -108,9 +109,22 @@ def test_each_plan_has_one_promotion_first_of_its_live_steps():
 
 def test_hooks_are_checked_against_the_catalogue():
     for name in STEP_NAMES:
-        assert settings(hooks={"before": {name: "true"}}).hooks_before[name] == ("true",)
-    with pytest.raises(ConfigError, match="unknown step 'db.migrat'"):
-        settings(hooks={"after": {"db.migrat": "true"}})
+        s = check_hooks(settings(hooks={"before": {name: "true"}}))
+        assert s.hooks_before[name] == ("true",)
+    with pytest.raises(ConfigError, match="unknown step 'db.migrat'") as err:
+        check_hooks(settings(hooks={"after": {"db.migrat": "true"}}))
+    assert "\n" not in str(err.value)
+
+
+def test_the_tasks_check_hooks_against_the_catalogue():
+    from invoke import Config
+
+    from herotasks.tasks._support import settings as task_settings
+
+    config = Config(overrides={"herotasks": {"stages": STAGES, "preset": "rails",
+                                             "hooks": {"before": {"slug.bild": "true"}}}})
+    with pytest.raises(ConfigError, match="unknown step 'slug.bild'"):
+        task_settings(SimpleNamespace(config=config), "production")
 
 
 def test_the_planner_compares_no_strategy_names():
