@@ -40,7 +40,7 @@ OUTCOMES = ("ok", "maintenance", "app_error", "unavailable", "conn_error", "unex
 # whether it is acceptable depends on when it was served (see summarise).
 FAILED = ("app_error", "unavailable", "conn_error", "unexpected")
 
-# The sandbox router marks the answers it makes itself (docs/sandbox.md).
+# The sandbox router marks the answers it makes itself (sandbox/docs/sandbox.md).
 SANDBOX_HEADER = "X-Herotasks-Sandbox"
 MAINTENANCE_MARKER = b"herotasks-sandbox-maintenance"
 USER_AGENT = "herotasks-bench/1"

@@ -5,7 +5,7 @@ non-zero exit (no traceback), so every error here must read well as that one lin
 what is wrong, then what to do. ``str(err)`` is exactly that line.
 
 This module lives at the package root so adapters and the engine can share it
-without importing each other; ``herotasks.core.errors`` may re-export it.
+without importing each other.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each route names the schema link it implements (``resource``, ``title``):
 request bodies are validated against that link's schema before the handler
-runs, and ``tests/sandbox/test_schema_conformance.py`` validates every
+runs, and ``sandbox/tests/test_schema_conformance.py`` validates every
 response against the link's ``targetSchema``. ``ROUTES`` is the list of
 what the sandbox implements; the server does HTTP, auth, paging and errors.
 

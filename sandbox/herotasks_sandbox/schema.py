@@ -8,7 +8,7 @@ the test suite validates every response body against the link's
 ``targetSchema``.
 
 Validation is lenient exactly where real clients differ from the schema and
-Heroku accepts them (the official CLI sends them; tests/sandbox/test_cli.py
+Heroku accepts them (the official CLI sends them; sandbox/tests/test_cli.py
 drives it): the
 CLI's string and relative formation quantities and its ``size`` key, and
 heroku3's ``0``/``1`` for booleans. Those bodies are normalised by the
