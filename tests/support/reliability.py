@@ -81,6 +81,29 @@ class Bench:
         assert applied == self.live_migrations(), ("code and schema disagree", said)
 
 
+def bench_plan(setup: tuple[str, str]):
+    """The plan herotasks makes for a bench case (:func:`make_bench`'s app:
+    a worker, preboot on, assets to compile, a migration it cannot prove
+    online), from the planner itself, so a new step is in the matrix without
+    anyone adding it here."""
+    from herotasks.core.classify import Verdict
+    from herotasks.core.config import Settings
+    from herotasks.core.plan import plan_deploy
+    from herotasks.core.state import Pending, Process, State
+
+    strategy, method = setup
+    settings = Settings.resolve({"herotasks": {
+        "stages": {"production": {"app": "bench"}}, "preset": "rails",
+        "strategy": strategy, "promote": {"method": method}}}, stage="production")
+    state = State(app="bench", stage="production", new_commit="b" * 40,
+                  deployed_commit="a" * 40, pending=Pending(True, "db/migrate changed"),
+                  preboot=True, preboot_allowed=True, assets_rebuild=True,
+                  formation=(Process("web", 1, "Standard-1X"),
+                             Process("worker", 2, "Standard-1X")),
+                  migrations=(Verdict("db/migrate/2_case.rb", "window", "unknown"),))
+    return plan_deploy(state, settings)
+
+
 def make_bench(setup, api, tools, git_env, root: Path):
     """The app for ``setup``: deployed once, Standard dynos, a worker, preboot
     on (so every window step is in the plan), a pipeline when promoting by one."""
