@@ -73,3 +73,8 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
              stops_workers=False, preboot_off_in_window=False,
              preboot_without_window=False, waits_for_dynos=False),
 )}
+
+
+def listed(default: str) -> str:
+    """The strategies as the docs and ``--help`` list them, the default marked."""
+    return " | ".join(f"{name} (default)" if name == default else name for name in STRATEGIES)

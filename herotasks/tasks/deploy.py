@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from invoke import Collection, Config, Task, task
 
+from herotasks.core import strategies
 from herotasks.core.config import DEFAULTS, merged_tree
 from herotasks.errors import ConfigError
 from herotasks.tasks._support import (
@@ -35,7 +36,7 @@ from herotasks.tasks._support import (
 
 DEPLOY_HELP = {
     "ref": "branch, tag or commit to deploy (default: HEAD)",
-    "strategy": "herotasks (default), conditional or naive",
+    "strategy": strategies.listed(DEFAULTS["herotasks"]["strategy"]),
     "allow_dirty": "deploy although tracked files have uncommitted changes",
     "force_unlock": "take the deploy lock even if another deploy holds it",
     "json": "also write the report as JSON to this path (for CI)",
