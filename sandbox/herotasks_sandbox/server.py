@@ -148,9 +148,6 @@ class Sandbox:
             self.store.close()
 
     # -- helpers for the handler ------------------------------------------------
-    def check_token(self, token: str | None) -> bool:
-        return self.account_for(token) is not None
-
     def account_for(self, token: str | None) -> dict | None:
         """The account whose API token this is: the default account's
         (``api_key``) or one made with ``POST /_sandbox/admin/users``."""
