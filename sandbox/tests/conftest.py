@@ -1,12 +1,3 @@
 """The sandbox's own tests run on the sandbox's own pytest plugin."""
 
-from herotasks_sandbox.testing import (  # noqa: F401 (fixtures)
-    admin,
-    api,
-    app,
-    git_env,
-    heroku,
-    sandbox,
-    tools,
-    user_home,
-)
+from herotasks_sandbox.testing import *  # noqa: F403 (its fixtures, as __all__ names them)

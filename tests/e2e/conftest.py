@@ -2,17 +2,8 @@
 
 The sandbox and its fixtures come from the sandbox's own pytest plugin
 (:mod:`herotasks_sandbox.testing`, as pytest-httpbin serves httpbin); the
-deploy tests' shared projects from :mod:`tests.support.e2e`.
+deploy tests' shared projects from :mod:`tests.support.projects`.
 """
 
-from herotasks_sandbox.testing import (  # noqa: F401 (fixtures)
-    admin,
-    api,
-    app,
-    git_env,
-    heroku,
-    sandbox,
-    tools,
-    user_home,
-)
+from herotasks_sandbox.testing import *  # noqa: F403 (its fixtures, as __all__ names them)
 from tests.support.projects import project, rails  # noqa: F401 (fixtures)
