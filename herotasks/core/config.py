@@ -96,6 +96,9 @@ class Preset:
     #: config vars set on the scratch app when herotasks compiles the assets
     #: itself (so the buildpack does not compile them again)
     scratch_config: tuple[tuple[str, str], ...] = ()
+    #: how the framework's own SQL for a migration is got offline
+    #: (herotasks.core.classify.emitted), None when only the reader reads
+    sql_from: str | None = None
 
     @property
     def assets(self) -> dict[str, Any]:
@@ -139,6 +142,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         migrate_command="python manage.py migrate --noinput",
         migration_paths=("**/migrations/**",),
         reader="django",
+        sql_from="django",
         ignore=IgnoreRule(only_ending=(".py",), unless_deleted=("__init__.py",)),
         # Heroku's Python buildpack runs collectstatic on every build unless
         # this is set (it never looks for a committed staticfiles.json)

@@ -84,9 +84,13 @@ CASES = [
     ("drop-not-null", "ALTER TABLE t ALTER COLUMN n DROP NOT NULL;",
      "online", "DROP NOT NULL"),
     ("set-default", "ALTER TABLE t ALTER COLUMN n SET DEFAULT 1;",
-     "online", "SET/DROP DEFAULT"),
-    ("drop-default", "ALTER TABLE t ALTER n DROP DEFAULT;",
-     "online", "SET/DROP DEFAULT"),
+     "online", "SET DEFAULT"),
+    # Django's AddField with a Python-side default: the column is NOT NULL
+    # and its DEFAULT is dropped again, so the old code's INSERTs fail
+    ("django-add-then-drop-default",
+     'ALTER TABLE "t" ADD COLUMN "b" boolean DEFAULT false NOT NULL;\n'
+     'ALTER TABLE "t" ALTER COLUMN "b" DROP DEFAULT;',
+     "window", "DROP DEFAULT on line 2"),
     ("set-statistics", "ALTER TABLE t ALTER COLUMN n SET STATISTICS 500;",
      "online", "SET STATISTICS"),
     ("set-not-null", "ALTER TABLE t ALTER COLUMN n SET NOT NULL;",

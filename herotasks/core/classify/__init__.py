@@ -85,7 +85,7 @@ both except that a file marked window stays window under ``online``.
 from __future__ import annotations
 
 import importlib
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from herotasks.core.classify.common import IGNORED, ONLINE, WINDOW, Finding, Verdict, marker
 from herotasks.core.config import MIGRATION_MODES, PRESETS
@@ -95,13 +95,18 @@ __all__ = ["IGNORED", "ONLINE", "WINDOW", "Finding", "Verdict", "classify",
 
 
 def classify(preset: str, path: str, text: str | None, *,
-             mode: str = "auto") -> Verdict:
+             mode: str = "auto", emitted: Mapping[str, Any] | None = None,
+             unavailable: str = "") -> Verdict:
     """The verdict for one file of the diff.
 
     :param preset: a name in ``PRESETS`` (its record names the reader).
     :param text: the new content; ``None`` when the diff deletes the file
         (window: a migration that vanished was run or is about to be missing).
     :param mode: ``herotasks.migrations.mode``.
+    :param emitted: the SQL the framework emits per file
+        (:mod:`.emitted`); a file with it is classified from it, the others
+        are read statically.
+    :param unavailable: why the framework's SQL could not be had (shown).
     :raises ValueError: an unknown preset or mode (Settings validates both).
     """
     if preset not in PRESETS:
@@ -124,14 +129,24 @@ def classify(preset: str, path: str, text: str | None, *,
     if text is None:
         return Verdict(path, WINDOW, "deleted in the diff")
     reader = importlib.import_module(f"{__name__}.{record.reader}")
+    data = (emitted or {}).get(path)
+    if isinstance(data, dict) and "error" not in data:
+        kind, reason, found = reader.from_sql(path, text, data)
+        return Verdict(path, kind, reason, reader.READ_SQL, tuple(found.items))
     kind, reason, found = reader.read(path, text)
-    return Verdict(path, kind, reason, reader.READ, tuple(found.items))
+    why = (data or {}).get("error") if isinstance(data, dict) else None
+    read = reader.READ
+    if record.sql_from and (why or unavailable):
+        read += f" (no SQL from the framework: {why or unavailable})"
+    return Verdict(path, kind, reason, read, tuple(found.items))
 
 
 def classify_all(preset: str, files: Mapping[str, str | None], *,
-                 mode: str = "auto") -> tuple[Verdict, ...]:
+                 mode: str = "auto", emitted: Mapping[str, Any] | None = None,
+                 unavailable: str = "") -> tuple[Verdict, ...]:
     """Verdicts for every file of the diff, in the order given."""
-    return tuple(classify(preset, path, text, mode=mode)
+    return tuple(classify(preset, path, text, mode=mode, emitted=emitted,
+                          unavailable=unavailable)
                  for path, text in files.items())
 
 

@@ -38,6 +38,7 @@ from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
 
 READ = "Django operations, read statically"
+READ_SQL = "SQL from Django (sqlmigrate, offline), PostgreSQL's grammar"
 
 _ONLINE_OPS = {
     "CreateModel", "AlterModelOptions", "AlterModelManagers",
@@ -96,6 +97,7 @@ _GIS_FIELDS = frozenset({
     "MultiPointField", "MultiLineStringField", "MultiPolygonField",
     "GeometryCollectionField", "RasterField",
 })
+_NULL_BY_DEFAULT = frozenset({"NullBooleanField"})  # null=True built in
 NO_COLUMN_FIELDS = frozenset({"ManyToManyField", "ForeignObject"})
 
 
@@ -258,7 +260,8 @@ def _add_field(op: ast.Call, found: Findings) -> None:
                       "an expression default may rewrite the table")
         else:
             found.ok("AddField(db_default)", line)
-    elif _is(_kwarg(field, "null"), True):
+    elif _is(_kwarg(field, "null"), True) or (
+            kind in _NULL_BY_DEFAULT and not _is(_kwarg(field, "null"), False)):
         found.ok("AddField(null=True)", line)
     elif _kwarg(field, "default") is not None:
         found.bad("AddField", line,
@@ -280,3 +283,46 @@ def _volatile_db_default(node: ast.expr) -> bool:
             isinstance(a, ast.Constant) for a in node.args):
         return False
     return True
+
+
+def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
+    """(kind, reason, findings) from the SQL Django emits for the file
+    (:mod:`.emitted`): each operation's statements, read with one SQL session
+    so a table created by an earlier operation is known to later ones."""
+    found = Findings()
+    lines = _op_lines(path, text)
+    ops = data.get("ops") or []
+    session = sql.Session(bool(data.get("atomic", True)))
+    for i, op in enumerate(ops):
+        line = lines[i] if len(lines) == len(ops) else 0
+        what = str(op.get("op", "operation"))[:60]
+        if op.get("sql") is None:
+            if op.get("noop"):
+                found.ok("RunPython(noop)", line)
+            else:
+                found.bad(what, line, "Python, not SQL: unknown effect")
+            continue
+        inner = sql.findings(op["sql"], session=session)
+        if not inner.items:
+            found.ok(f"{what} (no SQL)", line)
+        for f in inner.items:  # the operation's line in the file, not the SQL's
+            found.items.append(type(f)(line, f"{what}: {f.what}", f.kind, f.why))
+    if data.get("deferred"):
+        inner = sql.findings(data["deferred"], session=session)
+        for f in inner.items:
+            found.items.append(type(f)(0, f"deferred: {f.what}", f.kind, f.why))
+    kind, reason = found.verdict("no operations")
+    return kind, reason, found
+
+
+def _op_lines(path: str, text: str) -> list[int]:
+    """The line of each top-level operation, in order (empty if unreadable)."""
+    try:
+        tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError):
+        return []
+    for node in ast.walk(tree):
+        target, value = _assignment(node) if isinstance(node, ast.stmt) else (None, None)
+        if target == "operations" and isinstance(value, (ast.List, ast.Tuple)):
+            return [op.lineno for op in value.elts]
+    return []

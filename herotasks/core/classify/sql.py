@@ -8,7 +8,7 @@ into online or window are herotasks' own; each says where it comes from:
 - **PG-ALTER**: PostgreSQL docs, ALTER TABLE (lock levels per form; "Notes":
   adding a column with a volatile DEFAULT, a stored generated column or an
   identity rewrites the table and its indexes; ALTER COLUMN TYPE may rewrite;
-  SET NOT NULL scans the table; SET/DROP DEFAULT change only later INSERTs;
+  SET NOT NULL scans the table; SET DEFAULT changes only later INSERTs;
   DROP NOT NULL changes only the catalog; ADD CONSTRAINT CHECK/FOREIGN KEY
   scans the table unless NOT VALID; VALIDATE CONSTRAINT takes only SHARE
   UPDATE EXCLUSIVE, so reads and writes go on).
@@ -63,7 +63,7 @@ _ADDS = {  # CREATE statements that add an object the old code does not use
 }
 _NEUTRAL = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt)
 _COLUMN_SAFE = {  # ALTER TABLE forms that neither scan nor break the old code
-    _AT.AT_ColumnDefault: ("SET/DROP DEFAULT", "changes only later INSERTs (PG-ALTER)"),
+    _AT.AT_ColumnDefault: ("SET DEFAULT", "changes only later INSERTs (PG-ALTER)"),
     _AT.AT_DropNotNull: ("DROP NOT NULL", "catalog only (PG-ALTER)"),
     _AT.AT_SetStatistics: ("SET STATISTICS", "SHARE UPDATE EXCLUSIVE (PG-ALTER)"),
     _AT.AT_SetOptions: ("SET (attribute_option)", "SHARE UPDATE EXCLUSIVE (PG-ALTER)"),
@@ -78,7 +78,7 @@ _COLUMN_BAD = {
 }
 
 
-class _State:
+class Session:
     """What earlier statements of the same file leave behind."""
 
     def __init__(self, transactional: bool | None) -> None:
@@ -95,7 +95,8 @@ class _State:
         return self.outer or self.explicit
 
 
-def findings(text: str, *, transactional: bool | None = None) -> Findings:
+def findings(text: str, *, transactional: bool | None = None,
+             session: Session | None = None) -> Findings:
     """Findings for every statement of ``text``.
 
     :param transactional: True when the whole text runs in one transaction
@@ -103,6 +104,9 @@ def findings(text: str, *, transactional: bool | None = None) -> Findings:
         NOT VALID constraint validated later in the text is validated in the
         same transaction); None or False for a plain file whose transaction
         is only what it writes itself.
+    :param session: what earlier texts of the same migration left (tables
+        created, constraints added NOT VALID), when a migration's SQL comes
+        in several pieces (one per Django operation).
     """
     found = Findings()
     try:
@@ -118,10 +122,11 @@ def findings(text: str, *, transactional: bool | None = None) -> Findings:
         # the statements before the one that does not parse are still shown
         ends = [t.end for t in parser.scan(text[:where]) if text[t.start] == ";"]
         if ends:
-            found = findings(text[:ends[-1] + 1], transactional=transactional)
+            found = findings(text[:ends[-1] + 1], transactional=transactional,
+                             session=session)
         found.bad("SQL", line, f"does not parse: {message[:80]}")
         return found
-    state = _State(transactional)
+    state = session if session is not None else Session(transactional)
     for raw in stmts:
         start = _start(text, raw.stmt_location or 0)
         line = text.count("\n", 0, start) + 1
@@ -169,7 +174,7 @@ def _rel(node: Any) -> str:
     return rv.relname if rv is not None else ""
 
 
-def _statement(stmt: Any, line: int, snippet: str, state: _State,
+def _statement(stmt: Any, line: int, snippet: str, state: Session,
                found: Findings) -> None:
     kind = type(stmt)
     if isinstance(stmt, ast.TransactionStmt):
@@ -247,7 +252,7 @@ def _rename_label(stmt: Any) -> str:
     return f"RENAME {stmt.renameType.name.removeprefix('OBJECT_')}"
 
 
-def _index(stmt: Any, line: int, state: _State, found: Findings) -> None:
+def _index(stmt: Any, line: int, state: Session, found: Findings) -> None:
     table = _rel(stmt)
     if stmt.concurrent:
         if state.in_transaction:
@@ -262,7 +267,7 @@ def _index(stmt: Any, line: int, state: _State, found: Findings) -> None:
                   "without CONCURRENTLY it locks writes (PG-INDEX, SM)")
 
 
-def _alter_table(stmt: Any, line: int, state: _State, found: Findings) -> None:
+def _alter_table(stmt: Any, line: int, state: Session, found: Findings) -> None:
     table = _rel(stmt)
     new = table in state.created
     for cmd in stmt.cmds:
@@ -275,6 +280,13 @@ def _alter_table(stmt: Any, line: int, state: _State, found: Findings) -> None:
                 found.bad("ALTER TABLE ADD COLUMN", line, why)
             else:
                 found.ok("ALTER TABLE ADD COLUMN", line)
+        elif sub == _AT.AT_ColumnDefault and cmd.def_ is None:
+            # what Django does after adding a NOT NULL column with a
+            # Python-side default: the old code's INSERTs, which leave the
+            # column out, then fail
+            found.bad("ALTER TABLE ALTER COLUMN DROP DEFAULT", line,
+                      "a NOT NULL column without a default breaks the old code's "
+                      "INSERTs")
         elif sub in _COLUMN_SAFE:
             found.ok(f"ALTER TABLE ALTER COLUMN {_COLUMN_SAFE[sub][0]}", line)
         elif sub in _COLUMN_BAD:
@@ -298,7 +310,7 @@ def _sub_name(sub: Any) -> str:
     return sub.name.removeprefix("AT_")
 
 
-def _add_constraint(con: Any, line: int, state: _State, found: Findings) -> None:
+def _add_constraint(con: Any, line: int, state: Session, found: Findings) -> None:
     if con.contype in (_CT.CONSTR_FOREIGN, _CT.CONSTR_CHECK):
         name = "FOREIGN KEY" if con.contype == _CT.CONSTR_FOREIGN else "CHECK"
         if con.skip_validation:
