@@ -10,12 +10,17 @@ with the scratch name that is not ours. Nothing has changed at that point.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from invoke.exceptions import CommandTimedOut
+
 from herotasks.adapters import git
+from herotasks.adapters.shell import run_local
 from herotasks.core import assets, classify, dynos, migrations, scratch
-from herotasks.core.config import Settings
+from herotasks.core.classify import emitted
+from herotasks.core.config import PRESETS, Settings
 from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
@@ -190,6 +195,45 @@ def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
     )
 
 
+def migration_verdicts(c: Any, settings: Settings, source: str,
+                       pend: Pending) -> tuple[classify.Verdict, ...]:
+    """Each pending file's verdict: from the SQL the framework emits where the
+    preset can get it offline (before any window), else from reading it."""
+    texts = {f: assets.show_file(c, source, f) for f in pend.files}
+    found, why = framework_sql(c, settings, texts)
+    return classify.classify_all(settings.preset, texts, mode=settings.migrations_mode,
+                                 emitted=found, unavailable=why)
+
+
+def framework_sql(c: Any, settings: Settings,
+                  texts: dict[str, str | None]) -> tuple[dict, str]:
+    """The framework's own SQL per file (herotasks.core.classify.emitted),
+    and why there is none when there is none. Runs the project's Python on
+    this machine over the working tree, so only files whose working-tree
+    content is the deploy commit's are asked about."""
+    preset = PRESETS[settings.preset]
+    if settings.migrations_mode != "auto" or preset.sql_from != "django":
+        return {}, ""
+    python = emitted.python_of(settings.migrate_command)
+    if python is None:
+        return {}, "the migrate command is no `python manage.py`"
+    root = git.toplevel(c)
+    paths = [p for p in emitted.matches(texts, root)
+             if not preset.ignore.ignores(p, deleted=False)]
+    if not paths:
+        return {}, "the working tree does not hold the deploy commit's files"
+
+    def run(cmd: str) -> tuple[bool, str]:
+        try:
+            result = run_local(c, f"cd {shlex.quote(root)} && {cmd}", hide=True,
+                               warn=True, readonly=True, timeout=300)
+        except CommandTimedOut:
+            return False, ""
+        return result.ok, result.stdout
+
+    return emitted.django_sql(run, python, paths)
+
+
 def space_of(app: dict) -> str | None:
     """The Private Space an app runs in (its name), None in the Common Runtime."""
     space = app.get("space")
@@ -217,9 +261,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     scratch_exists = check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
-    verdicts = classify.classify_all(
-        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
-        mode=settings.migrations_mode) if pend.pending else ()
+    verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(

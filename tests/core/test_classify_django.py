@@ -383,3 +383,45 @@ def test_python_of_the_migrate_command():
     assert emitted.python_of("python3.12 ./manage.py migrate") == "python3.12"
     assert emitted.python_of("bin/rails db:migrate") is None
     assert emitted.python_of(None) is None
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_observe_classifies_from_djangos_sql_when_the_tree_is_the_commit(
+        tmp_path, monkeypatch, dirty):
+    """deploy's observe step: the pending files of the deploy commit are
+    classified from Django's SQL (AlterField that only drops NOT NULL:
+    online), unless the working tree differs (then read statically)."""
+    from invoke import Context
+
+    from herotasks.core.config import Settings
+    from herotasks.core.observe import migration_verdicts
+    from herotasks.core.state import Pending
+
+    path = "tally/migrations/0002_x.py"
+    _, text, _, _ = _sql_case(
+        tmp_path, "migrations.AlterField(model_name='counter', name='label', "
+        "field=models.CharField(max_length=20, null=True))")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A")
+    _git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    source = _git(tmp_path, "rev-parse", "HEAD")
+    if dirty:
+        (tmp_path / path).write_text(text + "\n# edited\n")
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.resolve(
+        {"herotasks": {"preset": "django",
+                       "migrations": {"command": f"{sys.executable} manage.py "
+                                      "migrate --noinput"}}}, require_stage=False)
+    (verdict,) = migration_verdicts(Context(), settings, source,
+                                    Pending(True, "diff", (path,)))
+    if dirty:
+        assert (verdict.kind, verdict.read) == (
+            "window", django_reader.READ + " (no SQL from the framework: the working "
+            "tree does not hold the deploy commit's files)")
+    else:
+        assert (verdict.kind, verdict.read) == ("online", django_reader.READ_SQL)
