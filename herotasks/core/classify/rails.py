@@ -220,7 +220,7 @@ def _positional(args: str) -> list[str]:
 def _opt(args: str, key: str) -> str | None:
     """The value text of ``key: value`` / ``:key => value`` in an argument list."""
     match = re.search(rf"(?:\b{key}:|:{key}\s*=>)\s*(\{{[^}}]*\}}|->\s*\{{[^}}]*\}}"
-                      rf"|[^,)}}]+)", args)
+                      rf"|\"[^\"]*\"|'[^']*'|[^,)}}]+)", args)
     return match.group(1).strip() if match else None
 
 
@@ -318,9 +318,9 @@ class _Reader:
             table = (_positional(args.split(" do")[0]) or [":t"])[0]
             for inner in stmt.body:
                 self.table_stmt(var.group(1) if var else "t", table, inner)
-        elif name.endswith(".up") and "." in name:
+        elif re.match(r"^\w+\.up\b", stmt.text):  # dir.up do ... end
             self.body(stmt.body)
-        elif name.endswith(".down") and "." in name:
+        elif re.match(r"^\w+\.down\b", stmt.text):
             return
         else:
             found.bad(name.split()[0][:40], line, "block not read")
