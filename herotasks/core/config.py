@@ -155,6 +155,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         migrate_command="alembic upgrade head",
         migration_paths=("alembic/versions", "migrations/versions"),
         reader="alembic",
+        sql_from="alembic",
         ignore=IgnoreRule(only_ending=(".py",), unless_deleted=("__init__.py",)),
     ),
     # everything from the user's config; migrations read as SQL files

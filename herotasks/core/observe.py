@@ -212,11 +212,8 @@ def framework_sql(c: Any, settings: Settings,
     this machine over the working tree, so only files whose working-tree
     content is the deploy commit's are asked about."""
     preset = PRESETS[settings.preset]
-    if settings.migrations_mode != "auto" or preset.sql_from != "django":
+    if settings.migrations_mode != "auto" or preset.sql_from is None:
         return {}, ""
-    python = emitted.python_of(settings.migrate_command)
-    if python is None:
-        return {}, "the migrate command is no `python manage.py`"
     root = git.toplevel(c)
     paths = [p for p in emitted.matches(texts, root)
              if not preset.ignore.ignores(p, deleted=False)]
@@ -231,7 +228,8 @@ def framework_sql(c: Any, settings: Settings,
             return False, ""
         return result.ok, result.stdout
 
-    return emitted.django_sql(run, python, paths)
+    return emitted.SOURCES[preset.sql_from](run, settings.migrate_command,
+                                            {p: texts[p] or "" for p in paths})
 
 
 def space_of(app: dict) -> str | None:

@@ -100,7 +100,7 @@ def _verdict_lines(verdict: Any) -> list[str]:
     decided = getattr(verdict, "decided_by", None)
     for finding in findings[:_SHOWN]:
         mark = ">" if finding is decided else " "
-        where = f"line {finding.line}" if finding.line else "(deferred)"
+        where = f"line {finding.line}" if finding.line else ""
         why = f" ({finding.why})" if finding.why else ""
         lines.append(f"          {mark} {where:10s} {finding.kind:7s} "
                      f"{finding.what}{why}")

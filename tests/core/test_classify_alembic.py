@@ -190,3 +190,90 @@ def test_alembic_preset_fills_the_migrate_step_and_paths():
 ])
 def test_alembic_ignore_rule(path, text, kind):
     assert classify("alembic", path, text).kind == kind
+
+
+# -- the SQL Alembic prints offline (upgrade DOWN:REV --sql) -----------------------
+
+def _alembic_project(root, revisions: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "alembic", "init", "alembic"],
+                   cwd=root, check=True, capture_output=True)
+    ini = (root / "alembic.ini").read_text()
+    (root / "alembic.ini").write_text(ini.replace(
+        "driver://user:pass@localhost/dbname", "postgresql+psycopg://u@127.0.0.1/x"))
+    for name, text in revisions.items():
+        (root / "alembic" / "versions" / name).write_text(text)
+
+
+def _rev(rev: str, down: str | None, *lines: str) -> str:
+    text = revision(*lines).replace("'1a2b3c4d5e6f'", repr(rev))
+    return text.replace("'0f9e8d7c6b5a'", repr(down))
+
+
+def test_sql_from_alembic_offline(tmp_path):
+    pytest.importorskip("alembic")
+    import subprocess
+    import sys
+
+    from herotasks.core.classify import emitted
+
+    files = {
+        "0001_counter.py": _rev("0001", None,
+                                "op.create_table('counter',",
+                                "    sa.Column('id', sa.Integer(), primary_key=True),",
+                                "    sa.Column('label', sa.String(20), nullable=False))"),
+        "0002_label_null.py": _rev("0002", "0001",
+                                   "op.alter_column('counter', 'label', "
+                                   "existing_type=sa.String(20), nullable=True)"),
+        "0003_label_idx.py": _rev("0003", "0002",
+                                  "op.create_index('ix_label', 'counter', ['label'])"),
+        "0004_uid.py": _rev("0004", "0003",
+                            "op.add_column('counter', sa.Column('uid', sa.Uuid(), "
+                            "server_default=sa.text('gen_random_uuid()')))"),
+    }
+    _alembic_project(tmp_path, files)
+
+    def run(cmd: str) -> tuple[bool, str]:
+        done = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        return done.returncode == 0, done.stdout
+
+    command = emitted.alembic_command(f"{sys.executable} -m alembic upgrade head")
+    paths = {f"alembic/versions/{n}": t for n, t in files.items()}
+    data, why = emitted.alembic_sql(run, command, paths)
+    assert why == ""
+    kinds = {}
+    for path, text in paths.items():
+        assert "error" not in data[path], data[path]
+        verdict = classify("alembic", path, text, emitted=data)
+        assert verdict.read == alembic_reader.READ_SQL
+        kinds[path.rsplit("/", 1)[1]] = (verdict.kind, verdict.reason)
+    assert kinds["0001_counter.py"] == ("online", "CREATE TABLE")
+    assert kinds["0002_label_null.py"] == (
+        "online", "ALTER TABLE ALTER COLUMN DROP NOT NULL")
+    assert kinds["0003_label_idx.py"][0] == "window"
+    assert "CREATE INDEX" in kinds["0003_label_idx.py"][1]
+    assert kinds["0004_uid.py"][0] == "window"
+    assert "may be volatile" in kinds["0004_uid.py"][1]
+
+
+@pytest.mark.parametrize("text, span", [
+    (_rev("0002", "0001", "pass"), "0001:0002"),
+    (_rev("0001", None, "pass"), "0001"),
+    (_rev("0003", "0001", "pass").replace("down_revision = '0001'",
+                                          "down_revision = ('0001', '0002')"), None),
+])
+def test_revision_range(text, span):
+    from herotasks.core.classify import emitted
+
+    assert emitted.revision_range(text) == span
+
+
+def test_alembic_command():
+    from herotasks.core.classify import emitted
+
+    assert emitted.alembic_command("alembic upgrade head") == "alembic upgrade"
+    assert emitted.alembic_command("flask db upgrade") == "flask db upgrade"
+    assert emitted.alembic_command("bin/migrate") is None

@@ -36,6 +36,7 @@ from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
 
 READ = "Alembic operations, read statically"
+READ_SQL = "SQL from Alembic (upgrade --sql, offline), PostgreSQL's grammar"
 
 _ADDS = {"create_sequence", "create_table_comment"}
 _STABLE_DEFAULT = re.compile(r"\s*(now\(\)|current_timestamp|current_date|"
@@ -243,3 +244,12 @@ class _Reader:
             bad = sorted(keys - _ALTER_SAFE)
             self.found.bad(what, line, f"{', '.join(bad)}: the old code uses the "
                            "column as it was (PG-ALTER, SM)")
+
+
+def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
+    """(kind, reason, findings) from ``alembic upgrade --sql``'s output (its
+    own BEGIN/COMMIT and alembic_version bookkeeping left out of the verdict;
+    the lines are the printed SQL's)."""
+    found = sql.findings(data.get("sql") or "", skip_tables=frozenset({"alembic_version"}))
+    kind, reason = found.verdict("no statements")
+    return kind, reason, found

@@ -1,5 +1,11 @@
 """The SQL a framework itself emits for a migration, got offline.
 
+Alembic prints it itself: ``alembic upgrade DOWN:REV --sql`` (offline mode,
+no database), one revision at a time so each file gets its own SQL; the
+command is the preset's migrate command with ``head`` replaced by the range
+(``flask db upgrade`` works alike). It needs the project's ``env.py`` to
+run offline; where it does not, the static reading is used.
+
 Reading Python or Ruby guesses; the framework's own SQL is the truth (an
 ``AlterField`` that emits nothing, a ``SlugField``'s index). For Django it is
 what ``manage.py sqlmigrate`` prints, got the same way (Django's
@@ -24,6 +30,7 @@ deferred SQL (indexes and foreign keys run when the editor closes).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -161,3 +168,72 @@ def matches(texts: Mapping[str, str | None], root: str) -> list[str]:
         except OSError:
             continue
     return same
+
+
+def revision_range(text: str) -> str | None:
+    """``DOWN:REV`` of an Alembic revision file (``REV`` for the first one),
+    None for a merge or a file that does not say."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant):
+                    found[target.id] = node.value.value
+    rev, down = found.get("revision"), found.get("down_revision", ...)
+    if not isinstance(rev, str) or not (down is None or isinstance(down, str)):
+        return None
+    return f"{down}:{rev}" if down else rev
+
+
+def alembic_command(migrate_command: str | None) -> str | None:
+    """``alembic upgrade`` from ``alembic upgrade head`` (or ``flask db
+    upgrade``): the migrate command without its target."""
+    words = shlex.split(migrate_command or "")
+    if "upgrade" not in words:
+        return None
+    return " ".join(shlex.quote(w) for w in words[:words.index("upgrade") + 1])
+
+
+def alembic_sql(run: Callable[[str], tuple[bool, str]], command: str,
+                texts: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """Each revision file's SQL, as ``alembic upgrade DOWN:REV --sql`` prints
+    it; a file it cannot be had for gets ``{"error": ...}``."""
+    out: dict[str, Any] = {}
+    for path, text in texts.items():
+        span = revision_range(text)
+        if span is None:
+            out[path] = {"error": "no single down_revision (a merge?)"}
+            continue
+        ok, stdout = run(f"{command} {shlex.quote(span)} --sql")
+        out[path] = {"sql": stdout} if ok else {
+            "error": f"{command} {span} --sql failed"}
+    return out, ""
+
+
+_Run = Callable[[str], tuple[bool, str]]
+
+
+def from_django(run: _Run, migrate_command: str | None,
+                texts: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    python = python_of(migrate_command)
+    if python is None:
+        return {}, "the migrate command is no `python manage.py`"
+    return django_sql(run, python, list(texts))
+
+
+def from_alembic(run: _Run, migrate_command: str | None,
+                 texts: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    command = alembic_command(migrate_command)
+    if command is None:
+        return {}, "the migrate command is no `... upgrade`"
+    return alembic_sql(run, command, texts)
+
+
+#: Preset.sql_from -> how that framework's SQL is got: (run, migrate command,
+#: {path: text}) -> ({path: data}, why none)
+SOURCES = {"django": from_django, "alembic": from_alembic}

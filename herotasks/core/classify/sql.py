@@ -96,7 +96,8 @@ class Session:
 
 
 def findings(text: str, *, transactional: bool | None = None,
-             session: Session | None = None) -> Findings:
+             session: Session | None = None,
+             skip_tables: frozenset[str] = frozenset()) -> Findings:
     """Findings for every statement of ``text``.
 
     :param transactional: True when the whole text runs in one transaction
@@ -107,6 +108,8 @@ def findings(text: str, *, transactional: bool | None = None,
     :param session: what earlier texts of the same migration left (tables
         created, constraints added NOT VALID), when a migration's SQL comes
         in several pieces (one per Django operation).
+    :param skip_tables: the framework's own bookkeeping (Alembic's
+        ``alembic_version``): statements on them are not the migration's.
     """
     found = Findings()
     try:
@@ -128,6 +131,8 @@ def findings(text: str, *, transactional: bool | None = None,
         return found
     state = session if session is not None else Session(transactional)
     for raw in stmts:
+        if skip_tables and _rel(raw.stmt) in skip_tables:
+            continue
         start = _start(text, raw.stmt_location or 0)
         line = text.count("\n", 0, start) + 1
         _statement(raw.stmt, line, text[start:start + 200], state, found)
