@@ -39,6 +39,7 @@ understood: window, except rows put into a table created in the same file.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from pglast import ast, enums, parser
@@ -123,19 +124,27 @@ def findings(text: str, *, transactional: bool | None = None,
                       "never ends")
             return found
         # the statements before the one that does not parse are still shown
-        ends = [t.end for t in parser.scan(text[:where]) if text[t.start] == ";"]
+        try:
+            ends = [t.end for t in parser.scan(text[:where]) if text[t.start] == ";"]
+        except ParseError:
+            ends = []
         if ends:
             found = findings(text[:ends[-1] + 1], transactional=transactional,
                              session=session)
         found.bad("SQL", line, f"does not parse: {message[:80]}")
         return found
     state = session if session is not None else Session(transactional)
+    # the whole text parsed, so it scans: each statement's first token
+    # (libpg_query's location may include the comments before it)
+    tokens = parser.scan(text)
+    starts = [t.start for t in tokens]
     for raw in stmts:
         if skip_tables and _rel(raw.stmt) in skip_tables:
             continue
-        start = _start(text, raw.stmt_location or 0)
+        first = bisect.bisect_left(starts, raw.stmt_location or 0)
+        start = tokens[first].start if first < len(tokens) else raw.stmt_location or 0
         line = text.count("\n", 0, start) + 1
-        _statement(raw.stmt, line, text[start:start + 200], state, found)
+        _statement(raw.stmt, line, _label(text, tokens[first:first + 6]), state, found)
     return found
 
 
@@ -150,24 +159,16 @@ def read(path: str, text: str) -> tuple[str, str, Findings]:
     return kind, reason, found
 
 
-def _start(text: str, at: int) -> int:
-    """Where the statement's first token is (libpg_query's location includes
-    the white space and comments after the previous ``;``)."""
-    tokens = parser.scan(text[at:at + 4000])
-    return at + tokens[0].start if tokens else at
-
-
-def _label(snippet: str) -> str:
+def _label(text: str, tokens: Any) -> str:
     """The statement's leading keywords: ``DROP TABLE``, ``CREATE OR
     REPLACE VIEW``, ``UPDATE``."""
     words: list[str] = []
-    for token in parser.scan(snippet):
-        if token.kind == "NO_KEYWORD" or len(words) == 4:
+    for token in tokens:
+        if token.kind == "NO_KEYWORD":
             break
-        word = snippet[token.start:token.end + 1].upper()
-        if word in ("UNIQUE", "IF", "ONLY"):
-            continue
-        words.append(word)
+        word = text[token.start:token.end + 1].upper()
+        if word not in ("UNIQUE", "IF", "ONLY"):
+            words.append(word)
     if words[:2] == ["CREATE", "OR"]:
         return " ".join(words[:4])
     return " ".join(words[:1] if words[:1] in (["UPDATE"], ["DELETE"], ["INSERT"],
@@ -179,7 +180,7 @@ def _rel(node: Any) -> str:
     return rv.relname if rv is not None else ""
 
 
-def _statement(stmt: Any, line: int, snippet: str, state: Session,
+def _statement(stmt: Any, line: int, label: str, state: Session,
                found: Findings) -> None:
     kind = type(stmt)
     if isinstance(stmt, ast.TransactionStmt):
@@ -213,7 +214,7 @@ def _statement(stmt: Any, line: int, snippet: str, state: Session,
             else:
                 found.ok("DROP INDEX CONCURRENTLY", line)
         else:
-            found.bad(_label(snippet), line, "the old code may still use it")
+            found.bad(label, line, "the old code may still use it")
     elif kind in _ADDS:
         found.ok(_ADDS[kind], line)
     elif kind is ast.ViewStmt:
@@ -244,9 +245,9 @@ def _statement(stmt: Any, line: int, snippet: str, state: Session,
     elif kind is ast.InsertStmt and _rel(stmt) in state.created:
         found.ok("INSERT (new table)", line)
     elif kind in (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt):
-        found.bad(_label(snippet), line, "data change")
+        found.bad(label, line, "data change")
     else:
-        found.bad(_label(snippet) or kind.__name__, line, "not known to be safe")
+        found.bad(label or kind.__name__, line, "not known to be safe")
 
 
 def _rename_label(stmt: Any) -> str:
