@@ -101,6 +101,10 @@ FIELDS = [
      "online", ""),
     ("CIEmailField", "django.contrib.postgres.fields.CIEmailField(max_length=254, "
      "null=True)", "online", ""),
+    ("SearchVectorField", "django.contrib.postgres.search.SearchVectorField(null=True)",
+     "online", ""),
+    ("SearchQueryField", "django.contrib.postgres.search.SearchQueryField(null=True)",
+     "online", ""),
     # defaults: only a database default keeps the old code's INSERTs working
     ("BooleanField-python-default", "models.BooleanField(default=False)",
      "window", "Python-side default only"),
@@ -135,6 +139,8 @@ STATIC_ONLY = [
      "null=True, srid=4326)", "window", "GiST index"),
     ("RasterField", "django.contrib.gis.db.models.fields.RasterField(null=True)",
      "window", "GiST index"),
+    ("GenericRelation", "django.contrib.contenttypes.fields.GenericRelation("
+     "to='tally.counter')", "online", "AddField(GenericRelation)"),
     # a third-party or custom class may emit anything
     ("TreeForeignKey", "mptt.fields.TreeForeignKey(null=True, on_delete=django.db."
      "models.deletion.CASCADE, to='tally.counter')", "window", "custom or third-party"),
@@ -149,6 +155,7 @@ def migration(number: int, field: str, *, name: str = "f", previous: str) -> str
     return textwrap.dedent(f"""\
         import django.contrib.postgres.fields
         import django.contrib.postgres.functions
+        import django.contrib.postgres.search
         import django.db.models.deletion
         import django.db.models.functions
         import django.db.models.functions.datetime
@@ -183,11 +190,12 @@ def _django_fields() -> set[str]:
     """Every Field class Django ships (core and contrib.postgres) that a
     migration can name."""
     from django.contrib.postgres import fields as pg_fields
+    from django.contrib.postgres import search as pg_search
     from django.db import models
 
     names = set()
     for module in (models, models.fields, models.fields.related,
-                   models.fields.json, models.fields.files, pg_fields):
+                   models.fields.json, models.fields.files, pg_fields, pg_search):
         for name, obj in vars(module).items():
             # type(obj), not isinstance: a lazy settings object would load
             if issubclass(type(obj), type) and issubclass(obj, models.Field) and \
@@ -199,10 +207,11 @@ def _django_fields() -> set[str]:
 def test_every_field_type_django_ships_is_known_to_the_reader():
     known = (django_reader.PLAIN_FIELDS | set(django_reader.IMPLIED)
              | django_reader.NO_COLUMN_FIELDS | {"ForeignKey"})
-    # bases, and OrderWrt (the _order column of AlterOrderWithRespectTo,
-    # never written in an AddField)
+    # bases, OrderWrt (the _order column of AlterOrderWithRespectTo, never
+    # written in an AddField) and search's private _Float4Field (an
+    # output_field for rank expressions)
     abstract = {"Field", "RelatedField", "RangeField", "ContinuousRangeField",
-                "CIText", "OrderWrt"}
+                "CIText", "OrderWrt", "_Float4Field"}
     missing = _django_fields() - known - abstract
     assert not missing, f"field types the reader does not know: {sorted(missing)}"
     tested = {c[0].split("-")[0] for c in FIELDS + STATIC_ONLY}

@@ -19,8 +19,8 @@ schema.py`` and ``base.py``'s ``data_types``/``data_type_check_constraints``,
   (PostgreSQL has no other kind before 18): a rewrite.
 - GeoDjango's geometry and raster fields build a GiST index unless
   ``spatial_index=False``.
-- ``ManyToManyField`` is a join table, ``ForeignObject`` and
-  ``CompositePrimaryKey`` no column.
+- ``ManyToManyField`` is a join table; ``ForeignObject``,
+  ``GenericRelation`` and ``GenericForeignKey`` add no column.
 - Any other class (a custom field, ``TreeForeignKey``, ``MoneyField``,
   ``EncryptedTextField``) may emit anything: window.
 
@@ -72,7 +72,7 @@ PLAIN_FIELDS = frozenset({
     # django.contrib.postgres
     "ArrayField", "HStoreField", "CICharField", "CIEmailField", "CITextField",
     "IntegerRangeField", "BigIntegerRangeField", "DecimalRangeField",
-    "DateTimeRangeField", "DateRangeField",
+    "DateTimeRangeField", "DateRangeField", "SearchVectorField", "SearchQueryField",
 })
 #: the field class implies SQL its arguments do not show: (why, unless-kwarg)
 IMPLIED = {
@@ -98,7 +98,9 @@ _GIS_FIELDS = frozenset({
     "GeometryCollectionField", "RasterField",
 })
 _NULL_BY_DEFAULT = frozenset({"NullBooleanField"})  # null=True built in
-NO_COLUMN_FIELDS = frozenset({"ManyToManyField", "ForeignObject"})
+NO_COLUMN_FIELDS = frozenset({"ManyToManyField", "ForeignObject",
+                              # contenttypes: no column of their own
+                              "GenericRelation", "GenericForeignKey"})
 
 
 def read(path: str, text: str) -> tuple[str, str, Findings]:
