@@ -184,3 +184,20 @@ def test_post_migrate_counts_as_a_pending_migration(tmp_path):
     assert names == [post]
     verdict = classify("rails", post, (tmp_path / post).read_text())
     assert (verdict.kind, verdict.decided_by.what) == ("window", "remove_column")
+
+
+@pytest.mark.parametrize("text, kind, reason", [
+    (rails("def up; end\n\ndef down; end"), "online", "no operations"),
+    (rails("class Note < ApplicationRecord; end\n\ndef up\n"
+           "  Note.update_all(done: true)\nend"), "window", "Note.update_all on line 5"),
+    (rails(change('create_enum :mood, ["ok", "sad"]', 'enable_extension "citext"',
+                  'add_enum_value :mood, "meh"')),
+     "online", "create_enum, enable_extension, add_enum_value"),
+    (rails(change('rename_enum_value :mood, from: "sad", to: "blue"')),
+     "window", "rename_enum_value"),
+], ids=["empty-one-line-methods", "one-line-model-class", "enums-extensions",
+        "rename-enum-value"])
+def test_rails_one_liners_and_enums(text, kind, reason):
+    verdict = classify("rails", "db/migrate/20261204101200_x.rb", text)
+    assert verdict.kind == kind, verdict.reason
+    assert reason in verdict.reason

@@ -74,6 +74,10 @@ _COLUMN_TYPES = {
     "serial", "bigserial", "virtual",
 }
 _SERIAL = {"serial", "bigserial", "smallserial"}
+# objects the old code does not use (the SQL reader's CREATE TYPE / CREATE
+# EXTENSION / ALTER TYPE ADD VALUE rules): Rails 7's PostgreSQL enums
+_ADDS_OBJECT = {"create_enum", "add_enum_value", "enable_extension",
+                "create_schema"}
 _STABLE_SQL = re.compile(r"""\s*['"]\s*(now\(\)|current_timestamp|current_date|"""
                          r"""statement_timestamp\(\)|transaction_timestamp\(\))"""
                          r"""\s*['"]\s*""", re.IGNORECASE)
@@ -172,8 +176,12 @@ def _ruby_methods(text: str) -> tuple[dict[str, list[_Stmt]], bool, bool]:
                 return methods, no_transaction, False
             continue
         opens = word in _OPENERS or bool(_DO_RE.search(code))
-        if word == "def" and code.rstrip(";").endswith("end"):
-            opens = False  # def up; end
+        one_line = bool(re.search(r";\s*end$", code))
+        if opens and one_line:
+            opens = False  # def up; end / class Note < ApplicationRecord; end
+            if word == "def" and current is None and (match := _DEF_RE.match(code)):
+                methods.setdefault(match.group(1), [])  # an empty method
+                continue
         if current is not None and depth >= method_depth:
             stmt = _Stmt(line, code, block=opens, several=several, heredoc=heredoc)
             (stack[-1].body if stack else methods[current]).append(stmt)
@@ -390,6 +398,8 @@ class _Reader:
             else:
                 found.bad(name, line, "validates the table under lock; "
                           "use validate: false")
+        elif name in _ADDS_OBJECT:
+            found.ok(name, line)
         elif name in ("validate_foreign_key", "validate_check_constraint"):
             found.ok(name, line)  # SHARE UPDATE EXCLUSIVE: reads and writes go on
         elif name == "change_column_null" and _positional(args)[2:3] == ["true"]:
@@ -397,7 +407,9 @@ class _Reader:
         elif name == "execute":
             self.execute(args, stmt)
         else:
-            found.bad(name.split()[0][:40], line, _WINDOW_WHY.get(name, ""))
+            label = re.split(r"[\s(]", name, maxsplit=1)[0][:40]
+            found.bad(label, line, _WINDOW_WHY.get(
+                name, "" if re.fullmatch(r"[a-z_]+[!?]?", label) else "unknown effect"))
 
     def execute(self, args: str, stmt: _Stmt) -> None:
         """SQL given as one string literal or a heredoc: read with the SQL
