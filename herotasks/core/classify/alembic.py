@@ -7,8 +7,8 @@ PostgreSQL implementation emits for them (``alembic/ddl/postgresql.py``,
 ``with op.get_context().autocommit_block():``. The lock rules are the SQL
 reader's (:mod:`.sql`):
 
-- ``op.create_table``: online; an index or ``bulk_insert`` on a table created
-  in the same revision: online.
+- ``op.create_table``: online; an index, a constraint or ``bulk_insert`` on a
+  table created in the same revision: online (DZ in :mod:`.sql`).
 - ``op.add_column(t, sa.Column(...))``: online when nullable (SQLAlchemy's
   default) or with a constant ``server_default``; ``nullable=False`` without
   one, ``index=True``/``unique=True``/``primary_key=True``, a
@@ -42,6 +42,8 @@ _ADDS = {"create_sequence", "create_table_comment"}
 _STABLE_DEFAULT = re.compile(r"\s*(now\(\)|current_timestamp|current_date|"
                              r"statement_timestamp\(\)|transaction_timestamp\(\))\s*",
                              re.IGNORECASE)
+_CONSTRAINTS = {"create_foreign_key", "create_check_constraint",
+                "create_unique_constraint", "create_primary_key"}
 _ALTER_SAFE = {"nullable", "server_default", "comment", "existing_type",
                "existing_nullable", "existing_server_default", "existing_comment",
                "schema"}
@@ -164,6 +166,8 @@ class _Reader:
             else:
                 found.bad(what, line, "without postgresql_concurrently it locks "
                           "the table (PG-INDEX)")
+        elif name in _CONSTRAINTS and self._on_new_table(call, args, in_batch, batch):
+            found.ok(f"{what} (new table)", line)
         elif name in ("create_foreign_key", "create_check_constraint"):
             if _true(_kw(call, "postgresql_not_valid")):
                 found.ok(f"{what}(not valid)", line)
@@ -191,6 +195,17 @@ class _Reader:
             found.extend(inner, offset=args[0].lineno - 1, prefix="op.execute: ")
         else:
             found.bad(what, line, "")
+
+    def _on_new_table(self, call: ast.Call, args: list[ast.expr], in_batch: bool,
+                      batch: tuple[str, str] | None) -> bool:
+        """The constraint's table (second argument, or the batch's) was
+        created earlier in this revision."""
+        if in_batch and batch is not None:
+            table = batch[1]
+        else:
+            table = _str(args[1]) if len(args) > 1 else _str(
+                _kw(call, "source_table") or _kw(call, "table_name"))
+        return table is not None and table in self.created
 
     def add_column(self, column: ast.expr | None, line: int) -> None:
         found = self.found
