@@ -434,3 +434,20 @@ def test_observe_classifies_from_djangos_sql_when_the_tree_is_the_commit(
             "tree does not hold the deploy commit's files)")
     else:
         assert (verdict.kind, verdict.read) == ("online", django_reader.READ_SQL)
+
+
+def test_an_operation_that_needs_the_database_falls_back_without_reaching_one(
+        tmp_path):
+    """Dropping a unique constraint makes Django look its name up in the
+    database: the script's connection goes nowhere, so that file alone is
+    read statically (the settings' own database is never asked)."""
+    path, text, data, why = _sql_case(
+        tmp_path, "migrations.AlterField(model_name='counter', name='label', "
+        "field=models.CharField(max_length=20, unique=True))",
+        "migrations.AlterField(model_name='counter', name='label', "
+        "field=models.CharField(max_length=20))")
+    assert why == ""
+    assert "herotasks-offline" in data[path]["error"]
+    verdict = classify("django", path, text, emitted=data)
+    assert verdict.kind == "window"
+    assert verdict.read.startswith(django_reader.READ + " (no SQL from the framework: ")

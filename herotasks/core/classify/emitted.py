@@ -53,11 +53,13 @@ out = {}
 try:
     import django
     from django.conf import settings
-    databases = dict(settings.DATABASES)
-    # PostgreSQL's SQL, whatever the local settings use; never connected
-    databases["default"] = {**databases.get("default", {}),
-                            "ENGINE": "django.db.backends.postgresql"}
-    settings.DATABASES = databases
+    # PostgreSQL's SQL, whatever the local settings use; never connected:
+    # an operation that would introspect the database (some AlterFields)
+    # meets a socket that does not exist and fails at once, and that file
+    # is read statically; no database the settings name is ever reached
+    settings.DATABASES = {"default": {
+        "ENGINE": "django.db.backends.postgresql", "NAME": "herotasks-offline",
+        "HOST": "/nonexistent/herotasks-offline", "CONN_MAX_AGE": 0}}
     django.setup()
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
