@@ -130,7 +130,7 @@ def findings(text: str, *, transactional: bool | None = None,
             ends = []
         if ends:
             found = findings(text[:ends[-1] + 1], transactional=transactional,
-                             session=session)
+                             session=session, skip_tables=skip_tables)
         found.bad("SQL", line, f"does not parse: {message[:80]}")
         return found
     state = session if session is not None else Session(transactional)
@@ -348,7 +348,8 @@ def _column_why(col: Any) -> str:
     for con in col.constraints or ():
         if con.contype == _CT.CONSTR_IDENTITY:
             return "an identity column rewrites the table (PG-ALTER)"
-        if con.contype == _CT.CONSTR_GENERATED and con.generated_kind != "v":
+        if con.contype == _CT.CONSTR_GENERATED and getattr(
+                con, "generated_kind", "s") != "v":  # VIRTUAL: PostgreSQL 18
             return "a stored generated column rewrites the table (PG-ALTER, SM)"
         if con.contype in (_CT.CONSTR_PRIMARY, _CT.CONSTR_UNIQUE):
             return "builds an index under lock (PG-INDEX)"
