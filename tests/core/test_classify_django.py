@@ -451,3 +451,31 @@ def test_an_operation_that_needs_the_database_falls_back_without_reaching_one(
     verdict = classify("django", path, text, emitted=data)
     assert verdict.kind == "window"
     assert verdict.read.startswith(django_reader.READ + " (no SQL from the framework: ")
+
+
+PG_OPS = ("from django.contrib.postgres.operations import AddConstraintNotValid, "
+          "ValidateConstraint")
+NOT_VALID = ("AddConstraintNotValid(model_name='counter', constraint=models."
+             "CheckConstraint(condition=models.Q(('label__gt', '')), name='label_set'))")
+VALIDATE = "ValidateConstraint(model_name='counter', name='label_set')"
+
+
+@pytest.mark.parametrize("ops, body, kind, reason", [
+    ((NOT_VALID,), "", "online", "AddConstraintNotValid"),
+    ((VALIDATE,), "", "online", "ValidateConstraint"),
+    ((NOT_VALID, VALIDATE), "", "window", "label_set was added NOT VALID in the same"),
+    ((NOT_VALID, VALIDATE), "    atomic = False\n", "online",
+     "AddConstraintNotValid, ValidateConstraint"),
+    (("migrations.RunSQL(migrations.RunSQL.noop, 'DROP TABLE x')",), "", "online",
+     "RunSQL(noop)"),
+], ids=["not-valid", "validate-later", "validate-same-transaction",
+        "validate-not-atomic", "runsql-noop"])
+def test_not_valid_constraints_static_and_from_sql(tmp_path, ops, body, kind, reason):
+    path, text, data, why = _sql_case(tmp_path, *ops, header=PG_OPS, body=body)
+    static = classify("django", path, text)
+    assert (static.kind, static.read) == (kind, django_reader.READ), static.reason
+    assert reason in static.reason
+    if ops == (VALIDATE,):
+        return  # validating a constraint 0001 never added: Django's SQL needs it
+    truth = classify("django", path, text, emitted=data)
+    assert (truth.kind, truth.read) == (kind, django_reader.READ_SQL), truth.reason

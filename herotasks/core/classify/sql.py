@@ -29,6 +29,12 @@ into online or window are herotasks' own; each says where it comes from:
   that objects created in the same migration (an index or constraint on a new
   table) take no lock anyone waits on: the table is empty and nobody uses it.
 
+- **PG-PROTO**: PostgreSQL docs, "Multiple Statements in a Simple Query":
+  statements sent in one string run as one transaction unless it holds
+  transaction commands; so a constraint added NOT VALID and validated in the
+  same file (or ``RunSQL``/``execute`` string) is taken as one transaction
+  until a ``COMMIT`` written in it, whatever the runner does.
+
 Choices herotasks makes where the sources leave it open: ``CREATE FUNCTION``,
 ``CREATE TYPE``/``SEQUENCE``/``EXTENSION``/``SCHEMA``/``VIEW``, ``COMMENT``
 and ``GRANT`` add objects the old code does not use: online. ``CREATE OR
@@ -89,6 +95,10 @@ class Session:
         #: the caller knows the file runs in one transaction (Django atomic,
         #: Rails without disable_ddl_transaction!); None: plain SQL file
         self.outer = bool(transactional)
+        #: the caller knows each text runs on its own, outside any
+        #: transaction (Django's atomic = False): what one text added NOT
+        #: VALID is committed before the next text runs
+        self.autocommit = transactional is False
         self.explicit = False  # inside BEGIN ... COMMIT written in the file
 
     @property
@@ -134,6 +144,10 @@ def findings(text: str, *, transactional: bool | None = None,
         found.bad("SQL", line, f"does not parse: {message[:80]}")
         return found
     state = session if session is not None else Session(transactional)
+    if state.autocommit and not state.explicit:
+        # one text is one execute: its statements share PostgreSQL's
+        # implicit transaction, an earlier text's do not
+        state.not_valid.clear()
     # the whole text parsed, so it scans: each statement's first token
     # (libpg_query's location may include the comments before it)
     tokens = parser.scan(text)
@@ -320,9 +334,8 @@ def _add_constraint(con: Any, line: int, state: Session, found: Findings) -> Non
     if con.contype in (_CT.CONSTR_FOREIGN, _CT.CONSTR_CHECK):
         name = "FOREIGN KEY" if con.contype == _CT.CONSTR_FOREIGN else "CHECK"
         if con.skip_validation:
-            # a file's statements are taken as one transaction until a COMMIT
-            # written in it: most runners wrap each file in one (the cautious
-            # reading of the same-transaction rule)
+            # a text's statements are one transaction until a COMMIT
+            # written in it (PG-PROTO; most runners wrap each file in one too)
             if con.conname:
                 state.not_valid.add(con.conname)
             found.ok("ADD CONSTRAINT NOT VALID", line)
