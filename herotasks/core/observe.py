@@ -200,25 +200,28 @@ def migration_verdicts(c: Any, settings: Settings, source: str,
     """Each pending file's verdict: from the SQL the framework emits where the
     preset can get it offline (before any window), else from reading it."""
     texts = {f: assets.show_file(c, source, f) for f in pend.files}
-    found, why = framework_sql(c, settings, texts)
+    found, why = framework_sql(c, settings, source, texts)
     return classify.classify_all(settings.preset, texts, mode=settings.migrations_mode,
                                  emitted=found, unavailable=why)
 
 
-def framework_sql(c: Any, settings: Settings,
+def framework_sql(c: Any, settings: Settings, commit: str,
                   texts: dict[str, str | None]) -> tuple[dict, str]:
     """The framework's own SQL per file (herotasks.core.classify.emitted),
-    and why there is none when there is none. Runs the project's Python on
-    this machine over the working tree, so only files whose working-tree
-    content is the deploy commit's are asked about."""
+    and why there is none when there is none. It runs the project's own
+    code on this machine, so only when the working tree is the deploy
+    commit, unchanged (a migration's SQL depends on the migrations before
+    it and on the field classes it imports)."""
     preset = PRESETS[settings.preset]
     if settings.migrations_mode != "auto" or preset.sql_from is None:
         return {}, ""
-    root = git.toplevel(c)
-    paths = [p for p in emitted.matches(texts, root)
-             if not preset.ignore.ignores(p, deleted=False)]
+    paths = [p for p, text in texts.items()
+             if text is not None and not preset.ignore.ignores(p, deleted=False)]
     if not paths:
-        return {}, "the working tree does not hold the deploy commit's files"
+        return {}, ""
+    if _head_if_clean(c) != commit:
+        return {}, "the working tree is not the deploy commit, unchanged"
+    root = git.toplevel(c)
 
     def run(cmd: str) -> tuple[bool, str]:
         try:
@@ -230,6 +233,11 @@ def framework_sql(c: Any, settings: Settings,
 
     return emitted.SOURCES[preset.sql_from](run, settings.migrate_command,
                                             {p: texts[p] or "" for p in paths})
+
+
+def _head_if_clean(c: Any) -> str | None:
+    """HEAD's sha when no tracked file differs from it, else None."""
+    return None if git.is_dirty(c) else git.rev_parse(c, "HEAD")
 
 
 def space_of(app: dict) -> str | None:

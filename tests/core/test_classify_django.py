@@ -431,7 +431,7 @@ def test_observe_classifies_from_djangos_sql_when_the_tree_is_the_commit(
     if dirty:
         assert (verdict.kind, verdict.read) == (
             "window", django_reader.READ + " (no SQL from the framework: the working "
-            "tree does not hold the deploy commit's files)")
+            "tree is not the deploy commit, unchanged)")
     else:
         assert (verdict.kind, verdict.read) == ("online", django_reader.READ_SQL)
 

@@ -13,11 +13,11 @@ what ``manage.py sqlmigrate`` prints, got the same way (Django's
 no database at all: the loader is given no connection (so it never asks which
 migrations are applied) and the connection is PostgreSQL's, never opened
 (the schema editor only collects). It runs in the project's own Python on
-this machine, outside any window, over the files of the commit being
-deployed (the working tree must hold exactly them), one process for all
-files. Where that is not possible (no Django or psycopg here, settings that
-do not import, a file that differs from the commit) the static reading is
-used and the plan says so.
+this machine, outside any window, over the commit being deployed (the
+working tree must be that commit, unchanged), one process for all files.
+Where that is not possible (no Django or psycopg here, settings that do not
+import, an operation that would need a database) the static reading is used
+and the plan says so.
 
 Django asks a live cursor to merge parameters into the SQL
 (``DatabaseOperations.compose_sql``); the script quotes them with psycopg's
@@ -154,22 +154,6 @@ def python_of(command: str | None) -> str | None:
             words[1].endswith("manage.py"):
         return words[0]
     return None
-
-
-def matches(texts: Mapping[str, str | None], root: str) -> list[str]:
-    """The files whose working-tree content is the commit's (the script reads
-    the working tree; a file that differs is read statically instead)."""
-    same = []
-    for path, text in texts.items():
-        if text is None:
-            continue
-        try:
-            with open(os.path.join(root, path), encoding="utf-8") as handle:
-                if handle.read() == text:
-                    same.append(path)
-        except OSError:
-            continue
-    return same
 
 
 def revision_range(text: str) -> str | None:
