@@ -10,7 +10,7 @@ effect. Anything not understood is ``window``: a window taken for nothing costs
 seconds, a skipped one breaks the app (the same bias as
 :mod:`herotasks.core.migrations`).
 
-Files are read, never imported or executed, by one module per dialect, named
+Files are read, never imported or executed here, by one module per dialect, named
 by the preset's record (``herotasks.core.config.PRESETS``): :mod:`.sql` reads
 SQL with PostgreSQL's own grammar (pglast) and holds the lock rules, each
 citing its source; :mod:`.django` reads Django operations with :mod:`ast`
@@ -19,7 +19,10 @@ Ruby line by line (no Ruby parser in the stdlib); :mod:`.alembic` reads
 Alembic's ``op.*`` calls. SQL written as a literal inside a migration
 (``RunSQL``, ``execute``, ``op.execute``) goes to the SQL reader. A new
 dialect is one :class:`~herotasks.core.config.Preset` record and one module
-with ``READ`` and ``read(path, text) -> (kind, reason, findings)``.
+with ``READ`` and ``read(path, text) -> (kind, reason, findings)`` (and,
+when the framework can print its own SQL offline, ``READ_SQL`` and
+``from_sql``, fed by :mod:`.emitted`: then the verdict is the SQL reader's
+on what will really run).
 
 The rules, and what they rest on:
 
@@ -47,7 +50,8 @@ The rules, and what they rest on:
   the table; a volatile one (``gen_random_uuid()``) rewrites it under lock
   (PostgreSQL docs, ALTER TABLE, "Notes"). Defaults that are expressions other
   than ``now()`` are taken as possibly volatile.
-- Changing a column's default under running Rails code: Active Record caches
+- Changing a column's default under running Rails code (unlike SQL's ``SET
+  DEFAULT``, which only changes later INSERTs): Active Record caches
   column defaults and, with partial inserts, leaves out a value equal to the
   cached default, so the old code writes the wrong default (GitLab's "Avoiding
   downtime in migrations", ``columns_changing_default``).
