@@ -466,7 +466,7 @@ def _require_given(preset: str, assets: Mapping[str, Any],
     if missing:
         raise ConfigError(
             f"preset custom needs {', '.join(missing)}",
-            "set them, pick preset rails or django, or set command: false "
+            "set them, pick preset rails, django or alembic, or set command: false "
             "for an app without that step",
         )
 
