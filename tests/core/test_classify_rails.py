@@ -44,6 +44,10 @@ CASES = [
      rails(change("reversible do |dir|", "  dir.down do",
                   "    remove_column :counters, :label", "  end", "end")),
      "online", "no operations"),
+    ("say-with-time",
+     rails(change('say_with_time "adding" do', "  add_column :counters, :note, :text",
+                  "end")),
+     "online", "add_column"),
     ("up-only", rails(change('up_only { execute "UPDATE counters SET n = 0" }')),
      "window", "execute: UPDATE"),
     # -- change_table: each t.* is its top-level form --------------------------------

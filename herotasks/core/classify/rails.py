@@ -316,8 +316,8 @@ class _Reader:
                 found.bad(name, line, "force: drops an existing table")
             else:
                 found.ok(name, line)  # its columns are the new table's
-        elif name in ("safety_assured", "up_only"):
-            self.body(stmt.body)
+        elif name in ("safety_assured", "up_only", "say_with_time"):
+            self.body(stmt.body)  # wrappers that run their block once
         elif name == "reversible":
             var = re.search(r"\|\s*(\w+)\s*\|", stmt.text)
             self.reversible(var.group(1) if var else "dir", stmt.body)
