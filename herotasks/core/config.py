@@ -50,55 +50,117 @@ DEFAULTS: dict[str, Any] = {
     }
 }
 
-# Git pathspecs, matched with git's :(glob) magic (gitignore-like `**`; a plain
-# directory matches everything under it): herotasks.adapters.git adds the magic.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "rails": {
-        "assets": {
-            "command": "bin/rails assets:precompile",
-            "inputs": [
-                "app/assets",
-                "lib/assets",
-                "vendor/assets",
-                "app/javascript",
-                "Gemfile.lock",
-                "package.json",
-                "yarn.lock",
-            ],
-            "output": "public/assets",
-        },
-        "migrations": {
-            "command": "bin/rails db:migrate",
-            "paths": ["db/migrate", "db/schema.rb", "db/structure.sql"],
-        },
-    },
-    "django": {
-        "assets": {
-            "command": "python manage.py collectstatic --noinput",
-            # collectstatic's result depends on the static dirs, on the settings
-            # (STATIC_*, INSTALLED_APPS) and on the installed packages (admin's
-            # files come from Django itself), so lock files count as inputs.
-            "inputs": [
-                "**/static/**",
-                "**/settings.py",
-                "**/settings/**",
-                "requirements.txt",
-                "Pipfile.lock",
-                "poetry.lock",
-                "uv.lock",
-            ],
-            "output": "staticfiles",
-        },
-        "migrations": {
-            "command": "python manage.py migrate --noinput",
-            "paths": ["**/migrations/**"],
-        },
-    },
-    "custom": {
-        "assets": {"command": None, "inputs": None, "output": None},
-        "migrations": {"command": None, "paths": None},
-    },
-}
+@dataclass(frozen=True)
+class IgnoreRule:
+    """Which files under a preset's migration paths are not migrations."""
+
+    #: paths ending so are regenerated from the migrations and never run
+    #: (Rails' db/schema.rb and db/structure.sql)
+    paths_ending: tuple[str, ...] = ()
+    #: file names that only keep a folder in git (.keep, .gitkeep)
+    names: tuple[str, ...] = ()
+    #: when set, only names ending so are migrations (Django and Alembic: .py)
+    only_ending: tuple[str, ...] = ()
+    #: names that are not migrations while they exist, but whose deletion is
+    #: not harmless (a migrations package's __init__.py)
+    unless_deleted: tuple[str, ...] = ()
+
+    def ignores(self, path: str, *, deleted: bool) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        if name in self.unless_deleted:
+            return not deleted
+        if path.endswith(self.paths_ending) or name in self.names:
+            return True
+        return bool(self.only_ending) and not name.endswith(self.only_ending)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One framework's defaults: a new framework is one record here plus its
+    reader module in herotasks.core.classify.
+
+    Migration paths are git pathspecs, matched with git's :(glob) magic
+    (gitignore-like ``**``; a plain directory matches everything under it):
+    herotasks.adapters.git adds the magic.
+    """
+
+    name: str
+    assets_command: str | None = None
+    assets_inputs: tuple[str, ...] | None = None
+    assets_output: str | None = None
+    migrate_command: str | None = None
+    migration_paths: tuple[str, ...] | None = None
+    #: the herotasks.core.classify module that reads its migration files
+    reader: str = "sql"
+    ignore: IgnoreRule = IgnoreRule()
+    #: config vars set on the scratch app when herotasks compiles the assets
+    #: itself (so the buildpack does not compile them again)
+    scratch_config: tuple[tuple[str, str], ...] = ()
+    #: how the framework's own SQL for a migration is got offline
+    #: (herotasks.core.classify.emitted), None when only the reader reads
+    sql_from: str | None = None
+
+    @property
+    def assets(self) -> dict[str, Any]:
+        return {"command": self.assets_command,
+                "inputs": list(self.assets_inputs) if self.assets_inputs else None,
+                "output": self.assets_output}
+
+    @property
+    def migrations(self) -> dict[str, Any]:
+        return {"command": self.migrate_command,
+                "paths": list(self.migration_paths) if self.migration_paths else None}
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(
+        "rails",
+        assets_command="bin/rails assets:precompile",
+        assets_inputs=("app/assets", "lib/assets", "vendor/assets", "app/javascript",
+                       "Gemfile.lock", "package.json", "yarn.lock"),
+        assets_output="public/assets",
+        migrate_command="bin/rails db:migrate",
+        # db/post_migrate: post-deployment migrations (GitLab's and Mastodon's
+        # convention); they run with db:migrate unless SKIP_POST_DEPLOYMENT_
+        # MIGRATIONS is set, so until herotasks runs them after the release
+        # they count as pending migrations like any other
+        migration_paths=("db/migrate", "db/post_migrate", "db/schema.rb",
+                         "db/structure.sql"),
+        reader="rails",
+        ignore=IgnoreRule(paths_ending=("db/schema.rb", "db/structure.sql"),
+                          names=(".keep", ".gitkeep")),
+    ),
+    Preset(
+        "django",
+        assets_command="python manage.py collectstatic --noinput",
+        # collectstatic's result depends on the static dirs, on the settings
+        # (STATIC_*, INSTALLED_APPS) and on the installed packages (admin's
+        # files come from Django itself), so lock files count as inputs.
+        assets_inputs=("**/static/**", "**/settings.py", "**/settings/**",
+                       "requirements.txt", "Pipfile.lock", "poetry.lock", "uv.lock"),
+        assets_output="staticfiles",
+        migrate_command="python manage.py migrate --noinput",
+        migration_paths=("**/migrations/**",),
+        reader="django",
+        sql_from="django",
+        ignore=IgnoreRule(only_ending=(".py",), unless_deleted=("__init__.py",)),
+        # Heroku's Python buildpack runs collectstatic on every build unless
+        # this is set (it never looks for a committed staticfiles.json)
+        scratch_config=(("DISABLE_COLLECTSTATIC", "1"),),
+    ),
+    Preset(
+        # Flask and FastAPI apps with Alembic (Flask-Migrate keeps its
+        # versions under migrations/versions); no asset step by default
+        "alembic",
+        migrate_command="alembic upgrade head",
+        migration_paths=("alembic/versions", "migrations/versions"),
+        reader="alembic",
+        sql_from="alembic",
+        ignore=IgnoreRule(only_ending=(".py",), unless_deleted=("__init__.py",)),
+    ),
+    # everything from the user's config; migrations read as SQL files
+    Preset("custom", reader="sql"),
+)}
 
 PROMOTE_METHODS = ("slug", "pipeline")
 #: herotasks.migrations.mode: auto reads each pending migration (core.classify),
@@ -193,8 +255,8 @@ class Settings:
                                   "herotasks.strategy")
         method = _choice(tree["promote"]["method"], PROMOTE_METHODS,
                          "herotasks.promote.method")
-        assets = _with_preset(tree["assets"], PRESETS[preset]["assets"])
-        migrations = _with_preset(tree["migrations"], PRESETS[preset]["migrations"])
+        assets = _with_preset(tree["assets"], PRESETS[preset].assets)
+        migrations = _with_preset(tree["migrations"], PRESETS[preset].migrations)
         _require_given(preset, assets, migrations)
         assets_command = _command(assets["command"], "herotasks.assets.command")
         migrate_command = _command(migrations["command"],
@@ -404,7 +466,7 @@ def _require_given(preset: str, assets: Mapping[str, Any],
     if missing:
         raise ConfigError(
             f"preset custom needs {', '.join(missing)}",
-            "set them, pick preset rails or django, or set command: false "
+            "set them, pick preset rails, django or alembic, or set command: false "
             "for an app without that step",
         )
 

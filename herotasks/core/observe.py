@@ -10,12 +10,17 @@ with the scratch name that is not ours. Nothing has changed at that point.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from invoke.exceptions import CommandTimedOut
+
 from herotasks.adapters import git
+from herotasks.adapters.shell import run_local
 from herotasks.core import assets, classify, dynos, migrations, scratch
-from herotasks.core.config import Settings
+from herotasks.core.classify import emitted
+from herotasks.core.config import PRESETS, Settings
 from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
@@ -190,6 +195,51 @@ def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
     )
 
 
+def migration_verdicts(c: Any, settings: Settings, source: str,
+                       pend: Pending) -> tuple[classify.Verdict, ...]:
+    """Each pending file's verdict: from the SQL the framework emits where the
+    preset can get it offline (before any window), else from reading it."""
+    texts = {f: assets.show_file(c, source, f) for f in pend.files}
+    found, why = framework_sql(c, settings, source, texts)
+    return classify.classify_all(settings.preset, texts, mode=settings.migrations_mode,
+                                 emitted=found, unavailable=why)
+
+
+def framework_sql(c: Any, settings: Settings, commit: str,
+                  texts: dict[str, str | None]) -> tuple[dict, str]:
+    """The framework's own SQL per file (herotasks.core.classify.emitted),
+    and why there is none when there is none. It runs the project's own
+    code on this machine, so only when the working tree is the deploy
+    commit, unchanged (a migration's SQL depends on the migrations before
+    it and on the field classes it imports)."""
+    preset = PRESETS[settings.preset]
+    if settings.migrations_mode != "auto" or preset.sql_from is None:
+        return {}, ""
+    paths = [p for p, text in texts.items()
+             if text is not None and not preset.ignore.ignores(p, deleted=False)]
+    if not paths:
+        return {}, ""
+    if _head_if_clean(c) != commit:
+        return {}, "the working tree is not the deploy commit, unchanged"
+    root = git.toplevel(c)
+
+    def run(cmd: str) -> tuple[bool, str]:
+        try:
+            result = run_local(c, f"cd {shlex.quote(root)} && {cmd}", hide=True,
+                               warn=True, readonly=True, timeout=300)
+        except CommandTimedOut:
+            return False, ""
+        return result.ok, result.stdout
+
+    return emitted.SOURCES[preset.sql_from](run, settings.migrate_command,
+                                            {p: texts[p] or "" for p in paths})
+
+
+def _head_if_clean(c: Any) -> str | None:
+    """HEAD's sha when no tracked file differs from it, else None."""
+    return None if git.is_dirty(c) else git.rev_parse(c, "HEAD")
+
+
 def space_of(app: dict) -> str | None:
     """The Private Space an app runs in (its name), None in the Common Runtime."""
     space = app.get("space")
@@ -217,9 +267,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     scratch_exists = check_scratch(api, settings, name)
     deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
-    verdicts = classify.classify_all(
-        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
-        mode=settings.migrations_mode) if pend.pending else ()
+    verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(

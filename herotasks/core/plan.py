@@ -59,7 +59,8 @@ class Plan:
             f" ({st.pending.reason})",
         ]
         # each file's verdict: what decides between online and the window
-        lines += [f"    {v.kind:7s} {v.path} ({v.reason})" for v in st.migrations]
+        for verdict in st.migrations:
+            lines += _verdict_lines(verdict)
         if st.assets_rebuild is None:
             lines.append("  assets:      no asset step configured")
         else:
@@ -82,6 +83,33 @@ class Plan:
             lines.append("  (* = inside the maintenance window)")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+#: statements shown per file; the rest are counted
+_SHOWN = 12
+
+
+def _verdict_lines(verdict: Any) -> list[str]:
+    """A file's verdict, how it was read, and its statements, the one that
+    decided marked ``>``."""
+    lines = [f"    {verdict.kind:7s} {verdict.path} ({verdict.reason})"]
+    read = getattr(verdict, "read", "")
+    findings = getattr(verdict, "findings", ())
+    if read:
+        lines.append(f"            read: {read}")
+    decided = getattr(verdict, "decided_by", None)
+    for finding in findings[:_SHOWN]:
+        mark = ">" if finding is decided else " "
+        where = f"line {finding.line}" if finding.line else ""
+        why = f" ({finding.why})" if finding.why else ""
+        lines.append(f"          {mark} {where:10s} {finding.kind:7s} "
+                     f"{finding.what}{why}")
+    if len(findings) > _SHOWN:
+        lines.append(f"            ... {len(findings) - _SHOWN} more")
+        if decided is not None and decided not in findings[:_SHOWN]:
+            lines.append(f"          > line {decided.line:<5d} {decided.kind:7s} "
+                         f"{decided.what} ({decided.why})")
+    return lines
 
 
 def plan_deploy(state: State, settings: Settings) -> Plan:

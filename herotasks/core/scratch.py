@@ -33,7 +33,7 @@ import hashlib
 import re
 from typing import Any, Callable, Iterable
 
-from herotasks.core.config import Settings
+from herotasks.core.config import PRESETS, Settings
 from herotasks.errors import ApiError, ConfigError, creation_refused
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
@@ -312,11 +312,10 @@ def _sync_config(api: Any, app: str, name: str, settings: Settings,
     want = {k: source[k] for k in settings.scratch_allowlist
             if k in source and not never_copy(k, addon)}
     want[MARKER] = app
-    if settings.preset == "django" and settings.assets_command is not None:
-        # herotasks compiled the assets into the deploy commit; Heroku's Python
-        # buildpack runs collectstatic on every build unless this is set (it
-        # never looks for a committed staticfiles.json).
-        want["DISABLE_COLLECTSTATIC"] = "1"
+    if settings.assets_command is not None:
+        # herotasks compiled the assets into the deploy commit: the preset's
+        # vars keep the buildpack from compiling them again (core/config.py)
+        want.update(PRESETS[settings.preset].scratch_config)
     if have is None:
         have = api.config_vars(name) or {}
     changes: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}

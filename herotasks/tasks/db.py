@@ -42,7 +42,7 @@ def _has_command(hand: Hand) -> None:
     if hand.settings.migrate_command is None:
         raise ConfigError("no migrate command configured "
                           "(herotasks.migrations.command is false)",
-                          "set it, or pick preset rails or django")
+                          "set it, or pick preset rails, django or alembic")
 
 
 def _has_scratch(hand: Hand) -> dict:

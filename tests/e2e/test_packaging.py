@@ -17,7 +17,7 @@ Offline and quick, without pip reaching any index: the wheel is built with
 fresh venv (``--without-pip``, installed into by this venv's pip) gets its
 dependencies from this venv through a ``.pth`` file naming a folder of
 symlinks to just the distributions it should have: the closure of
-invoke/fabric/requests, and then a second folder and ``.pth`` for the
+invoke/fabric/requests/pglast, and then a second folder and ``.pth`` for the
 closure of the sandbox's. Never this venv's whole site-packages, which
 holds herotasks itself (editable) and the extra; the test checks that
 neither leaks in.
@@ -44,7 +44,7 @@ from herotasks_sandbox import daemon
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-DEPS = ("invoke", "fabric", "requests")
+DEPS = ("invoke", "fabric", "requests", "pglast")
 SANDBOX_DEPS = ("invoke", "trustme", "jsonschema", "uv", "requests")
 MISSING = 'herotasks: the sandbox is not installed: pip install "herotasks[sandbox]"'
 

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from herotasks.core.classify import Verdict, classify, classify_all, needs_window
+from tests.support.migrations import NO_TX, change, rails
 
 
 def django(*operations: str, header: str = "", body: str = "") -> str:
@@ -220,19 +221,6 @@ def test_django_online_reason_lists_the_operations():
         "CreateModel, AddField(null=True)"
 
 
-def rails(body: str, *, version: str = "7.1", before: str = "") -> str:
-    """A migration as ``rails generate migration`` writes it."""
-    return (f"class AddNoteToCounters < ActiveRecord::Migration[{version}]\n"
-            f"{before}"
-            + textwrap.indent(textwrap.dedent(body).strip("\n"), "  ") + "\nend\n")
-
-
-def change(*lines: str) -> str:
-    return "def change\n" + "\n".join("  " + line for line in lines) + "\nend"
-
-
-NO_TX = "  disable_ddl_transaction!\n\n"
-
 RAILS = [
     ("create-table", rails("""
         def change
@@ -333,19 +321,22 @@ RAILS = [
             UPDATE counters SET n = 0;
             end
           SQL
-        end"""), "window", "execute on line 3 (unknown effect)"),
+        end"""),
+     # the heredoc's SQL is read: its UPDATE is on the file's line 4
+     "window", "execute: UPDATE on line 4 (data change)"),
     ("model-call", rails(change("Counter.update_all(n: 0)")),
      "window", "Counter.update_all"),
+    # issue 15: reversible and change_table blocks are read (were window)
     ("reversible-block", rails(change("reversible do |dir|",
                                       "  dir.up { add_column :counters, :n, :integer }",
                                       "end")),
-     "window", "reversible on line 3 (block not read)"),
+     "online", "add_column"),
     ("change-table-block",
      rails(change("change_table :counters do |t|", "  t.string :x", "end")),
-     "window", "change_table"),
+     "online", "add_column"),
     ("control-flow", rails(change("if column_exists?(:counters, :note)",
                                   "  remove_column :counters, :note", "end")),
-     "window", "if on line 3 (block not read)"),
+     "window", "remove_column on line 4"),
     ("down-only", rails("def down\n  add_column :counters, :n, :integer\nend"),
      "window", "no change or up method"),
     ("up-wins-over-down", rails("def up\n  add_column :counters, :note, :text\nend\n"
@@ -392,7 +383,7 @@ SQL = [
      "create unique index concurrently votes_note_idx on votes (note);",
      "online", "CREATE INDEX CONCURRENTLY"),
     ("create-index-plain", "CREATE INDEX votes_note_idx ON votes (note);",
-     "window", "CREATE INDEX on line 1 (without CONCURRENTLY it locks writes)"),
+     "window", "CREATE INDEX on line 1 (without CONCURRENTLY it locks writes"),
     ("add-column-nullable", "ALTER TABLE counters ADD COLUMN note text;",
      "online", "ALTER TABLE ADD COLUMN"),
     ("add-column-default-not-null",
@@ -402,15 +393,22 @@ SQL = [
      "window", "NOT NULL without a DEFAULT"),
     ("add-column-volatile-default",
      "ALTER TABLE counters ADD COLUMN uid uuid DEFAULT gen_random_uuid();",
-     "window", "may rewrite the table"),
+     "window", "may be volatile rewrites the table"),
     ("add-column-serial", "ALTER TABLE counters ADD COLUMN seq bigserial;",
      "window", "rewrites the table"),
     ("add-two-columns",
      "ALTER TABLE counters ADD COLUMN a text, ADD COLUMN b numeric(10, 2);",
      "online", "ALTER TABLE ADD COLUMN"),
-    ("add-fk-not-valid",
+    # issue 15: validated in the file that added it NOT VALID, the add's
+    # lock is held through the scan (was online); after a COMMIT it is not
+    ("add-fk-not-valid-validated-same-transaction",
      "ALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) "
      "REFERENCES counters NOT VALID;\n"
+     "ALTER TABLE votes VALIDATE CONSTRAINT fk;",
+     "window", "VALIDATE CONSTRAINT on line 2 (fk was added NOT VALID in the same"),
+    ("add-fk-not-valid-commit-then-validate",
+     "BEGIN;\nALTER TABLE votes ADD CONSTRAINT fk FOREIGN KEY (counter_id) "
+     "REFERENCES counters NOT VALID;\nCOMMIT;\n"
      "ALTER TABLE votes VALIDATE CONSTRAINT fk;",
      "online", "ADD CONSTRAINT NOT VALID, VALIDATE CONSTRAINT"),
     ("add-fk-validated",
@@ -441,7 +439,7 @@ SQL = [
      "online", "CREATE TABLE"),
     ("dollar-quoted-function",
      "CREATE FUNCTION f() RETURNS int AS $$ BEGIN; SELECT 1; END $$ LANGUAGE sql;",
-     "window", "CREATE FUNCTION"),
+     "online", "CREATE FUNCTION"),  # issue 15: a new function (was window)
     ("transaction-and-settings",
      "BEGIN;\nSET lock_timeout = '2s';\nCREATE TABLE t (a int);\nCOMMIT;",
      "online", "CREATE TABLE"),

@@ -44,7 +44,7 @@ class TestPrecedence:
         )
         assert s.migrate_command == "bin/rails db:migrate:safe"
         # keys left at null still come from the preset
-        assert s.migration_paths == tuple(PRESETS["rails"]["migrations"]["paths"])
+        assert s.migration_paths == PRESETS["rails"].migration_paths
 
     def test_cli_stage_beats_configured_default_stage(self):
         s = Settings.resolve(cfg(stage="staging"), stage="production")

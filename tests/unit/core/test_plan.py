@@ -256,6 +256,24 @@ class TestOnlineMigrations:
         assert plan.window and "db.premigrate" not in plan.names()
         assert "window  db/migrate/003_drop.rb (remove_column)" in plan.describe()
 
+    def test_each_file_shows_how_it_was_read_and_the_deciding_statement(self):
+        from herotasks.core.classify import classify
+
+        sql = ("ALTER TABLE t ADD COLUMN note text;\n"
+               "CREATE INDEX t_note ON t (note);\n"
+               "ALTER TABLE t ALTER COLUMN n DROP NOT NULL;\n")
+        verdict = classify("custom", "db/m/008_note.sql", sql)
+        text = plan_deploy(state(migrations=(verdict,)), settings()).describe()
+        lines = text.splitlines()
+        at = lines.index(next(ln for ln in lines if "db/m/008_note.sql" in ln))
+        assert lines[at + 1].strip() == "read: SQL, PostgreSQL's grammar (pglast)"
+        assert [ln.split()[:4] for ln in lines[at + 2:at + 5]] == [
+            ["line", "1", "online", "ALTER"],
+            [">", "line", "2", "window"],
+            ["line", "3", "online", "ALTER"],
+        ]
+        assert "CREATE INDEX (without CONCURRENTLY" in lines[at + 3]
+
     def test_unknown_files_are_never_online(self):
         plan = plan_deploy(state(migrations=()), settings())
         assert plan.window
