@@ -147,7 +147,7 @@ def test_without_postgresql_creating_one_fails_with_one_line(heroku, tools,
     info = tools.start_sandbox(root)
     try:
         (tmp_path / "home").mkdir()
-        cli = type(heroku)(tools.clean_env(info.env, tmp_path / "home"), tmp_path)
+        cli = type(heroku)(tools.clean_env(info.env, tmp_path / "home"), tmp_path, heroku.bin)
         cli.ok("apps:create", "nopg")
         done = cli("addons:create", "heroku-postgresql", "-a", "nopg")
         assert done.returncode != 0
