@@ -436,6 +436,27 @@ def test_rails_app_without_manifest_runs_assets_precompile(api, app, env, tmp_pa
 
 
 @needs_ruby
+def test_propshaft_manifest_does_not_skip_the_precompile(api, app, env, tmp_path):
+    """Propshaft writes ``public/assets/.manifest.json``, which is not among
+    the names heroku-buildpack-ruby looks for (rails4.rb): it precompiles."""
+    repo = tmp_path / "app"
+    commit(repo, env, {
+        **RAILS_GEMS,
+        "Procfile": "web: bin/rails server -p $PORT\n",
+        "Rakefile": "task 'assets:precompile' do\n  puts 'precompile ran'\nend\n",
+        "public/assets/.manifest.json": "{}\n",
+    })
+
+    done = push(repo, env, app["git_url"])
+
+    assert done.returncode == 0, done.stderr
+    assert "Detected manifest file" not in done.stderr
+    assert "remote: -----> Preparing app for Rails asset pipeline" in done.stderr
+    assert "remote:        precompile ran" in done.stderr
+    assert "remote:        Asset precompilation completed" in done.stderr
+
+
+@needs_ruby
 def test_a_gem_the_machine_lacks_fails_with_bundlers_message(api, app, env, tmp_path):
     """The lock names a version no installed gem has: Bundler's own error,
     then the buildpack's; nothing is downloaded."""
