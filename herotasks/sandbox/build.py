@@ -366,8 +366,10 @@ class Builder:
             raise BuildFailed(*exc.lines, "", failed) from None
         out.header("Discovering process types")
         if process_types:
-            out.info("Procfile declares types     -> "
-                     + ", ".join(sorted(process_types)))
+            # Heroku pads the label to line up with the defaults' line.
+            label = "Procfile declares types     ->" if defaults else \
+                "Procfile declares types ->"
+            out.info(f"{label} " + ", ".join(sorted(process_types)))
         elif lang == "Ruby":
             out.error("No Procfile detected, using the default web server.")
         if defaults:

@@ -87,7 +87,6 @@ wanted = lock.specs.select { |l| l.source.is_a?(Bundler::Source::Rubygems) }.map
     !s.default_gem? && (locked.platform.to_s == "ruby" || s.platform.to_s == locked.platform.to_s)
   end
 end
-copied = 0
 [bundler, *wanted].compact.each do |spec|
   specfile = File.join(dest, "specifications", "#{spec.full_name}.gemspec")
   next if File.exist?(specfile)
@@ -110,9 +109,10 @@ copied = 0
     FileUtils.cp_r(spec.extension_dir, File.join(dest, rel))
   end
   FileUtils.cp(spec.loaded_from, specfile)
-  copied += 1
 end
-puts copied
+# The bundler `bundle` will run in the build: the one copied, else Ruby's own.
+own = Gem::Specification.find_all_by_name("bundler").select(&:default_gem?)
+puts((bundler || own.max_by(&:version))&.version)
 '''
 
 
@@ -332,9 +332,13 @@ class RubyBuild:
         dest = self.tree / "vendor" / "bundle" / "ruby" / self.abi
         copy_env = {k: v for k, v in env.items()
                     if not k.startswith(("BUNDLE_", "GEM_"))}
+        printed: list[str] = []
         self._run(["ruby", "-e", COPY_GEMS_RB, str(lock), str(dest), bundler_version],
-                  copy_env, show=False, what="gem copy")
-        machine = self._bundler_on_machine()
+                  copy_env, show=False, what="gem copy", collect=printed)
+        machine = printed[-1].strip() if printed else ""
+        if not machine or shutil.which("bundle", path=env["PATH"]) is None:
+            raise RubyBuildError("The sandbox needs bundler to build Ruby apps: "
+                                 "apt-get install bundler (scripts/bootstrap does).")
         self.step(f"Installing dependencies using bundler {bundler_version}")
         if machine != bundler_version:
             self.info(f"(the sandbox cannot install bundler {bundler_version}: it runs "
@@ -359,15 +363,6 @@ class RubyBuild:
         self.info("Cleaning up the bundler cache.")
         self._run(["bundle", "clean"], bundle_env, show=False)
         shutil.rmtree(dest / "cache", ignore_errors=True)
-
-    def _bundler_on_machine(self) -> str:
-        done = subprocess.run(["bundle", "--version"], env=self.env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=60)
-        m = re.search(r"(\d+\.\d+\.\d+)", done.stdout)
-        if done.returncode != 0 or m is None:
-            raise RubyBuildError("The sandbox needs bundler to build Ruby apps: "
-                                 "apt-get install bundler (scripts/bootstrap does).")
-        return m[1]
 
     def _rake_env(self) -> dict[str, str]:
         """``Rails3#rake_env`` over ``Ruby#rake_env``: the environment names,
