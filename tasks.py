@@ -63,11 +63,19 @@ def test(c, k=None, unit=False, x=False, jobs=4):
         raise Exit(code=result.exited)
 
 
-@task(help={"root": "where the demo's sandbox lives (default .herotasks/demo)"})
-def demo(c, root=".herotasks/demo"):
-    """The main job: a herotasks deploy on the local sandbox, under load."""
-    c.run(f"{sys.executable} -m bench.scenario --root {root} --strategy herotasks",
-          env=_env(), pty=False)
+@task(help={"root": "where the demo's sandbox lives (default .herotasks/demo; the "
+                    "Rails app's next to it, ROOT-ledger)",
+            "app": "tally (Django), ledger (Rails) or both (default)"})
+def demo(c, root=".herotasks/demo", app="both"):
+    """The main job: herotasks deploys of the example apps on the local sandbox,
+    under load."""
+    apps = {"both": ("tally", "ledger"), "tally": ("tally",), "ledger": ("ledger",)}
+    if app not in apps:
+        raise Exit(f"demo: unknown app {app!r}; use tally, ledger or both", code=2)
+    for name in apps[app]:
+        where = root if name == "tally" else f"{root}-{name}"
+        c.run(f"{sys.executable} -m bench.scenario --root {where} --strategy herotasks"
+              f" --app {name}", env=_env(), pty=False)
 
 
 @task(help={"root": "where the benchmark's sandbox lives (default .herotasks/bench)"})

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.scenario import STRATEGIES, Scenario, Timing, describe
+from bench.scenario import APPS, STRATEGIES, Scenario, Timing, describe
 from bench.table import format_table
 
 COLUMNS = [
@@ -40,6 +40,13 @@ COLUMNS = [
     ("total", "deploy s"),
 ]
 MARKERS = ("<!-- bench:results -->", "<!-- /bench:results -->")
+
+
+def markers(app: str) -> tuple[str, str]:
+    """The results section of ``app`` in BENCHMARKS.md (tally's is the first)."""
+    if app == "tally":
+        return MARKERS
+    return (f"<!-- bench:results-{app} -->", f"<!-- /bench:results-{app} -->")
 
 
 def rows(results: dict[str, list]) -> list[dict]:
@@ -79,21 +86,22 @@ def machine() -> str:
 
 
 def write_markdown(path: Path, rows_: list[dict], command: str, timing: Timing,
-                   rate: float) -> None:
+                   rate: float, app: str = "tally") -> None:
+    start, end = markers(app)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = "\n".join([
-        MARKERS[0],
+        start,
         f"Measured {stamp} with `{command}` on {machine()}.",
         f"Timing (seconds here): {asdict(timing)}; load {rate:g} requests/s "
         "on web_url, one worker dyno busy.",
         "",
         table(rows_, markdown=True),
-        MARKERS[1],
+        end,
     ])
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{MARKERS[0]}\n{MARKERS[1]}\n"
-    if MARKERS[0] not in text:
-        text += f"\n{MARKERS[0]}\n{MARKERS[1]}\n"
-    pattern = re.escape(MARKERS[0]) + r".*?" + re.escape(MARKERS[1])
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    pattern = re.escape(start) + r".*?" + re.escape(end)
     path.write_text(re.sub(pattern, lambda _: section, text, flags=re.S))
 
 
@@ -101,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=".herotasks/bench")
+    parser.add_argument("--app", default="tally", choices=tuple(APPS),
+                        help="the example app (default %(default)s)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
                         help="comma-separated (default %(default)s)")
     parser.add_argument("--rate", type=float, default=50.0)
@@ -128,16 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     for strategy in strategies:
         print(f"\n=== {strategy} ===", flush=True)
         scenario = Scenario(Path(args.root) / strategy, strategy, rate=args.rate,
-                            timing=timing, settle=args.settle, echo=echo)
+                            timing=timing, settle=args.settle, echo=echo, app=args.app)
         results[strategy] = scenario.run()
-        print(describe(strategy, results[strategy]), flush=True)
+        print(describe(strategy, results[strategy], scenario.app.deploys), flush=True)
         scenario.draw(results[strategy])
     all_rows = rows(results)
     print("\n" + table(all_rows))
     if args.markdown:
         command = "python -m bench.run " + " ".join(argv if argv is not None
                                                     else sys.argv[1:])
-        write_markdown(Path(args.markdown), all_rows, command.strip(), timing, args.rate)
+        write_markdown(Path(args.markdown), all_rows, command.strip(), timing, args.rate,
+                       args.app)
         print(f"\nresults written to {args.markdown}")
     return 0
 

@@ -1,8 +1,10 @@
 """The deploy scenario: the main job of the README, and one run of the benchmark.
 
     python -m bench.scenario [--root DIR] [--strategy herotasks|conditional|naive]
+                             [--app tally|ledger]
 
-On a fresh sandbox: create the tally app, deploy v1, put steady load on its
+On a fresh sandbox: create the tally app (or ledger, the Rails app: its
+versions' order differs, see APPS), deploy v1, put steady load on its
 web_url and keep its worker busy, then deploy, with ``herotasks
 deploy.production``, v2 (a migration that needs the window), v3 (code only),
 v4 (an additive migration, which herotasks runs with no window) and v5 (a
@@ -39,12 +41,37 @@ from bench.worklog import job_failures
 from examples.make_repo import make_repo
 from herotasks_sandbox import daemon
 
-APP = "tally"
 REPO = Path(__file__).resolve().parents[1]
 STRATEGIES = ("naive", "conditional", "herotasks")
-#: the deploys measured, and what each stands for
-DEPLOYS = {"v2": "window-class migration", "v3": "code only",
-           "v4": "additive migration", "v5": "broken release"}
+
+
+@dataclass(frozen=True)
+class ExampleApp:
+    """One of examples/: its name (the folder, make_repo's --app and the
+    Heroku app's name), the deploys measured (tag: what it stands for) and
+    the config vars of its slowness knobs."""
+
+    name: str
+    deploys: dict[str, str]
+    asset_var: str
+    migration_var: str
+    #: the app needs its own secret as a config var (Django's SECRET_KEY);
+    #: a Rails app gets SECRET_KEY_BASE from the Ruby buildpack
+    secret_var: str | None = None
+
+
+APPS = {
+    "tally": ExampleApp("tally", {"v2": "window-class migration", "v3": "code only",
+                                  "v4": "additive migration", "v5": "broken release"},
+                        "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY"),
+    "ledger": ExampleApp("ledger", {"v2": "additive migration",
+                                    "v3": "window-class migration", "v4": "code only",
+                                    "v5": "broken release"},
+                         "LEDGER_ASSET_SECONDS", "LEDGER_MIGRATION_SECONDS"),
+}
+APP = "tally"
+#: the deploys measured, and what each stands for (tally's)
+DEPLOYS = APPS[APP].deploys
 
 
 @dataclass(frozen=True)
@@ -54,8 +81,8 @@ class Timing:
     slug compile, a 2-minute asset compile, a 30-second migration."""
 
     build: float = 8.0       # sandbox slug compile (the delay admin setting)
-    assets: float = 4.0      # the app's collectstatic (TALLY_ASSET_SECONDS)
-    migration: float = 1.0   # migration 0002 (TALLY_MIGRATION_SECONDS)
+    assets: float = 4.0      # extra asset compile (TALLY_/LEDGER_ASSET_SECONDS)
+    migration: float = 1.0   # the window migration (TALLY_/LEDGER_MIGRATION_SECONDS)
     boot: float = 0.0        # extra dyno boot delay (gunicorn's own boot is real)
     stop_grace: float = 1.0  # SIGTERM to SIGKILL (Heroku's 30 s)
     preboot_switch: float = 6.0  # release to preboot's traffic switch (Heroku's ~3 min)
@@ -122,10 +149,13 @@ class Scenario:
 
     def __init__(self, root: Path, strategy: str = "herotasks", *, rate: float = 50.0,
                  timing: Timing = Timing(), settle: float = 3.0, keep: bool = False,
-                 echo=print):
+                 echo=print, app: str = APP):
         if strategy not in STRATEGIES:
             raise SystemExit(f"unknown strategy {strategy!r}: "
                              f"use one of {', '.join(STRATEGIES)}")
+        if app not in APPS:
+            raise SystemExit(f"unknown app {app!r}: use one of {', '.join(APPS)}")
+        self.app = APPS[app]
         self.root = Path(root).resolve()
         self.strategy, self.rate, self.timing = strategy, rate, timing
         self.settle, self.keep, self.echo = settle, keep, echo
@@ -165,28 +195,31 @@ class Scenario:
         return r.json() if r.content else None
 
     def _create_app(self) -> None:
-        app = self._call("POST", "/apps", json={"name": APP})
+        name = self.app.name
+        app = self._call("POST", "/apps", json={"name": name})
         self.web_url = app["web_url"]
         # A real Postgres (DATABASE_URL): its DDL locks are what a migration
         # meets in production.
-        self._call("POST", f"/apps/{APP}/addons", json={"plan": "heroku-postgresql"})
-        self._call("PATCH", f"/apps/{APP}/config-vars", json={
-            "SECRET_KEY": secrets.token_hex(16),
+        self._call("POST", f"/apps/{name}/addons", json={"plan": "heroku-postgresql"})
+        config = {
             # The slug build on the app (naive, conditional) compiles assets
             # too, and takes as long as the local compile does.
-            "TALLY_ASSET_SECONDS": str(self.timing.assets),
-            "TALLY_MIGRATION_SECONDS": str(self.timing.migration),
-        })
+            self.app.asset_var: str(self.timing.assets),
+            self.app.migration_var: str(self.timing.migration),
+        }
+        if self.app.secret_var:
+            config[self.app.secret_var] = secrets.token_hex(16)
+        self._call("PATCH", f"/apps/{name}/config-vars", json=config)
         # Standard dynos, preboot on: what a production app that cares
         # about downtime has, for every strategy alike.
-        self._call("PATCH", f"/apps/{APP}/features/preboot", json={"enabled": True})
+        self._call("PATCH", f"/apps/{name}/features/preboot", json={"enabled": True})
 
     def deploy_env(self) -> dict:
         env = dict(os.environ)
         env.update(self.env)
         # The sandbox's venv first: the asset command runs the app's Django.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env["TALLY_ASSET_SECONDS"] = str(self.timing.assets)
+        env[self.app.asset_var] = str(self.timing.assets)
         # herotasks waits for preboot's switch (Heroku's ~3 min), scaled here
         env["INVOKE_HEROTASKS_TIMEOUTS_PREBOOT"] = str(int(self.timing.preboot_switch) + 1)
         env["PYTHONUNBUFFERED"] = "1"
@@ -214,11 +247,11 @@ class Scenario:
         return proc.returncode == 0, load_report(report_path), "".join(lines)
 
     def _scale_worker(self) -> None:
-        self._call("PATCH", f"/apps/{APP}/formation",
+        self._call("PATCH", f"/apps/{self.app.name}/formation",
                    json={"updates": [{"type": "worker", "quantity": 1}]})
 
     def _worker_logs(self) -> list[Path]:
-        logs = self.root / "sandbox" / "logs" / "apps" / APP
+        logs = self.root / "sandbox" / "logs" / "apps" / self.app.name
         return sorted(logs.glob("worker.*.log"))
 
     def _wait_web(self, timeout: float = 60.0) -> None:
@@ -237,7 +270,7 @@ class Scenario:
         self._fresh()
         self._start_sandbox()
         try:
-            make_repo(self.root / "repo")
+            make_repo(self.root / "repo", self.app.name)
             self._create_app()
             # v1 sets the stage; it is not measured (nothing runs yet).
             ok, _, log = self.deploy("v1", "herotasks")
@@ -248,7 +281,7 @@ class Scenario:
             results = []
             with Load(self.web_url, rate=self.rate, max_duration=1800) as load:
                 time.sleep(self.settle)
-                for tag in DEPLOYS:
+                for tag in self.app.deploys:
                     ok, report, log = self.deploy(tag, self.strategy)
                     time.sleep(self.settle)
                     results.append((tag, ok, report, log))
@@ -282,12 +315,13 @@ class Scenario:
                          self.records, fails,
                          title=f"herotasks deploy.production --strategy "
                                f"{self.strategy}: " + ", ".join(
-                                   f"{t} ({d})" for t, d in DEPLOYS.items()))
+                                   f"{t} ({d})" for t, d in self.app.deploys.items()))
         self.echo(render_text(reports, self.records, fails))
         return path
 
 
-def describe(strategy: str, results: list[DeployResult]) -> str:
+def describe(strategy: str, results: list[DeployResult],
+             deploys: dict[str, str] = DEPLOYS) -> str:
     """What happened, per deploy, in words a user reads at a glance."""
     lines = [f"\nWhat happened ({strategy}):"]
     for res in results:
@@ -299,7 +333,7 @@ def describe(strategy: str, results: list[DeployResult]) -> str:
         back = (f" (the previous release back {row['back_in']:.2f}s after the new one "
                 "went live)" if row["back_in"] is not None else "")
         lines.append(
-            f"  {res.tag} ({DEPLOYS.get(res.tag, '')}): {row['outcome']}{back} in "
+            f"  {res.tag} ({deploys.get(res.tag, '')}): {row['outcome']}{back} in "
             f"{row['total']:.2f}s, {win}; "
             f"{row['requests']} requests: {row['answered']} answered by the app, "
             f"{row['maintenance_page']} by the maintenance page, failed: {failed}; "
@@ -313,17 +347,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".herotasks/demo",
                         help="working folder, wiped first (default %(default)s)")
     parser.add_argument("--strategy", default="herotasks", choices=STRATEGIES)
+    parser.add_argument("--app", default=APP, choices=tuple(APPS),
+                        help="the example app (default %(default)s)")
     parser.add_argument("--rate", type=float, default=50.0,
                         help="requests per second on web_url (default %(default)s)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the sandbox running afterwards")
     args = parser.parse_args(argv)
-    scenario = Scenario(Path(args.root), args.strategy, rate=args.rate, keep=args.keep)
+    scenario = Scenario(Path(args.root), args.strategy, rate=args.rate, keep=args.keep,
+                        app=args.app)
     results = scenario.run()
-    print(describe(args.strategy, results))
+    print(describe(args.strategy, results, scenario.app.deploys))
     svg = scenario.draw(results)
     (scenario.root / "results.json").write_text(json.dumps(
-        {"strategy": args.strategy, "timing": asdict(scenario.timing),
+        {"strategy": args.strategy, "app": args.app, "timing": asdict(scenario.timing),
          "deploys": [r.row() for r in results]}, indent=2))
     print(f"\ntimeline picture: {svg}")
     if args.keep:

@@ -1,10 +1,11 @@
-"""Build the tally example's git history: five commits tagged v1 to v5.
+"""Build an example's git history: five commits tagged v1 to v5.
 
-    python examples/make_repo.py DEST
+    python examples/make_repo.py DEST              # tally, the Django app
+    python examples/make_repo.py --app ledger DEST # ledger, the Rails app
 
 The versions are stored as a base tree (v1) plus overlays that hold only the
 files each later version changes, so this repository keeps one copy of the
-app. The project's deploy settings (`tally/invoke.yaml`) and its `tasks.py`
+app. The project's deploy settings (`<app>/invoke.yaml`) and its `tasks.py`
 go into the first commit.
 
 Author, committer and dates are fixed and the user's git configuration is
@@ -19,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-TALLY = Path(__file__).resolve().parent / "tally"
+EXAMPLES = Path(__file__).resolve().parent
+TALLY = EXAMPLES / "tally"
 
 # (overlay directory under tally/, tag, commit message)
 VERSIONS = [
@@ -29,8 +31,19 @@ VERSIONS = [
     ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
     ("v5", "v5", "Break every page (a release the health check must roll back)"),
 ]
+# The Rails app: additive migration, destructive one, code only, broken.
+LEDGER_VERSIONS = [
+    ("base", "v1", "Count visits: a web page queues jobs, a worker counts them"),
+    ("v2", "v2", "Remember where visits came from: nullable referrer columns"),
+    ("v3", "v3", "Forget referrers: drop the columns (a destructive migration)"),
+    ("v4", "v4", "Reword the page"),
+    ("v5", "v5", "Break every page (a release the health check must roll back)"),
+]
+APPS = {"tally": VERSIONS, "ledger": LEDGER_VERSIONS}
 # Build leftovers that may sit in the example folders if someone ran the app
 # there; they are never part of a version.
+# (The ledger's own .gitignore keeps its vendor/bundle, public/assets and logs
+# out.)
 LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles", "*.sqlite3*")
 
 
@@ -60,16 +73,17 @@ def git(dest: Path, env: dict[str, str], *args: str) -> None:
     )
 
 
-def make_repo(dest: Path) -> None:
+def make_repo(dest: Path, app: str = "tally") -> None:
     """Create the repository at `dest`, which must not exist or be empty."""
+    source = EXAMPLES / app
     dest.mkdir(parents=True, exist_ok=True)
     git(dest, git_env(1), "init", "--quiet", "--initial-branch=main")
-    for day, (overlay, tag, message) in enumerate(VERSIONS, start=1):
+    for day, (overlay, tag, message) in enumerate(APPS[app], start=1):
         env = git_env(day)
-        shutil.copytree(TALLY / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
+        shutil.copytree(source / overlay, dest, dirs_exist_ok=True, ignore=LEFTOVERS)
         if tag == "v1":
             for name in ("invoke.yaml", "tasks.py"):
-                shutil.copy(TALLY / name, dest / name)
+                shutil.copy(source / name, dest / name)
         # Stage from content, not from the index's stat cache. copytree keeps
         # the source files' mtimes, so an overlay file with the same size as the
         # one it replaces (version.py: "v1" -> "v2") can look unchanged to git
@@ -83,9 +97,13 @@ def make_repo(dest: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    app = "tally"
+    if len(argv) == 3 and argv[0] == "--app" and argv[1] in APPS:
+        app, argv = argv[1], argv[2:]
     if len(argv) != 1 or argv[0].startswith("-"):
         print(
-            "usage: python examples/make_repo.py DEST  (DEST: a new or empty folder)",
+            "usage: python examples/make_repo.py [--app tally|ledger] DEST"
+            "  (DEST: a new or empty folder)",
             file=sys.stderr,
         )
         return 2
@@ -99,8 +117,8 @@ def main(argv: list[str]) -> int:
     if shutil.which("git") is None:
         print("make_repo: git is not on PATH; install git and retry", file=sys.stderr)
         return 2
-    make_repo(dest)
-    print(f"tally example repository with tags v1, v2, v3 at {dest}")
+    make_repo(dest, app)
+    print(f"{app} example repository with tags v1 to v5 at {dest}")
     return 0
 
 

@@ -16,11 +16,12 @@ Detection follows Heroku's: the first language whose files the app has
 (Ruby, Node.js, Python, in Heroku's order), else "No default language could
 be detected". Python apps get a real build (``python_buildpack.py``: the
 interpreter, their dependencies installed into the slug, collectstatic by
-the buildpack's rule). Ruby and Node.js builds are modelled, not run (no
-gems or npm packages are installed): a Rails app's asset precompile is
-skipped when a sprockets manifest is committed, as the Ruby buildpack does,
-and run otherwise. Every build needs a Procfile and waits the configurable
-compile delay (``platform.delay("build")``) to model slow slug compiles.
+the buildpack's rule), and so do Ruby apps (``ruby_buildpack.py``: the
+lock's gems into ``vendor/bundle``, a Rails app's assets:precompile unless
+a sprockets manifest is committed, the buildpack's ``.profile.d`` defaults
+and default process types). Node.js builds are modelled, not run (no npm
+packages are installed). Every build but a Ruby one needs a Procfile; all
+wait the configurable compile delay (``platform.delay("build")``) to model slow slug compiles.
 The log uses Heroku's ``----->`` layout, because people and tools read it.
 
 Sources are only ever read from the sandbox's own blob store: a build from
@@ -34,9 +35,7 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import python_buildpack
+from . import python_buildpack, ruby_buildpack
 from .platform import (
     PROCESS_TYPE,
     STACK,
@@ -63,25 +62,18 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BLOB_PATH = re.compile(r"^/_sandbox/blobs/(?P<id>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}"
                        r"-[0-9a-f]{12})$")
 PROCFILE_LINE = re.compile(r"^([-\w]{1,128}):\s*(.*?)\s*$")
-# Heroku's slug compiler gives up after 15 minutes; so do asset commands here.
-ASSET_TIMEOUT = 15 * 60
 
 # Files that tell Heroku's buildpack detection which language an app is in,
 # in the order Heroku tries the official buildpacks (each one's bin/detect):
 # (description, buildpack name, marker files).
 LANGUAGES = (
-    ("Ruby", "heroku/ruby", ("Gemfile",)),
+    ("Ruby", "heroku/ruby", ruby_buildpack.DETECT_FILES),
     ("Node.js", "heroku/nodejs", ("package.json",)),
     ("Python", "heroku/python", python_buildpack.DETECT_FILES),
 )
 #: Where uv keeps downloaded wheels across builds (and sandboxes, when set).
 BUILD_CACHE_ENV = "HEROTASKS_SANDBOX_BUILD_CACHE"
 
-# Compiled assets already in the source: the Ruby buildpack skips
-# assets:precompile when a sprockets manifest is committed (Sprockets 3+ and
-# older names). The Python buildpack has no such rule.
-ASSET_MANIFESTS = ("public/assets/.sprockets-manifest-*.json",
-                   "public/assets/manifest-*.json")
 
 
 class BuildFailed(Exception):
@@ -359,17 +351,30 @@ class Builder:
         out.header(f"Building on the {STACK['name'].title()} stack")
         lang, buildpacks = self._buildpack(app, build, tree, out)
         failed = f"Push rejected, failed to compile {lang + ' ' if lang else ''}app."
+        defaults: dict[str, str] = {}
         try:
-            process_types = _procfile(tree)
+            # The Ruby buildpack's default process types stand in for a
+            # missing Procfile (a web process for Rails and Rack apps).
+            process_types = {} if lang == "Ruby" and not (tree / "Procfile").exists() \
+                else _procfile(tree)
             self._compile_delay(out)
             if lang == "Python":
                 self._python(app, build, tree, out)
-            else:
-                self._assets(app, build, tree, out)
+            elif lang == "Ruby":
+                defaults = self._ruby(app, build, tree, out)
         except BuildFailed as exc:
             raise BuildFailed(*exc.lines, "", failed) from None
         out.header("Discovering process types")
-        out.info("Procfile declares types -> " + ", ".join(sorted(process_types)))
+        if process_types:
+            # Heroku pads the label to line up with the defaults' line.
+            label = "Procfile declares types     ->" if defaults else \
+                "Procfile declares types ->"
+            out.info(f"{label} " + ", ".join(sorted(process_types)))
+        elif lang == "Ruby":
+            out.error("No Procfile detected, using the default web server.")
+        if defaults:
+            out.info("Default types for buildpack -> " + ", ".join(sorted(defaults)))
+        process_types = {**defaults, **process_types}
         out.write()
         out.header("Compressing...")
         slug = self._store_slug(app, build, tree, process_types,
@@ -438,61 +443,21 @@ class Builder:
         except python_buildpack.PythonBuildError as exc:
             raise BuildFailed(*exc.lines) from None
 
-    def _assets(self, app: dict, build: dict, tree: Path, out: BuildLog) -> None:
-        """Rails: skip a committed sprockets manifest, else precompile."""
-        manifest = next((p for pattern in ASSET_MANIFESTS for p in tree.glob(pattern)),
-                        None)
-        if manifest is not None:
-            # heroku-buildpack-ruby lib/language_pack/rails42.rb: this line
-            # alone, before (and instead of) the asset pipeline topic.
-            out.info("Detected manifest file, assuming assets were compiled locally")
-            out.info(f"({manifest.relative_to(tree)})")
-            return
-        config = self.platform.config_vars(app)
-        if (tree / "bin" / "rails").is_file():
-            out.header("Preparing app for Rails asset pipeline")
-            out.info("Running: bin/rails assets:precompile")
-            if self._run_command(["bin/rails", "assets:precompile"], tree, config,
-                                 build, out) != 0:
-                raise BuildFailed("Precompiling assets failed.")
-
-    def _run_command(self, argv: list[str], tree: Path, config: dict, build: dict,
-                     out: BuildLog) -> int:
-        """Run a Rails asset command in the build tree, its output into the log.
-
-        Like Heroku's build environment it sees the app's config vars and
-        ``SOURCE_VERSION``, not the sandbox's own environment (which may hold
-        tokens); the sandbox's Python comes first on ``PATH`` because the
-        sandbox installs no Ruby (Python apps get their own, python_buildpack).
-        """
-        env = {"HOME": str(tree), "LANG": "C.UTF-8", "STACK": STACK["name"],
-               "PATH": os.environ.get("PATH", os.defpath), "PYTHONUNBUFFERED": "1"}
-        if build["source_blob"].get("version"):
-            env["SOURCE_VERSION"] = build["source_blob"]["version"]
-        env.update(config)
-        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
-        exe = shutil.which(argv[0], path=env["PATH"]) if "/" not in argv[0] \
-            else str(tree / argv[0])
+    def _ruby(self, app: dict, build: dict, tree: Path,
+              out: BuildLog) -> dict[str, str]:
+        """heroku/ruby: the lock's gems into the slug, Rails assets, the
+        environment defaults (``ruby_buildpack.py``); returns the buildpack's
+        default process types. The build cache (the generated
+        SECRET_KEY_BASE) is per app, under the sandbox root."""
+        rb = ruby_buildpack.RubyBuild(
+            tree, self.platform.config_vars(app),
+            cache_dir=self.platform.root / "cache" / "ruby" / app["id"],
+            step=out.header, info=out.info, warn=out.error,
+            source_version=build["source_blob"].get("version"), stack=STACK["name"])
         try:
-            proc = subprocess.Popen(
-                [exe or argv[0], *argv[1:]], cwd=tree, env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            out.error(f"Could not run {' '.join(argv)}: {exc.strerror or exc}")
-            return 127
-        timer = threading.Timer(ASSET_TIMEOUT, _kill_group, (proc,))
-        timer.start()
-        try:
-            for raw in proc.stdout:
-                out.info(raw.decode("utf-8", "replace").rstrip("\n"))
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-        if rc < 0:
-            out.error(f"{' '.join(argv)} was stopped after {ASSET_TIMEOUT // 60} "
-                      "minutes.")
-        return rc
+            return rb.compile()
+        except ruby_buildpack.RubyBuildError as exc:
+            raise BuildFailed(*exc.lines) from None
 
     def _store_slug(self, app: dict, build: dict, tree: Path,
                     process_types: dict[str, str], description: str) -> dict:
@@ -666,13 +631,6 @@ def _human_size(size: int) -> str:
     if size >= 1 << 20:
         return f"{size / (1 << 20):.1f}M"
     return f"{max(size, 1) / 1024:.1f}K"
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def git_base_env(home: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -367,36 +368,108 @@ def test_collectstatic_needs_django_installed(api, app, env, tmp_path):
     assert "collectstatic" not in done.stderr
 
 
+#: A Ruby app's Gemfile and lock: the Rails example's (its gems are this
+#: machine's, scripts/bootstrap installs them).
+LEDGER = REPO / "examples" / "ledger" / "base"
+RAILS_GEMS = {"Gemfile": (LEDGER / "Gemfile").read_text(),
+              "Gemfile.lock": (LEDGER / "Gemfile.lock").read_text()}
+needs_ruby = pytest.mark.skipif(
+    shutil.which("ruby") is None or shutil.which("bundle") is None,
+    reason="no Ruby/bundler on this machine: scripts/bootstrap installs them "
+           "(apt-get install ruby bundler ruby-rails ruby-pg puma ruby-sass-rails)")
+
+
+def test_ruby_app_without_gemfile_lock_is_rejected(api, app, env, tmp_path):
+    """heroku-buildpack-ruby ``LanguagePack.gemfile_lock``: the lock is required."""
+    repo = tmp_path / "app"
+    commit(repo, env, {"Gemfile": "source 'https://rubygems.org'\n",
+                       "Procfile": PROCFILE})
+
+    done = push(repo, env, app["git_url"])
+
+    assert done.returncode != 0
+    assert "remote: -----> Ruby app detected" in done.stderr
+    assert "Gemfile.lock required. Please check it in." in done.stderr
+
+
+@needs_ruby
 def test_compiled_assets_in_the_commit_skip_asset_compilation(api, app, env, tmp_path):
     repo = tmp_path / "app"
     commit(repo, env, {
-        "Gemfile": "source 'https://rubygems.org'\n",
+        **RAILS_GEMS,
         "Procfile": "web: bin/rails server -p $PORT\n",
-        "bin/rails": "#!/bin/sh\necho 'precompile must not run'\nexit 1\n",
+        "Rakefile": "task 'assets:precompile' do\n  abort 'precompile must not run'\n"
+                    "end\n",
         "public/assets/.sprockets-manifest-0a1b2c.json": "{}\n",
-    }, mode={"bin/rails": 0o755})
+    })
 
     done = push(repo, env, app["git_url"])
 
     assert done.returncode == 0, done.stderr
     assert "remote: -----> Ruby app detected" in done.stderr
+    assert "remote: -----> Compiling Ruby/Rails" in done.stderr
     assert "Detected manifest file, assuming assets were compiled locally" in done.stderr
     assert "precompile must not run" not in done.stderr
+    assert "Detecting rake tasks" not in done.stderr
 
 
-def test_rails_layout_runs_assets_precompile(api, app, env, tmp_path):
+@needs_ruby
+def test_rails_app_without_manifest_runs_assets_precompile(api, app, env, tmp_path):
+    """No committed manifest: rake assets:precompile runs (with the
+    buildpack's RAILS_ENV and RAILS_GROUPS), and its failure fails the push."""
     repo = tmp_path / "app"
     commit(repo, env, {
-        "Gemfile": "source 'https://rubygems.org'\n",
+        **RAILS_GEMS,
         "Procfile": "web: bin/rails server -p $PORT\n",
-        "bin/rails": "#!/bin/sh\necho \"rails $1\"\nexit 3\n",
-    }, mode={"bin/rails": 0o755})
+        "Rakefile": "task 'assets:precompile' do\n"
+                    "  puts \"precompiling in #{ENV['RAILS_ENV']} #{ENV['RAILS_GROUPS']}\"\n"
+                    "  exit 3\nend\n",
+    })
 
     done = push(repo, env, app["git_url"])
 
     assert done.returncode != 0
-    assert "remote:        rails assets:precompile" in done.stderr
+    assert "remote: -----> Detecting rake tasks" in done.stderr
+    assert "remote:        Running: rake assets:precompile" in done.stderr
+    assert "remote:        precompiling in production assets" in done.stderr
     assert "Precompiling assets failed." in done.stderr
+
+
+@needs_ruby
+def test_propshaft_manifest_does_not_skip_the_precompile(api, app, env, tmp_path):
+    """Propshaft writes ``public/assets/.manifest.json``, which is not among
+    the names heroku-buildpack-ruby looks for (rails4.rb): it precompiles."""
+    repo = tmp_path / "app"
+    commit(repo, env, {
+        **RAILS_GEMS,
+        "Procfile": "web: bin/rails server -p $PORT\n",
+        "Rakefile": "task 'assets:precompile' do\n  puts 'precompile ran'\nend\n",
+        "public/assets/.manifest.json": "{}\n",
+    })
+
+    done = push(repo, env, app["git_url"])
+
+    assert done.returncode == 0, done.stderr
+    assert "Detected manifest file" not in done.stderr
+    assert "remote: -----> Preparing app for Rails asset pipeline" in done.stderr
+    assert "remote:        precompile ran" in done.stderr
+    assert "remote:        Asset precompilation completed" in done.stderr
+
+
+@needs_ruby
+def test_a_gem_the_machine_lacks_fails_with_bundlers_message(api, app, env, tmp_path):
+    """The lock names a version no installed gem has: Bundler's own error,
+    then the buildpack's; nothing is downloaded."""
+    lock = RAILS_GEMS["Gemfile.lock"].replace("    thor (1.2.1)", "    thor (9.9.9)")
+    lock = lock.replace("      thor (~> 1.0)", "      thor (>= 1.0)")
+    repo = tmp_path / "app"
+    commit(repo, env, {**RAILS_GEMS, "Gemfile.lock": lock, "Procfile": PROCFILE})
+
+    done = push(repo, env, app["git_url"])
+
+    assert done.returncode != 0
+    assert "Could not find thor-9.9.9 in any of the sources" in done.stderr
+    assert "Failed to install gems via Bundler." in done.stderr
 
 
 def test_compile_delay_prints_progress(sbx, api, app, env, tmp_path):

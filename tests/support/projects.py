@@ -32,8 +32,13 @@ LAYOUTS = {
         "files": {
             "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
                         "worker: python3 -c \"import time; time.sleep(3600)\"\n",
-            # what makes Heroku detect a Ruby app (the sandbox installs no gems)
+            # what makes Heroku detect a Ruby app: a Gemfile and its lock
+            # (no gems: the buildpack's bundle install has nothing to do)
             "Gemfile": "source 'https://rubygems.org'\n",
+            "Gemfile.lock": "GEM\n  remote: https://rubygems.org/\n  specs:\n\n"
+                            "PLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n\n"
+                            "RUBY VERSION\n   ruby 3.1.2p20\n\n"
+                            "BUNDLED WITH\n   2.3.15\n",
             "bin/migrate": MIGRATE.format(paths="db/migrate/*"),
             "bin/assets": "#!/bin/sh\nmkdir -p public/assets\n"
                           "cp app/assets/* public/assets/\n"
@@ -158,8 +163,11 @@ class Project:
     def state(self) -> dict:
         """What a user can see on the platform."""
         app = self.api.get(f"/apps/{self.app}")
+        # The Procfile's types: the Ruby buildpack's default ones (console,
+        # rake) are in the formation too, at 0, as on Heroku.
         formation = sorted((p["type"], p["quantity"], p["size"])
-                           for p in self.api.get(f"/apps/{self.app}/formation"))
+                           for p in self.api.get(f"/apps/{self.app}/formation")
+                           if p["type"] in ("web", "worker"))
         preboot = self.api.get(f"/apps/{self.app}/features/preboot")["enabled"]
         apps = {a["name"] for a in self.api.get("/apps")}
         return {"maintenance": app["maintenance"], "formation": formation,

@@ -1,0 +1,3 @@
+module Ledger
+  VERSION = "v1"
+end

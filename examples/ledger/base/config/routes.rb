@@ -1,0 +1,4 @@
+Rails.application.routes.draw do
+  root "visits#index"
+  get "up", to: "visits#up"
+end

@@ -1,0 +1,3 @@
+module Ledger
+  VERSION = "v2"
+end

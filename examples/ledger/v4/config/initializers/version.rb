@@ -1,0 +1,3 @@
+module Ledger
+  VERSION = "v4"
+end

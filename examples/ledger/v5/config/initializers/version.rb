@@ -1,0 +1,3 @@
+module Ledger
+  VERSION = "v5"
+end
