@@ -515,7 +515,7 @@ class Builder:
             "checksum": "SHA256:" + _sha256(blob), "size": blob.stat().st_size,
             "stack": dict(STACK), "buildpack_provided_description": description,
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
-            "created_at": ts, "updated_at": ts,
+            "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
         }
         return self.platform.put_slug(slug)
@@ -539,12 +539,19 @@ class Builder:
             "size": None, "stack": dict(STACK),
             "buildpack_provided_description": body.get("buildpack_provided_description"),
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
-            "created_at": ts, "updated_at": ts,
+            "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
         }
         self.platform.put_slug(slug)
         # Only the create response invites the upload, as on Heroku.
         return {**slug, "blob": {"method": "put", "url": slug["blob"]["url"]}}
+
+    def destroy_slug(self, slug: dict) -> None:
+        """Remove a slug's tarball and directory (release retention,
+        ``Platform.retain``); its document stays, with ``deleted_at``."""
+        if slug.get("_blob_id"):
+            self.blob_path(slug["_blob_id"]).unlink(missing_ok=True)
+        shutil.rmtree(self.slugs / slug["id"], ignore_errors=True)
 
     def slug_dir(self, slug_id: str) -> Path:
         """The directory dynos of ``slug_id`` run in.

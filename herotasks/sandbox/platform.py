@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,8 +76,33 @@ FEATURES = {
 PIPELINE_STAGES = ("test", "review", "development", "staging", "production")
 
 
+class Clock:
+    """The sandbox's wall clock: the machine's, plus ``offset`` seconds.
+
+    Heroku's release retention counts days (a release's artifact goes once
+    it is more than 30 days old), so a test moves this clock forward (the
+    ``clock_offset`` admin setting) instead of waiting a month. Every
+    timestamp the sandbox writes reads it, so a release made after the
+    move is young and the ones before it are old, as a month later.
+    One sandbox per process (the server, daemon.py), so one clock.
+    """
+
+    offset = 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+
+CLOCK = Clock()
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return CLOCK.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(stamp: str) -> datetime:
+    """A timestamp written by :func:`now` (``...Z``), back to a datetime."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def new_id() -> str:
@@ -135,6 +160,8 @@ class Platform:
         self.addons: Any = None  # addons.py
         self.log_sessions: Any = None  # logs.py
         self.release_visibility = self.RELEASE_VISIBILITY
+        CLOCK.offset = float(store.setting("clock_offset", 0.0))
+        self._retained_at: float | None = None
         self._seen: dict[str, tuple[float, int]] = {}
         self._seen_lock = threading.Lock()
         account = store.setting("account")
@@ -655,6 +682,9 @@ class Platform:
         dynos, failure marks it ``failed`` and changes nothing else.
         """
         slug = self.slug(slug_id) if slug_id else None
+        if slug and slug.get("deleted_at"):
+            raise invalid(f"Slug {slug_id} was deleted by the release retention "
+                          "policy and can no longer be released.")
         phase = bool(slug and "release" in (slug.get("process_types") or {}))
         with self.store.transaction():
             app = self.app(app["id"])
@@ -678,6 +708,7 @@ class Platform:
             release = self._make_current(app, release)
             if on_done:
                 on_done(release)
+        self.retain(force=True)  # a 21st release may push an old one out
         return release
 
     def _release_phase(self, app: dict, release: dict,
@@ -697,8 +728,99 @@ class Platform:
                 self.store.put("release", release, app_id=app["id"])
         if ok:
             release = self._make_current(app, release)
+        self.retain(force=True)  # a 21st release may push an old one out
         if on_done:
             on_done(release)
+
+    # -- release retention ----------------------------------------------------
+    #: Dev Center changelog item 3395, "Updates to slug, OCI image, and
+    #: release artifact retention policies" (effective 1 October 2025), and
+    #: *Releases*, "Release Retention Policy": artifacts of releases "older
+    #: than 30 days and older than 20 releases or unassociated with a
+    #: release" are destroyed; such a release's status is ``expired`` and
+    #: "Rollback to expired releases is not supported".
+    RETENTION_DAYS = 30
+    RETENTION_RELEASES = 20
+    #: How often (real seconds) a read looks for artifacts that aged out;
+    #: a release made, a rollback asked for or the clock moved look at once.
+    RETENTION_EVERY = 60.0
+
+    def clock_offset(self) -> float:
+        return CLOCK.offset
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the sandbox's clock (an admin setting): a month later at once."""
+        CLOCK.offset = float(seconds)
+        self.store.set_setting("clock_offset", CLOCK.offset)
+        self.retain(force=True)
+
+    def retain(self, force: bool = False) -> list[dict]:
+        """Apply Heroku's release retention; the slugs it destroyed.
+
+        A slug goes when no release that uses it is kept, a release being
+        kept while it is among its app's latest 20, younger than 30 days,
+        current or pending; a slug no release uses goes at 30 days. Every
+        release of a destroyed slug turns ``expired`` and not
+        ``eligible_for_rollback``, the slug gets ``deleted_at`` and its
+        tarball and directory are removed. The current release is kept
+        whatever its age (its dynos run it; Heroku documents no exception,
+        nor an app left with nothing to run).
+        """
+        mono = time.monotonic()
+        if (not force and self._retained_at is not None
+                and mono - self._retained_at < self.RETENTION_EVERY):
+            return []
+        self._retained_at = mono
+        cutoff = CLOCK.now() - timedelta(days=self.RETENTION_DAYS)
+        destroyed: list[dict] = []
+        with self.store.transaction():
+            releases = self.store.find("release")
+            by_app: dict[str, list[dict]] = {}
+            for r in releases:
+                by_app.setdefault(r["app"]["id"], []).append(r)
+            kept: set[str] = set()
+            aged: dict[str, list[dict]] = {}
+            for rels in by_app.values():
+                rels.sort(key=lambda r: r["version"], reverse=True)
+                for i, r in enumerate(rels):
+                    slug_id = (r.get("slug") or {}).get("id")
+                    if not slug_id or r["status"] == "expired":
+                        continue
+                    if (r["current"] or r["status"] == "pending"
+                            or i < self.RETENTION_RELEASES
+                            or parse_time(r["created_at"]) > cutoff):
+                        kept.add(slug_id)
+                    else:
+                        aged.setdefault(slug_id, []).append(r)
+            used = {(r.get("slug") or {}).get("id") for r in releases}
+            for slug in self.store.find("slug"):
+                slug_id = slug["id"]
+                if slug.get("deleted_at") or slug_id in kept:
+                    continue
+                if slug_id in aged or (slug_id not in used
+                                       and parse_time(slug["created_at"]) <= cutoff):
+                    ts = now()
+                    slug.update(deleted_at=ts, updated_at=ts)
+                    self.store.put("slug", slug)
+                    destroyed.append(slug)
+                    for r in aged.get(slug_id, ()):
+                        r.update(status="expired", eligible_for_rollback=False,
+                                 updated_at=ts)
+                        self.store.put("release", r, app_id=r["app"]["id"])
+        if self.builder is not None:
+            for slug in destroyed:
+                self.builder.destroy_slug(slug)
+        return destroyed
+
+    @staticmethod
+    def refuse_expired(release: dict, doing: str) -> None:
+        """One error for any use of an expired release's artifact (the
+        wording is the sandbox's: Heroku documents only that rollback to an
+        expired release is not supported)."""
+        if release.get("status") == "expired":
+            raise invalid(
+                f"Cannot {doing} v{release['version']}: the release is expired, its "
+                "slug was deleted by the release retention policy.")
 
     def release_log_path(self, release_id: str) -> Path:
         return self.root / "logs" / "releases" / f"{release_id}.log"
@@ -738,6 +860,9 @@ class Platform:
                 target = r
         if target is None:
             raise not_found("release")
+        self.retain(force=True)
+        target = self.store.get("release", target["id"])
+        self.refuse_expired(target, "roll back to")
         if not target["eligible_for_rollback"] or not target["slug"]:
             raise invalid(f"Cannot roll back to v{target['version']}: it has no slug.")
         return self.create_release(app, target["slug"]["id"],
@@ -974,6 +1099,7 @@ class Platform:
                   else self.current_release(source_app))
         if not source.get("slug"):
             raise invalid("Source app has no slug to promote.")
+        self.refuse_expired(source, "promote")
         ts = now()
         promotion = {
             "id": new_id(), "created_at": ts, "updated_at": None,

@@ -442,10 +442,10 @@ class Handler(BaseHTTPRequestHandler):
                     if key not in ("build_delay", "boot_delay", "stop_grace",
                                    "preboot_switch", "boot_timeout", "crash_cooloff",
                                    "rate_limit", "rate_refill", "app_limit",
-                                   "release_visibility"):
+                                   "release_visibility", "clock_offset"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
-                    if values[key] < 0:
+                    if values[key] < 0 and key != "clock_offset":
                         raise ValueError(f"{key} must be zero or more")
                 for key, value in values.items():
                     if key.endswith("_delay"):
@@ -459,6 +459,8 @@ class Handler(BaseHTTPRequestHandler):
                     p.set_app_limit(int(values["app_limit"]))
                 if "release_visibility" in values:
                     p.release_visibility = values["release_visibility"]
+                if "clock_offset" in values:
+                    p.set_clock_offset(values["clock_offset"])
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -478,7 +480,8 @@ class Handler(BaseHTTPRequestHandler):
                 "crash_cooloff": p.runtime.crash_cooloff,
                 "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
                 "app_limit": p.app_limit(),
-                "release_visibility": p.release_visibility}
+                "release_visibility": p.release_visibility,
+                "clock_offset": p.clock_offset()}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id
