@@ -10,7 +10,9 @@ with the scratch name that is not ours. Nothing has changed at that point.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from herotasks.adapters import git
@@ -22,6 +24,12 @@ from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, ConfigError, GitError
 
 RECENT_RELEASES = 50
+#: Heroku's release retention (Dev Center changelog 3395, *Releases*
+#: "Release Retention Policy", since 1 October 2025): a release's slug is
+#: destroyed once the release is over 30 days old and outside its app's
+#: latest 20 releases; the release is then ``expired``, no rollback target.
+RETENTION_DAYS = 30
+RETENTION_RELEASES = 20
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,9 @@ def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
 
 
 def deployed_commit(c: Any, api: Any,
-                    name: str) -> tuple[migrations.Deployed, dict | None]:
-    """The source commit running on ``name`` and its current release."""
+                    name: str) -> tuple[migrations.Deployed, dict | None, str | None]:
+    """The source commit running on ``name``, its current release, and why
+    that release is no way back (:func:`fallback_warning`)."""
     # one read of the newest releases holds the current one, almost always
     releases = api.releases(name, limit=RECENT_RELEASES)
     current = next((r for r in releases if r.get("current")), None)
@@ -176,7 +185,46 @@ def deployed_commit(c: Any, api: Any,
         fetch_deploy_commit(c, api, name, commit)
     found = migrations.deployed_source(
         current, releases, slug, lambda sha: assets.commit_message(c, sha))
-    return found, current
+    return found, current, fallback_warning(current, releases,
+                                            getattr(api, "server_time", None))
+
+
+def fallback_warning(current: dict | None, releases: list[dict],
+                     now: float | None) -> str | None:
+    """Why the release a deploy would fall back to (the current one) cannot
+    be rolled back to, now or once this deploy makes its release; None when
+    it can.
+
+    :param releases: the newest releases (newest first), ``current`` among them.
+    :param now: Heroku's clock (epoch seconds; its ``Date`` header), or None
+        for this machine's.
+    """
+    if not current:
+        return None
+    version = current.get("version")
+    head = (f"v{version}, the release this deploy would fall back to, ")
+    tail = ("so if the deploy fails once the new code is live there is no "
+            "rolling back: the new release is kept, fix forward")
+    if current.get("status") == "expired":
+        return head + f"is expired (Heroku's release retention deleted its slug): {tail}"
+    created = _epoch(current.get("created_at"))
+    newer = sum(1 for r in releases if (r.get("version") or 0) > (version or 0))
+    if created is None or newer < RETENTION_RELEASES - 1:
+        return None
+    age = ((time.time() if now is None else now) - created) / 86400
+    if age <= RETENTION_DAYS:
+        return None
+    return (head + f"is {age:.0f} days old with {newer} releases after it: "
+            "Heroku's release retention expires it as soon as this deploy "
+            f"releases, {tail}")
+
+
+def _epoch(stamp: Any) -> float | None:
+    """An API timestamp (``2026-01-01T12:00:00Z``) as epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
@@ -215,7 +263,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     check_pipeline(api, settings, name)
     check_shield(app, settings, release_phase)
     scratch_exists = check_scratch(api, settings, name)
-    deployed, current = deployed_commit(c, api, name)
+    deployed, current, fallback = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     verdicts = classify.classify_all(
         settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
@@ -240,6 +288,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         current_release=(current or {}).get("id"),
         current_version=(current or {}).get("version"),
         migrations=verdicts,
+        fallback=fallback,
     )
     return Observed(state=state, app=app, source=source, assets=decision,
                     account=account, scratch_exists=scratch_exists)

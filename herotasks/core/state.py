@@ -66,6 +66,9 @@ class State:
     #: each pending migration file's verdict (herotasks.core.classify)
     migrations: tuple[Any, ...] = ()
     space: str | None = None
+    #: why the current release is no way back if this deploy fails (it is
+    #: expired, or will be once this deploy releases); None: it is one
+    fallback: str | None = None
 
     @property
     def online(self) -> bool:
@@ -84,6 +87,8 @@ class State:
             found.append("the app was already in maintenance mode, and stays so "
                          f"(`heroku maintenance:off -a {self.app}` when it should "
                          "serve)")
+        if self.fallback:
+            found.append(self.fallback)
         web = [p for p in self.formation if p.type == "web"]
         if web and not any(p.quantity for p in web):
             found.append("web is scaled to 0, so the app serves no request "
