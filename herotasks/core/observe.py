@@ -4,8 +4,9 @@ anything (GETs and read-only git), with every bad-input check on the way.
 This is the ``check`` step. It fails on the first problem with one line: a
 scratch allow-list that would leak the database, not a git repository,
 unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
-token, unknown app, pipeline promotion for an app in no pipeline, an app
-with the scratch name that is not ours. Nothing has changed at that point.
+token, unknown app, an app on a stack Heroku no longer builds, pipeline
+promotion for an app in no pipeline, an app with the scratch name that is
+not ours. Nothing has changed at that point.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from herotasks.adapters import git
-from herotasks.core import assets, classify, dynos, migrations, scratch
+from herotasks.core import assets, classify, dynos, migrations, scratch, stacks
 from herotasks.core.config import Settings
 from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
@@ -257,6 +258,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     # a bad token fails here, before anything else is asked
     account = (api.account() or {}).get("email")
     app = app_info(api, name)
+    stack_warning = stacks.check(app, getattr(api, "server_time", None))
     if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
         # an add-on's var in the allow-list: refused here, before the lock
         scratch.check_allowlist(settings, scratch.addon_vars(api, name))
@@ -289,6 +291,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         current_version=(current or {}).get("version"),
         migrations=verdicts,
         fallback=fallback,
+        stack_warning=stack_warning,
     )
     return Observed(state=state, app=app, source=source, assets=decision,
                     account=account, scratch_exists=scratch_exists)

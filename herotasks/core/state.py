@@ -69,6 +69,8 @@ class State:
     #: why the current release is no way back if this deploy fails (it is
     #: expired, or will be once this deploy releases); None: it is one
     fallback: str | None = None
+    #: the app's stack nears its end of life (herotasks.core.stacks)
+    stack_warning: str | None = None
 
     @property
     def online(self) -> bool:
@@ -89,6 +91,8 @@ class State:
                          "serve)")
         if self.fallback:
             found.append(self.fallback)
+        if self.stack_warning:
+            found.append(self.stack_warning)
         web = [p for p in self.formation if p.type == "web"]
         if web and not any(p.quantity for p in web):
             found.append("web is scaled to 0, so the app serves no request "

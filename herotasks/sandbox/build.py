@@ -55,6 +55,8 @@ from .platform import (
     new_id,
     not_found,
     now,
+    stack_ref,
+    stack_retired,
 )
 
 log = logging.getLogger("herotasks.sandbox")
@@ -260,7 +262,8 @@ class Builder:
             "started_at": ts,
             "output_stream_url":
                 f"{self.platform.api_url}/_sandbox/streams/builds/{build_id}",
-            "source_blob": source_blob, "stack": STACK["name"],
+            "source_blob": source_blob,
+            "stack": (app.get("build_stack") or STACK)["name"],
             "slug": None, "release": None, "user": self.platform.user(),
         }
         self.build_log_path(build["id"]).touch()
@@ -356,7 +359,15 @@ class Builder:
     def _compile(self, app: dict, build: dict, tree: Path,
                  out: BuildLog) -> tuple[dict, list[dict]]:
         """Source tree in, slug out (or ``BuildFailed``): the sandbox buildpack."""
-        out.header(f"Building on the {STACK['name'].title()} stack")
+        stack = (app.get("build_stack") or STACK)["name"]
+        out.header(f"Building on the {stack.title()} stack")
+        if stack_retired(stack):
+            # Heroku's end-of-life FAQs: "No further builds (code deployments)
+            # will be allowed" once a stack has ended (the wording is ours)
+            raise BuildFailed(f"The {stack} stack has reached its end of life: "
+                              "no further builds are allowed on it.",
+                              f"Move the app to {STACK['name']} "
+                              f"(heroku stack:set {STACK['name']}) and deploy again.")
         lang, buildpacks = self._buildpack(app, build, tree, out)
         failed = f"Push rejected, failed to compile {lang + ' ' if lang else ''}app."
         try:
@@ -513,7 +524,8 @@ class Builder:
             "commit_description": source.get("version_description"),
             "process_types": process_types,
             "checksum": "SHA256:" + _sha256(blob), "size": blob.stat().st_size,
-            "stack": dict(STACK), "buildpack_provided_description": description,
+            "stack": dict(app.get("build_stack") or STACK),
+            "buildpack_provided_description": description,
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
             "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
@@ -524,9 +536,8 @@ class Builder:
     def create_slug(self, app: dict, body: dict) -> dict:
         """``POST /apps/{app}/slugs``: a slug whose tarball the client PUTs to
         ``blob.url`` (``./app/...`` layout), released later by id."""
-        stack = body.get("stack")
-        if stack is not None and stack not in (STACK["name"], STACK["id"]):
-            raise invalid(f"stack: Couldn't find that stack ({stack}).")
+        stack = (stack_ref(body["stack"]) if body.get("stack") is not None
+                 else dict(app.get("build_stack") or STACK))
         process_types = body["process_types"]
         for name in process_types:
             if not PROCESS_TYPE.match(name):
@@ -536,7 +547,7 @@ class Builder:
             "id": new_id(), "commit": body.get("commit"),
             "commit_description": body.get("commit_description"),
             "process_types": dict(process_types), "checksum": body.get("checksum"),
-            "size": None, "stack": dict(STACK),
+            "size": None, "stack": stack,
             "buildpack_provided_description": body.get("buildpack_provided_description"),
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
             "created_at": ts, "updated_at": ts, "deleted_at": None,

@@ -27,6 +27,41 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
 
 STACK = {"id": "69bee368-352b-4bd0-9b7c-819d860a2588", "name": "heroku-24"}
+#: Heroku's stacks and when each ends: Dev Center *Heroku-24 Stack* (the
+#: default), *Heroku-22 Stack* ("It will be supported through April 2027"),
+#: *Heroku-20 Stack* ("deprecated and will reach end-of-life on April 30th,
+#: 2025"). After its end of life a stack takes no new apps and no builds, as
+#: Heroku's end-of-life FAQs for Heroku-18 and Heroku-16 describe (existing
+#: apps run on). Only heroku-24's id is Heroku's; the others are the sandbox's.
+STACKS = {
+    "heroku-24": {**STACK, "_end_of_life": "2029-04-30"},
+    "heroku-22": {"id": "d4b1a2c0-0c6c-4a8e-9a4f-2e2d0b6f2222", "name": "heroku-22",
+                  "_end_of_life": "2027-04-30"},
+    "heroku-20": {"id": "b5c0f6a1-5e7c-4c39-8f0b-3a1d9e6f2020", "name": "heroku-20",
+                  "_end_of_life": "2025-04-30"},
+}
+
+
+def stack_ref(identity: str | None, *, retired_ok: bool = False) -> dict:
+    """``{"id", "name"}`` of a stack by name or id (None: the default);
+    a stack past its end of life only with ``retired_ok`` (an existing app)."""
+    if identity in (None, "cedar"):  # the CLI's old name for the default
+        return dict(STACK)
+    for stack in STACKS.values():
+        if identity in (stack["id"], stack["name"]):
+            if not retired_ok and stack_retired(stack["name"]):
+                raise invalid(
+                    f"{stack['name']} reached its end of life on "
+                    f"{stack['_end_of_life']}: no new apps or builds use it. "
+                    f"Use {STACK['name']}.")
+            return {"id": stack["id"], "name": stack["name"]}
+    raise invalid(f"Couldn't find that stack ({identity}).")
+
+
+def stack_retired(name: str | None) -> bool:
+    """Past its end of life by the sandbox's clock: Heroku builds nothing on it."""
+    stack = STACKS.get(name or "")
+    return bool(stack) and CLOCK.now().strftime("%Y-%m-%d") > stack["_end_of_life"]
 REGION = {"id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us"}
 #: Dev Center "Regions" (``heroku regions``): two Common Runtime regions, and
 #: the Private Spaces regions, which exist only inside a space ("For apps in
@@ -362,8 +397,7 @@ class Platform:
         the team owns it (``app.team``, and ``owner`` is the team's
         ``<team>@herokumanager.com`` identity). With ``space`` (a team's
         Private Space) the app runs in the space and its region."""
-        if stack and stack not in (STACK["name"], STACK["id"], "heroku-22", "cedar"):
-            raise invalid(f"Couldn't find that stack ({stack}).")
+        found_stack = stack_ref(stack)
         found_region = self.region(region) if region else REGIONS["us"]
         if space is not None:
             # Dev Center "Regions": "For apps in Private Spaces, the region is
@@ -405,7 +439,7 @@ class Platform:
                 "released_at": ts, "maintenance": False,
                 "git_url": f"{self.api_url}/{name}.git",
                 "web_url": None,
-                "stack": dict(STACK), "build_stack": dict(STACK),
+                "stack": dict(found_stack), "build_stack": dict(found_stack),
                 "region": {"id": found_region["id"], "name": found_region["name"]},
                 "owner": self.user(),
                 "organization": None, "team": None, "space": None,
@@ -458,8 +492,8 @@ class Platform:
             if maintenance is not None:
                 app["maintenance"] = bool(maintenance)
             if build_stack is not None:
-                if build_stack not in (STACK["name"], STACK["id"]):
-                    raise invalid(f"Couldn't find that stack ({build_stack}).")
+                # the next build uses it (Dev Center *Stacks*, stack:set)
+                app["build_stack"] = stack_ref(build_stack)
             app["updated_at"] = now()
             self.store.put("app", app)
         if name is not None and self.builder is not None:

@@ -431,6 +431,17 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/faults" and self.command == "DELETE":
                 self.sandbox.faults.clear()
                 return self.send_json(200, [])
+            if path.startswith("/apps/") and self.command == "PATCH":
+                # an app made before its stack's end of life (the API
+                # cannot make one now): {"stack": "heroku-20"}
+                from .platform import stack_ref
+                app = p.app(path[len("/apps/"):])
+                ref = stack_ref(body["stack"], retired_ok=True)
+                with p.store.transaction():
+                    app = p.app(app["id"])
+                    app["stack"], app["build_stack"] = dict(ref), dict(ref)
+                    p.store.put("app", app)
+                return self.send_json(200, {"name": app["name"], "stack": ref})
             if path == "/users" and self.command == "POST":
                 # a second account, with its own API token (shown once)
                 token = "HRKU-sbx-" + secrets.token_hex(24)
