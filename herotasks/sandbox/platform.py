@@ -144,6 +144,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _younger(doc: dict, cutoff: datetime) -> bool:
+    """Made after ``cutoff`` (a document with no ``created_at``, as tests
+    make them, counts as new)."""
+    stamp = doc.get("created_at")
+    return not stamp or parse_time(stamp) > cutoff
+
+
 def public(doc: dict | None) -> dict | None:
     if doc is None:
         return None
@@ -822,7 +829,7 @@ class Platform:
                         continue
                     if (r["current"] or r["status"] == "pending"
                             or i < self.RETENTION_RELEASES
-                            or parse_time(r["created_at"]) > cutoff):
+                            or _younger(r, cutoff)):
                         kept.add(slug_id)
                     else:
                         aged.setdefault(slug_id, []).append(r)
@@ -832,7 +839,7 @@ class Platform:
                 if slug.get("deleted_at") or slug_id in kept:
                     continue
                 if slug_id in aged or (slug_id not in used
-                                       and parse_time(slug["created_at"]) <= cutoff):
+                                       and not _younger(slug, cutoff)):
                     ts = now()
                     slug.update(deleted_at=ts, updated_at=ts)
                     self.store.put("slug", slug)
