@@ -363,11 +363,15 @@ class Builder:
         out.header(f"Building on the {stack.title()} stack")
         if stack_retired(stack):
             # Heroku's end-of-life FAQs: "No further builds (code deployments)
-            # will be allowed" once a stack has ended (the wording is ours)
-            raise BuildFailed(f"The {stack} stack has reached its end of life: "
-                              "no further builds are allowed on it.",
-                              f"Move the app to {STACK['name']} "
-                              f"(heroku stack:set {STACK['name']}) and deploy again.")
+            # will be allowed" once a stack has ended; the words are
+            # heroku-buildpack-python's lib/checks.sh ensure_supported_stack
+            raise BuildFailed(f"Error: The '{stack}' stack is no longer supported.", "",
+                              f"This buildpack no longer supports the '{stack}' stack "
+                              "since it has", "reached its end-of-life:",
+                              "https://devcenter.heroku.com/articles/stack"
+                              "#stack-support-details", "",
+                              "Upgrade to a newer stack to continue using this "
+                              "buildpack.")
         lang, buildpacks = self._buildpack(app, build, tree, out)
         failed = f"Push rejected, failed to compile {lang + ' ' if lang else ''}app."
         try:

@@ -57,4 +57,4 @@ def test_an_app_left_on_an_ended_stack_runs_but_builds_nothing(api, admin, app,
     valid("build", "Info", done)
     assert done["status"] == "failed" and done["slug"] is None
     log = api.session.get(done["output_stream_url"], verify=sandbox.ca_bundle).text
-    assert "heroku-20 stack has reached its end of life" in log
+    assert "Error: The 'heroku-20' stack is no longer supported." in log
