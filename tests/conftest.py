@@ -355,8 +355,8 @@ def make_repo(path: Path, env: dict[str, str], files: dict[str, str]) -> Path:
 
 
 WEB_APP = {
-    "Procfile": "web: python -m http.server $PORT --bind 127.0.0.1\n"
-                "worker: python -c \"import time; time.sleep(3600)\"\n",
+    "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+                "worker: python3 -c \"import time; time.sleep(3600)\"\n",
     "index.html": "<h1>hello from the sandbox</h1>\n",
     # A Python app for the buildpack's detection, with nothing to install.
     "requirements.txt": "",

@@ -409,7 +409,7 @@ def _walk(c, sandbox, tools) -> None:
     assert b"conformance" in _rendezvous(attached["attach_url"], sandbox.ca_bundle)
 
     # a slug made through the API, released; releases; rollback
-    released = c.deploy_slug(name, tools.WEB_APP, {"web": "python -m http.server $PORT "
+    released = c.deploy_slug(name, tools.WEB_APP, {"web": "python3 -m http.server $PORT "
                                                          "--bind 127.0.0.1"})
     c.get(f"/apps/{name}/releases")
     c.get(f"/apps/{name}/releases", headers={"Range": "version ..; max=2, order=desc"})
