@@ -314,7 +314,11 @@ class Engine:
                 except HerotasksError as again:
                     error = again
             self._fail_forward(run, step, error)
-        gone = _no_way_back(run)
+        # The release before is expired: Heroku refuses the rollback. Keep the
+        # new code live and put the rest back, unless a window migration it
+        # needs never ran: then the undo says so and the window stays open.
+        gone = (None if run.facts.get("pending") and not run.facts.get("online")
+                else _no_way_back(run))
         if gone:
             self._fail_forward(run, step, error, why=gone)
         self._fail(run, step, error)
