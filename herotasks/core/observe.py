@@ -4,9 +4,9 @@ anything (GETs and read-only git), with every bad-input check on the way.
 This is the ``check`` step. It fails on the first problem with one line: a
 scratch allow-list that would leak the database, not a git repository,
 unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
-token, unknown app, an app on a stack Heroku no longer builds, pipeline
-promotion for an app in no pipeline, an app with the scratch name that is
-not ours. Nothing has changed at that point.
+token, unknown app, a Fir-generation app, an app on a stack Heroku no
+longer builds, pipeline promotion for an app in no pipeline, an app with the
+scratch name that is not ours. Nothing has changed at that point.
 """
 
 from __future__ import annotations
@@ -143,6 +143,27 @@ def check_scratch(api: Any, settings: Settings, name: str) -> bool | None:
     return scratch.check_name(api, name, settings, known) is not None
 
 
+def check_generation(app: dict) -> None:
+    """A Fir-generation app (a Fir Private Space's) builds OCI images with
+    Cloud Native Buildpacks, not slugs (Dev Center *Heroku Generations*):
+    there is no slug for herotasks to build on a scratch app and promote, so
+    say so in the check, before the lock or anything else.
+
+    :raises ConfigError: the app is not Cedar-generation.
+    """
+    generation = (app.get("generation") or {}).get("name") or "cedar"
+    if generation == "cedar":
+        return
+    space = (app.get("space") or {}).get("name")
+    raise ConfigError(
+        f"{app.get('name')} is a {generation.title()}-generation app"
+        + (f" (space {space})" if space else "")
+        + ": herotasks deploys Cedar apps only (Fir builds OCI images, not the "
+        "slugs herotasks builds and promotes)",
+        f"deploy it with `git push` to its git URL (heroku git:remote -a "
+        f"{app.get('name')}) until herotasks supports Fir")
+
+
 def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
     """A Shield Private Space attaches one-off dynos over SSH (an https
     ``attach_url``), not the rendezvous protocol herotasks speaks: say so in
@@ -258,6 +279,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     # a bad token fails here, before anything else is asked
     account = (api.account() or {}).get("email")
     app = app_info(api, name)
+    check_generation(app)
     stack_warning = stacks.check(app, getattr(api, "server_time", None))
     if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
         # an add-on's var in the allow-list: refused here, before the lock

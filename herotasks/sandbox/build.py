@@ -359,6 +359,12 @@ class Builder:
     def _compile(self, app: dict, build: dict, tree: Path,
                  out: BuildLog) -> tuple[dict, list[dict]]:
         """Source tree in, slug out (or ``BuildFailed``): the sandbox buildpack."""
+        if (app.get("generation") or {}).get("name") == "fir":
+            # Fir builds OCI images with Cloud Native Buildpacks (Dev Center
+            # *Heroku Generations*); the sandbox builds slugs only
+            raise BuildFailed("The sandbox does not build Fir-generation apps "
+                              "(Cloud Native Buildpacks, OCI images): only Cedar "
+                              "apps, into slugs.")
         stack = (app.get("build_stack") or STACK)["name"]
         out.header(f"Building on the {stack.title()} stack")
         if stack_retired(stack):

@@ -91,6 +91,10 @@ REGIONS = {
     )
 }
 GENERATION = {"id": "ad8ee5fd-33c4-4e2a-b33b-8f1e5b5f1c47", "name": "cedar"}
+#: Dev Center *Heroku Generations* ("Fir is now generally available with Fir
+#: Private Spaces"): a space's ``generation``, and its apps'. The id is the
+#: sandbox's.
+FIR = {"id": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "name": "fir"}
 DYNO_SIZES = {
     name.lower(): {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dyno-size:{name}")),
                    "name": name}
@@ -464,6 +468,8 @@ class Platform:
             if space is not None:
                 app["space"] = {"id": space["id"], "name": space["name"],
                                 "shield": space["shield"]}
+                # an app has its space's generation (Cedar or Fir)
+                app["generation"] = dict(space.get("generation") or GENERATION)
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             first = self._put_release(app, slug=None, description="Initial release",
@@ -1060,6 +1066,14 @@ class Platform:
             raise invalid(f"region: {region['name']} is a Common Runtime region; a "
                           "Private Space needs a Private Spaces region (e.g. virginia, "
                           "oregon, frankfurt, tokyo, sydney, dublin)")
+        generation = {"cedar": GENERATION, "fir": FIR}.get(
+            body.get("generation") or "cedar")
+        if generation is None:
+            raise invalid(f"generation: {body['generation']!r} is not cedar or fir")
+        if generation is FIR and body.get("shield"):
+            # Dev Center *Migrating Apps from Cedar Spaces to Fir Spaces*:
+            # "Shield spaces are on the roadmap for Fir" (the wording is ours)
+            raise invalid("shield: Fir spaces cannot be Shield spaces yet.")
         with self.store.transaction():
             if self.store.find("space", name=body["name"]):
                 raise invalid("Name is already taken")
@@ -1071,7 +1085,7 @@ class Platform:
                    "shield": bool(body.get("shield")), "state": "allocated",
                    "cidr": body.get("cidr") or "10.0.0.0/16",
                    "data_cidr": body.get("data_cidr") or "10.1.0.0/16",
-                   "generation": {"id": GENERATION["id"], "name": GENERATION["name"]}}
+                   "generation": dict(generation)}
             return self.store.put("space", doc)
 
     def delete_space(self, space: dict) -> dict:
