@@ -92,12 +92,12 @@ def test_a_heroku_ready_django_app_deploys_with_its_own_django_postgres_and_http
             "tasks.py": "from herotasks.tasks import ns\n",
             # No asset command: the buildpack's collectstatic does it, as on
             # Heroku; the release phase migrates. The health check asks the
-            # http URL for the page and expects the app's redirect to https.
+            # https web_url (as Heroku's) for the page: 200 from the app.
             "invoke.yaml": "herotasks:\n  preset: django\n"
                            f"  stages:\n    production: {{app: {name}}}\n"
                            "  assets: {command: false}\n"
                            "  timeouts: {boot: 60, release: 120, preboot: 4}\n"
-                           "  health: {path: /, status: 301, watch: 1}\n"})
+                           "  health: {path: /, status: 200, watch: 1}\n"})
         report_path = tmp_path / "report.json"
         deploy(repo, git_env, report_path)
 
