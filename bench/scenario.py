@@ -258,7 +258,8 @@ class Scenario:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.web_url + "up", timeout=5).ok:
+                if requests.get(self.web_url + "up", timeout=5,
+                                verify=self.verify).ok:
                     return
             except requests.RequestException:
                 pass
@@ -279,7 +280,8 @@ class Scenario:
             self._scale_worker()
             self._wait_web()
             results = []
-            with Load(self.web_url, rate=self.rate, max_duration=1800) as load:
+            with Load(self.web_url, rate=self.rate, max_duration=1800,
+                      cafile=self.verify) as load:
                 time.sleep(self.settle)
                 for tag in self.app.deploys:
                     ok, report, log = self.deploy(tag, self.strategy)

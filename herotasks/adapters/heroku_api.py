@@ -52,6 +52,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -345,6 +346,9 @@ class HerokuAPI:
         #: Platform API requests sent so far (each costs one of the account's
         #: rate-limit tokens); output streams are not API requests.
         self.requests = 0
+        #: Heroku's clock (its last ``Date`` header, epoch seconds), for
+        #: ages Heroku judges by its own time (release retention)
+        self.server_time: float | None = None
 
     def __repr__(self) -> str:
         return f"HerokuAPI({self.base_url!r}, dry_run={self.dry_run})"
@@ -481,6 +485,10 @@ class HerokuAPI:
         retries = getattr(response.raw, "retries", None)
         self.requests += len(getattr(retries, "history", None) or ())
         log.debug("%s %s -> %s", method, path, response.status_code)
+        try:
+            self.server_time = parsedate_to_datetime(response.headers["Date"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            pass
         for name in ("X-Heroku-Warning", "Warning-Message"):
             if response.headers.get(name):
                 log.warning("Heroku: %s", response.headers[name])

@@ -327,6 +327,12 @@ def undo_rollback(run: Run, undo: dict) -> str:
         return ""  # the promotion never took effect
     if not previous:
         raise HerotasksError("no earlier release to roll back to (first deploy)")
+    target = run.api.release(run.name, previous) or {}
+    if target.get("status") == "expired":  # Heroku refuses it: do not ask
+        raise HerotasksError(
+            f"v{target.get('version')} is expired (Heroku's release retention "
+            "deleted its slug): there is no rolling back to it",
+            "keep the code now live and fix forward")
     release = slug.rollback(run.api, run.name, previous,
                             timeout=run.settings.timeouts.release, out=run.out)
     # the report's release is the one the app runs when the run ends

@@ -193,7 +193,7 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     name = settings.stages[stage]
     head = check_repo(c, "HEAD", allow_dirty=True)
     app = app_info(api, name)
-    found, current = deployed_commit(c, api, name)
+    found, current, _ = deployed_commit(c, api, name)
     journal = find_journal(api, settings, name)
     holder = lock.held_by(api, name)
     running = None
@@ -237,15 +237,29 @@ def plan_rollback(c: Any, api: Any, settings: Settings,
         api.current_release(name))
     if not current:
         raise HerotasksError(f"{name} has no release to roll back from")
+    older = [r for r in releases if r.get("version", 0) < current["version"]]
+    eligible = [r for r in older if r.get("status") == "succeeded" and r.get("slug")
+                and r.get("eligible_for_rollback", True)]
     if to:
         target = api.release(name, to.lstrip("v"))
+        if target.get("status") == "expired":
+            instead = (f"roll back to v{eligible[0]['version']}, the newest one that "
+                       "can be (`--to v" + str(eligible[0]["version"]) + "`)"
+                       if eligible else "nothing older can be rolled back to")
+            raise HerotasksError(
+                f"v{target['version']} of {name} is expired: Heroku's release "
+                "retention deleted its slug, so it cannot be rolled back to",
+                f"{instead}; or deploy its commit again")
+    elif eligible:
+        target = eligible[0]  # newest first
+    elif any(r.get("status") == "expired" for r in older):
+        raise HerotasksError(
+            f"every earlier release of {name} this account can see is expired "
+            "(Heroku's release retention deleted their slugs)",
+            "deploy the commit to go back to (`" + hint_command("deploy --ref SHA")
+            + "`)")
     else:
-        older = [r for r in releases if r.get("version", 0) < current["version"]
-                 and r.get("status") == "succeeded" and r.get("slug")
-                 and r.get("eligible_for_rollback", True)]
-        if not older:
-            raise HerotasksError(f"{name} has no earlier release to roll back to")
-        target = older[0]
+        raise HerotasksError(f"{name} has no earlier release to roll back to")
     return RollbackPlan(name, current, target,
                         _migration_warning(c, api, settings, name, current, target,
                                            releases))

@@ -45,6 +45,10 @@ from herotasks.core.run import Run, Tools
 from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
 from herotasks.errors import Aborted, HerotasksError, OutcomeUnknown, hint_command
 
+#: Why a deploy that fails after its migration keeps the new release.
+MIGRATED = ("the new code runs on the migrated schema (rolling back would put "
+            "old code on it)")
+
 
 class DeployFailed(HerotasksError):
     """A deploy failed; the message says what was put back and what was not.
@@ -310,6 +314,13 @@ class Engine:
                 except HerotasksError as again:
                     error = again
             self._fail_forward(run, step, error)
+        # The release before is expired: Heroku refuses the rollback. Keep the
+        # new code live and put the rest back, unless a window migration it
+        # needs never ran: then the undo says so and the window stays open.
+        gone = (None if run.facts.get("pending") and not run.facts.get("online")
+                else _no_way_back(run))
+        if gone:
+            self._fail_forward(run, step, error, why=gone)
         self._fail(run, step, error)
 
     def _settle(self, run: Run, step: Step, error: OutcomeUnknown) -> dict | None:
@@ -333,18 +344,19 @@ class Engine:
         run.report.error = line
         raise DeployFailed(line, run.report) from None
 
-    def _fail_forward(self, run: Run, step: Step, error: HerotasksError) -> None:
-        """The migration succeeded and ``step`` still fails: keep the new
-        release (old code must not run on the new schema), put the rest back,
-        and say what is live and what to check."""
+    def _fail_forward(self, run: Run, step: Step, error: HerotasksError,
+                      why: str = MIGRATED) -> None:
+        """The migration succeeded (or the release before is expired) and
+        ``step`` still fails: keep the new release (old code must not run on
+        the new schema; an expired release cannot be rolled back to), put the
+        rest back, and say what is live and what to check."""
         run.out(f"FAILED {step.name}: {error}")
         for name in PROMOTE_STEPS:
             run.journal.close(name)
         outcome = self._unwind(run, str(error))
         run.report.finished_at = self.clock()
         version = run.facts.get("release_version")
-        line = (f"{step.name} failed: {error}; kept v{version}: the new code runs "
-                "on the migrated schema (rolling back would put old code on it)")
+        line = f"{step.name} failed: {error}; kept v{version}: {why}"
         if outcome:
             line += f"; {outcome}"
         line += f"; check `heroku ps -a {run.name}` and the app's logs"
@@ -411,6 +423,24 @@ class Engine:
         for name, spec in STEPS.items():
             if spec.opens_window and run.journal.has_changed(name):
                 run.report.open_window(spec.opens_window, run.journal.last(name).at)
+
+
+def _no_way_back(run: Run) -> str | None:
+    """Why the new code, now live, cannot be rolled back: the release before
+    it is expired (Heroku's release retention deleted its slug, so Heroku
+    refuses the rollback); None when it can, or nothing went live."""
+    previous = run.facts.get("previous_release")
+    if not previous or not any(run.journal.is_complete(n) for n in PROMOTE_STEPS):
+        return None
+    try:
+        release = run.api.release(run.name, previous) or {}
+    except HerotasksError:
+        return None  # the rollback will say what is wrong
+    if release.get("status") != "expired":
+        return None
+    return (f"v{release.get('version')}, the release before it, is expired "
+            "(Heroku's release retention deleted its slug), so there is no rolling "
+            "back to it: fix forward, deploy a fixed commit")
 
 
 def _migrated(run: Run) -> bool:

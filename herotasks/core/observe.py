@@ -4,21 +4,24 @@ anything (GETs and read-only git), with every bad-input check on the way.
 This is the ``check`` step. It fails on the first problem with one line: a
 scratch allow-list that would leak the database, not a git repository,
 unknown ref, shallow clone, dirty tree (unless allowed), no Procfile, bad
-token, unknown app, pipeline promotion for an app in no pipeline, an app
-with the scratch name that is not ours. Nothing has changed at that point.
+token, unknown app, a Fir-generation app, an app on a stack Heroku no
+longer builds, pipeline promotion for an app in no pipeline, an app with the
+scratch name that is not ours. Nothing has changed at that point.
 """
 
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from invoke.exceptions import CommandTimedOut
 
 from herotasks.adapters import git
 from herotasks.adapters.shell import run_local
-from herotasks.core import assets, classify, dynos, migrations, scratch
+from herotasks.core import assets, classify, dynos, migrations, scratch, stacks
 from herotasks.core.classify import emitted
 from herotasks.core.config import PRESETS, Settings
 from herotasks.core.slug import fetch_deploy_commit
@@ -27,6 +30,12 @@ from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, ConfigError, GitError
 
 RECENT_RELEASES = 50
+#: Heroku's release retention (Dev Center changelog 3395, *Releases*
+#: "Release Retention Policy", since 1 October 2025): a release's slug is
+#: destroyed once the release is over 30 days old and outside its app's
+#: latest 20 releases; the release is then ``expired``, no rollback target.
+RETENTION_DAYS = 30
+RETENTION_RELEASES = 20
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,27 @@ def check_scratch(api: Any, settings: Settings, name: str) -> bool | None:
     return scratch.check_name(api, name, settings, known) is not None
 
 
+def check_generation(app: dict) -> None:
+    """A Fir-generation app (a Fir Private Space's) builds OCI images with
+    Cloud Native Buildpacks, not slugs (Dev Center *Heroku Generations*):
+    there is no slug for herotasks to build on a scratch app and promote, so
+    say so in the check, before the lock or anything else.
+
+    :raises ConfigError: the app is not Cedar-generation.
+    """
+    generation = (app.get("generation") or {}).get("name") or "cedar"
+    if generation == "cedar":
+        return
+    space = (app.get("space") or {}).get("name")
+    raise ConfigError(
+        f"{app.get('name')} is a {generation.title()}-generation app"
+        + (f" (space {space})" if space else "")
+        + ": herotasks deploys Cedar apps only (Fir builds OCI images, not the "
+        "slugs herotasks builds and promotes)",
+        f"deploy it with `git push` to its git URL (heroku git:remote -a "
+        f"{app.get('name')}) until herotasks supports Fir")
+
+
 def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
     """A Shield Private Space attaches one-off dynos over SSH (an https
     ``attach_url``), not the rendezvous protocol herotasks speaks: say so in
@@ -157,8 +187,9 @@ def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
 
 
 def deployed_commit(c: Any, api: Any,
-                    name: str) -> tuple[migrations.Deployed, dict | None]:
-    """The source commit running on ``name`` and its current release."""
+                    name: str) -> tuple[migrations.Deployed, dict | None, str | None]:
+    """The source commit running on ``name``, its current release, and why
+    that release is no way back (:func:`fallback_warning`)."""
     # one read of the newest releases holds the current one, almost always
     releases = api.releases(name, limit=RECENT_RELEASES)
     current = next((r for r in releases if r.get("current")), None)
@@ -181,7 +212,46 @@ def deployed_commit(c: Any, api: Any,
         fetch_deploy_commit(c, api, name, commit)
     found = migrations.deployed_source(
         current, releases, slug, lambda sha: assets.commit_message(c, sha))
-    return found, current
+    return found, current, fallback_warning(current, releases,
+                                            getattr(api, "server_time", None))
+
+
+def fallback_warning(current: dict | None, releases: list[dict],
+                     now: float | None) -> str | None:
+    """Why the release a deploy would fall back to (the current one) cannot
+    be rolled back to, now or once this deploy makes its release; None when
+    it can.
+
+    :param releases: the newest releases (newest first), ``current`` among them.
+    :param now: Heroku's clock (epoch seconds; its ``Date`` header), or None
+        for this machine's.
+    """
+    if not current:
+        return None
+    version = current.get("version")
+    head = (f"v{version}, the release this deploy would fall back to, ")
+    tail = ("so if the deploy fails once the new code is live there is no "
+            "rolling back: the new release is kept, fix forward")
+    if current.get("status") == "expired":
+        return head + f"is expired (Heroku's release retention deleted its slug): {tail}"
+    created = _epoch(current.get("created_at"))
+    newer = sum(1 for r in releases if (r.get("version") or 0) > (version or 0))
+    if created is None or newer < RETENTION_RELEASES - 1:
+        return None
+    age = ((time.time() if now is None else now) - created) / 86400
+    if age <= RETENTION_DAYS:
+        return None
+    return (head + f"is {age:.0f} days old with {newer} releases after it: "
+            "Heroku's release retention expires it as soon as this deploy "
+            f"releases, {tail}")
+
+
+def _epoch(stamp: Any) -> float | None:
+    """An API timestamp (``2026-01-01T12:00:00Z``) as epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def pending_for(c: Any, settings: Settings, deployed: migrations.Deployed,
@@ -259,13 +329,15 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     # a bad token fails here, before anything else is asked
     account = (api.account() or {}).get("email")
     app = app_info(api, name)
+    check_generation(app)
+    stack_warning = stacks.check(app, getattr(api, "server_time", None))
     if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
         # an add-on's var in the allow-list: refused here, before the lock
         scratch.check_allowlist(settings, scratch.addon_vars(api, name))
     check_pipeline(api, settings, name)
     check_shield(app, settings, release_phase)
     scratch_exists = check_scratch(api, settings, name)
-    deployed, current = deployed_commit(c, api, name)
+    deployed, current, fallback = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
@@ -288,6 +360,8 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         current_release=(current or {}).get("id"),
         current_version=(current or {}).get("version"),
         migrations=verdicts,
+        fallback=fallback,
+        stack_warning=stack_warning,
     )
     return Observed(state=state, app=app, source=source, assets=decision,
                     account=account, scratch_exists=scratch_exists)

@@ -82,6 +82,7 @@ class Plan:
         if any(s.in_window for s in self.steps):
             lines.append("  (* = inside the maintenance window)")
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in st.warnings]
         return "\n".join(lines)
 
 

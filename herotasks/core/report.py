@@ -218,6 +218,76 @@ class Report:
         return "\n".join(lines)
 
 
+def markdown(report: Report) -> str:
+    """The summary as Markdown for a CI job's page (GitHub Actions'
+    ``GITHUB_STEP_SUMMARY``): the steps' table, then the run's timeline as a
+    Mermaid Gantt chart (GitHub renders ``mermaid`` blocks), then what the
+    plain summary says after its table."""
+    rep = report
+    status = ("FAILED" if not rep.ok else "ok" if not rep.warnings
+              else f"ok, with {len(rep.warnings)} warning(s)")
+    lines = [f"### herotasks: deploy of `{rep.app}`"
+             + (f" ({rep.stage})" if rep.stage else "") + f": {status}", "",
+             f"Strategy `{rep.strategy}`, "
+             f"`{(rep.commit_from or '(unknown)')[:10]}` → `{(rep.commit_to or '?')[:10]}`"
+             + (f", release v{rep.release_version}" if rep.release_id else "")
+             + (f", {rep.duration:.2f} s" if rep.duration is not None else "")
+             + (f", {rep.requests} API requests" if rep.requests is not None else ""),
+             "", "| step | starts at (s) | seconds | |", "|---|---:|---:|---|"]
+    for step in rep.steps:
+        at = f"{step.started_at - rep.started_at:.2f}"
+        took = ("skipped" if step.skipped else "-" if step.duration is None
+                else f"{step.duration:.2f}")
+        flags = " ".join(f for f in (
+            "window" if step.in_window else "",
+            "" if step.ok or step.skipped else "**FAILED**", step.note) if f)
+        lines.append(f"| `{step.name}` | {at} | {took} | {flags} |")
+    lines.append("")
+    for name in WINDOWS:
+        window = rep.windows.get(name)
+        label = name.replace("_", " ")
+        lines.append(f"- {label} window: " + (
+            "none" if window is None else "**still open**"
+            if window.finished_at is None
+            else f"{window.finished_at - window.started_at:.2f} s"))
+    if rep.error:
+        lines.append(f"- **error**: {rep.error}")
+    lines += [f"- warning: {w}" for w in rep.warnings]
+    timed = [st for st in rep.steps if not st.skipped and st.duration is not None]
+    if timed:
+        # dateFormat x: milliseconds since the epoch; each step one bar
+        lines += ["", "```mermaid", "gantt", "    title timeline of the run",
+                  "    dateFormat x", "    axisFormat %M:%S"]
+        section = None
+        for st in timed:
+            now = "window" if st.in_window else "outside any window"
+            if now != section:
+                lines.append(f"    section {now}")
+                section = now
+            tag = "crit, " if not st.ok else ""
+            start = int(st.started_at * 1000)
+            end = max(int((st.finished_at or st.started_at) * 1000), start + 1)
+            lines.append(f"    {st.name} : {tag}{start}, {end}")
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def write_step_summary(report: Report,
+                       environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Append :func:`markdown` to ``$GITHUB_STEP_SUMMARY`` when a GitHub
+    Actions job set it (the job's page shows the file); None otherwise.
+    A summary that cannot be written is not the deploy's failure."""
+    target = environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(markdown(report) + "\n")
+    except OSError:
+        return None
+    return Path(target)
+
+
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Refuse, before a deploy starts, a ``--json`` path it could not write.
 

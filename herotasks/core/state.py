@@ -66,6 +66,11 @@ class State:
     #: each pending migration file's verdict (herotasks.core.classify)
     migrations: tuple[Any, ...] = ()
     space: str | None = None
+    #: why the current release is no way back if this deploy fails (it is
+    #: expired, or will be once this deploy releases); None: it is one
+    fallback: str | None = None
+    #: the app's stack nears its end of life (herotasks.core.stacks)
+    stack_warning: str | None = None
 
     @property
     def online(self) -> bool:
@@ -84,6 +89,10 @@ class State:
             found.append("the app was already in maintenance mode, and stays so "
                          f"(`heroku maintenance:off -a {self.app}` when it should "
                          "serve)")
+        if self.fallback:
+            found.append(self.fallback)
+        if self.stack_warning:
+            found.append(self.stack_warning)
         web = [p for p in self.formation if p.type == "web"]
         if web and not any(p.quantity for p in web):
             found.append("web is scaled to 0, so the app serves no request "

@@ -29,7 +29,7 @@ def pending(c, stage=None, ref=None):
     source = check_repo(c, ref or "HEAD", allow_dirty=True)
     client = api(c, s)
     app_info(client, s.require_app())
-    found, _ = deployed_commit(c, client, s.app)
+    found, _, _ = deployed_commit(c, client, s.app)
     result = pending_for(c, s, found, source)
     out(f"{s.app}: migrations {'pending' if result.pending else 'none'} "
         f"({result.reason})")

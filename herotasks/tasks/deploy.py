@@ -47,7 +47,7 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
             force_unlock=False, json=None):
     from herotasks.core import deploy as ops
     from herotasks.core.engine import DeployFailed
-    from herotasks.core.report import check_writable, write_json
+    from herotasks.core.report import check_writable, write_json, write_step_summary
 
     if json:  # refused now, not after a deploy that then "fails" writing it
         check_writable(json)
@@ -61,10 +61,12 @@ def _deploy(c, stage, ref=None, strategy=None, allow_dirty=False,
         if json:
             out(f"report: {write_json(failed.report, json)}")
         out(failed.report.summary())
+        write_step_summary(failed.report)  # a CI job's page, when it has one
         raise
     if json:
         out(f"report: {write_json(report, json)}")
     out(report.summary())
+    write_step_summary(report)
     return report
 
 

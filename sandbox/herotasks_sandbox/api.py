@@ -588,6 +588,7 @@ def buildpacks_update(p, req):
 
 @route("GET", "/apps/{app}/slugs/{slug}", "slug", "Info")
 def slug_info(p, req):
+    p.retain()
     _app(p, req)
     return 200, public(p.slug(req.params["slug"]))
 
@@ -600,11 +601,13 @@ def slug_create(p, req):
 # -- releases -------------------------------------------------------------------------
 @route("GET", "/apps/{app}/releases", "release", "List")
 def release_list(p, req):
+    p.retain()
     return 200, [public(r) for r in p.releases(_app(p, req))]
 
 
 @route("GET", "/apps/{app}/releases/{release}", "release", "Info")
 def release_info(p, req):
+    p.retain()
     return 200, public(p.release(_app(p, req), req.params["release"]))
 
 

@@ -54,6 +54,8 @@ from .platform import (
     new_id,
     not_found,
     now,
+    stack_ref,
+    stack_retired,
 )
 
 log = logging.getLogger("herotasks_sandbox")
@@ -252,7 +254,8 @@ class Builder:
             "started_at": ts,
             "output_stream_url":
                 f"{self.platform.api_url}/_sandbox/streams/builds/{build_id}",
-            "source_blob": source_blob, "stack": STACK["name"],
+            "source_blob": source_blob,
+            "stack": (app.get("build_stack") or STACK)["name"],
             "slug": None, "release": None, "user": self.platform.user(),
         }
         self.build_log_path(build["id"]).touch()
@@ -348,7 +351,25 @@ class Builder:
     def _compile(self, app: dict, build: dict, tree: Path,
                  out: BuildLog) -> tuple[dict, list[dict]]:
         """Source tree in, slug out (or ``BuildFailed``): the sandbox buildpack."""
-        out.header(f"Building on the {STACK['name'].title()} stack")
+        if (app.get("generation") or {}).get("name") == "fir":
+            # Fir builds OCI images with Cloud Native Buildpacks (Dev Center
+            # *Heroku Generations*); the sandbox builds slugs only
+            raise BuildFailed("The sandbox does not build Fir-generation apps "
+                              "(Cloud Native Buildpacks, OCI images): only Cedar "
+                              "apps, into slugs.")
+        stack = (app.get("build_stack") or STACK)["name"]
+        out.header(f"Building on the {stack.title()} stack")
+        if stack_retired(stack):
+            # Heroku's end-of-life FAQs: "No further builds (code deployments)
+            # will be allowed" once a stack has ended; the words are
+            # heroku-buildpack-python's lib/checks.sh ensure_supported_stack
+            raise BuildFailed(f"Error: The '{stack}' stack is no longer supported.", "",
+                              f"This buildpack no longer supports the '{stack}' stack "
+                              "since it has", "reached its end-of-life:",
+                              "https://devcenter.heroku.com/articles/stack"
+                              "#stack-support-details", "",
+                              "Upgrade to a newer stack to continue using this "
+                              "buildpack.")
         lang, buildpacks = self._buildpack(app, build, tree, out)
         failed = f"Push rejected, failed to compile {lang + ' ' if lang else ''}app."
         defaults: dict[str, str] = {}
@@ -478,9 +499,10 @@ class Builder:
             "commit_description": source.get("version_description"),
             "process_types": process_types,
             "checksum": "SHA256:" + _sha256(blob), "size": blob.stat().st_size,
-            "stack": dict(STACK), "buildpack_provided_description": description,
+            "stack": dict(app.get("build_stack") or STACK),
+            "buildpack_provided_description": description,
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
-            "created_at": ts, "updated_at": ts,
+            "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
         }
         return self.platform.put_slug(slug)
@@ -489,9 +511,8 @@ class Builder:
     def create_slug(self, app: dict, body: dict) -> dict:
         """``POST /apps/{app}/slugs``: a slug whose tarball the client PUTs to
         ``blob.url`` (``./app/...`` layout), released later by id."""
-        stack = body.get("stack")
-        if stack is not None and stack not in (STACK["name"], STACK["id"]):
-            raise invalid(f"stack: Couldn't find that stack ({stack}).")
+        stack = (stack_ref(body["stack"]) if body.get("stack") is not None
+                 else dict(app.get("build_stack") or STACK))
         process_types = body["process_types"]
         for name in process_types:
             if not PROCESS_TYPE.match(name):
@@ -501,15 +522,22 @@ class Builder:
             "id": new_id(), "commit": body.get("commit"),
             "commit_description": body.get("commit_description"),
             "process_types": dict(process_types), "checksum": body.get("checksum"),
-            "size": None, "stack": dict(STACK),
+            "size": None, "stack": stack,
             "buildpack_provided_description": body.get("buildpack_provided_description"),
             "blob": {"method": "get", "url": self.blob_url(blob_id)},
-            "created_at": ts, "updated_at": ts,
+            "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
         }
         self.platform.put_slug(slug)
         # Only the create response invites the upload, as on Heroku.
         return {**slug, "blob": {"method": "put", "url": slug["blob"]["url"]}}
+
+    def destroy_slug(self, slug: dict) -> None:
+        """Remove a slug's tarball and directory (release retention,
+        ``Platform.retain``); its document stays, with ``deleted_at``."""
+        if slug.get("_blob_id"):
+            self.blob_path(slug["_blob_id"]).unlink(missing_ok=True)
+        shutil.rmtree(self.slugs / slug["id"], ignore_errors=True)
 
     def slug_dir(self, slug_id: str) -> Path:
         """The directory dynos of ``slug_id`` run in.

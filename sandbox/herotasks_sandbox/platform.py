@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +27,41 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
 
 STACK = {"id": "69bee368-352b-4bd0-9b7c-819d860a2588", "name": "heroku-24"}
+#: Heroku's stacks and when each ends: Dev Center *Heroku-24 Stack* (the
+#: default), *Heroku-22 Stack* ("It will be supported through April 2027"),
+#: *Heroku-20 Stack* ("deprecated and will reach end-of-life on April 30th,
+#: 2025"). After its end of life a stack takes no new apps and no builds, as
+#: Heroku's end-of-life FAQs for Heroku-18 and Heroku-16 describe (existing
+#: apps run on). Only heroku-24's id is Heroku's; the others are the sandbox's.
+STACKS = {
+    "heroku-24": {**STACK, "_end_of_life": "2029-04-30"},
+    "heroku-22": {"id": "d4b1a2c0-0c6c-4a8e-9a4f-2e2d0b6f2222", "name": "heroku-22",
+                  "_end_of_life": "2027-04-30"},
+    "heroku-20": {"id": "b5c0f6a1-5e7c-4c39-8f0b-3a1d9e6f2020", "name": "heroku-20",
+                  "_end_of_life": "2025-04-30"},
+}
+
+
+def stack_ref(identity: str | None, *, retired_ok: bool = False) -> dict:
+    """``{"id", "name"}`` of a stack by name or id (None: the default);
+    a stack past its end of life only with ``retired_ok`` (an existing app)."""
+    if identity in (None, "cedar"):  # the CLI's old name for the default
+        return dict(STACK)
+    for stack in STACKS.values():
+        if identity in (stack["id"], stack["name"]):
+            if not retired_ok and stack_retired(stack["name"]):
+                raise invalid(
+                    f"{stack['name']} reached its end of life on "
+                    f"{stack['_end_of_life']}: no new apps or builds use it. "
+                    f"Use {STACK['name']}.")
+            return {"id": stack["id"], "name": stack["name"]}
+    raise invalid(f"Couldn't find that stack ({identity}).")
+
+
+def stack_retired(name: str | None) -> bool:
+    """Past its end of life by the sandbox's clock: Heroku builds nothing on it."""
+    stack = STACKS.get(name or "")
+    return bool(stack) and CLOCK.now().strftime("%Y-%m-%d") > stack["_end_of_life"]
 REGION = {"id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us"}
 #: Dev Center "Regions" (``heroku regions``): two Common Runtime regions, and
 #: the Private Spaces regions, which exist only inside a space ("For apps in
@@ -56,6 +91,10 @@ REGIONS = {
     )
 }
 GENERATION = {"id": "ad8ee5fd-33c4-4e2a-b33b-8f1e5b5f1c47", "name": "cedar"}
+#: Dev Center *Heroku Generations* ("Fir is now generally available with Fir
+#: Private Spaces"): a space's ``generation``, and its apps'. The id is the
+#: sandbox's.
+FIR = {"id": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "name": "fir"}
 DYNO_SIZES = {
     name.lower(): {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dyno-size:{name}")),
                    "name": name}
@@ -76,12 +115,44 @@ FEATURES = {
 PIPELINE_STAGES = ("test", "review", "development", "staging", "production")
 
 
+class Clock:
+    """The sandbox's wall clock: the machine's, plus ``offset`` seconds.
+
+    Heroku's release retention counts days (a release's artifact goes once
+    it is more than 30 days old), so a test moves this clock forward (the
+    ``clock_offset`` admin setting) instead of waiting a month. Every
+    timestamp the sandbox writes reads it, so a release made after the
+    move is young and the ones before it are old, as a month later.
+    One sandbox per process (the server, daemon.py), so one clock.
+    """
+
+    offset = 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+
+CLOCK = Clock()
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return CLOCK.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(stamp: str) -> datetime:
+    """A timestamp written by :func:`now` (``...Z``), back to a datetime."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _younger(doc: dict, cutoff: datetime) -> bool:
+    """Made after ``cutoff`` (a document with no ``created_at``, as tests
+    make them, counts as new)."""
+    stamp = doc.get("created_at")
+    return not stamp or parse_time(stamp) > cutoff
 
 
 def public(doc: dict | None) -> dict | None:
@@ -135,6 +206,8 @@ class Platform:
         self.addons: Any = None  # addons.py
         self.log_sessions: Any = None  # logs.py
         self.release_visibility = self.RELEASE_VISIBILITY
+        CLOCK.offset = float(store.setting("clock_offset", 0.0))
+        self._retained_at: float | None = None
         self._seen: dict[str, tuple[float, int]] = {}
         self._seen_lock = threading.Lock()
         account = store.setting("account")
@@ -335,8 +408,7 @@ class Platform:
         the team owns it (``app.team``, and ``owner`` is the team's
         ``<team>@herokumanager.com`` identity). With ``space`` (a team's
         Private Space) the app runs in the space and its region."""
-        if stack and stack not in (STACK["name"], STACK["id"], "heroku-22", "cedar"):
-            raise invalid(f"Couldn't find that stack ({stack}).")
+        found_stack = stack_ref(stack)
         found_region = self.region(region) if region else REGIONS["us"]
         if space is not None:
             # Dev Center "Regions": "For apps in Private Spaces, the region is
@@ -378,7 +450,7 @@ class Platform:
                 "released_at": ts, "maintenance": False,
                 "git_url": f"{self.api_url}/{name}.git",
                 "web_url": None,
-                "stack": dict(STACK), "build_stack": dict(STACK),
+                "stack": dict(found_stack), "build_stack": dict(found_stack),
                 "region": {"id": found_region["id"], "name": found_region["name"]},
                 "owner": self.user(),
                 "organization": None, "team": None, "space": None,
@@ -396,6 +468,8 @@ class Platform:
             if space is not None:
                 app["space"] = {"id": space["id"], "name": space["name"],
                                 "shield": space["shield"]}
+                # an app has its space's generation (Cedar or Fir)
+                app["generation"] = dict(space.get("generation") or GENERATION)
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             first = self._put_release(app, slug=None, description="Initial release",
@@ -431,8 +505,8 @@ class Platform:
             if maintenance is not None:
                 app["maintenance"] = bool(maintenance)
             if build_stack is not None:
-                if build_stack not in (STACK["name"], STACK["id"]):
-                    raise invalid(f"Couldn't find that stack ({build_stack}).")
+                # the next build uses it (Dev Center *Stacks*, stack:set)
+                app["build_stack"] = stack_ref(build_stack)
             app["updated_at"] = now()
             self.store.put("app", app)
         if name is not None and self.builder is not None:
@@ -655,6 +729,9 @@ class Platform:
         dynos, failure marks it ``failed`` and changes nothing else.
         """
         slug = self.slug(slug_id) if slug_id else None
+        if slug and slug.get("deleted_at"):
+            raise invalid(f"Slug {slug_id} was deleted by the release retention "
+                          "policy and can no longer be released.")
         phase = bool(slug and "release" in (slug.get("process_types") or {}))
         with self.store.transaction():
             app = self.app(app["id"])
@@ -678,6 +755,7 @@ class Platform:
             release = self._make_current(app, release)
             if on_done:
                 on_done(release)
+        self.retain_app(app["id"])  # a 21st release may push an old one out
         return release
 
     def _release_phase(self, app: dict, release: dict,
@@ -697,8 +775,112 @@ class Platform:
                 self.store.put("release", release, app_id=app["id"])
         if ok:
             release = self._make_current(app, release)
+        self.retain_app(app["id"])  # a 21st release may push an old one out
         if on_done:
             on_done(release)
+
+    # -- release retention ----------------------------------------------------
+    #: Dev Center changelog item 3395, "Updates to slug, OCI image, and
+    #: release artifact retention policies" (effective 1 October 2025), and
+    #: *Releases*, "Release Retention Policy": artifacts of releases "older
+    #: than 30 days and older than 20 releases or unassociated with a
+    #: release" are destroyed; such a release's status is ``expired`` and
+    #: "Rollback to expired releases is not supported".
+    RETENTION_DAYS = 30
+    RETENTION_RELEASES = 20
+    #: How often (real seconds) a read looks for artifacts that aged out;
+    #: a release made, a rollback asked for or the clock moved look at once.
+    RETENTION_EVERY = 60.0
+
+    def clock_offset(self) -> float:
+        return CLOCK.offset
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the sandbox's clock (an admin setting): a month later at once."""
+        CLOCK.offset = float(seconds)
+        self.store.set_setting("clock_offset", CLOCK.offset)
+        self.retain(force=True)
+
+    def retain_app(self, app_id: str) -> list[dict]:
+        """:meth:`retain` after a release of ``app_id``: the full sweep only
+        when one of this app's releases has aged out of its latest 20 (the
+        sweep reads every release and slug: 0.1-0.3 s for 2,000 here)."""
+        cutoff = CLOCK.now() - timedelta(days=self.RETENTION_DAYS)
+        rels = sorted(self.store.find("release", app_id=app_id),
+                      key=lambda r: r["version"], reverse=True)
+        if any(r.get("slug") and r["status"] != "expired" and not r["current"]
+               and r["status"] != "pending" and not _younger(r, cutoff)
+               for r in rels[self.RETENTION_RELEASES:]):
+            return self.retain(force=True)
+        return []
+
+    def retain(self, force: bool = False) -> list[dict]:
+        """Apply Heroku's release retention; the slugs it destroyed.
+
+        A slug goes when no release that uses it is kept, a release being
+        kept while it is among its app's latest 20, younger than 30 days,
+        current or pending; a slug no release uses goes at 30 days. Every
+        release of a destroyed slug turns ``expired`` and not
+        ``eligible_for_rollback``, the slug gets ``deleted_at`` and its
+        tarball and directory are removed. The current release is kept
+        whatever its age (its dynos run it; Heroku documents no exception,
+        nor an app left with nothing to run).
+        """
+        mono = time.monotonic()
+        if (not force and self._retained_at is not None
+                and mono - self._retained_at < self.RETENTION_EVERY):
+            return []
+        self._retained_at = mono
+        cutoff = CLOCK.now() - timedelta(days=self.RETENTION_DAYS)
+        destroyed: list[dict] = []
+        with self.store.transaction():
+            releases = self.store.find("release")
+            by_app: dict[str, list[dict]] = {}
+            for r in releases:
+                by_app.setdefault(r["app"]["id"], []).append(r)
+            kept: set[str] = set()
+            aged: dict[str, list[dict]] = {}
+            for rels in by_app.values():
+                rels.sort(key=lambda r: r["version"], reverse=True)
+                for i, r in enumerate(rels):
+                    slug_id = (r.get("slug") or {}).get("id")
+                    if not slug_id or r["status"] == "expired":
+                        continue
+                    if (r["current"] or r["status"] == "pending"
+                            or i < self.RETENTION_RELEASES
+                            or _younger(r, cutoff)):
+                        kept.add(slug_id)
+                    else:
+                        aged.setdefault(slug_id, []).append(r)
+            used = {(r.get("slug") or {}).get("id") for r in releases}
+            for slug in self.store.find("slug"):
+                slug_id = slug["id"]
+                if slug.get("deleted_at") or slug_id in kept:
+                    continue
+                if slug_id in aged or (slug_id not in used
+                                       and not _younger(slug, cutoff)):
+                    ts = now()
+                    slug.update(deleted_at=ts, updated_at=ts)
+                    self.store.put("slug", slug)
+                    destroyed.append(slug)
+                    for r in aged.get(slug_id, ()):
+                        r.update(status="expired", eligible_for_rollback=False,
+                                 updated_at=ts)
+                        self.store.put("release", r, app_id=r["app"]["id"])
+        if self.builder is not None:
+            for slug in destroyed:
+                self.builder.destroy_slug(slug)
+        return destroyed
+
+    @staticmethod
+    def refuse_expired(release: dict, doing: str) -> None:
+        """One error for any use of an expired release's artifact (the
+        wording is the sandbox's: Heroku documents only that rollback to an
+        expired release is not supported)."""
+        if release.get("status") == "expired":
+            raise invalid(
+                f"Cannot {doing} v{release['version']}: the release is expired, its "
+                "slug was deleted by the release retention policy.")
 
     def release_log_path(self, release_id: str) -> Path:
         return self.root / "logs" / "releases" / f"{release_id}.log"
@@ -738,6 +920,9 @@ class Platform:
                 target = r
         if target is None:
             raise not_found("release")
+        self.retain(force=True)
+        target = self.store.get("release", target["id"])
+        self.refuse_expired(target, "roll back to")
         if not target["eligible_for_rollback"] or not target["slug"]:
             raise invalid(f"Cannot roll back to v{target['version']}: it has no slug.")
         return self.create_release(app, target["slug"]["id"],
@@ -881,6 +1066,14 @@ class Platform:
             raise invalid(f"region: {region['name']} is a Common Runtime region; a "
                           "Private Space needs a Private Spaces region (e.g. virginia, "
                           "oregon, frankfurt, tokyo, sydney, dublin)")
+        generation = {"cedar": GENERATION, "fir": FIR}.get(
+            body.get("generation") or "cedar")
+        if generation is None:
+            raise invalid(f"generation: {body['generation']!r} is not cedar or fir")
+        if generation is FIR and body.get("shield"):
+            # Dev Center *Migrating Apps from Cedar Spaces to Fir Spaces*:
+            # "Shield spaces are on the roadmap for Fir" (the wording is ours)
+            raise invalid("shield: Fir spaces cannot be Shield spaces yet.")
         with self.store.transaction():
             if self.store.find("space", name=body["name"]):
                 raise invalid("Name is already taken")
@@ -892,7 +1085,7 @@ class Platform:
                    "shield": bool(body.get("shield")), "state": "allocated",
                    "cidr": body.get("cidr") or "10.0.0.0/16",
                    "data_cidr": body.get("data_cidr") or "10.1.0.0/16",
-                   "generation": {"id": GENERATION["id"], "name": GENERATION["name"]}}
+                   "generation": dict(generation)}
             return self.store.put("space", doc)
 
     def delete_space(self, space: dict) -> dict:
@@ -974,6 +1167,7 @@ class Platform:
                   else self.current_release(source_app))
         if not source.get("slug"):
             raise invalid("Source app has no slug to promote.")
+        self.refuse_expired(source, "promote")
         ts = now()
         promotion = {
             "id": new_id(), "created_at": ts, "updated_at": None,

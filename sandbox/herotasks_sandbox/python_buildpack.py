@@ -41,6 +41,7 @@ import glob
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -61,6 +62,18 @@ DETECT_FILES = (
 )
 #: ``lib/python_version.sh``: the default is the newest Python 3.14.
 DEFAULT_MAJOR = "3.14"
+#: ``lib/python_version.sh`` ``OLDEST/NEWEST_SUPPORTED_PYTHON_3_MINOR_VERSION``:
+#: Python 3.9 was removed in v327 (January 2026), 3.10 is deprecated (v321).
+OLDEST_MINOR, NEWEST_MINOR, DEPRECATED_MAJOR = 10, 14, "3.10"
+#: ``lib/python_version.sh`` ``MISSPELLED_PYTHON_VERSION_FILE_NAMES`` (v320, v339).
+MISSPELLED_VERSION_FILES = (
+    " .python-version", ". python-version", ".python_version.txt", ".python_version",
+    ".python-version ", ",python-version", ".python-version.", ".python-version.py",
+    ".python-version.rtf", ".python-version.txt", ".python-version.TXT",
+    ".Python-version", ".python.version", ".pythonversion", "'.python-version'",
+    "python_version.txt", "python_version", "python-version.", "python-version.txt",
+    "python-version",
+)
 VERSION = re.compile(r"^(3\.\d+)(\.\d+)?$")
 #: ``requirements/pipenv.txt`` of the buildpack: the Pipenv it installs.
 PIPENV_VERSION = "2026.7.1"
@@ -130,6 +143,14 @@ def requested_version(tree: Path, manager: str) -> tuple[str, str]:
                 "When using the package manager uv on Heroku, you must specify",
                 "your app's Python version with a .python-version file.")
         return m[1], "runtime.txt"
+    for misspelled in MISSPELLED_VERSION_FILES:
+        if (tree / misspelled).is_file():
+            raise PythonBuildError(
+                "Error: Your .python-version file is spelled incorrectly.", "",
+                "Your app's .python-version file currently has the filename:",
+                f"'{misspelled}'", "", "However, the correct spelling is (without "
+                "quotes):", "'.python-version'", "",
+                "You must rename your file to the correct name.")
     pinned = tree / ".python-version"
     if pinned.is_file():
         text = _version_lines(pinned)
@@ -154,6 +175,44 @@ def requested_version(tree: Path, manager: str) -> tuple[str, str]:
             "When using the package manager uv on Heroku, you must specify",
             "your app's Python version with a .python-version file.")
     return DEFAULT_MAJOR, "default"
+
+
+def check_supported(version: str, origin: str) -> None:
+    """``python_version::resolve_python_version``: an end-of-life Python
+    (older than 3.10) or one the buildpack does not know yet is an error."""
+    minor = int(version.split(".")[1])
+    if minor < OLDEST_MINOR:
+        raise PythonBuildError(
+            "Error: The requested Python version has reached end-of-life.", "",
+            f"Python 3.{minor} has reached its upstream end-of-life, and is",
+            "therefore no longer receiving security updates:",
+            "https://devguide.python.org/versions/#supported-versions", "",
+            "As such, it's no longer supported by this buildpack:",
+            "https://devcenter.heroku.com/articles/python-support#supported-python-versions",
+            "", f"Please upgrade to at least Python 3.{OLDEST_MINOR} by changing the",
+            f"version in your {origin} file.")
+    if minor > NEWEST_MINOR:
+        raise PythonBuildError(
+            "Error: The requested Python version isn't recognised.", "",
+            f"The requested Python version 3.{minor} isn't recognised.", "",
+            f"Switch to a supported version (such as Python 3.{NEWEST_MINOR})",
+            f"by changing the version in your {origin} file.")
+
+
+def check_no_venv(tree: Path) -> None:
+    """``checks::existing_venv_dir_present`` (an error since v324, December
+    2025): a committed virtual environment cannot run anywhere else."""
+    for name in (".venv", "venv"):
+        if (tree / name / "pyvenv.cfg").is_file():
+            raise PythonBuildError(
+                f"Error: Existing '{name}/' directory found.", "",
+                "Your app's source code contains an existing directory named",
+                f"'{name}/', which looks like a Python virtual environment.", "",
+                "Including a virtual environment directory in your app source",
+                "isn't supported since the files within it are specific to a",
+                "single machine and so won't work when run somewhere else.", "",
+                f"If you've committed a '{name}/' directory to your Git repo, you",
+                "must delete it and add the directory to your .gitignore file.")
 
 
 def _pipfile_lock_version(tree: Path) -> str | None:
@@ -359,11 +418,19 @@ def interpreters() -> tuple[tuple[tuple[int, ...], str], ...]:
     """The Pythons installed on this machine: ((3, 11, 7), path), newest first.
 
     Looked for where interpreters live (the sandbox's own base Python,
-    /usr/bin, /usr/local/bin, PATH), never in virtualenvs.
+    /usr/bin, /usr/local/bin, PATH, every pyenv version and every Python uv
+    installed: a shim on PATH names one of them only), never in virtualenvs.
     """
     names = [os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}."
                           f"{sys.version_info[1]}")]
-    dirs = ["/usr/local/bin", "/usr/bin", *os.environ.get("PATH", "").split(os.pathsep)]
+    # the user's real home: the sandbox may run with a private HOME
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.join(home, ".pyenv")
+    uv_pythons = os.environ.get("UV_PYTHON_INSTALL_DIR") or os.path.join(
+        home, ".local", "share", "uv", "python")
+    dirs = ["/usr/local/bin", "/usr/bin", *os.environ.get("PATH", "").split(os.pathsep),
+            *sorted(glob.glob(os.path.join(pyenv, "versions", "*", "bin"))),
+            *sorted(glob.glob(os.path.join(uv_pythons, "*", "bin")))]
     for d in dirs:
         names += sorted(glob.glob(os.path.join(d, "python3.[0-9]*")))
     found: dict[str, tuple[int, ...]] = {}
@@ -470,12 +537,14 @@ class PythonBuild:
                 "Error: Existing '.heroku/python/' directory found.", "",
                 "Your app's source code contains a Python install: remove it",
                 "from the Git repository and push again.")
+        check_no_venv(self.tree)
         version, origin = requested_version(self.tree, manager)
         if origin == "default":
             self.step("No Python version was specified. Using the buildpack "
                       f"default: Python {version}")
         else:
             self.step(f"Using Python {version} specified in {origin}")
+        check_supported(version, origin)
         python, full, exact = choose(version)
         if origin == "default":
             self._warning("Warning: No Python version was specified.", "",
@@ -490,6 +559,13 @@ class PythonBuild:
                           "file:", "https://devcenter.heroku.com/changelog-items/3141",
                           "", "Please switch to using a .python-version file "
                           "instead.")
+        if ".".join(version.split(".")[:2]) == DEPRECATED_MAJOR:
+            self._warning(
+                f"Warning: Support for Python {DEPRECATED_MAJOR} is deprecated!", "",
+                f"Python {DEPRECATED_MAJOR} will reach its upstream end-of-life in "
+                "October 2026,", "at which point it will no longer receive security "
+                "updates.", "", "Upgrade to a newer Python version as soon as "
+                "possible, by", f"changing the version in your {origin} file.")
         self.step(f"Installing Python {full}")
         if not exact:
             self._warning(

@@ -538,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
             f'host={self.headers.get("Host", "")} request_id={info["rid"]} '
             f'fwd="{self.client_address[0]}" dyno={info["dyno"] or ""} '
             f'service={service}ms status={info["status"]} bytes={info["bytes"]} '
-            f'protocol=http')
+            f'protocol={"https" if isinstance(self.connection, ssl.SSLSocket) else "http"}')
 
 
 _DESC = {

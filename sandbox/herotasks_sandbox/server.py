@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 from . import api, paging
 from .faults import Fault, Faults
 from .httpauth import token_from
-from .platform import Platform, PlatformError
+from .platform import CLOCK, Platform, PlatformError
 from .ratelimit import TokenBucket
 from .store import Store
 from .tls import SandboxTLS
@@ -173,6 +173,12 @@ class Handler(BaseHTTPRequestHandler):
     @property
     def sandbox(self) -> Sandbox:
         return self.server.sandbox
+
+    def date_time_string(self, timestamp=None):
+        # The Date header is Heroku's clock: the sandbox's, moved by the
+        # clock_offset admin setting (herotasks judges release ages by it).
+        return super().date_time_string(
+            time.time() + CLOCK.offset if timestamp is None else timestamp)
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         # Request lines only: headers (and so tokens) are never logged.
@@ -422,6 +428,17 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/faults" and self.command == "DELETE":
                 self.sandbox.faults.clear()
                 return self.send_json(200, [])
+            if path.startswith("/apps/") and self.command == "PATCH":
+                # an app made before its stack's end of life (the API
+                # cannot make one now): {"stack": "heroku-20"}
+                from .platform import stack_ref
+                app = p.app(path[len("/apps/"):])
+                ref = stack_ref(body["stack"], retired_ok=True)
+                with p.store.transaction():
+                    app = p.app(app["id"])
+                    app["stack"], app["build_stack"] = dict(ref), dict(ref)
+                    p.store.put("app", app)
+                return self.send_json(200, {"name": app["name"], "stack": ref})
             if path == "/users" and self.command == "POST":
                 # a second account, with its own API token (shown once)
                 token = "HRKU-sbx-" + secrets.token_hex(24)
@@ -439,10 +456,10 @@ class Handler(BaseHTTPRequestHandler):
                     if key not in ("build_delay", "boot_delay", "stop_grace",
                                    "preboot_switch", "boot_timeout", "crash_cooloff",
                                    "rate_limit", "rate_refill", "app_limit",
-                                   "release_visibility"):
+                                   "release_visibility", "clock_offset"):
                         raise ValueError(f"unknown setting {key}")
                     values[key] = float(body[key])
-                    if values[key] < 0:
+                    if values[key] < 0 and key != "clock_offset":
                         raise ValueError(f"{key} must be zero or more")
                 for key, value in values.items():
                     if key.endswith("_delay"):
@@ -456,6 +473,8 @@ class Handler(BaseHTTPRequestHandler):
                     p.set_app_limit(int(values["app_limit"]))
                 if "release_visibility" in values:
                     p.release_visibility = values["release_visibility"]
+                if "clock_offset" in values:
+                    p.set_clock_offset(values["clock_offset"])
                 self.sandbox.rate_limit.configure(
                     capacity=int(values["rate_limit"]) if "rate_limit" in values
                     else None, per_minute=values.get("rate_refill"))
@@ -475,7 +494,8 @@ class Handler(BaseHTTPRequestHandler):
                 "crash_cooloff": p.runtime.crash_cooloff,
                 "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
                 "app_limit": p.app_limit(),
-                "release_visibility": p.release_visibility}
+                "release_visibility": p.release_visibility,
+                "clock_offset": p.clock_offset()}
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

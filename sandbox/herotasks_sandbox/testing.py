@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -39,6 +40,42 @@ ACCEPT = "application/vnd.heroku+json; version=3"
 _UNSET: Any = object()
 
 __all__ = ["sandbox", "api", "admin", "app", "user_home", "git_env", "heroku", "tools"]
+
+
+# The one place the sandbox cannot look like Heroku: its URLs are on
+# loopback, while the schema pins app URLs to Heroku's domains. Such a value
+# must have the loopback form of the same shape; it is then validated as the
+# Heroku URL it stands for.
+LOOPBACK_URLS = {
+    "git_url": (re.compile(r"^https://127\.0\.0\.1:\d+/([a-z][a-z0-9-]{2,29})\.git$"),
+                lambda m, doc: f"https://git.heroku.com/{m[1]}.git"),
+    "web_url": (re.compile(r"^https?://127\.0\.0\.1:\d+/$"),
+                # Heroku's newer form, NAME-<12 hex>.herokuapp.com
+                lambda m, doc: f"https://{doc.get('name') or 'app'}-0123456789ab"
+                               ".herokuapp.com/"),
+}
+
+
+def as_heroku(body, problems: list[str], where: str = ""):
+    """``body`` with loopback app URLs put in Heroku's form; a URL that is
+    neither Heroku's nor the sandbox's loopback form is reported."""
+    if isinstance(body, list):
+        return [as_heroku(v, problems, f"{where}/{i}") for i, v in enumerate(body)]
+    if not isinstance(body, dict):
+        return body
+    out = {}
+    for key, value in body.items():
+        if key in LOOPBACK_URLS and isinstance(value, str) and "heroku" not in value:
+            regex, heroku_form = LOOPBACK_URLS[key]
+            m = regex.match(value)
+            if m is None:
+                problems.append(f"{where}/{key}: {value!r} is not a loopback {key}")
+                out[key] = value
+            else:
+                out[key] = heroku_form(m, body)
+        else:
+            out[key] = as_heroku(value, problems, f"{where}/{key}")
+    return out
 
 
 def heroku_bin() -> Path | None:
@@ -323,8 +360,8 @@ def make_repo(path: Path, env: dict[str, str], files: dict[str, str]) -> Path:
 
 
 WEB_APP = {
-    "Procfile": "web: python -m http.server $PORT --bind 127.0.0.1\n"
-                "worker: python -c \"import time; time.sleep(3600)\"\n",
+    "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+                "worker: python3 -c \"import time; time.sleep(3600)\"\n",
     "index.html": "<h1>hello from the sandbox</h1>\n",
     # A Python app for the buildpack's detection, with nothing to install.
     "requirements.txt": "",

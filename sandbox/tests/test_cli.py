@@ -23,8 +23,8 @@ import requests
 
 pytestmark = [pytest.mark.cli, pytest.mark.e2e]
 
-WEB = "python -m http.server $PORT --bind 127.0.0.1"
-WORKER = "python -c \"import time; time.sleep(3600)\""
+WEB = "python3 -m http.server $PORT --bind 127.0.0.1"
+WORKER = "python3 -c \"import time; time.sleep(3600)\""
 
 
 def web_get(url: str, sandbox, timeout: float = 30) -> requests.Response:
@@ -289,3 +289,14 @@ def test_pipelines_promote(api, heroku, tools, two_stages):
         assert api.get(f"/apps/{prod['name']}/config-vars") == {"ONLY_IN_PROD": "1"}
     finally:
         api.request("DELETE", f"/pipelines/{pipeline['id']}")
+
+
+def test_a_one_off_on_an_app_with_no_code_has_only_the_stacks_path(app, heroku):
+    """No slug yet: Heroku-24's run image has no `python` (its system Python
+    is there at build time only), and nothing of the sandbox's own
+    virtualenv (herotasks inside it) may stand in for one."""
+    ran = heroku("run", "--exit-code", "-a", app["name"], "--", "sh", "-c",
+                 "echo path=$PATH; command -v python || echo no-python", timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "path=/usr/local/bin:/usr/bin:/bin" in ran.stdout, ran.stdout
+    assert "no-python" in ran.stdout, ran.stdout

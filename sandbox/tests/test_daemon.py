@@ -131,7 +131,7 @@ def test_state_survives_a_restart_and_down_stops_the_dynos(root, tools):
     api.create_app(name)
     api.patch(f"/apps/{name}/config-vars", {"KEPT": "yes"})
     marker = f"dyno-marker-{uuid.uuid4().hex}"
-    worker = f"python -c \"import time; time.sleep(3600)\" {marker}"
+    worker = f"python3 -c \"import time; time.sleep(3600)\" {marker}"
     api.deploy_slug(name, {"Procfile": f"worker: {worker}\n"}, {"worker": worker})
     api.patch(f"/apps/{name}/formation", {"updates": [{"type": "worker", "quantity": 2}]})
     tools.wait_until(lambda: len(processes_with(marker)) >= 2, 60, 0.2,

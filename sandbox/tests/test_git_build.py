@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
-PROCFILE = "web: python -m http.server $PORT --bind 127.0.0.1\n"
+PROCFILE = "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
 #: What makes a Python app with nothing to install (the Python buildpack's
 #: detection and package manager files).
 PY = {"requirements.txt": "", ".python-version": "3.11\n"}
@@ -203,7 +203,7 @@ def tgz(files: dict[str, str], prefix: str = "") -> bytes:
 # -- pushes ----------------------------------------------------------------------------
 def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     repo = tmp_path / "app"
-    sha = commit(repo, env, {**PY, "Procfile": PROCFILE + "worker: python worker.py\n",
+    sha = commit(repo, env, {**PY, "Procfile": PROCFILE + "worker: python3 worker.py\n",
                              "index.html": "<h1>hi</h1>\n"})
 
     done = push(repo, env, app["git_url"])
@@ -229,7 +229,7 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     # Heroku's git builds leave it empty (a real api:release payload)
     assert slug["commit_description"] == ""
     assert slug["process_types"] == {"web": PROCFILE.split(": ", 1)[1].strip(),
-                                     "worker": "python worker.py"}
+                                     "worker": "python3 worker.py"}
     assert slug["checksum"].startswith("SHA256:") and slug["size"] > 0
 
     # The slug directory dynos run in, and the ./app tarball behind blob.url.
@@ -290,7 +290,7 @@ def django_app(manage_py: str, **extra: str) -> dict[str, str]:
     has, so uv's cache has it) and whose manage.py is ``manage_py``."""
     import django
     return {**PY, "requirements.txt": f"Django=={django.__version__}\n",
-            "Procfile": "web: python manage.py runserver 0.0.0.0:$PORT\n",
+            "Procfile": "web: python3 manage.py runserver 0.0.0.0:$PORT\n",
             "manage.py": manage_py, **extra}
 
 
@@ -662,7 +662,7 @@ def test_build_info_of_another_app_is_not_found(api, app):
 # -- slugs and buildpacks through the API ----------------------------------------------
 def test_api_slug_is_unpacked_for_its_release(sbx, api, app):
     slug = api.ok("POST", f"/apps/{app['id']}/slugs", json={
-        "process_types": {"web": "python -m http.server $PORT"}, "commit": "abc123"})
+        "process_types": {"web": "python3 -m http.server $PORT"}, "commit": "abc123"})
     conforms("slug", "Create", slug)
     assert slug["blob"]["method"] == "put"
     with pytest.raises(Exception, match="no uploaded tarball"):

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from herotasks_sandbox import python_buildpack
+
 pytestmark = pytest.mark.e2e
 
 SERVE = "python -m http.server $PORT --bind 127.0.0.1"
@@ -64,19 +66,23 @@ def test_an_app_in_no_known_language_is_rejected(tools, git_env, api, tmp_path, 
 
 def test_python_version_file_and_the_nearest_installed_python(
         tools, git_env, api, sandbox, tmp_path, cleanup):
-    """3.99 is installed nowhere: the build says it uses the nearest Python,
-    and the dyno runs that one, from the slug's own environment."""
+    """3.14 is installed nowhere here: the build says it uses the nearest
+    Python of all this machine has (pyenv's included), and the dyno runs that
+    one, from the slug's own environment."""
     name, done = push(tools, git_env, api, tmp_path, {
-        ".python-version": "3.99\n", "requirements.txt": "",
+        ".python-version": "3.14\n", "requirements.txt": "",
         "Procfile": "web: python -c \"import sys; open('py.txt', 'w').write("
                     "sys.version.split()[0] + ' ' + sys.prefix)\" && " + SERVE + "\n"})
     cleanup.append(name)
 
     assert done.returncode == 0, done.stderr
-    assert "remote: -----> Using Python 3.99 specified in .python-version" in done.stderr
+    assert "remote: -----> Using Python 3.14 specified in .python-version" in done.stderr
     installed = re.search(r"remote: -----> Installing Python (3\.\d+\.\d+)", done.stderr)
     assert installed, done.stderr
-    assert ("Python 3.99 is not installed on this machine" in done.stderr)
+    newest = max(v[:2] for v, _ in python_buildpack.interpreters())
+    if newest < (3, 14):
+        assert ("Python 3.14 is not installed on this machine" in done.stderr)
+        assert installed[1].startswith(f"{newest[0]}.{newest[1]}.")
     assert f"nearest one it has, Python {installed[1]}." in done.stderr
 
     body = served(tools, api, sandbox, name, "py.txt")
@@ -317,3 +323,55 @@ def test_a_lock_hash_that_no_file_matches_fails_the_install(tools, git_env, api,
 
     assert done.returncode != 0
     assert "Error: Unable to install dependencies using Pipenv." in done.stderr
+
+
+def test_the_nearest_python_is_searched_among_every_installed_one():
+    """pyenv's versions count, not just /usr/bin and the sandbox's own: an app
+    asking for 3.14 gets 3.13 (or 3.12) where pyenv has it, not 3.11."""
+    found = {v[:2] for v, _ in python_buildpack.interpreters()}
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    on_pyenv = {tuple(int(x) for x in d.name.split(".")[:2])
+                for d in pyenv.glob("3.*") if (d / "bin").is_dir()}
+    if not on_pyenv - {sys.version_info[:2]}:
+        pytest.skip("no pyenv Python besides the sandbox's own on this machine")
+    assert on_pyenv <= found
+    _, full, exact = python_buildpack.choose("3.14")
+    nearest = max(v for v in found if v <= (3, 14))
+    assert not exact and full.startswith(f"{nearest[0]}.{nearest[1]}.")
+
+
+@pytest.mark.parametrize(("files", "first", "more"), [
+    ({".python-version": "3.9\n", "requirements.txt": ""},
+     "Error: The requested Python version has reached end-of-life.",
+     "Please upgrade to at least Python 3.10"),
+    ({".python-version": "3.15\n", "requirements.txt": ""},
+     "Error: The requested Python version isn't recognised.", "Python 3.14"),
+    ({".venv/pyvenv.cfg": "home = /usr/bin\n", "requirements.txt": ""},
+     "Error: Existing '.venv/' directory found.", "add the directory to your .gitignore"),
+    ({"setup.py": "from setuptools import setup\nsetup(name='x')\n"},
+     "Error: Couldn't find any supported Python package manager files.",
+     "'Pipfile.lock', 'poetry.lock' or 'uv.lock'"),
+    ({"Pipfile": "[packages]\n"}, "Error: No 'Pipfile.lock' found!", "pipenv lock"),
+    ({"python-version": "3.13\n", "requirements.txt": ""},
+     "Error: Your .python-version file is spelled incorrectly.", "'python-version'"),
+], ids=["python-3.9", "python-3.15", "committed-venv", "setup.py-only",
+        "pipfile-without-lock", "misspelled-version-file"])
+def test_what_the_buildpack_refuses_since_2025(tools, git_env, api, tmp_path, cleanup,
+                                               files, first, more):
+    name, done = push(tools, git_env, api, tmp_path,
+                      {**files, "Procfile": f"web: {SERVE}\n"})
+    cleanup.append(name)
+
+    assert done.returncode != 0
+    assert f"remote:  !     {first}" in done.stderr, done.stderr
+    assert more in done.stderr
+
+
+def test_python_3_10_builds_with_its_deprecation_warning(tools, git_env, api, tmp_path,
+                                                         cleanup):
+    name, done = push(tools, git_env, api, tmp_path, {
+        ".python-version": "3.10\n", "requirements.txt": "", "Procfile": f"web: {SERVE}\n"})
+    cleanup.append(name)
+
+    assert done.returncode == 0, done.stderr
+    assert "remote:  !     Warning: Support for Python 3.10 is deprecated!" in done.stderr

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -68,8 +69,8 @@ class Handler(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 '''
 
-WEB = "python app.py"
-WORKER = ("python -c 'import os, time; print(\"working\", os.environ[\"DYNO\"], flush=True);"
+WEB = "python3 app.py"
+WORKER = ("python3 -c 'import os, time; print(\"working\", os.environ[\"DYNO\"], flush=True);"
           " time.sleep(600)'")
 
 
@@ -93,7 +94,9 @@ def sbx(tmp_path, monkeypatch):
     store = Store(tmp_path / "state.sqlite3")
     platform = Platform(tmp_path, store, "https://127.0.0.1:9")
     platform.builder = FakeBuilder(tmp_path)
-    runtime = Runtime(platform, SandboxTLS(tmp_path), router_wait=5.0,
+    tls = SandboxTLS(tmp_path)
+    TLS["context"] = ssl.create_default_context(cafile=str(tls.ca_path))
+    runtime = Runtime(platform, tls, router_wait=5.0,
                       stop_grace=2.0, boot_timeout=20.0, crash_backoff=(0.2,),
                       preboot_switch=1.0)
     platform.runtime = runtime
@@ -149,9 +152,14 @@ def release(sbx, app: dict, slug_id: str) -> dict:
     return sbx.store.get("release", r["id"])
 
 
+#: the test sandbox's CA (set by ``sbx``): ``web_url`` is https, as Heroku's
+TLS: dict[str, ssl.SSLContext] = {}
+
+
 def get(url: str, timeout: float = 15.0) -> tuple[int, dict, bytes]:
+    context = TLS["context"] if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
@@ -189,7 +197,9 @@ def app(sbx):
 def test_web_url_answers_https_too_with_herokus_forwarded_headers(sbx, app):
     release(sbx, app, make_slug(sbx, {"web": WEB}))
     up(sbx, app, "web", 1)
-    https_url = app["web_url"].replace("http://", "https://")
+    https_url = app["web_url"]
+    assert https_url.startswith("https://127.0.0.1:")  # as Heroku's: https
+    plain_url = https_url.replace("https://", "http://", 1)
     ca = str(sbx.root / "tls" / "ca.pem")
     session = requests.Session()
     session.trust_env = False
@@ -197,7 +207,7 @@ def test_web_url_answers_https_too_with_herokus_forwarded_headers(sbx, app):
     before = int(time.time() * 1000)
     secure = session.get(https_url, verify=ca, timeout=30)
     after = int(time.time() * 1000)
-    plain = session.get(app["web_url"], timeout=30)
+    plain = session.get(plain_url, timeout=30)  # plain http answers too
 
     assert secure.status_code == 200 and plain.status_code == 200
     port = app["web_url"].rsplit(":", 1)[1].strip("/")
@@ -211,7 +221,7 @@ def test_web_url_answers_https_too_with_herokus_forwarded_headers(sbx, app):
     with pytest.raises(requests.exceptions.SSLError):
         session.get(https_url, timeout=30)
     # An app that redirects http to https ends up served over https.
-    redirected = session.get(app["web_url"] + "secure", verify=ca, timeout=30)
+    redirected = session.get(plain_url + "secure", verify=ca, timeout=30)
     assert redirected.status_code == 200
     assert redirected.url == https_url + "secure"
     assert [r.status_code for r in redirected.history] == [301]
@@ -219,7 +229,7 @@ def test_web_url_answers_https_too_with_herokus_forwarded_headers(sbx, app):
 
 
 def test_web_dyno_is_a_process_behind_the_router(sbx, app):
-    assert app["web_url"].startswith("http://127.0.0.1:")
+    assert app["web_url"].startswith("https://127.0.0.1:")
     assert sbx.store.get("app", app["id"])["_router_port"] == int(
         app["web_url"].rsplit(":", 1)[1].strip("/"))
     sbx.platform.update_config_vars(app, {"GREETING": "hello"})
@@ -231,7 +241,7 @@ def test_web_dyno_is_a_process_behind_the_router(sbx, app):
     assert answer["version"] == "1" and answer["dyno"] == "web.1"
     # Heroku's router headers reach the app.
     assert answer["headers"]["X-Forwarded-For"] == "127.0.0.1"
-    assert answer["headers"]["X-Forwarded-Proto"] == "http"
+    assert answer["headers"]["X-Forwarded-Proto"] == "https"
     assert answer["headers"]["X-Request-Id"]
     assert "Via" in headers
 
@@ -242,11 +252,13 @@ def test_web_dyno_is_a_process_behind_the_router(sbx, app):
     env = json.loads(get(app["web_url"] + "env")[2])
     assert env["GREETING"] == "hello"
     assert env["PORT"] == str(web["_port"]) and env["DYNO"] == "web.1"
-    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    # the stack's directories only (no .profile.d in this slug): nothing of
+    # the sandbox's own virtualenv
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert env["HOME"] == str(sbx.root / "slugs" / rel["slug"]["id"])
     assert "HEROKU_API_KEY" not in env
     lines = log_lines(sbx, app, "web.1")
-    assert any("heroku[web.1]: Starting process with command `python app.py`" in x
+    assert any("heroku[web.1]: Starting process with command `python3 app.py`" in x
                for x in lines)
     assert any("heroku[web.1]: State changed from starting to up" in x for x in lines)
 
@@ -312,7 +324,7 @@ def test_scaling_starts_and_stops_processes(sbx, app):
 
 
 def test_crashed_dyno_is_restarted(sbx, app):
-    crash = "python -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
+    crash = "python3 -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
     release(sbx, app, make_slug(sbx, {"web": WEB, "worker": crash}))
     sbx.platform.scale(app, [{"type": "worker", "quantity": 1}])
 
@@ -382,7 +394,7 @@ def test_request_waiting_too_long_gets_503(sbx, app):
 
 
 def test_a_dyno_that_drops_connections_is_a_dyno_error(sbx, app):
-    rude = ("python -c 'import os, socket; s = socket.create_server((\"127.0.0.1\", "
+    rude = ("python3 -c 'import os, socket; s = socket.create_server((\"127.0.0.1\", "
             "int(os.environ[\"PORT\"])))\nwhile True: c, _ = s.accept(); "
             "c.recv(65536); c.close()'")
     release(sbx, app, make_slug(sbx, {"web": rude}))
@@ -625,7 +637,7 @@ def test_scaled_down_worker_is_listed_down_until_its_process_exits(sbx, app):
     assert not any("R12" in x for x in lines)  # it exited within the grace
 
 
-CRASH = "python -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
+CRASH = "python3 -c 'import sys; print(\"boom\", flush=True); sys.exit(3)'"
 
 
 def test_crash_restart_policy_restarts_at_once_then_cools_off(sbx, app):
@@ -810,7 +822,7 @@ class Server(ThreadingHTTPServer):
 
 Server((os.environ["BIND"], int(os.environ["PORT"])), Handler).serve_forever()
 '''
-ISO_WEB = "python iso.py"
+ISO_WEB = "python3 iso.py"
 
 
 @pytest.fixture(params=["namespaces", "fallback"])
@@ -1010,7 +1022,7 @@ platform.update_config_vars(app, {"BIND": "0.0.0.0"})
 slug_id = new_id()
 (root / "slugs" / slug_id).mkdir(parents=True)
 (root / "slugs" / slug_id / "iso.py").write_text(sys.stdin.read())
-platform.put_slug({"id": slug_id, "process_types": {"web": "python -I iso.py"}})
+platform.put_slug({"id": slug_id, "process_types": {"web": "python3 -I iso.py"}})
 platform.create_release(app, slug_id)
 log = root / "logs" / "apps" / app["name"] / "web.1.log"
 deadline = time.monotonic() + 30

@@ -25,6 +25,7 @@ import pytest
 from herotasks_sandbox import api as sandbox_api
 from herotasks_sandbox import schema
 from herotasks_sandbox.postgres import find_bin_dir
+from herotasks_sandbox.testing import as_heroku
 
 OFFICIAL_SHA256 = "f8954a58ad229bf95dcdbb62df1ff5a1414e6a04bdf81422e33e43faca802202"
 # Kept in the repository, so every clone (CI included) checks every link.
@@ -129,42 +130,6 @@ def _uri(value) -> bool:
         return True
     parts = urlsplit(value)
     return bool(parts.scheme and (parts.netloc or parts.path))
-
-
-# The one place the sandbox cannot look like Heroku: its URLs are on
-# loopback, while the schema pins app URLs to Heroku's domains. Such a value
-# must have the loopback form of the same shape; it is then validated as the
-# Heroku URL it stands for.
-LOOPBACK_URLS = {
-    "git_url": (re.compile(r"^https://127\.0\.0\.1:\d+/([a-z][a-z0-9-]{2,29})\.git$"),
-                lambda m, doc: f"https://git.heroku.com/{m[1]}.git"),
-    "web_url": (re.compile(r"^https?://127\.0\.0\.1:\d+/$"),
-                # Heroku's newer form, NAME-<12 hex>.herokuapp.com
-                lambda m, doc: f"https://{doc.get('name') or 'app'}-0123456789ab"
-                               ".herokuapp.com/"),
-}
-
-
-def as_heroku(body, problems: list[str], where: str = ""):
-    """``body`` with loopback app URLs put in Heroku's form; a URL that is
-    neither Heroku's nor the sandbox's loopback form is reported."""
-    if isinstance(body, list):
-        return [as_heroku(v, problems, f"{where}/{i}") for i, v in enumerate(body)]
-    if not isinstance(body, dict):
-        return body
-    out = {}
-    for key, value in body.items():
-        if key in LOOPBACK_URLS and isinstance(value, str) and "heroku" not in value:
-            regex, heroku_form = LOOPBACK_URLS[key]
-            m = regex.match(value)
-            if m is None:
-                problems.append(f"{where}/{key}: {value!r} is not a loopback {key}")
-                out[key] = value
-            else:
-                out[key] = heroku_form(m, body)
-        else:
-            out[key] = as_heroku(value, problems, f"{where}/{key}")
-    return out
 
 
 class Conformance:
@@ -409,7 +374,7 @@ def _walk(c, sandbox, tools) -> None:
     assert b"conformance" in _rendezvous(attached["attach_url"], sandbox.ca_bundle)
 
     # a slug made through the API, released; releases; rollback
-    released = c.deploy_slug(name, tools.WEB_APP, {"web": "python -m http.server $PORT "
+    released = c.deploy_slug(name, tools.WEB_APP, {"web": "python3 -m http.server $PORT "
                                                          "--bind 127.0.0.1"})
     c.get(f"/apps/{name}/releases")
     c.get(f"/apps/{name}/releases", headers={"Range": "version ..; max=2, order=desc"})

@@ -259,3 +259,23 @@ def wait_for(proc: subprocess.Popen, path: Path, tools) -> None:
         assert proc.poll() is None, f"exited {proc.returncode}: {proc.communicate()}"
         return path.exists()
     tools.wait_until(there, 120, 0.1, f"{path.name} to appear")
+
+
+# -- team apps ---------------------------------------------------------------------
+
+def lines_of(done) -> list[str]:
+    return [line for line in done.stderr.strip().splitlines() if line.strip()]
+
+
+def team_project(api, tools, git_env, tmp_path, *, space: dict | None = None,
+                 team: dict | None = None) -> Project:
+    team = team or api.post("/teams", {"name": tools.unique("team")})
+    app = tools.unique("tally")
+    body = {"name": app, "team": team["name"]}
+    if space:
+        body["space"] = space["name"]
+    api.post("/teams/apps", body)
+    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
+    proj.team = team
+    return proj

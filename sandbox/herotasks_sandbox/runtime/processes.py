@@ -3,10 +3,11 @@
 A dyno here is a process group: ``bash -c "<Procfile command>"`` started in
 its own session, in a fresh copy of the release's slug and (where the
 machine allows it) a network namespace of its own (``isolation.py``), with
-the release's config vars, ``PORT``, ``DYNO``, a ``PATH`` that finds this
-Python first, and nothing else of the sandbox's own environment (its API
-token must never reach an app). Every run (a crash restart too) gets a new
-copy and namespace; both go when the run ends.
+the release's config vars, ``PORT``, ``DYNO``, the stack's ``PATH`` (the
+slug's ``.profile.d`` puts its own Python first), and nothing else of the
+sandbox's own environment (its API token must never reach an app). Every
+run (a crash restart too) gets a new copy and namespace; both go when the
+run ends.
 
 - A web dyno is ``starting`` until its ``PORT`` accepts connections, then
   ``up`` and routable; one that never listens is killed after
@@ -35,7 +36,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -54,6 +54,9 @@ STABLE_AFTER = 60.0
 WATCH_INTERVAL = 0.5
 #: The only variables of the sandbox's environment a dyno inherits.
 SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+#: A dyno's PATH before its slug's ``.profile.d``: the stack image's system
+#: directories, nothing of the sandbox's environment.
+STACK_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Heroku runs .profile.d scripts and .profile before the command.
 PROFILE = ('for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; '
            '[ -r .profile ] && . ./.profile\n')
@@ -274,10 +277,11 @@ class Processes:
         (its API token above all) must never reach an app."""
         env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         env.setdefault("LANG", "C.UTF-8")
-        path = [str(Path(sys.executable).parent)]
-        path += [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
-                 if p and p not in path]
-        env["PATH"] = os.pathsep.join(path)
+        # Only what the stack gives a dyno; the slug's .profile.d puts its
+        # own (.heroku/python/bin) first. Never the sandbox's virtualenv: an
+        # app with no code has no `python` on Heroku-24, whose system Python
+        # exists at build time only (Dev Center, *Heroku-24 Stack*).
+        env["PATH"] = STACK_PATH
         env["HOME"] = str(home)
         app = self.platform.store.get("app", d.app_id) or {}
         config = d.release.get("_config")

@@ -37,7 +37,7 @@ class Routers:
         """Give the app its router: on ``port`` when it is free, else on a
         new port, which the app's ``web_url`` then names."""
         router = self._open(app, port)
-        if router.port != port:
+        if router.port != port or app.get("web_url") != self.web_url(router.port):
             self._save_port(app["id"], router.port)
 
     def open_ports(self) -> list[int]:
@@ -81,12 +81,19 @@ class Routers:
             old.close()
         return router
 
+    def web_url(self, port: int) -> str:
+        """An app's ``web_url``: https, as Heroku's (the schema's examples
+        are ``https://...herokuapp.com/``), the sandbox CA signing it; plain
+        http answers on the same port. http only without TLS (a bare
+        runtime in tests)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}/"
+
     def _save_port(self, app_id: str, port: int) -> None:
         store = self.platform.store
         with store.transaction():
             doc = store.get("app", app_id)
             if doc is None:
                 return
-            doc["web_url"] = f"http://127.0.0.1:{port}/"
+            doc["web_url"] = self.web_url(port)
             doc["_router_port"] = port
             store.put("app", doc)

@@ -6,6 +6,7 @@ migration lies between."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, steps
 
@@ -59,3 +60,20 @@ def test_after_a_window_migration_a_failed_check_keeps_the_release(rails):
     assert "slug.rollback" not in steps(report)
     assert rails.current()["id"] != before["id"] and len(rails.applied()) == 2
     assert_clean(rails.state())
+
+
+def test_the_health_check_goes_through_tls_as_on_heroku(rails, sandbox, api):
+    """``web_url`` is https, as Heroku's: the health check's GET is
+    verified against the sandbox CA (the env file's bundle) and the router
+    logs it as https; plain http still answers."""
+    rails.commit({"ok.txt": "ok\n"})
+    _, report = rails.deploy(runtime=health_file(rails, path="/ok.txt", watch=1))
+    assert report["ok"]
+    web_url = api.get(f"/apps/{rails.app}")["web_url"]
+    assert web_url.startswith("https://127.0.0.1:")
+    log = sandbox.root / "logs" / "apps" / rails.app / "router.log"
+    checks = [ln for ln in log.read_text().splitlines() if 'path="/ok.txt"' in ln]
+    assert checks and all("protocol=https" in ln for ln in checks), checks
+    plain = requests.get(web_url.replace("https://", "http://", 1) + "ok.txt",
+                         timeout=30, proxies={"http": None, "https": None})
+    assert plain.status_code == 200 and plain.text == "ok\n"

@@ -126,7 +126,7 @@ def looks_within(seconds: float) -> int:
     raise AssertionError("not reached")
 
 
-def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api):
+def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api, sandbox):
     rails.deploy()
     rails.scale(web="1:Standard-1X")
     rails.commit({"index.html": "v2\n"}, "new code, no migration")
@@ -142,7 +142,7 @@ def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api):
     assert rails.state()["preboot"] is False
     app = api.get(f"/apps/{rails.app}")
     # the old code no longer answers: the switch is behind us, not ahead
-    answer = requests.get(app["web_url"], timeout=30,
+    answer = requests.get(app["web_url"], timeout=30, verify=sandbox.ca_bundle,
                           proxies={"http": None, "https": None})
     assert answer.text == "v2\n"
 

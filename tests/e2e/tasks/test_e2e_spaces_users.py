@@ -19,7 +19,15 @@ from __future__ import annotations
 import pytest
 
 from herotasks.core import lock, scratch
-from tests.support.projects import Project, assert_clean, paused_at, start_inv, wait_for
+from tests.support.projects import (
+    Project,
+    assert_clean,
+    lines_of,
+    paused_at,
+    start_inv,
+    team_project,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,24 +52,6 @@ def as_user(proj: Project, token: str, where: str = "other-machine") -> Project:
         proj.tools.git(proj.root.parent, proj.env, "clone", "-q", str(proj.root),
                        str(other.root))
     return other
-
-
-def lines_of(done) -> list[str]:
-    return [line for line in done.stderr.strip().splitlines() if line.strip()]
-
-
-def team_project(api, tools, git_env, tmp_path, *, space: dict | None = None,
-                 team: dict | None = None) -> Project:
-    team = team or api.post("/teams", {"name": tools.unique("team")})
-    app = tools.unique("tally")
-    body = {"name": app, "team": team["name"]}
-    if space:
-        body["space"] = space["name"]
-    api.post("/teams/apps", body)
-    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
-    api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
-    proj.team = team
-    return proj
 
 
 @pytest.fixture

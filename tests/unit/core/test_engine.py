@@ -297,6 +297,22 @@ class TestFailedMigration:
         assert {e.step for e in j.open_entries()} >= {"maintenance.on", "slug.promote"}
         assert err.value.report.to_json()["windows"]["maintenance"]["finished_at"] is None
 
+    def test_an_expired_fallback_is_never_asked_for_and_the_window_stays(
+            self, c, repo, heroku, world, settings):
+        """Heroku's release retention deleted v1's slug: a rollback to it is
+        refused, so herotasks does not ask; the migration the new code needs
+        failed, so maintenance stays on and the line says the ways out."""
+        migration_commit(repo)
+        world["exit"] = 1
+        heroku.releases_[APP][0]["status"] = "expired"
+        with pytest.raises(DeployFailed) as err:
+            run(c, heroku, settings())
+        line = str(err.value)
+        assert "ROLLBACK FAILED" in line and "v1 is expired" in line
+        assert "--keep-code" in line and "fix forward" in line
+        assert not [call for call in heroku.calls if call[0] == "rollback"]
+        assert heroku.apps_[APP]["maintenance"] is True
+
     def test_failed_build_changes_nothing_on_the_app(self, c, repo, heroku, world,
                                                      settings, monkeypatch):
         migration_commit(repo)

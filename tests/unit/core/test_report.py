@@ -118,3 +118,25 @@ def test_check_writable_asks_the_file_system_not_the_permission_bits(tmp_path):
     before = set(tmp_path.iterdir())
     check_writable(tmp_path / "r.json")
     assert set(tmp_path.iterdir()) == before
+
+
+def test_the_step_summary_is_markdown_with_a_table_and_a_timeline(tmp_path):
+    from herotasks.core.report import markdown, write_step_summary
+
+    r = sample()
+    r.warnings.append("web is scaled to 0")
+    text = markdown(r)
+    assert text.startswith("### herotasks: deploy of `tally-prod` (production): ok")
+    assert "| `slug.build` | 0.00 | 0.50 |  |" in text
+    assert "| `slug.promote` | 0.60 | 0.20 | window |" in text
+    assert "- maintenance window: 0.30 s" in text
+    assert "- warning: web is scaled to 0" in text
+    gantt = text[text.index("```mermaid"):]
+    assert "    section outside any window\n    slug.build : 1000, 1500" in gantt
+    assert "    section window\n    slug.promote : 1600, 1800" in gantt
+    # written only where GitHub Actions says, appended to what is there
+    assert write_step_summary(r, {}) is None
+    target = tmp_path / "summary.md"
+    target.write_text("earlier step\n")
+    assert write_step_summary(r, {"GITHUB_STEP_SUMMARY": str(target)}) == target
+    assert target.read_text() == "earlier step\n" + text + "\n"
