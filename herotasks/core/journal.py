@@ -307,6 +307,17 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
     return journal
 
 
+def set_aside(journal: Journal) -> Path:
+    """Move a journal that is no longer the truth (another deploy holds the
+    lock, or its lock was released elsewhere: core.recover.stale) out of
+    :func:`load`'s way. It is kept, renamed, for a person to read; nothing
+    acts on it again."""
+    target = journal.path.with_name(
+        f"{journal.app}.{journal.deploy_id[:12]}.set-aside.json")
+    os.replace(journal.path, target)
+    return target
+
+
 def open_or_start(statedir: Path, app: str, *, stage: str | None,
                   clock: Any = time.time) -> Journal:
     """The journal hand-run steps share: the one in flight, or a new one."""

@@ -89,6 +89,8 @@ def addon_vars(api: Any, app: str) -> set[str]:
 class ForeignApp(ConfigError):
     """An app with the scratch name exists and is not this target's scratch."""
 
+    unchanged = True  # refused before the app was touched
+
 
 def ours(api: Any, found: dict, app: str, known_id: str | None = None) -> bool:
     """Whether ``found`` (an app with the scratch name) is ``app``'s scratch app:
@@ -164,11 +166,13 @@ def create(api: Any, target: dict, settings: Settings,
             if refused:
                 raise refused from None
             if exc.status == 422:
-                raise ConfigError(
+                taken = ConfigError(
                     f"the scratch app name {name} is taken by an app this "
                     "account cannot use",
                     "set herotasks.scratch.prefix to something unique",
-                ) from None
+                )
+                taken.unchanged = True
+                raise taken from None
             raise
         scratch = scratch or {"name": name}
         if created is not None and scratch.get("id"):
