@@ -79,7 +79,7 @@ def run_hooks(c: Any, settings: Settings, when: str, step: str, *,
            "HEROTASKS_RELEASE": str(release or "")}
     for command in hooks.get(step, ()):
         out(f"hook {when} {step}: {command}")
-        result = run_local(c, command, env=env, warn=True)
+        result = run_local(c, command, env=env, warn=True, untrusted=True)
         if not result.ok:
             raise HookFailed(f"hook {when} {step} exited {result.exited}: {command}",
                              when=when)
