@@ -251,6 +251,13 @@ def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
         raise TypeError("app and deploy_id must be strings")
     if not isinstance(facts, dict):
         raise TypeError("facts must be an object")
+    plan = facts.get("plan")
+    if plan is not None and not (isinstance(plan, list) and all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) for s in plan)):
+        raise TypeError("facts.plan must be a list of steps")
+    pid = facts.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+        raise TypeError("facts.pid must be a whole number")
     if not isinstance(entries, list):
         raise TypeError("entries must be a list")
     parsed = []

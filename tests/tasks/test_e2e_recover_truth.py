@@ -224,3 +224,29 @@ def test_a_hand_run_scratch_create_refused_with_403_leaves_nothing_open(rails,
     rails.add_migration()
     _, report = rails.deploy()
     assert report["ok"]
+
+
+# -- 5. a damaged lock copy is one line ----------------------------------------------
+
+DAMAGED = ["not json {", "[1, 2]", '{"version": 1}',
+           '{"version": 1, "app": "APP", "deploy_id": "d", "facts": {"plan": ["x"]}}',
+           '{"version": 1, "app": "APP", "deploy_id": "d", "facts": {"pid": "12"}}']
+
+
+def test_a_damaged_lock_copy_is_one_line(rails):
+    rails.deploy()
+    killed(rails, "after", "maintenance.on")
+    journal_file(rails).unlink()  # a clone without a journal
+    name = lock.lock_app_name(rails.app)
+    for copy in DAMAGED:
+        rails.api.patch(f"/apps/{name}/config-vars",
+                        {lock.JOURNAL_VAR: copy.replace("APP", rails.app)})
+        for task in ("deploy.recover", "deploy.status"):
+            done = rails.inv(task, "--stage", "production", check=False)
+            assert done.returncode == 1 and "Traceback" not in done.stderr, (
+                copy, task, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and "damaged" in lines[0], (copy, task,
+                                                               done.stderr)
+        assert rails.state()["maintenance"] is True  # nothing was changed
+        assert not journal_file(rails).exists()
