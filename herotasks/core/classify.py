@@ -176,6 +176,8 @@ def _marker(path: str, text: str) -> tuple[str, str] | None:
         styles = ("--",)
     else:
         styles = ("#", "--")
+    if path.endswith(".rb"):
+        text = _without_heredocs(text)  # a heredoc's lines are data, not comments
     values = [m.group(1) for style in styles for m in _MARKER_RE[style].finditer(text)]
     if not values:
         return None
@@ -186,6 +188,23 @@ def _marker(path: str, text: str) -> tuple[str, str] | None:
     if any(value.lower() == WINDOW for value in values):
         return WINDOW, "marker: herotasks: window"
     return ONLINE, "marker: herotasks: online"
+
+
+def _without_heredocs(text: str) -> str:
+    """Ruby source with heredoc bodies dropped: ``# herotasks: online`` inside
+    ``execute <<~SQL ... SQL`` is SQL text, not the author's marker."""
+    kept: list[str] = []
+    heredoc: str | None = None
+    for line in text.splitlines():
+        if heredoc is not None:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        kept.append(line)
+        match = _HEREDOC_RE.search(_ruby_scan(line)[0])
+        if match:
+            heredoc = match.group(2)
+    return "\n".join(kept)
 
 
 class _Findings:
