@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from herotasks.core import assets, dynos, health, lock, scratch, slug
+from herotasks.core import journal as journal_mod
 from herotasks.core.run import Run
 from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 
@@ -240,6 +241,7 @@ def db_premigrate(run: Run, step: Step) -> Facts:
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
                   env=dict(run.api.config_vars(run.name) or {}))
+    journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
 
@@ -247,6 +249,8 @@ def db_migrate(run: Run, step: Step) -> Facts:
     dynos.migrate(run.api, run.name, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
+    # code kept without its migration (recover --keep-code) has it now
+    journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
 

@@ -23,6 +23,7 @@ from herotasks.core.engine import DeployFailed, Engine, run_hooks
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
+    baseline,
     check_repo,
     deployed_commit,
     observe,
@@ -278,7 +279,7 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),
         formation=formation_from_api(api.formation(name)),
-        pending=pending_for(c, settings, found, head),
+        pending=pending_for(c, settings, baseline(settings, name, found), head),
         lock_holder=holder,
         journal_open=tuple(e.step for e in journal.open_entries()) if journal else (),
         running=running,

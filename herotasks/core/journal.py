@@ -325,6 +325,39 @@ def set_aside(journal: Journal) -> Path:
     return target
 
 
+def unmigrated_path(statedir: Path, app: str) -> Path:
+    """Where this machine notes that ``app`` runs code kept without its
+    migration (``deploy.recover --keep-code`` past the promotion)."""
+    return Path(statedir) / "journal" / f"{app}.unmigrated.json"
+
+
+def note_unmigrated(statedir: Path, app: str, *, commit: str | None,
+                    since: str | None, reason: str) -> None:
+    """Remember that ``commit`` runs on ``app`` without the migrations since
+    ``since``: ``deploy.status`` and the next deploy diff from ``since``, so
+    they keep them pending until a migration runs (:func:`migrated`)."""
+    path = unmigrated_path(statedir, app)
+    _ensure_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"app": app, "commit": commit, "since": since, "reason": reason},
+                  fh)
+
+
+def unmigrated(statedir: Path, app: str) -> dict[str, Any] | None:
+    """The note of :func:`note_unmigrated` (None: none, or unreadable)."""
+    try:
+        note = json.loads(unmigrated_path(statedir, app).read_text())
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) and note.get("app") == app else None
+
+
+def migrated(statedir: Path, app: str) -> None:
+    """A migration ran on ``app``: whatever was kept without one has it now."""
+    unmigrated_path(statedir, app).unlink(missing_ok=True)
+
+
 def open_or_start(statedir: Path, app: str, *, stage: str | None,
                   clock: Any = time.time) -> Journal:
     """The journal hand-run steps share: the one in flight, or a new one."""

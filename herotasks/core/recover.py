@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from herotasks.adapters import processes
+from herotasks.core import journal as journal_mod
 from herotasks.core import lock
 from herotasks.core.engine import Engine
 from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
@@ -311,6 +312,11 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
         journal.remember(**processes.me())  # a second recover must see us
         report = engine.unwind(journal, "recovering, keeping the code",
                                keep=("rollback",))
+        if missing:  # deploy.status and the next deploy keep it pending
+            journal_mod.note_unmigrated(
+                engine.tools.settings.statedir, journal.app,
+                commit=journal.facts.get("source"),
+                since=journal.facts.get("deployed"), reason=missing)
         report.verdict = ("kept the code without its migration" if missing
                           else "kept the code")
         return plan, report

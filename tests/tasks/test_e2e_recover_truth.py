@@ -250,3 +250,26 @@ def test_a_damaged_lock_copy_is_one_line(rails):
                                                                done.stderr)
         assert rails.state()["maintenance"] is True  # nothing was changed
         assert not journal_file(rails).exists()
+
+
+# -- 7. --keep-code past the promotion: the migration stays pending ------------------
+
+def test_keep_code_after_the_promotion_keeps_the_migration_pending(rails):
+    rails.deploy()
+    killed(rails, "after", "slug.promote")
+    source = rails.git("rev-parse", "HEAD")
+    done = recover(rails, "--keep-code")
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = last_line(done)
+    assert last.startswith("recover: kept code without migration"), done.stdout
+    assert "db.migrate --stage production" in last
+    assert len(rails.applied()) == 1 and not rails.state()["maintenance"]
+    status = rails.inv("deploy.status", "--stage", "production").stdout
+    assert source[:10] in status and "migrations pending" in status, status
+    assert "db/migrate changed" in status
+
+    rails.inv("db.migrate", "--stage", "production")  # the way out it offered
+    assert len(rails.applied()) == 2
+    status = rails.inv("deploy.status", "--stage", "production").stdout
+    assert "migrations none" in status, status
+    assert_clean(rails.state())
