@@ -271,8 +271,13 @@ def health_check(run: Run, step: Step) -> Facts:
     _await_preboot_switch(run, "the health check runs after that")
     # web_url as it is now, when there is a path to GET (a request less if not)
     app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
-    health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
-                 cabundle=run.settings.api_cabundle, out=run.out)
+    try:
+        health.check(run.api, app, run.settings.health,
+                     run.facts.get("release_version"),
+                     cabundle=run.settings.api_cabundle, out=run.out)
+    except health.CouldNotCheck as exc:  # kept: a warning, not a rollback
+        run.report.warnings.append(str(exc))
+        run.out(f"warning: {exc}")
     return None
 
 
@@ -329,6 +334,11 @@ def undo_rollback(run: Run, undo: dict) -> str:
     current = run.api.current_release(run.name) or {}
     if previous and current.get("id") == previous:
         return ""  # the promotion never took effect
+    ours, live = run.facts.get("slug_id"), (current.get("slug") or {}).get("id")
+    if ours and live and live != ours:
+        # our slug is not live (a rollback already ran, cut off before the
+        # journal heard of it): another rollback would only add a release
+        return f"v{current.get('version')} already runs the code from before"
     if not previous:
         raise HerotasksError("no earlier release to roll back to (first deploy)")
     release = slug.rollback(run.api, run.name, previous,

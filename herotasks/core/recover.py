@@ -116,6 +116,13 @@ def decide(journal: Journal | None, current: dict | None,
         if not open_steps:
             return RecoverPlan(NOTHING, "the deploy stopped before changing anything")
         return RecoverPlan(UNDO, "the new release never went live", open_steps)
+    if status == DONE and _taken_back(journal, current):
+        # a rollback (the health check's, say) took effect and was cut off
+        # before the journal heard of it: never "the new release is live"
+        return RecoverPlan(UNDO, f"the new release v{journal.facts.get('release_version')}"
+                           " is no longer live: a rollback took it back "
+                           f"(Heroku runs v{current.get('version')}); putting "
+                           "back the rest", open_steps)
     if not remaining:
         return RecoverPlan(NOTHING, "every planned step completed")
     return RecoverPlan(FINISH, "the new release is live; completing the deploy",
@@ -274,6 +281,13 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
     # ran before the deploy is the push's
     return (not slug_id and current.get("id") is not None
             and current.get("id") != facts.get("previous_release"))
+
+
+def _taken_back(journal: Journal, current: dict | None) -> bool:
+    """A promotion done, but Heroku now runs another slug (a rollback)."""
+    slug_id = journal.facts.get("slug_id")
+    live = ((current or {}).get("slug") or {}).get("id")
+    return bool(slug_id and live and live != slug_id)
 
 
 def look(journal: Journal, api: Any) -> tuple[dict | None, RecoverPlan]:
