@@ -273,3 +273,26 @@ def test_keep_code_after_the_promotion_keeps_the_migration_pending(rails):
     status = rails.inv("deploy.status", "--stage", "production").stdout
     assert "migrations none" in status, status
     assert_clean(rails.state())
+
+
+# -- 9. a scratch app whose creation answer was lost is ours --------------------------
+
+def test_a_scratch_app_whose_create_answer_was_lost_is_claimed(rails, admin):
+    rails.deploy()
+    rails.add_migration()
+    # both creates of the deploy (the lock's, then the scratch app's) are
+    # made by Heroku, and their answers lost
+    admin.post("/faults", {"method": "POST", "path": r"^/apps$", "status": 503,
+                           "after": True, "count": 2})
+    try:
+        done, report = rails.deploy(check=False)
+    finally:
+        hits = admin.get("/faults")
+        admin.delete("/faults")
+    assert all(f["hits"] == 2 for f in hits), hits  # both answers were lost
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["ok"] and len(rails.applied()) == 2
+    assert_clean(rails.state())  # the scratch app was ours, and is gone
+    rails.commit({"index.html": "v3\n"})
+    _, report = rails.deploy()  # and nothing is refused as someone else's
+    assert report["ok"]
