@@ -29,6 +29,9 @@ REQUESTS = [
 ]
 KINDS = {
     "503": {"status": 503},
+    # refused (a helper app another account's, a team's permission): nothing
+    # happened, and the step must leave nothing open (issue 20)
+    "403": {"status": 403},
     "429": {"status": 429, "retry_after": 1},
     "503-after": {"status": 503, "after": True},
     "dropped-after": {"drop": True, "after": True},

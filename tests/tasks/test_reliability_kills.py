@@ -12,6 +12,8 @@ from __future__ import annotations
 import pytest
 from reliability import SETUPS, drop_bench, make_bench, reset
 
+from herotasks.core import journal as jn
+
 pytestmark = pytest.mark.e2e
 
 KILLS = {
@@ -59,5 +61,64 @@ def test_killed_after_a_step_then_recovered(bench, step):
     said = bench.recover_until_done()
     try:
         bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+
+
+# -- the cuts of issue 20 -------------------------------------------------------------
+# The same kills, recovered from another machine (only the journal kept with
+# the lock), or with --keep-code (then the migration it offers), each ending
+# where every case must.
+
+WINDOW = ["maintenance.on", "slug.promote", "db.migrate", "dynos.restart",
+          "dynos.wait"]
+SETUP = ("herotasks", "slug")
+GROUP = pytest.mark.xdist_group("kills-issue20")
+
+
+@pytest.mark.parametrize("bench,step", [
+    pytest.param(SETUP, step, marks=GROUP) for step in KILLS[SETUP] + WINDOW],
+    indirect=["bench"], ids=list(KILLS[SETUP] + WINDOW))
+def test_killed_then_recovered_from_the_lock_copy(bench, step):
+    before = bench.snapshot()
+    bench.proj.add_migration()
+    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
+    done, _ = bench.proj.deploy(check=False, runtime=kill)
+    assert done.returncode != 0, f"the kill after {step} never happened"
+    bench.journal().unlink(missing_ok=True)  # another machine: no journal
+    said = bench.recover_until_done()
+    try:
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+
+
+@pytest.mark.parametrize("bench,step", [
+    pytest.param(SETUP, step, marks=GROUP) for step in WINDOW],
+    indirect=["bench"], ids=WINDOW)
+def test_killed_then_kept_with_keep_code(bench, step):
+    before = bench.snapshot()
+    bench.proj.add_migration()
+    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
+    done, _ = bench.proj.deploy(check=False, runtime=kill)
+    assert done.returncode != 0, f"the kill after {step} never happened"
+    done = bench.proj.inv("deploy.recover", "--stage", "production", "--keep-code",
+                          check=False)
+    said = [done.stdout + done.stderr]
+    try:
+        assert done.returncode == 0, said
+        last = done.stdout.strip().splitlines()[-1]
+        assert last.startswith("recover: kept"), said
+        if "without migration" in last:  # the way out it offers
+            bench.proj.inv("db.migrate", "--stage", "production")
+        after = bench.snapshot()
+        # (a hand-run db.migrate keeps its own journal, with nothing open)
+        left = jn.load(bench.journal().parent.parent, bench.proj.app)
+        assert left is None or not left.has_open(), said
+        for key in ("maintenance", "lock", "scratch"):
+            assert after[key] is False, (key, said)
+        for key in ("formation", "preboot", "config"):
+            assert after[key] == before[key], (key, said)
+        assert set(bench.proj.applied()) == bench.live_migrations(), said
     finally:
         reset(bench, before)
