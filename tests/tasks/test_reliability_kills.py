@@ -9,6 +9,11 @@ The kills inside the herotasks window are in test_e2e_deploy
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 from reliability import SETUPS, drop_bench, make_bench, reset
 
@@ -122,3 +127,45 @@ def test_killed_then_kept_with_keep_code(bench, step):
         assert set(bench.proj.applied()) == bench.live_migrations(), said
     finally:
         reset(bench, before)
+
+
+# The health check's rollback, cut off: the new release's worker crashes, the
+# check rolls back, and herotasks is killed as the rollback release appears
+# (before the journal hears of it). Recovery must not call the new release
+# live; it ends as before the deploy.
+CRASHING = ("web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+            "worker: python3 -c \"import time; time.sleep(4); raise SystemExit(1)\"\n")
+
+
+@pytest.mark.parametrize("bench", [pytest.param(SETUP, marks=GROUP)],
+                         indirect=True, ids=["herotasks-slug"])
+def test_killed_during_the_health_checks_rollback_then_recovered(bench, tools):
+    proj = bench.proj
+    before = bench.snapshot()
+    procfile = (proj.root / "Procfile").read_text()
+    proj.commit({"Procfile": CRASHING}, "a release whose worker crashes")
+    known = {r["id"] for r in proj.api.get(f"/apps/{proj.app}/releases")}
+    runtime = proj.root.parent / "health.yaml"  # the setup's own body is empty
+    runtime.write_text("herotasks:\n  health: {watch: 10}\n")
+    deploy = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-f", str(runtime), "deploy.production"],
+        cwd=proj.root, env=proj.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, stdin=subprocess.DEVNULL)
+    try:
+        def rolling_back() -> bool:  # the promotion's release, then the rollback's
+            assert deploy.poll() is None, deploy.communicate()
+            new = [r for r in proj.api.get(f"/apps/{proj.app}/releases")
+                   if r["id"] not in known]
+            return len(new) >= 2
+        tools.wait_until(rolling_back, 240, 0.5, "the health check's rollback")
+        os.kill(deploy.pid, signal.SIGKILL)
+    finally:
+        deploy.communicate()
+    assert deploy.returncode == -signal.SIGKILL
+    said = bench.recover_until_done()
+    try:
+        assert not any("the new release is live" in s for s in said), said
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+        proj.commit({"Procfile": procfile}, "the Procfile back")
