@@ -21,6 +21,11 @@ class HerotasksError(Exception):
     :param hint: what to do about it (optional).
     """
 
+    #: Raised before the step it ends changed anything (Heroku refused the
+    #: first change, or a check refused it): that step leaves nothing open to
+    #: undo (the engine closes its journal entry instead of failing it).
+    unchanged: bool = False
+
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -142,6 +147,8 @@ class CommandError(_WithOutput):
 class LockHeld(HerotasksError):
     """Another deploy holds the deploy lock of this app."""
 
+    unchanged = True  # raised only before this deploy made or took anything
+
 
 class Aborted(HerotasksError):
     """The user (or a signal) stopped the run."""
@@ -156,16 +163,19 @@ def creation_refused(exc: ApiError, what: str) -> HerotasksError | None:
     (the account's or team's app limit: Dev Center "Limits", 100 apps) each
     say what Heroku said and what to do.
     """
+    refused = None
     if exc.status == 403:
-        return ConfigError(
+        refused = ConfigError(
             f"Heroku refused to create {what} (403: {exc.message})",
             "use a token of an account that may create apps where the target lives")
-    if exc.status == 422 and "taken" not in (exc.message or "").lower():
-        return ConfigError(
+    elif exc.status == 422 and "taken" not in (exc.message or "").lower():
+        refused = ConfigError(
             f"Heroku refused to create {what}: {exc.message}",
             "an account or team can have at most 100 apps (Dev Center: Limits); "
             "delete apps it no longer needs")
-    return None
+    if refused is not None:
+        refused.unchanged = True  # Heroku answered: no app was made
+    return refused
 
 
 def hint_command(task: str) -> str:

@@ -45,6 +45,9 @@ _EXAMPLES = {
     "herotasks.hooks": "hooks: {before: {db.migrate: [./bin/notify]}}",
     "herotasks.hooks.before": "before: {db.migrate: [./bin/notify]}",
     "herotasks.hooks.after": "after: {db.migrate: [./bin/notify]}",
+    # invoke merges no scalar over a declared mapping, so `health: false`
+    # cannot reach herotasks from a file: this is the way to say it
+    "herotasks.health": "health: {enabled: false}",
 }
 
 

@@ -18,6 +18,7 @@ command and everything it started down with it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,14 @@ def local_runner(c: Context):
     return local if callable(local) else c.run
 
 
+#: Environment variables that hold the API token. Commands that run code
+#: herotasks does not control (the asset command with its npm and gem
+#: packages, the user's hooks) get an environment without them: a build
+#: script has no business with the account's token. git pushes get the
+#: token through their own credential helper (adapters/git.py).
+SECRET_ENV = ("HEROKU_API_KEY",)
+
+
 def run_local(
     c: Context,
     cmd: str,
@@ -40,6 +49,7 @@ def run_local(
     hide: bool | str | None = None,
     warn: bool = False,
     readonly: bool = False,
+    untrusted: bool = False,
     **kw: Any,
 ) -> Result:
     """Run ``cmd`` on this machine through ``c``.
@@ -52,13 +62,19 @@ def run_local(
         even under ``--dry``: a dry run must still see the real repository to
         say what it would do. Otherwise invoke's ``run.dry`` applies and the
         command is only echoed.
+    :param untrusted: ``cmd`` runs third-party code (asset command, hooks):
+        its environment is ours without :data:`SECRET_ENV`, plus ``env``.
     :param kw: anything else invoke's ``run`` accepts (``dry=``, ``pty=``, ...).
         ``in_stream`` defaults to False: deploy commands are non-interactive,
         and forwarding our stdin would break under pytest and CI runners that
         have none (pass ``in_stream=None`` to get invoke's default back).
     """
     kw.setdefault("in_stream", False)
-    if env:
+    if untrusted:
+        kw["env"] = {**{k: v for k, v in os.environ.items() if k not in SECRET_ENV},
+                     **(env or {})}
+        kw["replace_env"] = True
+    elif env:
         kw["env"] = dict(env)
         kw.setdefault("replace_env", False)
     if hide is not None:

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from herotasks.core import assets, dynos, health, lock, scratch, slug
+from herotasks.core import journal as journal_mod
 from herotasks.core.run import Run
 from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 
@@ -240,6 +241,7 @@ def db_premigrate(run: Run, step: Step) -> Facts:
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
                   env=dict(run.api.config_vars(run.name) or {}))
+    journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
 
@@ -247,6 +249,8 @@ def db_migrate(run: Run, step: Step) -> Facts:
     dynos.migrate(run.api, run.name, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
+    # code kept without its migration (recover --keep-code) has it now
+    journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
 
@@ -267,8 +271,13 @@ def health_check(run: Run, step: Step) -> Facts:
     _await_preboot_switch(run, "the health check runs after that")
     # web_url as it is now, when there is a path to GET (a request less if not)
     app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
-    health.check(run.api, app, run.settings.health, run.facts.get("release_version"),
-                 cabundle=run.settings.api_cabundle, out=run.out)
+    try:
+        health.check(run.api, app, run.settings.health,
+                     run.facts.get("release_version"),
+                     cabundle=run.settings.api_cabundle, out=run.out)
+    except health.CouldNotCheck as exc:  # kept: a warning, not a rollback
+        run.report.warnings.append(str(exc))
+        run.out(f"warning: {exc}")
     return None
 
 
@@ -325,6 +334,11 @@ def undo_rollback(run: Run, undo: dict) -> str:
     current = run.api.current_release(run.name) or {}
     if previous and current.get("id") == previous:
         return ""  # the promotion never took effect
+    ours, live = run.facts.get("slug_id"), (current.get("slug") or {}).get("id")
+    if ours and live and live != ours:
+        # our slug is not live (a rollback already ran, cut off before the
+        # journal heard of it): another rollback would only add a release
+        return f"v{current.get('version')} already runs the code from before"
     if not previous:
         raise HerotasksError("no earlier release to roll back to (first deploy)")
     target = run.api.release(run.name, previous) or {}

@@ -188,7 +188,7 @@ def _compile_tree(c: Any, settings: Settings, source: str) -> str:
     try:
         git.worktree_add(c, workdir, source)
         result = run_local(c, f"cd {shlex.quote(workdir)} && {settings.assets_command}",
-                           warn=True, pty=False)
+                           warn=True, pty=False, untrusted=True)
         if not result.ok:
             raise CommandError(
                 f"asset command failed (exit {result.exited}): "

@@ -15,6 +15,7 @@ frozen result down, so the engine and planner never see invoke at all.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,10 @@ DEFAULTS: dict[str, Any] = {
                      "stop": 60, "preboot": 180},
         # after the release: no crashed dyno for `watch` s, and (when `path` is
         # set) GET path answers `status` within `timeout` s; else roll back
-        "health": {"enabled": True, "path": None, "status": 200, "timeout": 60,
+        # enabled: null means on; declared null (not true) so that invoke
+        # passes INVOKE_HEROTASKS_HEALTH_ENABLED=false on as the string it is
+        # (it casts an env var over a bool default to True unless "0" or "")
+        "health": {"enabled": None, "path": None, "status": 200, "timeout": 60,
                    "watch": 10},
         "api": {"url": None, "cabundle": None, "retries": 4},
         "statedir": ".herotasks",
@@ -319,7 +323,41 @@ def merged_tree(config: Any) -> dict[str, Any]:
         raise ConfigError(f"herotasks must be a mapping, not {given!r}",
                           "check the herotasks: section of invoke.yaml")
     _check_shapes(DEFAULTS["herotasks"], given, "herotasks")
+    _check_keys(DEFAULTS["herotasks"], given)
     return _deep_merge(copy.deepcopy(DEFAULTS["herotasks"]), given)
+
+
+#: Subtrees whose keys are the user's own names (checked where they are read),
+#: and the one another collection declares (the sandbox tasks' root folder).
+_FREE = ("herotasks.stages", "herotasks.hooks.before", "herotasks.hooks.after",
+         "herotasks.sandbox")
+
+
+def _check_keys(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """Every key the user wrote must be a declared one: a typo (``helth``,
+    ``health: {paht: /up}``, ``migrations: {moed: online}``) would otherwise
+    pass silently and leave the default in force. All mistakes in one error,
+    each named with the key it most likely meant."""
+    mistakes: list[str] = []
+
+    def walk(declared: Mapping[str, Any], value: Mapping[str, Any], at: str) -> None:
+        for key, sub in value.items():
+            here = f"{at}.{key}"
+            if here in _FREE:
+                continue
+            if key not in declared:
+                close = difflib.get_close_matches(str(key), list(declared), n=1)
+                mistakes.append(f"{here} is not a setting"
+                                + (f" (did you mean {at}.{close[0]}?)" if close
+                                   else f" ({at} has: {', '.join(declared)})"))
+            elif isinstance(declared[key], dict) and isinstance(sub, Mapping):
+                walk(declared[key], sub, here)
+
+    walk(defaults, given, "herotasks")
+    if mistakes:
+        raise ConfigError("; ".join(mistakes),
+                          "fix the key names in invoke.yaml (or the -f file); "
+                          "docs/architecture.md lists every setting")
 
 
 def _check_runtime_file(config: Any) -> None:
@@ -337,6 +375,8 @@ def _check_shapes(defaults: Mapping[str, Any], given: Mapping[str, Any],
     plain dict (invoke itself refuses a clash before a task runs)."""
     for key, value in given.items():
         declared = defaults.get(key)
+        if key == "health" and value is False and at == "herotasks":
+            continue  # a Python caller's `health: False` (off), as _health reads it
         if isinstance(declared, dict) and value is not None and not isinstance(
                 value, Mapping):
             raise ConfigError(f"{at}.{key} must be a mapping, not {value!r}",
@@ -529,14 +569,39 @@ def _hooks(raw: Any, when: str) -> dict[str, tuple[str, ...]]:
     return hooks
 
 
-def _int(value: Any, key: str) -> int:
+def _int(value: Any, key: str, most: int | None = None) -> int:
+    """A whole number >= 0 (and <= ``most``); 2.5 is refused, not cut to 2."""
+    if isinstance(value, bool) or (isinstance(value, float)
+                                   and not value.is_integer()):
+        raise ConfigError(f"{key} is {value!r}", "use a whole number")
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key} is {value!r}", "use a whole number") from None
     if number < 0:
         raise ConfigError(f"{key} is {value!r}", "use a number >= 0")
+    if most is not None and number > most:
+        raise ConfigError(f"{key} is {value!r}", f"use at most {most}")
     return number
+
+
+#: herotasks.health.watch, at most: the check holds the deploy lock (and, with
+#: the workers back, every later deploy) while it watches; crashes later than
+#: ten minutes are for monitoring, not for a rollback by the deploy.
+MAX_WATCH = 600
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _bool(value: Any, key: str, default: bool) -> bool:
+    """YAML's true/false, or the words an environment variable carries."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ConfigError(f"{key} is {value!r}", "use true or false")
 
 
 def _health(raw: Any) -> Health:
@@ -546,21 +611,22 @@ def _health(raw: Any) -> Health:
         raise ConfigError("herotasks.health must be a mapping (or false)",
                           "e.g. health: {path: /up, status: 200, timeout: 60, "
                           "watch: 10}")
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"herotasks.health.enabled is {enabled!r}",
-                          "use true or false")
+    enabled = _bool(raw.get("enabled"), "herotasks.health.enabled", True)
     path = raw.get("path")
-    if path is not None and not (isinstance(path, str) and path.startswith("/")):
+    if path is not None and not (
+            isinstance(path, str) and path.startswith("/")
+            and path.isprintable() and not any(ch.isspace() for ch in path)):
         raise ConfigError(f"herotasks.health.path is {path!r}",
-                          "use a path on the app starting with /, e.g. /up")
+                          "use a path on the app starting with /, without spaces "
+                          "(percent-encode them: %20), e.g. /up")
     status = _int(raw.get("status", 200), "herotasks.health.status")
     if not 100 <= status <= 599:
         raise ConfigError(f"herotasks.health.status is {status}",
                           "use an HTTP status, e.g. 200")
     return Health(enabled=enabled, path=path, status=status,
                   timeout=float(_int(raw.get("timeout", 60), "herotasks.health.timeout")),
-                  watch=float(_int(raw.get("watch", 10), "herotasks.health.watch")))
+                  watch=float(_int(raw.get("watch", 10), "herotasks.health.watch",
+                                   MAX_WATCH)))
 
 
 def _timeouts(raw: Mapping[str, Any]) -> Timeouts:

@@ -23,6 +23,7 @@ from herotasks.core.engine import DeployFailed, Engine, run_hooks
 from herotasks.core.observe import (
     RECENT_RELEASES,
     app_info,
+    baseline,
     check_repo,
     deployed_commit,
     observe,
@@ -81,6 +82,7 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
                                    skipped=s.name != "check", in_window=s.in_window)
                         for s in plan.steps]
         return plan, counted(report)
+    set_aside_stale(api, settings, observed.state.app, out)
     journal = journal_mod.start(settings.statedir, observed.state.app,
                                 stage=settings.stage, strategy=settings.strategy,
                                 clock=clock)
@@ -102,8 +104,10 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                    ) -> tuple[recover.RecoverPlan, Report | None]:
     """Finish or undo the stage's interrupted deploy (``deploy.recover``).
 
-    The journal is this machine's, or else the one kept with the deploy lock
-    on Heroku (a CI runner that died takes its files with it).
+    The journal is the one of the deploy the lock names (:func:`locate`):
+    this machine's, or else the copy kept with the deploy lock on Heroku (a
+    CI runner that died takes its files with it). A journal here of another
+    deploy is reported and set aside, never acted on.
 
     :param keep_code: put back maintenance, workers and preboot, and release
         the lock, leaving releases as they are (the way out when there is
@@ -111,13 +115,20 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
     :param force: even though it may still run (:func:`recover.check_gone`).
     """
     name = settings.require_app()
-    if not force and journal_mod.load(settings.statedir, name) is None:
+    found = locate(api, settings, name)
+    if found.stale is not None:
+        where = journal_mod.set_aside(found.stale)
+        out(f"recover: {found.stale_line()}; set aside as {where}, not acted on")
+    journal = found.journal
+    if found.from_lock and journal is not None:
         # the lock's copy is checked before it is adopted: a refusal leaves
         # nothing behind, not even a local journal
-        theirs = find_journal(api, settings, name)
-        if theirs is not None:
-            recover.check_gone(theirs, lock.held_by(api, name))
-    journal = find_journal(api, settings, name, adopt=True, out=out)
+        if not force:
+            recover.check_gone(journal, found.holder)
+        out(f"recover: using {found.where}"
+            + (f" (held by {found.holder.describe()})" if found.holder else ""))
+        journal = journal_mod.adopt(settings.statedir, journal.to_dict(),
+                                    where=found.where)
     if journal is not None:
         journal.clock = clock
     engine = Engine(c, api, settings, out=out, clock=clock, actions=actions)
@@ -125,24 +136,81 @@ def recover_deploy(c: Any, api: Any, settings: Settings, *,
                            force=force)
 
 
-def find_journal(api: Any, settings: Settings, name: str, *, adopt: bool = False,
-                 out: Callable[[str], Any] = print) -> journal_mod.Journal | None:
-    """The app's journal: this machine's, else the copy kept with the lock.
+@dataclass
+class Found:
+    """Which journal is the truth for an app, and why (:func:`locate`)."""
 
-    :param adopt: make the lock's copy this machine's own (recovery does).
+    journal: journal_mod.Journal | None
+    holder: lock.Holder | None = None
+    from_lock: bool = False
+    where: str = ""
+    #: this machine's journal of another deploy (set aside, never acted on)
+    stale: journal_mod.Journal | None = None
+    why: str | None = None
+
+    def stale_line(self) -> str:
+        """One phrase on the stale journal (for recover and status)."""
+        j = self.stale
+        assert j is not None
+        return (f"the journal on this machine ({j.path}) is of deploy "
+                f"{j.deploy_id[:12]} started {recover.utc(j.started_at)}, and "
+                f"{self.why}")
+
+
+def locate(api: Any, settings: Settings, name: str) -> Found:
+    """The journal that is the truth for ``name`` (one read of the lock).
+
+    The lock's holder decides (:func:`recover.stale`): this machine's journal
+    when it is of the deploy holding the lock (or never took it: steps run by
+    hand), else the copy kept with the lock, which is acted on only for the
+    app it was written for.
+
+    :raises HerotasksError: the lock's copy is damaged or names another app.
     """
-    journal = journal_mod.load(settings.statedir, name)
-    if journal is not None:
-        return journal
     holder, data = lock.published(api, name)
+    local = journal_mod.load(settings.statedir, name)
+    found = Found(None, holder)
+    if local is not None:
+        why = recover.stale(local, holder)
+        if why is None:
+            found.journal = local
+            return found
+        found.stale, found.why = local, why
     if data is None:
-        return None
+        return found
     where = f"the journal kept with the deploy lock of {name}"
-    if not adopt:
-        return journal_mod.from_dict(data, where=where)
-    out(f"recover: using {where}"
-        + (f" (held by {holder.describe()})" if holder else ""))
-    return journal_mod.adopt(settings.statedir, data, where=where)
+    copy = journal_mod.from_dict(data, where=where)
+    if copy.app != name:
+        raise HerotasksError(
+            f"{where} ({lock.lock_app_name(name)}) was written for {copy.app}, not "
+            f"{name}; nothing was changed",
+            f"recover {copy.app} with its own stage, or check {name} by hand "
+            "(deploy.status)")
+    found.journal, found.from_lock, found.where = copy, True, where
+    return found
+
+
+def set_aside_stale(api: Any, settings: Settings, name: str,
+                    out: Callable[[str], Any] = print) -> None:
+    """Before a deploy starts its journal: this machine's journal of a deploy
+    that no longer holds the lock (:func:`recover.stale`) is set aside rather
+    than reported as unfinished (one read of the lock, only when there is a
+    journal with open changes)."""
+    local = journal_mod.load(settings.statedir, name)
+    if local is None or not local.has_open():
+        return
+    holder, _ = lock.published(api, name)
+    why = recover.stale(local, holder)
+    if why is not None:
+        found = Found(None, holder, stale=local, why=why)
+        where = journal_mod.set_aside(local)
+        out(f"deploy: {found.stale_line()}; set aside as {where}, not acted on")
+
+
+def find_journal(api: Any, settings: Settings, name: str
+                 ) -> journal_mod.Journal | None:
+    """The app's journal that is the truth (:func:`locate`), read only."""
+    return locate(api, settings, name).journal
 
 
 @dataclass(frozen=True)
@@ -161,6 +229,8 @@ class Status:
     journal_open: tuple[str, ...]
     #: why that deploy may still be running (recover would refuse), or None
     running: str | None = None
+    #: this machine's journal of another deploy (recover sets it aside)
+    stale: str | None = None
 
     def describe(self) -> str:
         r = self.release or {}
@@ -185,6 +255,9 @@ class Status:
         elif self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
                          + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
+        if self.stale:
+            lines.append(f"  stale journal: {self.stale}; not acted on (the next "
+                         "deploy or recover sets it aside)")
         return "\n".join(lines)
 
 
@@ -194,8 +267,8 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
     head = check_repo(c, "HEAD", allow_dirty=True)
     app = app_info(api, name)
     found, current, _ = deployed_commit(c, api, name)
-    journal = find_journal(api, settings, name)
-    holder = lock.held_by(api, name)
+    truth = locate(api, settings, name)
+    journal, holder = truth.journal, truth.holder
     running = None
     if journal is not None and journal.has_open():
         try:
@@ -206,10 +279,11 @@ def status(c: Any, api: Any, settings: Settings, stage: str) -> Status:
         stage=stage, app=name, release=current, deployed=found,
         maintenance=bool(app.get("maintenance")), preboot=preboot(api, name),
         formation=formation_from_api(api.formation(name)),
-        pending=pending_for(c, settings, found, head),
+        pending=pending_for(c, settings, baseline(settings, name, found), head),
         lock_holder=holder,
         journal_open=tuple(e.step for e in journal.open_entries()) if journal else (),
         running=running,
+        stale=truth.stale_line() if truth.stale is not None else None,
     )
 
 

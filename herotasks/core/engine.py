@@ -37,7 +37,7 @@ from herotasks.adapters.shell import run_local
 from herotasks.core import lock
 from herotasks.core.actions import Action
 from herotasks.core.config import Settings
-from herotasks.core.journal import Journal
+from herotasks.core.journal import STARTED, Journal
 from herotasks.core.observe import Observed
 from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
@@ -83,7 +83,7 @@ def run_hooks(c: Any, settings: Settings, when: str, step: str, *,
            "HEROTASKS_RELEASE": str(release or "")}
     for command in hooks.get(step, ()):
         out(f"hook {when} {step}: {command}")
-        result = run_local(c, command, env=env, warn=True)
+        result = run_local(c, command, env=env, warn=True, untrusted=True)
         if not result.ok:
             raise HookFailed(f"hook {when} {step} exited {result.exited}: {command}",
                              when=when)
@@ -217,10 +217,15 @@ class Engine:
             error = exc if isinstance(exc, HerotasksError) else (
                 Aborted("interrupted") if isinstance(exc, KeyboardInterrupt)
                 else HerotasksError(f"{type(exc).__name__}: {exc}"))
-            # an unknown outcome stays "started": recovery must look, not assume
+            # an unknown outcome stays "started": recovery must look, not
+            # assume; a step refused before it changed anything leaves
+            # nothing open (a later deploy must not find it unfinished)
             if journal.last(step.name) is not None and not isinstance(
                     error, OutcomeUnknown):
-                journal.failed(step.name, str(error))
+                if error.unchanged and journal.status(step.name) == STARTED:
+                    journal.close(step.name)
+                else:
+                    journal.failed(step.name, str(error))
             raise error from None
         record.finished_at, record.ok = self.clock(), True
         return record

@@ -21,7 +21,12 @@ from typing import Any, Callable
 
 from herotasks.core.config import Health
 from herotasks.core.dynos import ONE_OFF_TYPES
-from herotasks.errors import HerotasksError
+from herotasks.errors import ApiError, HerotasksError
+
+
+class CouldNotCheck(HerotasksError):
+    """The check could not ask Heroku: "could not check" is not "unhealthy"."""
+
 
 #: Seconds between two looks at the dynos, and between two HTTP tries.
 DYNO_POLL = 5.0
@@ -49,7 +54,16 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
         # one pause in (a request fewer), the last at the watch's end
         sleep(min(DYNO_POLL, health.watch))
     while True:
-        crashed = [d.get("name") or d.get("type") for d in api.dynos(name)
+        try:
+            listed = api.dynos(name)
+        except ApiError as exc:
+            # Heroku did not say (a 503 after the retries): nothing is known
+            # about the release, which is no reason to roll it back
+            raise CouldNotCheck(
+                f"health check: could not list the dynos of {name} ({exc}); "
+                f"v{version} was not checked and is kept",
+                f"look at it yourself: `heroku ps -a {name}`") from None
+        crashed = [d.get("name") or d.get("type") for d in listed
                    if d.get("state") == "crashed"
                    and d.get("type") not in ONE_OFF_TYPES
                    and (version is None

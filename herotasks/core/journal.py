@@ -251,6 +251,13 @@ def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
         raise TypeError("app and deploy_id must be strings")
     if not isinstance(facts, dict):
         raise TypeError("facts must be an object")
+    plan = facts.get("plan")
+    if plan is not None and not (isinstance(plan, list) and all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) for s in plan)):
+        raise TypeError("facts.plan must be a list of steps")
+    pid = facts.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+        raise TypeError("facts.pid must be a whole number")
     if not isinstance(entries, list):
         raise TypeError("entries must be a list")
     parsed = []
@@ -305,6 +312,50 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
     journal.facts.update(processes.me())  # pid, host, start time: recover checks
     journal.save()
     return journal
+
+
+def set_aside(journal: Journal) -> Path:
+    """Move a journal that is no longer the truth (another deploy holds the
+    lock, or its lock was released elsewhere: core.recover.stale) out of
+    :func:`load`'s way. It is kept, renamed, for a person to read; nothing
+    acts on it again."""
+    target = journal.path.with_name(
+        f"{journal.app}.{journal.deploy_id[:12]}.set-aside.json")
+    os.replace(journal.path, target)
+    return target
+
+
+def unmigrated_path(statedir: Path, app: str) -> Path:
+    """Where this machine notes that ``app`` runs code kept without its
+    migration (``deploy.recover --keep-code`` past the promotion)."""
+    return Path(statedir) / "journal" / f"{app}.unmigrated.json"
+
+
+def note_unmigrated(statedir: Path, app: str, *, commit: str | None,
+                    since: str | None, reason: str) -> None:
+    """Remember that ``commit`` runs on ``app`` without the migrations since
+    ``since``: ``deploy.status`` and the next deploy diff from ``since``, so
+    they keep them pending until a migration runs (:func:`migrated`)."""
+    path = unmigrated_path(statedir, app)
+    _ensure_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"app": app, "commit": commit, "since": since, "reason": reason},
+                  fh)
+
+
+def unmigrated(statedir: Path, app: str) -> dict[str, Any] | None:
+    """The note of :func:`note_unmigrated` (None: none, or unreadable)."""
+    try:
+        note = json.loads(unmigrated_path(statedir, app).read_text())
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) and note.get("app") == app else None
+
+
+def migrated(statedir: Path, app: str) -> None:
+    """A migration ran on ``app``: whatever was kept without one has it now."""
+    unmigrated_path(statedir, app).unlink(missing_ok=True)
 
 
 def open_or_start(statedir: Path, app: str, *, stage: str | None,

@@ -139,6 +139,8 @@ class Holder:
 class ForeignLock(ConfigError):
     """The lock app exists and this account may not read it (403)."""
 
+    unchanged = True  # another account's app: this deploy made nothing
+
 
 def _foreign(app: str, exc: ApiError) -> ForeignLock:
     name = lock_app_name(app)
@@ -373,11 +375,19 @@ def published(api: Any, app: str) -> tuple[Holder | None, dict | None]:
         if exc.status == 403:
             raise _foreign(app, exc) from None
         raise
+    raw = values.get(JOURNAL_VAR)
     try:
-        journal = json.loads(values.get(JOURNAL_VAR) or "null")
-    except ValueError:
-        journal = None
-    return Holder.from_vars(values), journal if isinstance(journal, dict) else None
+        journal = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        journal = ...
+    if journal is not None and not isinstance(journal, dict):
+        name = lock_app_name(app)
+        raise ConfigError(
+            f"the journal kept with the deploy lock of {app} ({JOURNAL_VAR} on "
+            f"{name}) is damaged (not a JSON object); nothing was changed",
+            "check the app by hand (deploy.status), put back what the deploy "
+            f"left open, then release the lock: `heroku apps:destroy {name}`")
+    return Holder.from_vars(values), journal
 
 
 def _refuse_open_window(api: Any, app: str) -> None:

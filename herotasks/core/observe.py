@@ -310,6 +310,21 @@ def _head_if_clean(c: Any) -> str | None:
     return None if git.is_dirty(c) else git.rev_parse(c, "HEAD")
 
 
+def baseline(settings: Settings, name: str,
+             deployed: migrations.Deployed) -> migrations.Deployed:
+    """What the pending migrations are counted from: the deployed commit, or,
+    when this machine kept that code without its migration (``deploy.recover
+    --keep-code``), the commit before it, so they stay pending."""
+    from herotasks.core import journal as journal_mod
+
+    note = journal_mod.unmigrated(settings.statedir, name)
+    if note is None or not deployed.commit or note.get("commit") != deployed.commit:
+        return deployed
+    since = note.get("since")
+    return migrations.Deployed(since, f"{deployed.how}; kept without its migration "
+                               f"since {(since or 'the first deploy')[:10]}")
+
+
 def space_of(app: dict) -> str | None:
     """The Private Space an app runs in (its name), None in the Common Runtime."""
     space = app.get("space")
@@ -340,6 +355,13 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     deployed, current, fallback = deployed_commit(c, api, name)
     pend = pending_for(c, settings, deployed, source)
     verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
+
+
+    deployed, current = deployed_commit(c, api, name)
+    pend = pending_for(c, settings, baseline(settings, name, deployed), source)
+    verdicts = classify.classify_all(
+        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
+        mode=settings.migrations_mode) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(

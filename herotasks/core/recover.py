@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from herotasks.adapters import processes
+from herotasks.core import journal as journal_mod
 from herotasks.core import lock
 from herotasks.core.engine import Engine
-from herotasks.core.journal import FAILED, STARTED, Journal
+from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
 from herotasks.core.report import Report
 from herotasks.core.steps import PROMOTE_STEPS
 from herotasks.errors import HerotasksError, hint_command
@@ -59,6 +60,8 @@ class RecoverPlan:
     reason: str
     steps: tuple[str, ...] = ()
     adopt: str | None = None  # promote step that went live though never marked done
+    #: --keep-code: the migration the kept code never got (missing_migration)
+    missing: str | None = None
 
     def describe(self) -> str:
         """One or two lines for the terminal."""
@@ -113,10 +116,85 @@ def decide(journal: Journal | None, current: dict | None,
         if not open_steps:
             return RecoverPlan(NOTHING, "the deploy stopped before changing anything")
         return RecoverPlan(UNDO, "the new release never went live", open_steps)
+    if status == DONE and _taken_back(journal, current):
+        # a rollback (the health check's, say) took effect and was cut off
+        # before the journal heard of it: never "the new release is live"
+        return RecoverPlan(UNDO, f"the new release v{journal.facts.get('release_version')}"
+                           " is no longer live: a rollback took it back "
+                           f"(Heroku runs v{current.get('version')}); putting "
+                           "back the rest", open_steps)
     if not remaining:
         return RecoverPlan(NOTHING, "every planned step completed")
     return RecoverPlan(FINISH, "the new release is live; completing the deploy",
                        remaining)
+
+
+def stale(journal: Journal, holder: lock.Holder | None) -> str | None:
+    """Why this machine's ``journal`` is no longer the truth (None: it is).
+
+    The one rule: the deploy lock's holder decides. A journal whose deploy
+    took the lock (or tried to) is the truth only while the lock names its
+    deploy id. Once the lock is free, or held by another deploy, that deploy
+    was finished or undone by someone else (another machine recovered it from
+    the lock's copy, or a later deploy took the lock after it), and acting on
+    this journal would undo or redo work over a newer state. A journal that
+    never took the lock (steps run by hand) or released it already (its
+    last undos failed after the lock went) stays the truth.
+
+    :param holder: who holds the lock now (None: nobody, or not written yet).
+    """
+    took = journal.status("lock.acquire")
+    if took is None or took == CLOSED:
+        return None
+    if holder is not None and holder.deploy_id == journal.deploy_id:
+        return None
+    if holder is not None:
+        return (f"the deploy lock is held by another deploy "
+                f"({holder.deploy_id[:12]}, {holder.describe()})")
+    if took == DONE:
+        return ("the deploy lock it held has been released since: that deploy "
+                "was finished or undone elsewhere")
+    return None  # its lock request's outcome may be unknown: still the truth
+
+
+def missing_migration(journal: Journal) -> str | None:
+    """What a release kept without its migration lacks, or None.
+
+    The promotion began (its code may be live) and the planned
+    ``db.migrate`` never completed: keeping that code keeps it on the old
+    schema. A release-phase migration is part of the promotion itself.
+    """
+    planned = [s.get("name") for s in journal.facts.get("plan", [])]
+    if "db.migrate" not in planned or journal.is_complete("db.migrate"):
+        return None
+    if not any(journal.status(n) is not None for n in PROMOTE_STEPS):
+        return None
+    return journal.facts.get("pending_reason") or "migrations pending"
+
+
+def last_line(plan: RecoverPlan, report: Report | None, *,
+              app: str, stage: str | None) -> str:
+    """The line that ends a recovery that succeeded: what is true now.
+
+    (A recovery that left a change open fails instead, with the report's
+    error as its last line.)
+    """
+    if report is None:
+        return f"recover: {plan.mode}: {plan.reason}"
+    new = (report.commit_to or "?")[:10]
+    old = (report.commit_from or "the code from before")[:10]
+    version = f" v{report.release_version}" if report.release_version else ""
+    if plan.mode == UNDO:
+        return (f"recover: undone; {app} serves {old} as before the deploy of "
+                f"{new}, which never went live")
+    if plan.mode == FINISH:
+        return f"recover: finished; {app} runs {new}{version}, the deploy completed"
+    if plan.missing:
+        stage_flag = f" --stage {stage}" if stage else ""
+        return (f"recover: kept code without migration ({plan.missing}); {app} runs "
+                f"{new} on the old schema: run `"
+                + hint_command(f"db.migrate{stage_flag}") + "` to apply it")
+    return f"recover: kept the code now live; {app} runs {new}{version}"
 
 
 class StillRunning(HerotasksError):
@@ -140,7 +218,7 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
     wait = "wait for it to finish"
     facts = journal.facts
     pid, where = facts.get("pid"), facts.get("host") or here
-    when = _utc(journal.started_at)
+    when = utc(journal.started_at)
     if pid and where == here:
         cmd = running(pid, facts.get("pid_started"))
         if cmd is not None:
@@ -179,7 +257,7 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
         + hint_command(f"deploy.recover{stage} --force") + "`")
 
 
-def _utc(at: float) -> str:
+def utc(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
@@ -203,6 +281,13 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
     # ran before the deploy is the push's
     return (not slug_id and current.get("id") is not None
             and current.get("id") != facts.get("previous_release"))
+
+
+def _taken_back(journal: Journal, current: dict | None) -> bool:
+    """A promotion done, but Heroku now runs another slug (a rollback)."""
+    slug_id = journal.facts.get("slug_id")
+    live = ((current or {}).get("slug") or {}).get("id")
+    return bool(slug_id and live and live != slug_id)
 
 
 def look(journal: Journal, api: Any) -> tuple[dict | None, RecoverPlan]:
@@ -234,12 +319,21 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
         check_gone(journal, lock.held_by(api, journal.app))
     if keep_code:
         open_steps = tuple(e.step for e in journal.open_entries())
+        missing = missing_migration(journal)
         plan = RecoverPlan(KEEP_CODE, "putting back everything but the code now "
-                           "live", open_steps)
+                           "live", open_steps, missing=missing)
         out(plan.describe())
         journal.remember(**processes.me())  # a second recover must see us
-        return plan, engine.unwind(journal, "recovering, keeping the code",
-                                   keep=("rollback",))
+        report = engine.unwind(journal, "recovering, keeping the code",
+                               keep=("rollback",))
+        if missing:  # deploy.status and the next deploy keep it pending
+            journal_mod.note_unmigrated(
+                engine.tools.settings.statedir, journal.app,
+                commit=journal.facts.get("source"),
+                since=journal.facts.get("deployed"), reason=missing)
+        report.verdict = ("kept the code without its migration" if missing
+                          else "kept the code")
+        return plan, report
     timeouts = engine.tools.settings.timeouts
     # as long as a build and the release it makes may take
     deadline = time.monotonic() + timeouts.build + timeouts.release
@@ -267,9 +361,13 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
         if plan.adopt and current:
             journal.done(plan.adopt, release_id=current.get("id"),
                          release_version=current.get("version"))
-        return plan, engine.resume(journal)
+        report = engine.resume(journal)
+        report.verdict = "finished"
+        return plan, report
     if plan.mode == UNDO:
-        return plan, engine.unwind(journal, "recovering an interrupted deploy")
+        report = engine.unwind(journal, "recovering an interrupted deploy")
+        report.verdict = "undone"
+        return plan, report
     if plan.mode == NOTHING:
         journal.finish()
     return plan, None

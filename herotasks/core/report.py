@@ -93,6 +93,9 @@ class Report:
     #: With preboot: when Heroku moves traffic to the new web dynos (epoch
     #: seconds; the new release is "up" well before, unroutable).
     preboot_switch_at: float | None = None
+    #: A recovery's outcome in a word or two (``undone``, ``finished``, ``kept
+    #: the code``), said instead of "ok": an undo is no deploy that went live.
+    verdict: str | None = None
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -167,14 +170,18 @@ class Report:
 
     def summary(self) -> str:
         """The table printed at the end of a deploy."""
-        head = (f"{'DRY RUN ' if self.dry_run else ''}deploy of {self.app}"
-                + (f" ({self.stage})" if self.stage else "")
-                + f" [{self.strategy}] "
-                + f"{(self.commit_from or '(unknown)')[:10]} -> "
-                + f"{(self.commit_to or '?')[:10]}: "
-                + ("FAILED" if not self.ok else "ok" if not self.warnings
-                   else f"ok, with {len(self.warnings)} warning"
-                   + ("s" if len(self.warnings) > 1 else "")))
+        old, new = (self.commit_from or "(unknown)")[:10], (self.commit_to or "?")[:10]
+        outcome = ("FAILED" if not self.ok else self.verdict or "ok")
+        if self.ok and self.warnings:
+            outcome += (f", with {len(self.warnings)} warning"
+                        + ("s" if len(self.warnings) > 1 else ""))
+        where = (f"{self.app}" + (f" ({self.stage})" if self.stage else "")
+                 + f" [{self.strategy}] ")
+        if self.verdict is None:
+            head = (f"{'DRY RUN ' if self.dry_run else ''}deploy of {where}"
+                    f"{old} -> {new}: {outcome}")
+        else:  # a recovery: which deploy, and what became of it
+            head = f"recovery of {where}the deploy of {new} (over {old}): {outcome}"
         lines = [head, f"  {'step':20s} {'seconds':>9s}  "]
         for step in self.steps:
             if step.skipped:

@@ -20,21 +20,25 @@ app is the scratch app of *this* target (:func:`ours`):
   request. A deploy killed between the two leaves an unmarked app whose id
   the journal knows, and recovery still recognises it.
 
-Anything else is refused before a change (:class:`ForeignApp`). The one gap
-left is a kill between Heroku creating the app and the journal recording its
-id (the answer is lost): that app is unmarked and unknown, so herotasks
-refuses it like a stranger's and the line says to delete it by hand. Never
-destroying someone else's app is worth asking a person in that rare case.
+Anything else is refused before a change (:class:`ForeignApp`). When the
+answer to the create is lost (a 5xx or a dropped connection after it was
+sent), herotasks looks, as the lock does: an unmarked app with the name, made
+within the last minute, is the one it made, and is claimed (:func:`_made_by_us`).
+The one gap left is a kill between Heroku creating the app and the journal
+recording its id: that app is unmarked and unknown, so herotasks refuses it
+like a stranger's and the line says to delete it by hand. Never destroying
+someone else's app is worth asking a person in that rare case.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from herotasks.core.config import PRESETS, Settings
-from herotasks.errors import ApiError, ConfigError, creation_refused
+from herotasks.errors import ApiError, ConfigError, OutcomeUnknown, creation_refused
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
 #: Config vars that must never be copied: the release phase runs on the scratch
@@ -88,6 +92,8 @@ def addon_vars(api: Any, app: str) -> set[str]:
 
 class ForeignApp(ConfigError):
     """An app with the scratch name exists and is not this target's scratch."""
+
+    unchanged = True  # refused before the app was touched
 
 
 def ours(api: Any, found: dict, app: str, known_id: str | None = None) -> bool:
@@ -159,16 +165,24 @@ def create(api: Any, target: dict, settings: Settings,
             # the team's apps (Dev Center, "Pipeline Ownership Transition")
             scratch = api.create_app(name, stack=stack, region=region, team=team,
                                      space=space)
+        except OutcomeUnknown:
+            # the answer was lost: look before deciding, as the lock does
+            scratch = _made_by_us(api, name)
+            if scratch is None:  # it was never made: ask again
+                scratch = api.create_app(name, stack=stack, region=region,
+                                         team=team, space=space)
         except ApiError as exc:
             refused = creation_refused(exc, f"the scratch app {name}")
             if refused:
                 raise refused from None
             if exc.status == 422:
-                raise ConfigError(
+                taken = ConfigError(
                     f"the scratch app name {name} is taken by an app this "
                     "account cannot use",
                     "set herotasks.scratch.prefix to something unique",
-                ) from None
+                )
+                taken.unchanged = True
+                raise taken from None
             raise
         scratch = scratch or {"name": name}
         if created is not None and scratch.get("id"):
@@ -251,6 +265,39 @@ def zero_formation(api: Any, name: str) -> None:
                for p in api.formation(name) if int(p.get("quantity") or 0) > 0]
     if updates:
         api.update_formation(name, updates)
+
+
+#: A scratch-named app this young, unmarked, found after our own create went
+#: unanswered, is taken to be the one we made (as core.lock.FRESH_SECONDS).
+FRESH_SECONDS = 60
+
+
+def _made_by_us(api: Any, name: str) -> dict | None:
+    """Our ``POST /apps`` for the scratch app got no answer: did it make it?
+
+    None: no such app (nothing was made). The app: it exists, carries no
+    marker yet and is brand new, so it is the create we sent (the caller
+    marks it ours). Anything else is another's app.
+
+    :raises ForeignApp: an app has the name and is not the one we made.
+    """
+    found = _find(api, name)
+    if found is None:
+        return None
+    try:
+        created = datetime.fromisoformat(
+            (found.get("created_at") or "").replace("Z", "+00:00"))
+        age = (datetime.now(timezone.utc) - created).total_seconds()
+    except (ValueError, TypeError):
+        age = None
+    if age is not None and age <= FRESH_SECONDS and not (
+            api.config_vars(name) or {}).get(MARKER):
+        return found
+    raise ForeignApp(
+        f"an app named {name} exists, and Heroku's answer to creating it was "
+        "lost, but it is not one this deploy just made; nothing was changed",
+        f"if it is a leftover of yours, delete it (`heroku apps:destroy {name}`); "
+        "else set herotasks.scratch.prefix to something unique")
 
 
 def _find(api: Any, name: str) -> dict | None:

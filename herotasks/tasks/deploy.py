@@ -23,7 +23,7 @@ from invoke import Collection, Config, Task, task
 
 from herotasks.core import strategies
 from herotasks.core.config import DEFAULTS, merged_tree
-from herotasks.errors import ConfigError
+from herotasks.errors import ConfigError, HerotasksError
 from herotasks.tasks._support import (
     STAGE_HELP,
     api,
@@ -178,10 +178,14 @@ def recover(c, stage=None, keep_code=False, force=False):
         else:
             out(core_recover.look(j, client)[1].describe())
         return
-    _, report = ops.recover_deploy(c, api(c, s), s, out=out, keep_code=keep_code,
-                                   force=force)
+    plan, report = ops.recover_deploy(c, api(c, s), s, out=out,
+                                      keep_code=keep_code, force=force)
     if report is not None:
         out(report.summary())
+        if not report.ok:  # an undo failed: CI must not read success
+            raise HerotasksError(report.error or "the recovery left changes open")
+    if plan.mode != core_recover.NOTHING:
+        out(core_recover.last_line(plan, report, app=s.app, stage=s.stage))
 
 
 def add_stages(collection: Collection, names: Iterable[str]) -> list[str]:

@@ -18,19 +18,22 @@ from typing import Any, Iterator
 from tests.support.projects import Project
 
 #: A hook body that photographs the app from inside a window. It runs under
-#: ``inv`` with the sandbox's env file (HEROKU_HOST, HEROKU_API_KEY,
-#: HEROTASKS_CA_BUNDLE), as any user hook would, and appends one JSON line.
+#: ``inv`` with the sandbox's env file (HEROKU_HOST, HEROTASKS_CA_BUNDLE), as
+#: any user hook would, and appends one JSON line. herotasks keeps the token
+#: out of a hook's environment, so the probe reads it from a file of its own.
 PROBE = """\
 import json, os, ssl, sys, urllib.request
 
 host, app = os.environ["HEROKU_HOST"].rstrip("/"), os.environ["HEROTASKS_APP"]
 ctx = ssl.create_default_context(cafile=os.environ["HEROTASKS_CA_BUNDLE"])
+with open(sys.argv[3]) as f:
+    token = f.read().strip()
 
 
 def get(path):
     req = urllib.request.Request(host + path, headers={
         "Accept": "application/vnd.heroku+json; version=3",
-        "Authorization": "Bearer " + os.environ["HEROKU_API_KEY"]})
+        "Authorization": "Bearer " + token})
     with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
         return json.load(r)
 
@@ -52,12 +55,15 @@ def probe_config(proj: Project, *points: tuple[str, str]) -> tuple[Path, Path]:
     ``(when, step)``; returns (config path, JSON-lines output path)."""
     script = proj.root.parent / "probe.py"
     script.write_text(PROBE)
+    token = proj.root.parent / "probe-token"
+    token.touch(mode=0o600)
+    token.write_text(proj.env["HEROKU_API_KEY"])
     out = proj.root.parent / f"{proj.app}-shots.jsonl"
     out.unlink(missing_ok=True)
     hooks: dict[str, dict[str, list[str]]] = {"before": {}, "after": {}}
     for when, name in points:
         hooks[when].setdefault(name, []).append(
-            f"{sys.executable} {script} {out} {when}")
+            f"{sys.executable} {script} {out} {when} {token}")
     path = proj.root.parent / "probe.yaml"
     path.write_text("herotasks:\n  hooks: " + json.dumps(hooks) + "\n")
     return path, out

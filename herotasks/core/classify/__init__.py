@@ -91,6 +91,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable, Mapping
 
+from herotasks.core.classify import rails
 from herotasks.core.classify.common import IGNORED, ONLINE, WINDOW, Finding, Verdict, marker
 from herotasks.core.config import MIGRATION_MODES, PRESETS
 
@@ -122,7 +123,9 @@ def classify(preset: str, path: str, text: str | None, *,
         return Verdict(path, IGNORED, "not a migration")
     if mode == "window":
         return Verdict(path, WINDOW, "migrations.mode: window", "setting")
-    mark = marker(path, text) if text is not None else None
+    # a Ruby heredoc's lines are data (SQL), not the author's comments
+    readable = rails.without_heredocs(text) if text is not None and path.endswith(".rb") else text
+    mark = marker(path, readable) if readable is not None else None
     if mark is not None:
         kind, reason = mark
         if mode == "online" and kind == ONLINE:

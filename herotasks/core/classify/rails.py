@@ -479,3 +479,20 @@ class _Reader:
         else:
             found.bad(name, line, "builds its index under lock; use index: false or "
                       "index: {algorithm: :concurrently}")
+
+
+def without_heredocs(text: str) -> str:
+    """Ruby source with heredoc bodies dropped: ``# herotasks: online`` inside
+    ``execute <<~SQL ... SQL`` is SQL text, not the author's marker."""
+    kept: list[str] = []
+    heredoc: str | None = None
+    for line in text.splitlines():
+        if heredoc is not None:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        kept.append(line)
+        match = _HEREDOC_RE.search(_ruby_scan(line)[0])
+        if match:
+            heredoc = match.group(2)
+    return "\n".join(kept)

@@ -177,3 +177,21 @@ def test_steps_by_hand_reach_the_same_end_state(sandbox, api, tools, git_env,
         api.request("DELETE", f"/apps/{app}")
     assert results[0] == results[1]
     assert results[0]["applied"] == 2 and results[0]["source_in_release"]
+
+
+def test_the_token_is_not_in_the_asset_command_or_hook_environment(rails):
+    # both run third-party code (npm or gem packages, the user's scripts)
+    seen = rails.root.parent / "envs"
+    assets = (rails.root / "bin/assets").read_text()
+    rails.commit({"bin/assets": assets + f"env >> {seen}/assets\n",
+                  "app/assets/app.css": "body { color: red }\n"})
+    seen.mkdir()
+    hook = rails.hook_file("before", "slug.build", f"env >> {seen}/hook")
+    _, report = rails.deploy(runtime=hook)
+    assert report["ok"]
+    token = rails.env["HEROKU_API_KEY"]
+    for name in ("assets", "hook"):
+        text = (seen / name).read_text()
+        assert "\nPATH=" in "\n" + text  # it ran, with our environment
+        assert token not in text, name
+        assert "\nHEROKU_API_KEY=" not in "\n" + text, name

@@ -5,6 +5,8 @@ migration lies between."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -77,3 +79,47 @@ def test_the_health_check_goes_through_tls_as_on_heroku(rails, sandbox, api):
     plain = requests.get(web_url.replace("https://", "http://", 1) + "ok.txt",
                          timeout=30, proxies={"http": None, "https": None})
     assert plain.status_code == 200 and plain.text == "ok\n"
+
+
+def test_a_check_that_could_not_ask_heroku_keeps_a_healthy_release(rails, admin):
+    # issue 20: a 503 on the dyno list is "could not check", not "unhealthy"
+    rails.deploy()
+    rails.commit({"index.html": "v2\n"})
+    # the fault goes up as the check starts (dynos.wait lists dynos too)
+    fault = ("curl -sf --cacert \"$HEROTASKS_CA_BUNDLE\" -H \"Authorization: "
+             "Bearer $HEROTASKS_SANDBOX_ADMIN_TOKEN\" -H 'Content-Type: "
+             "application/json' -d '{\"method\": \"GET\", \"path\": "
+             "\"^/apps/[^/]+/dynos$\", \"status\": 503, \"count\": 50}' "
+             "\"$HEROTASKS_SANDBOX_URL/_sandbox/admin/faults\" >/dev/null")
+    runtime = rails.root.parent / "fault.yaml"
+    runtime.write_text("herotasks:\n  health: {watch: 2}\n  hooks:\n    before:\n"
+                       f"      health.check: [{json.dumps(fault)}]\n")
+    try:
+        done, report = rails.deploy(check=False, runtime=runtime)
+    finally:
+        admin.delete("/faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["ok"] and "slug.rollback" not in steps(report)
+    assert any("could not" in w for w in report["warnings"]), report["warnings"]
+    assert rails.current()["id"] == report["release"]["id"]  # kept, not rolled back
+    assert_clean(rails.state())
+
+
+def test_recover_after_a_cut_off_rollback_does_not_call_the_release_live(rails):
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"index.html": "v2\n"})
+    # killed as the check ends, then the rollback it would have made is made
+    # (a rollback cut off before the journal heard of it)
+    done, _ = rails.deploy(check=False, runtime=rails.hook_file(
+        "after", "health.check", "kill -9 $PPID"))
+    assert done.returncode != 0
+    rails.api.post(f"/apps/{rails.app}/releases", {"release": before["id"]})
+    releases = len(rails.api.get(f"/apps/{rails.app}/releases"))
+    done = rails.inv("deploy.recover", "--stage", "production")
+    assert "the new release is live" not in done.stdout, done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("recover: undone")
+    assert "health" not in done.stdout.split("recover: undo", 1)[1].split("\n")[0]
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert len(rails.api.get(f"/apps/{rails.app}/releases")) == releases  # no other
+    assert_clean(rails.state())

@@ -30,11 +30,18 @@ REQUESTS = [
 ]
 KINDS = {
     "503": {"status": 503},
+    # refused (a helper app another account's, a team's permission): nothing
+    # happened, and the step must leave nothing open (issue 20)
+    "403": {"status": 403},
     "429": {"status": 429, "retry_after": 1},
     "503-after": {"status": 503, "after": True},
     "dropped-after": {"drop": True, "after": True},
 }
-CASES = [(r, k) for r in REQUESTS for k in KINDS]
+#: A 403 on DELETE is Heroku's answer for another account's (shared) helper
+#: app, which herotasks leaves by design, saying so, for the next deploy to
+#: reuse (README, "On real Heroku"): no end state of this matrix's kind.
+CASES = [(r, k) for r in REQUESTS for k in KINDS
+         if (r[0], k) != ("delete-app", "403")]
 
 
 @pytest.fixture(scope="module")

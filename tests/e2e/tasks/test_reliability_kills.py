@@ -9,8 +9,14 @@ The kills inside the herotasks window are in test_e2e_deploy
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
+from herotasks.core import journal as jn
 from tests.support.reliability import SETUPS, bench_plan, drop_bench, make_bench, reset
 
 pytestmark = pytest.mark.e2e
@@ -62,3 +68,120 @@ def test_killed_after_a_step_then_recovered(bench, step):
         bench.assert_end_state(before, said)
     finally:
         reset(bench, before)
+
+
+# -- the cuts of issue 20 -------------------------------------------------------------
+# The same kills, recovered from another machine (only the journal kept with
+# the lock), or with --keep-code (then the migration it offers), each ending
+# where every case must.
+
+SETUP = ("herotasks", "slug")
+
+
+def window_points(setup: tuple[str, str]) -> list[str]:
+    """The steps of the bench's plan that open the maintenance window or run
+    in it (for herotasks by slug, what kill_points leaves to test_e2e_deploy)."""
+    from herotasks.core.steps import STEPS
+
+    return [s.name for s in bench_plan(setup).steps
+            if s.in_window or STEPS[s.name].opens_window == "maintenance"]
+
+
+WINDOW = window_points(SETUP)
+LOCK_COPY = kill_points(SETUP) + WINDOW
+
+
+def group(name: str) -> pytest.MarkDecorator:
+    """Each group has its own bench app and runs in one pytest process; the
+    cuts are spread over several so no process runs them all in a row."""
+    return pytest.mark.xdist_group(f"kills-issue20-{name}")
+
+
+@pytest.mark.parametrize("bench,step", [
+    pytest.param(SETUP, step, marks=group(f"copy{i % 3}")) for i, step in enumerate(LOCK_COPY)],
+    indirect=["bench"], ids=LOCK_COPY)
+def test_killed_then_recovered_from_the_lock_copy(bench, step):
+    before = bench.snapshot()
+    bench.proj.add_migration()
+    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
+    done, _ = bench.proj.deploy(check=False, runtime=kill)
+    assert done.returncode != 0, f"the kill after {step} never happened"
+    bench.journal().unlink(missing_ok=True)  # another machine: no journal
+    said = bench.recover_until_done()
+    try:
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+
+
+@pytest.mark.parametrize("bench,step", [
+    pytest.param(SETUP, step, marks=group("keep-code")) for step in WINDOW],
+    indirect=["bench"], ids=WINDOW)
+def test_killed_then_kept_with_keep_code(bench, step):
+    before = bench.snapshot()
+    bench.proj.add_migration()
+    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
+    done, _ = bench.proj.deploy(check=False, runtime=kill)
+    assert done.returncode != 0, f"the kill after {step} never happened"
+    done = bench.proj.inv("deploy.recover", "--stage", "production", "--keep-code",
+                          check=False)
+    said = [done.stdout + done.stderr]
+    try:
+        assert done.returncode == 0, said
+        last = done.stdout.strip().splitlines()[-1]
+        assert last.startswith("recover: kept"), said
+        if "without migration" in last:  # the way out it offers
+            bench.proj.inv("db.migrate", "--stage", "production")
+        after = bench.snapshot()
+        # (a hand-run db.migrate keeps its own journal, with nothing open)
+        left = jn.load(bench.journal().parent.parent, bench.proj.app)
+        assert left is None or not left.has_open(), said
+        for key in ("maintenance", "lock", "scratch"):
+            assert after[key] is False, (key, said)
+        for key in ("formation", "preboot", "config"):
+            assert after[key] == before[key], (key, said)
+        assert set(bench.proj.applied()) == bench.live_migrations(), said
+    finally:
+        reset(bench, before)
+
+
+# The health check's rollback, cut off: the new release's worker crashes, the
+# check rolls back, and herotasks is killed as the rollback release appears
+# (before the journal hears of it). Recovery must not call the new release
+# live; it ends as before the deploy.
+CRASHING = ("web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+            "worker: python3 -c \"import time; time.sleep(4); raise SystemExit(1)\"\n")
+
+
+@pytest.mark.parametrize("bench", [pytest.param(SETUP, marks=group("keep-code"))],
+                         indirect=True, ids=["herotasks-slug"])
+def test_killed_during_the_health_checks_rollback_then_recovered(bench, tools):
+    proj = bench.proj
+    before = bench.snapshot()
+    procfile = (proj.root / "Procfile").read_text()
+    proj.commit({"Procfile": CRASHING}, "a release whose worker crashes")
+    known = {r["id"] for r in proj.api.get(f"/apps/{proj.app}/releases")}
+    runtime = proj.root.parent / "health.yaml"  # the setup's own body is empty
+    runtime.write_text("herotasks:\n  health: {watch: 10}\n")
+    deploy = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-f", str(runtime), "deploy.production"],
+        cwd=proj.root, env=proj.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, stdin=subprocess.DEVNULL)
+    try:
+        def rolling_back() -> bool:  # the promotion's release, then the rollback's
+            assert deploy.poll() is None, deploy.communicate()
+            new = [r for r in proj.api.get(f"/apps/{proj.app}/releases")
+                   if r["id"] not in known]
+            return len(new) >= 2
+        tools.wait_until(rolling_back, 240, 0.5, "the health check's rollback")
+        os.kill(deploy.pid, signal.SIGKILL)
+    finally:
+        deploy.communicate()
+    assert deploy.returncode == -signal.SIGKILL
+    said = bench.recover_until_done()
+    try:
+        assert not any("the new release is live" in s for s in said), said
+        bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+        proj.commit({"Procfile": procfile}, "the Procfile back")

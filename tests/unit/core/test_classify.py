@@ -574,3 +574,22 @@ def test_classify_all_and_needs_window():
 def test_bad_preset_or_mode_is_a_programming_error(preset, mode):
     with pytest.raises(ValueError):
         classify(preset, "x.py", "", mode=mode)
+
+
+def test_a_marker_inside_a_ruby_heredoc_is_data_not_a_marker():
+    # issue 20: the SQL text of a heredoc made a DROP TABLE migration online
+    text = textwrap.dedent("""\
+        class DropUsers < ActiveRecord::Migration[7.1]
+          def up
+            execute <<~SQL
+              # herotasks: online
+              DROP TABLE users;
+            SQL
+          end
+        end
+        """)
+    verdict = classify("rails", "db/migrate/003_drop.rb", text)
+    assert verdict.kind == "window" and "marker" not in verdict.reason
+    # the author's own marker outside it still counts
+    marked = classify("rails", "db/migrate/003_drop.rb", "# herotasks: online\n" + text)
+    assert marked.kind == "online" and "marker" in marked.reason

@@ -254,3 +254,66 @@ class TestShapes:
         config.load_runtime()
         with pytest.raises(ConfigError, match="nope.yaml"):
             Settings.resolve(config, require_stage=False)
+
+
+class TestDeclaredKeys:
+    """Issue 20: a mistyped key is named, never silently ignored."""
+
+    @pytest.mark.parametrize("tree,named,meant", [
+        ({"health": {"paht": "/up"}}, "herotasks.health.paht", "herotasks.health.path"),
+        ({"helth": {"path": "/up"}}, "herotasks.helth", "herotasks.health"),
+        ({"migrations": {"moed": "online"}}, "herotasks.migrations.moed",
+         "herotasks.migrations.mode"),
+    ])
+    def test_an_unknown_key_is_one_line_naming_it(self, tree, named, meant):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(cfg(**tree), stage="production")
+        line = str(err.value)
+        assert len(line.splitlines()) == 1
+        assert f"{named} is not a setting (did you mean {meant}?)" in line
+
+    def test_every_mistake_is_named(self):
+        with pytest.raises(ConfigError) as err:
+            Settings.resolve(cfg(helth={}, migrations={"moed": "online"}),
+                             stage="production")
+        assert "herotasks.helth" in str(err.value)
+        assert "herotasks.migrations.moed" in str(err.value)
+
+    def test_the_users_own_names_are_not_keys(self):
+        s = Settings.resolve(cfg(hooks={"before": {"db.migrate": "true"}},
+                                 sandbox={"root": "x"}), stage="production")
+        assert s.hooks_before == {"db.migrate": ("true",)}
+
+
+class TestHealthValues:
+    def resolve(self, **health):
+        return Settings.resolve(cfg(health=health), stage="production").health
+
+    @pytest.mark.parametrize("word,enabled", [
+        ("false", False), ("0", False), ("no", False), ("true", True), ("1", True),
+        (False, False), (None, True)])
+    def test_enabled_as_an_environment_variable_carries_it(self, word, enabled):
+        # INVOKE_HEROTASKS_HEALTH_ENABLED=false reaches us as the string
+        assert self.resolve(enabled=word).enabled is enabled
+
+    def test_health_false_turns_it_off_for_python_callers(self):
+        # (a file cannot say it: invoke merges no scalar over a declared
+        # mapping, and the load error says `health: {enabled: false}`)
+        assert Settings.resolve(cfg(health=False),
+                                stage="production").health.enabled is False
+
+    @pytest.mark.parametrize("health,named", [
+        ({"enabled": "banana"}, "herotasks.health.enabled"),
+        ({"path": "/up now"}, "herotasks.health.path"),
+        ({"watch": 2.5}, "herotasks.health.watch"),
+        ({"timeout": 0.5}, "herotasks.health.timeout"),
+        ({"watch": 86400}, "herotasks.health.watch"),
+        ({"status": True}, "herotasks.health.status"),
+    ])
+    def test_bad_values_are_one_line(self, health, named):
+        with pytest.raises(ConfigError) as err:
+            self.resolve(**health)
+        assert str(err.value).startswith(f"{named} is ")
+
+    def test_whole_floats_and_the_bound_itself_pass(self):
+        assert self.resolve(watch=600.0, timeout=30).watch == 600

@@ -136,3 +136,12 @@ def test_open_or_start_shares_the_in_flight_journal(tmp_path):
     j.begin("workers.stop", {"action": "formation", "updates": [{"type": "worker"}]})
     k = jn.open_or_start(tmp_path, "app", stage="production")
     assert k.deploy_id == j.deploy_id and k.status("workers.stop") == "started"
+
+
+@pytest.mark.parametrize("facts", [{"plan": ["x"]}, {"plan": "x"}, {"pid": "12"},
+                                   {"pid": True}])
+def test_a_copy_with_facts_of_the_wrong_shape_is_damaged(facts):
+    # recovery reads these: a wrong shape would be a traceback there (issue 20)
+    raw = {"version": 1, "app": "a", "deploy_id": "d", "facts": facts}
+    with pytest.raises(HerotasksError, match="is damaged"):
+        jn.from_dict(raw, where="the copy")

@@ -11,7 +11,14 @@ import pytest
 
 from herotasks.core import journal as jn
 from herotasks.core import lock
-from herotasks.core.recover import StillRunning, check_gone, decide, recover
+from herotasks.core.recover import (
+    StillRunning,
+    check_gone,
+    decide,
+    missing_migration,
+    recover,
+    stale,
+)
 from herotasks.errors import HerotasksError
 
 PLAN = ["check", "lock.acquire", "scratch.create", "slug.build", "maintenance.on",
@@ -200,7 +207,7 @@ class Heroku:
 def engine(build=30, release=30, resumed=None):
     timeouts = SimpleNamespace(build=build, release=release)
     return SimpleNamespace(tools=SimpleNamespace(settings=SimpleNamespace(
-        timeouts=timeouts)), resume=lambda j: resumed.append(j) or "report",
+        timeouts=timeouts)), resume=lambda j: resumed.append(j) or SimpleNamespace(),
         unwind=lambda j, why: pytest.fail("undone while the build was pending"))
 
 
@@ -226,3 +233,46 @@ def test_still_pending_at_the_deadline_changes_nothing(tmp_path):
         recover(engine(build=0, release=0), j, api, out=lambda _: None,
                 sleep=lambda s: None)
     assert j.status("app.push") == "started" and j.has_open()
+
+
+# -- which journal is the truth: the lock holder's deploy id decides (issue 20) --
+
+def held_by(deploy_id: str) -> lock.Holder:
+    return lock.Holder("app", "ci@runner", 12, "production", "", 0.0, deploy_id)
+
+
+def test_a_journal_is_the_truth_while_the_lock_names_its_deploy(tmp_path):
+    j = journal(tmp_path, "maintenance.on")
+    assert stale(j, held_by(j.deploy_id)) is None
+
+
+def test_a_journal_is_stale_once_another_deploy_holds_the_lock(tmp_path):
+    j = journal(tmp_path, "maintenance.on")
+    why = stale(j, held_by("other-deploy"))
+    assert why and "other-deploy" in why
+
+
+def test_a_journal_that_held_the_lock_is_stale_once_the_lock_is_free(tmp_path):
+    assert "released" in stale(journal(tmp_path, "maintenance.on"), None)
+
+
+def test_a_journal_whose_lock_request_is_unsettled_stays_the_truth(tmp_path):
+    # the lock's create may have been lost: only the journal knows
+    assert stale(journal(tmp_path, "lock.acquire", "started"), None) is None
+
+
+def test_a_journal_that_never_took_the_lock_stays_the_truth(tmp_path):
+    j = jn.start(tmp_path, "app", stage="production", strategy="by hand")
+    j.begin("workers.stop", {"action": "formation", "formation": []})
+    j.done("workers.stop")
+    assert stale(j, None) is None and stale(j, held_by("a-deploy")) is None
+    # nor one that released it already (its later undos failed)
+    k = journal(tmp_path / "other", "maintenance.on")
+    k.close("lock.acquire")
+    assert stale(k, None) is None
+
+
+def test_the_kept_code_lacks_the_migration_when_it_never_ran(tmp_path):
+    assert missing_migration(journal(tmp_path / "1", "slug.promote")) is not None
+    assert missing_migration(journal(tmp_path / "2", "db.migrate")) is None
+    assert missing_migration(journal(tmp_path / "3", "maintenance.on")) is None

@@ -87,6 +87,17 @@ def test_summary_lists_steps_windows_release():
     assert "(unknown) -> bbbbbbbbbb: ok" in text
 
 
+def test_a_recovery_says_what_became_of_the_deploy_never_ok():
+    # issue 20: an undo's head read "OLD -> NEW: ok", as if NEW went live
+    r = sample()
+    r.verdict = "undone"
+    head = r.summary().splitlines()[0]
+    assert head.startswith("recovery of ") and head.endswith(": undone")
+    assert "bbbbbbbbbb" in head and ": ok" not in head
+    r.ok = False
+    assert r.summary().splitlines()[0].endswith(": FAILED")
+
+
 def test_check_writable_refuses_what_write_json_could_not_write(tmp_path):
     from herotasks.core.report import check_writable
     from herotasks.errors import ConfigError
