@@ -353,15 +353,8 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     check_shield(app, settings, release_phase)
     scratch_exists = check_scratch(api, settings, name)
     deployed, current, fallback = deployed_commit(c, api, name)
-    pend = pending_for(c, settings, deployed, source)
-    verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
-
-
-    deployed, current = deployed_commit(c, api, name)
     pend = pending_for(c, settings, baseline(settings, name, deployed), source)
-    verdicts = classify.classify_all(
-        settings.preset, {f: assets.show_file(c, source, f) for f in pend.files},
-        mode=settings.migrations_mode) if pend.pending else ()
+    verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(

@@ -14,6 +14,7 @@ from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, s
 
 pytestmark = pytest.mark.e2e
 
+
 def test_a_passing_check_is_a_step_of_the_report(rails):
     rails.commit({"ok.txt": "ok\n"})
     _, report = rails.deploy(runtime=health_file(rails, path="/ok.txt", watch=2))
