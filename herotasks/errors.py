@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 
 class HerotasksError(Exception):
@@ -176,6 +177,52 @@ def creation_refused(exc: ApiError, what: str) -> HerotasksError | None:
     if refused is not None:
         refused.unchanged = True  # Heroku answered: no app was made
     return refused
+
+
+class ForeignLock(ConfigError):
+    """The lock app exists and this account may not read it (403)."""
+
+    unchanged = True  # another account's app: this deploy made nothing
+
+
+class ForeignApp(ConfigError):
+    """An app with the scratch name exists and is not this target's scratch."""
+
+    unchanged = True  # refused before the app was touched
+
+
+class StillRunning(HerotasksError):
+    """The deploy to recover (or another one) may still be running."""
+
+
+class CouldNotCheck(HerotasksError):
+    """The check could not ask Heroku: "could not check" is not "unhealthy"."""
+
+
+class DeployFailed(HerotasksError):
+    """A deploy failed; the message says what was put back and what was not.
+
+    :param report: the run's report, for ``--json`` even on failure.
+    """
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class HookFailed(HerotasksError):
+    """A user hook exited non-zero (``when`` is ``before`` or ``after``)."""
+
+    def __init__(self, message: str, *, when: str) -> None:
+        super().__init__(message)
+        self.when = when
+
+
+def recover_hint(stage: str | None, *flags: str) -> str:
+    """The ``deploy.recover`` command that leads out, as the user would type it
+    (see :func:`hint_command`), for ``stage`` when the journal names one."""
+    words = ["deploy.recover", *(["--stage", stage] if stage else []), *flags]
+    return hint_command(" ".join(words))
 
 
 def hint_command(task: str) -> str:

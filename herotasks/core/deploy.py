@@ -33,7 +33,7 @@ from herotasks.core.plan import Plan, plan_deploy
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.slug import rollback as rollback_release
 from herotasks.core.state import formation_from_api
-from herotasks.errors import HerotasksError, hint_command
+from herotasks.errors import HerotasksError, hint_command, recover_hint
 
 
 def make_plan(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
@@ -254,7 +254,7 @@ class Status:
                          + f" ({self.running})")
         elif self.journal_open:
             lines.append("  UNFINISHED deploy: " + ", ".join(self.journal_open)
-                         + f" (run `{hint_command(f'deploy.recover --stage {self.stage}')}`)")
+                         + f" (run `{recover_hint(self.stage)}`)")
         if self.stale:
             lines.append(f"  stale journal: {self.stale}; not acted on (the next "
                          "deploy or recover sets it aside)")

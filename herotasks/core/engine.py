@@ -43,30 +43,20 @@ from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.run import Run, Tools
 from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
-from herotasks.errors import Aborted, HerotasksError, OutcomeUnknown, hint_command
+from herotasks.errors import (
+    Aborted,
+    DeployFailed,
+    HerotasksError,
+    HookFailed,
+    OutcomeUnknown,
+    recover_hint,
+)
 
 #: Why a deploy that fails after its migration keeps the new release.
 MIGRATED = ("the new code runs on the migrated schema (rolling back would put "
             "old code on it)")
 
 
-class DeployFailed(HerotasksError):
-    """A deploy failed; the message says what was put back and what was not.
-
-    :param report: the run's report, for ``--json`` even on failure.
-    """
-
-    def __init__(self, message: str, report: Report) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class HookFailed(HerotasksError):
-    """A user hook exited non-zero (``when`` is ``before`` or ``after``)."""
-
-    def __init__(self, message: str, *, when: str) -> None:
-        super().__init__(message)
-        self.when = when
 
 
 def run_hooks(c: Any, settings: Settings, when: str, step: str, *,
@@ -301,8 +291,7 @@ class Engine:
                 return
         after_hook = isinstance(error, HookFailed) and error.when == "after"
         if (live and spec.cleanup) or (after_hook and (live or _migrated(run))):
-            stage = f" --stage {journal.stage}" if journal.stage else ""
-            fix = (f"; run `{hint_command('deploy.recover' + stage)}` to clear it"
+            fix = (f"; run `{recover_hint(journal.stage)}` to clear it"
                    if spec.cleanup else "")
             run.report.warnings.append(f"{step.name} failed after the deploy went "
                                        f"live: {error}{fix}")
@@ -341,10 +330,9 @@ class Engine:
                 error = still
         run.out(f"UNKNOWN {step.name}: {error}")
         run.report.finished_at = self.clock()
-        stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
         line = (f"{step.name}: outcome unknown ({error.message}); nothing was "
                 "undone, as a release or migration may still be running; run `"
-                + hint_command("deploy.recover" + stage)
+                + recover_hint(run.journal.stage)
                 + "` to look again and finish or undo it")
         run.report.error = line
         raise DeployFailed(line, run.report) from None
@@ -411,12 +399,11 @@ class Engine:
         if done:
             parts.append(", ".join(done))
         if kept:
-            stage = f" --stage {run.journal.stage}" if run.journal.stage else ""
             line = (", ".join(kept) + "; run `"
-                    + hint_command(f"deploy.recover{stage}")
+                    + recover_hint(run.journal.stage)
                     + "` once the app is fixed")
             if guard_failed:
-                line += (", or `" + hint_command(f"deploy.recover{stage} --keep-code")
+                line += (", or `" + recover_hint(run.journal.stage, "--keep-code")
                          + "` to reopen it on the code now live")
             parts.append(line)
         if not run.journal.has_open():

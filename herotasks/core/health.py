@@ -21,12 +21,7 @@ from typing import Any, Callable
 
 from herotasks.core.config import Health
 from herotasks.core.dynos import ONE_OFF_TYPES
-from herotasks.errors import ApiError, HerotasksError
-
-
-class CouldNotCheck(HerotasksError):
-    """The check could not ask Heroku: "could not check" is not "unhealthy"."""
-
+from herotasks.errors import ApiError, CouldNotCheck, HerotasksError
 
 #: Seconds between two looks at the dynos, and between two HTTP tries.
 DYNO_POLL = 5.0

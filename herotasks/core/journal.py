@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from herotasks.adapters import processes
-from herotasks.errors import HerotasksError, hint_command
+from herotasks.errors import HerotasksError, recover_hint
 
 VERSION = 1
 #: Keys that could carry secrets; refused so a careless caller cannot leak one.
@@ -205,7 +205,7 @@ def load(statedir: Path, app: str) -> Journal | None:
     except (OSError, ValueError) as exc:
         raise HerotasksError(
             f"cannot read the deploy journal {path}: {exc}",
-            f"fix or move the file, then run `{hint_command('deploy.recover')}` again",
+            f"fix or move the file, then run `{recover_hint(None)}` again",
         ) from None
     return from_dict(raw, path=path)
 
@@ -304,7 +304,7 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
             + (f" by pid {who}" if who else "")
             + f" is unfinished and holds changes ({steps})",
             "wait for it to finish; only if that process is gone, run `"
-            + hint_command(f"deploy.recover --stage {existing.stage or stage}") + "`",
+            + recover_hint(existing.stage or stage) + "`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,

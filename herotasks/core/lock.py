@@ -44,10 +44,11 @@ from typing import Any
 from herotasks.errors import (
     ApiError,
     ConfigError,
+    ForeignLock,
     LockHeld,
     OutcomeUnknown,
     creation_refused,
-    hint_command,
+    recover_hint,
 )
 
 PREFIX = "htlock-"
@@ -135,11 +136,6 @@ class Holder:
         parts.append(f"since {when}")
         return f"{self.who} ({', '.join(parts)})"
 
-
-class ForeignLock(ConfigError):
-    """The lock app exists and this account may not read it (403)."""
-
-    unchanged = True  # another account's app: this deploy made nothing
 
 
 def _foreign(app: str, exc: ApiError) -> ForeignLock:
@@ -401,13 +397,12 @@ def _refuse_open_window(api: Any, app: str) -> None:
     open_steps = [e.step for e in journal.open_entries()
                   if e.step != "lock.acquire"]
     if open_steps:
-        stage = f" --stage {journal.stage}" if journal.stage else ""
         raise LockHeld(
             f"the deploy of {app} by "
             + (holder.describe() if holder else "an earlier run")
             + f" left changes open ({', '.join(open_steps)}); --force-unlock "
             "would carry on inside them",
-            f"run `{hint_command('deploy.recover' + stage)}` first: it finishes or "
+            f"run `{recover_hint(journal.stage)}` first: it finishes or "
             "undoes that deploy from the journal kept with the lock")
 
 

@@ -43,7 +43,7 @@ from herotasks.core.engine import Engine
 from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
 from herotasks.core.report import Report
 from herotasks.core.steps import PROMOTE_STEPS
-from herotasks.errors import HerotasksError, hint_command
+from herotasks.errors import HerotasksError, StillRunning, hint_command, recover_hint
 
 NOTHING, UNDO, FINISH, WAIT, KEEP_CODE = ("nothing", "undo", "finish", "wait",
                                          "keep-code")
@@ -197,9 +197,6 @@ def last_line(plan: RecoverPlan, report: Report | None, *,
     return f"recover: kept the code now live; {app} runs {new}{version}"
 
 
-class StillRunning(HerotasksError):
-    """The deploy to recover (or another one) may still be running."""
-
 
 def check_gone(journal: Journal, holder: lock.Holder | None, *,
                here: str | None = None,
@@ -214,7 +211,6 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
     :raises StillRunning: one line naming the holder and what to do.
     """
     here = here or processes.host()
-    stage = f" --stage {journal.stage}" if journal.stage else ""
     wait = "wait for it to finish"
     facts = journal.facts
     pid, where = facts.get("pid"), facts.get("host") or here
@@ -227,14 +223,14 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
                 f"{where}, started {when}, command: {cmd or 'unknown'}; nothing "
                 "was changed",
                 f"{wait}; if it hangs, stop it (kill {pid}) and run `"
-                + hint_command(f"deploy.recover{stage}") + "` again")
+                + recover_hint(journal.stage) + "` again")
     elif pid:
         raise StillRunning(
             f"the deploy of {journal.app} was started on {where} (pid {pid}, "
             f"started {when}) and cannot be checked from {here}; nothing was "
             "changed",
             f"{wait}; if it is gone, run `"
-            + hint_command(f"deploy.recover{stage} --force") + "`")
+            + recover_hint(journal.stage, "--force") + "`")
     if holder is None:
         return
     holder_host = holder.who.rpartition("@")[2]
@@ -247,14 +243,14 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
                 f"{holder.describe()}, command: {cmd or 'unknown'}; nothing was "
                 "changed",
                 f"{wait}; if it hangs, stop it (kill {holder.pid}) and run `"
-                + hint_command(f"deploy.recover{stage}") + "` again")
+                + recover_hint(journal.stage) + "` again")
         return
     raise StillRunning(
         f"the deploy lock of {journal.app} is held by {holder.describe()}, for "
         f"{age}, on another machine, which may still be deploying; nothing was "
         "changed",
         f"{wait}; if it is gone, run `"
-        + hint_command(f"deploy.recover{stage} --force") + "`")
+        + recover_hint(journal.stage, "--force") + "`")
 
 
 def utc(at: float) -> str:
@@ -346,11 +342,10 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
             out(f"recover: waiting ({plan.reason})")
             said = plan.reason
         if time.monotonic() >= deadline:
-            stage = f" --stage {journal.stage}" if journal.stage else ""
             raise HerotasksError(
                 f"{plan.reason}, still after "
                 f"{timeouts.build + timeouts.release:g}s; nothing was changed",
-                "run `" + hint_command(f"deploy.recover{stage}") + "` again once "
+                "run `" + recover_hint(journal.stage) + "` again once "
                 f"it has finished (heroku builds -a {journal.app})")
         sleep(poll)
     out(plan.describe())

@@ -38,7 +38,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from herotasks.core.config import PRESETS, Settings
-from herotasks.errors import ApiError, ConfigError, OutcomeUnknown, creation_refused
+from herotasks.errors import (
+    ApiError,
+    ConfigError,
+    ForeignApp,
+    OutcomeUnknown,
+    creation_refused,
+)
 
 MARKER = "HEROTASKS_SCRATCH_FOR"
 #: Config vars that must never be copied: the release phase runs on the scratch
@@ -89,11 +95,6 @@ def addon_vars(api: Any, app: str) -> set[str]:
         found.update(str(v) for v in addon.get("config_vars") or [])
     return found
 
-
-class ForeignApp(ConfigError):
-    """An app with the scratch name exists and is not this target's scratch."""
-
-    unchanged = True  # refused before the app was touched
 
 
 def ours(api: Any, found: dict, app: str, known_id: str | None = None) -> bool:

@@ -118,3 +118,32 @@ def test_the_product_reaches_the_sandbox_in_one_place_only():
             if any(n.split(".")[0] == "herotasks_sandbox" for n in names):
                 users.add(path.relative_to(REPO).as_posix())
     assert users == {"herotasks/tasks/__init__.py"}
+
+
+def test_every_error_herotasks_reports_is_in_errors_py():
+    """errors.py is the one hierarchy: no module defines its own."""
+    import importlib
+    import pkgutil
+
+    import herotasks
+    from herotasks.errors import HerotasksError
+
+    for info in pkgutil.walk_packages(herotasks.__path__, "herotasks."):
+        importlib.import_module(info.name)
+    found, todo = [], [HerotasksError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    assert len(found) > 10
+    assert {c.__qualname__: c.__module__ for c in found
+            if c.__module__ != "herotasks.errors"} == {}
+
+
+def test_the_recover_hint_is_the_command_to_type():
+    from herotasks.errors import recover_hint
+
+    assert recover_hint("production").endswith(" deploy.recover --stage production")
+    assert recover_hint(None, "--force").endswith(" deploy.recover --force")
+    assert recover_hint("prod", "--keep-code").split(" ", 1)[1] == \
+        "deploy.recover --stage prod --keep-code"
