@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from herotasks.core.classify import recipe
 from herotasks.core.config import Settings
 from herotasks.core.state import State
 from herotasks.core.steps import STEPS, Step
@@ -109,6 +110,8 @@ def _verdict_lines(verdict: Any) -> list[str]:
         if decided is not None and decided not in findings[:_SHOWN]:
             lines.append(f"          > line {decided.line:<5d} {decided.kind:7s} "
                          f"{decided.what} ({decided.why})")
+    if getattr(verdict, "kind", "") == "window":
+        lines += recipe.lines(verdict)
     return lines
 
 

@@ -107,3 +107,46 @@ def test_a_window_file_wins():
 def test_the_state_is_not_online_with_a_contract():
     st = state(DROP_TABLE)
     assert not st.online and st.contract == (DROP_TABLE,)
+
+
+def _rename(preset: str, path: str, text: str) -> str:
+    from herotasks.core.classify import classify
+
+    verdict = classify(preset, path, text)
+    assert verdict.kind == "window"
+    extra = {} if preset != "custom" else {
+        "assets": {"command": False},
+        "migrations": {"command": "./migrate", "paths": ["db/m"]}}
+    return plan_deploy(state(verdict), settings(preset=preset, **extra)).describe()
+
+
+def test_a_rename_prints_its_no_window_recipe_naming_the_files():
+    text = _rename("django", "tally/migrations/0004_rename.py",
+                   "from django.db import migrations\n\n\n"
+                   "class Migration(migrations.Migration):\n"
+                   "    operations = [migrations.RenameField(model_name='counter', "
+                   "old_name='label', new_name='title')]\n")
+    assert "no window for this rename, over five deploys" in text
+    for part in ("1. add the new column, nullable: tally/migrations/0004_add_<new>.py",
+                 "2. the code writes both the old and the new column",
+                 "3. backfill the new from the old in batches: "
+                 "tally/migrations/0005_backfill_<new>.py",
+                 "4. the code reads the new column only",
+                 "5. drop the old: tally/migrations/0006_remove_<old>.py (after"):
+        assert part in text, part
+
+
+def test_a_type_change_prints_the_rails_recipe_with_a_post_deploy_drop():
+    text = _rename("rails", "db/migrate/20261204101200_widen.rb",
+                   "class Widen < ActiveRecord::Migration[7.1]\n  def change\n"
+                   "    change_column :counters, :n, :bigint\n  end\nend\n")
+    assert "no window for this type change" in text
+    assert "1. add a column of the new type, nullable: db/migrate/<timestamp>_add_<new>.rb" in text
+    assert "5. drop the old: db/post_migrate/<timestamp>_remove_<old>.rb" in text
+
+
+def test_a_table_rename_and_other_window_files_print_no_column_recipe():
+    text = _rename("custom", "db/m/5.sql", "ALTER TABLE votes RENAME TO ballots;")
+    assert "1. add the new table: db/m/<next>_add_<new>.sql" in text
+    assert "no window for this" not in _rename("custom", "db/m/5.sql",
+                                               "CREATE INDEX i ON t (a);")
