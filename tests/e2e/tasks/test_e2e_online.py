@@ -151,3 +151,27 @@ def test_a_broken_release_after_an_online_migration_is_rolled_back(rails):
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
     assert len(rails.applied()) == 2
     assert_clean(rails.state())
+
+
+def test_killed_between_the_release_and_the_contract_recover_finishes_it(rails):
+    """The kill matrix's cut for a contract: herotasks dies (kill -9) once the
+    new release is live and checked, before db.postmigrate; deploy.recover
+    finishes the contract, never rolls back, and takes no window."""
+    deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    rails.commit({"db/migrate/003_drop_widgets.rb": DROP})
+    kill = rails.root.parent / "kill.yaml"
+    kill.write_text('herotasks:\n  hooks: {"after": {"health.check": ["kill -9 $PPID"]}}\n')
+    done, _ = rails.deploy(check=False, runtime=kill)
+    assert done.returncode != 0
+    live = rails.current()
+    assert len(rails.applied()) == 2  # cut before the contract
+    said = rails.inv("deploy.recover", "--stage", "production")
+    text = said.stdout + said.stderr
+    assert "recover: finish" in text and "db.postmigrate" in text, text
+    assert len(rails.applied()) == 3
+    assert rails.current()["id"] == live["id"]  # the new release stays
+    state = rails.state()
+    assert state["maintenance"] is False
+    assert_clean(state)
