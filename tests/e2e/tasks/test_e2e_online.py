@@ -175,3 +175,30 @@ def test_killed_between_the_release_and_the_contract_recover_finishes_it(rails):
     state = rails.state()
     assert state["maintenance"] is False
     assert_clean(state)
+
+
+def test_a_nullable_column_dropped_takes_no_window(rails):
+    """The deployed db/schema.rb shows the column nullable: the new code's
+    INSERTs work on it until the contract drops it, so no window."""
+    deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE,
+                  "db/schema.rb": SCHEMA_WITH_NAME})
+    rails.deploy()
+    rails.commit({"db/migrate/003_remove_name.rb": REMOVE,
+                  "db/schema.rb": SCHEMA_WITH_NAME.replace('    t.string "name"\n', "")})
+    plan = rails.inv("deploy.plan", "--stage", "production").stdout
+    assert "nullable or with a default in db/schema.rb" in plan
+    _, report = rails.deploy()
+    assert report["ok"] and window(report) == []
+    assert "db.postmigrate" in steps(report) and "db.migrate" not in steps(report)
+    assert len(rails.applied()) == 3
+
+
+SCHEMA_WITH_NAME = """ActiveRecord::Schema[7.1].define(version: 2) do
+  create_table "widgets", force: :cascade do |t|
+    t.string "name"
+    t.datetime "created_at", null: false
+    t.datetime "updated_at", null: false
+  end
+end
+"""
