@@ -259,9 +259,21 @@ def db_postmigrate(run: Run, step: Step) -> Facts:
     version = run.facts.get("release_version")
     dynos.wait_old_gone(run.api, run.name, version, timeout=run.settings.timeouts.stop
                         + run.settings.timeouts.boot)
-    dynos.migrate(run.api, run.name, run.settings.migrate_command,
-                  cabundle=run.settings.api_cabundle,
-                  timeout=run.settings.timeouts.migrate, out=run.out)
+    try:
+        dynos.migrate(run.api, run.name, run.settings.migrate_command,
+                      cabundle=run.settings.api_cabundle,
+                      timeout=run.settings.timeouts.migrate, out=run.out)
+    except OutcomeUnknown:
+        raise
+    except HerotasksError as exc:
+        # the new release stays (it runs without the contract, as it did
+        # until now), and the next deploy of this commit finds nothing
+        # pending: say how to run what is left
+        raise HerotasksError(
+            f"contract migrations failed: {exc.message}",
+            f"the new release v{version} stays and works without them; once the "
+            f"cause is fixed, run `heroku run {run.settings.migrate_command} -a "
+            f"{run.name}`") from exc
     return {"contract_version": version}
 
 

@@ -202,3 +202,21 @@ SCHEMA_WITH_NAME = """ActiveRecord::Schema[7.1].define(version: 2) do
   end
 end
 """
+
+
+def test_a_failed_contract_keeps_the_release_and_says_how_to_finish(rails):
+    deployed(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    rails.commit({"db/migrate/003_drop_widgets.rb": DROP})
+    rails.api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
+    before = rails.current()["version"]
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "db.postmigrate failed: contract migrations failed" in last, last
+    assert "heroku run" in done.stderr and "Traceback" not in done.stderr
+    # never rolled back: the old code would miss what the contract dropped
+    assert rails.current()["version"] > before
+    assert window(report) == []
+    assert_clean(rails.state())
