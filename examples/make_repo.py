@@ -1,4 +1,4 @@
-"""Build the tally example's git history: five commits tagged v1 to v5.
+"""Build the tally example's git history: six commits tagged v1 to v6.
 
     python examples/make_repo.py DEST
 
@@ -28,6 +28,7 @@ VERSIONS = [
     ("v3", "v3", "Reword the page"),
     ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
     ("v5", "v5", "Break every page (a release the health check must roll back)"),
+    ("v6", "v6", "Forget where visits came from: drop the Referer columns (a contract)"),
 ]
 # Build leftovers that may sit in the example folders if someone ran the app
 # there; they are never part of a version.
@@ -100,7 +101,7 @@ def main(argv: list[str]) -> int:
         print("make_repo: git is not on PATH; install git and retry", file=sys.stderr)
         return 2
     make_repo(dest)
-    print(f"tally example repository with tags v1, v2, v3 at {dest}")
+    print(f"tally example repository with tags v1 to v6 at {dest}")
     return 0
 
 
