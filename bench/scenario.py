@@ -5,8 +5,10 @@
 On a fresh sandbox: create the tally app, deploy v1, put steady load on its
 web_url and keep its worker busy, then deploy, with ``herotasks
 deploy.production``, v2 (a migration that needs the window), v3 (code only),
-v4 (an additive migration, which herotasks runs with no window) and v5 (a
-broken release, which herotasks' health check rolls back), and say what
+v4 (an additive migration, which herotasks runs with no window), v5 (a
+broken release, which herotasks' health check rolls back) and v6 (a contract
+migration dropping columns v6 no longer uses, which herotasks runs after the
+release with no window), and say what
 happened to every request and every job: per deploy, the steps and their times, the maintenance
 window, requests answered by the app, by the maintenance page, and failed
 (by kind), and worker job failures. It draws the timeline too: an SVG file
@@ -44,7 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 STRATEGIES = ("naive", "conditional", "herotasks")
 #: the deploys measured, and what each stands for
 DEPLOYS = {"v2": "window-class migration", "v3": "code only",
-           "v4": "additive migration", "v5": "broken release"}
+           "v4": "additive migration", "v5": "broken release",
+           "v6": "contract migration"}
 
 
 @dataclass(frozen=True)

@@ -354,11 +354,13 @@ def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
         if not inner.items:
             found.ok(f"{what} (no SQL)", line)
         for f in inner.items:  # the operation's line in the file, not the SQL's
-            found.items.append(type(f)(line, f"{what}: {f.what}", f.kind, f.why))
+            found.items.append(type(f)(line, f"{what}: {f.what}", f.kind, f.why,
+                                       f.drops_column))
     if data.get("deferred"):
         inner = sql.findings(data["deferred"], session=session)
         for f in inner.items:
-            found.items.append(type(f)(0, f"deferred: {f.what}", f.kind, f.why))
+            found.items.append(type(f)(0, f"deferred: {f.what}", f.kind, f.why,
+                                       f.drops_column))
     kind, reason = found.verdict("no operations")
     return kind, reason, found
 

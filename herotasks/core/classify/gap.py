@@ -72,9 +72,13 @@ def _safe(preset: str, path: str, column: str, read: Read,
         folder = posixpath.dirname(path)
         if folder not in cache:
             cache[folder] = django_fields(folder, read)
-        field = cache[folder].get((table, name))
-        if field is None:
-            return None
+        # read statically the drop names model.field; from Django's own SQL,
+        # <app>_<model>.<column> (a ForeignKey's column ends in _id)
+        app = posixpath.basename(posixpath.dirname(folder))
+        models = [table] + ([table[len(app) + 1:]] if table.startswith(f"{app}_") else [])
+        names = [name] + ([name[:-3]] if name.endswith("_id") else [])
+        field = next((cache[folder][(m, n)] for m in models for n in names
+                      if (m, n) in cache[folder]), None)
         if field:
             return f"{field} where it was last defined"
         return None

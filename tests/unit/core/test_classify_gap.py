@@ -70,6 +70,31 @@ def test_django_history_proves_null_true_and_db_default_not_default():
     assert "db_default=" in verdict.findings[3].why
 
 
+def test_django_own_sql_names_the_table_and_column():
+    """From sqlmigrate the drop is ALTER TABLE "tally_counter" DROP COLUMN
+    "owner_id": the app's prefix and a ForeignKey's _id are Django's."""
+    history = {
+        "tally/migrations/": "tree HEAD:tally/migrations/\n\n0001_initial.py\n",
+        "tally/migrations/0001_initial.py": django(
+            "migrations.AddField(model_name='counter', name='label', "
+            "field=models.CharField(max_length=9, null=True))",
+            "migrations.AddField(model_name='counter', name='owner', "
+            "field=models.ForeignKey(null=True, on_delete=models.CASCADE, to='x.y'))"),
+    }
+    emitted = {"tally/migrations/0003_drop.py": {"atomic": True, "ops": [
+        {"op": "RemoveField", "sql": 'ALTER TABLE "tally_counter" DROP COLUMN '
+         '"label" CASCADE;'},
+        {"op": "RemoveField", "sql": 'ALTER TABLE "tally_counter" DROP COLUMN '
+         '"owner_id" CASCADE;'}]}}
+    drop = classify("django", "tally/migrations/0003_drop.py", django(
+        "migrations.RemoveField(model_name='counter', name='label')",
+        "migrations.RemoveField(model_name='counter', name='owner')"), emitted=emitted)
+    assert drop.kind == "after" and "SQL from Django" in drop.read
+    assert drop.column_drops == ("tally_counter.label", "tally_counter.owner_id")
+    verdict, = resolve("django", [drop], history.get)
+    assert verdict.column_drops == ()
+
+
 def test_other_files_are_left_as_they_are():
     sql = classify("custom", "db/m/5.sql", "ALTER TABLE t DROP COLUMN c;")
     online = classify("custom", "db/m/4.sql", "CREATE TABLE x (a int);")
