@@ -76,7 +76,10 @@ _ADDS = {  # CREATE statements that add an object the old code does not use
     ast.CreateExtensionStmt: "CREATE EXTENSION", ast.CreateSchemaStmt: "CREATE SCHEMA",
     ast.CreateDomainStmt: "CREATE DOMAIN", ast.CommentStmt: "COMMENT",
 }
-_NEUTRAL = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt)
+# SET CONSTRAINTS only moves deferred checks of this transaction (Django
+# emits it before dropping a ForeignKey)
+_NEUTRAL = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt,
+            ast.ConstraintsSetStmt)
 _COLUMN_SAFE = {  # ALTER TABLE forms that neither scan nor break the old code
     _AT.AT_ColumnDefault: ("SET DEFAULT", "changes only later INSERTs (PG-ALTER)"),
     _AT.AT_DropNotNull: ("DROP NOT NULL", "catalog only (PG-ALTER)"),

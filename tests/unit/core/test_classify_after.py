@@ -40,6 +40,10 @@ def alembic(*lines: str) -> str:
     ("custom", "db/m/5.sql", "ALTER TABLE t ALTER COLUMN a TYPE bigint;", "window",
      "ALTER COLUMN TYPE", ()),
     ("custom", "db/m/5.sql", "DROP SCHEMA s;", "window", "DROP SCHEMA", ()),
+    # what Django emits to remove a ForeignKey
+    ("custom", "db/m/5.sql", 'SET CONSTRAINTS "v_c_fk" IMMEDIATE; ALTER TABLE "v" '
+     'DROP CONSTRAINT "v_c_fk"; ALTER TABLE "v" DROP COLUMN "c_id" CASCADE;',
+     "after", "DROP COLUMN", ("v.c_id",)),
     # Django
     ("django", "tally/migrations/0003_x.py",
      django("migrations.RemoveField(model_name='counter', name='label')"),
