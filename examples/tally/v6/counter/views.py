@@ -1,9 +1,10 @@
 """The counting page and the health check."""
-from counter.models import Job, Visit
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from tally.version import VERSION
+
+from counter.models import Job, Visit
 
 
 def index(request):
