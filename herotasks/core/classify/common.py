@@ -112,9 +112,10 @@ class Findings:
         return ONLINE, ", ".join(names) or empty
 
 
-#: online findings that only remove (a concurrent index drop): they may run
-#: after the release with the contract
-_REMOVES = re.compile(r"\bDROP\b|Remove|\bremove_|\bdrop_")
+#: online findings that only remove (a concurrent index drop) or do nothing
+#: (a no-op, state only): they may run after the release with the contract
+_REMOVES = re.compile(r"\bDROP\b|Remove|\bremove_|\bdrop_|noop|no statements|"
+                      r"no SQL|state only")
 
 _MARKER_RE = {
     "#": re.compile(r"^\s*#\s*herotasks:\s*(\S*)", re.IGNORECASE | re.MULTILINE),

@@ -53,6 +53,12 @@ def alembic(*lines: str) -> str:
             "migrations.RemoveIndex(model_name='counter', name='i')",
             "migrations.RemoveConstraint(model_name='counter', name='c')"),
      "after", "RemoveConstraint on line 9", ()),
+    # a no-op beside the removal does not make it an expand
+    ("django", "tally/migrations/0003_x.py",
+     django("migrations.RemoveField(model_name='counter', name='label')",
+            "migrations.RunPython(migrations.RunPython.noop)",
+            "migrations.SeparateDatabaseAndState(state_operations=[])"),
+     "after", "RemoveField on line 7", ("counter.label",)),
     ("django", "tally/migrations/0003_x.py",
      django("migrations.RemoveField(model_name='counter', name='label')",
             "migrations.RenameField(model_name='counter', old_name='a', new_name='b')"),
