@@ -7,8 +7,10 @@ On a fresh sandbox: create the tally app (or ledger, the Rails app: its
 versions' order differs, see APPS), deploy v1, put steady load on its
 web_url and keep its worker busy, then deploy, with ``herotasks
 deploy.production``, v2 (a migration that needs the window), v3 (code only),
-v4 (an additive migration, which herotasks runs with no window) and v5 (a
-broken release, which herotasks' health check rolls back), and say what
+v4 (an additive migration, which herotasks runs with no window), v5 (a
+broken release, which herotasks' health check rolls back) and v6 (a contract
+migration dropping columns v6 no longer uses, which herotasks runs after the
+release with no window), and say what
 happened to every request and every job: per deploy, the steps and their times, the maintenance
 window, requests answered by the app, by the maintenance page, and failed
 (by kind), and worker job failures. It draws the timeline too: an SVG file
@@ -62,7 +64,8 @@ class ExampleApp:
 
 APPS = {
     "tally": ExampleApp("tally", {"v2": "window-class migration", "v3": "code only",
-                                  "v4": "additive migration", "v5": "broken release"},
+                                  "v4": "additive migration", "v5": "broken release",
+                                  "v6": "contract migration"},
                         "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY"),
     "ledger": ExampleApp("ledger", {"v2": "additive migration",
                                     "v3": "window-class migration", "v4": "code only",

@@ -1,4 +1,5 @@
-"""Build an example's git history: five commits tagged v1 to v5.
+"""Build an example's git history: tally's six commits tagged v1 to v6,
+ledger's five tagged v1 to v5.
 
     python examples/make_repo.py DEST              # tally, the Django app
     python examples/make_repo.py --app ledger DEST # ledger, the Rails app
@@ -30,6 +31,7 @@ VERSIONS = [
     ("v3", "v3", "Reword the page"),
     ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
     ("v5", "v5", "Break every page (a release the health check must roll back)"),
+    ("v6", "v6", "Forget where visits came from: drop the Referer columns (a contract)"),
 ]
 # The Rails app: additive migration, destructive one, code only, broken.
 LEDGER_VERSIONS = [
@@ -118,7 +120,7 @@ def main(argv: list[str]) -> int:
         print("make_repo: git is not on PATH; install git and retry", file=sys.stderr)
         return 2
     make_repo(dest, app)
-    print(f"{app} example repository with tags v1 to v5 at {dest}")
+    print(f"{app} example repository with tags v1 to v{len(APPS[app])} at {dest}")
     return 0
 
 

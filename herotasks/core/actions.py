@@ -254,6 +254,33 @@ def db_migrate(run: Run, step: Step) -> Facts:
     return None
 
 
+def db_postmigrate(run: Run, step: Step) -> Facts:
+    """Contract migrations: once the new release serves alone (preboot's
+    switch done, no dyno of the old release left), the one-off dyno of the
+    new release runs the migrate command; what is left pending is the
+    contract (the planner sent every other case to the window)."""
+    _await_preboot_switch(run, "the contract runs after that")
+    version = run.facts.get("release_version")
+    dynos.wait_old_gone(run.api, run.name, version, timeout=run.settings.timeouts.stop
+                        + run.settings.timeouts.boot)
+    try:
+        dynos.migrate(run.api, run.name, run.settings.migrate_command,
+                      cabundle=run.settings.api_cabundle,
+                      timeout=run.settings.timeouts.migrate, out=run.out)
+    except OutcomeUnknown:
+        raise
+    except HerotasksError as exc:
+        # the new release stays (it runs without the contract, as it did
+        # until now), and the next deploy of this commit finds nothing
+        # pending: say how to run what is left
+        raise HerotasksError(
+            f"contract migrations failed: {exc.message}",
+            f"the new release v{version} stays and works without them; once the "
+            f"cause is fixed, run `heroku run {run.settings.migrate_command} -a "
+            f"{run.name}`") from exc
+    return {"contract_version": version}
+
+
 def dynos_restart(run: Run, step: Step) -> Facts:
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 

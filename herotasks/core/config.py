@@ -103,6 +103,10 @@ class Preset:
     #: how the framework's own SQL for a migration is got offline
     #: (herotasks.core.classify.emitted), None when only the reader reads
     sql_from: str | None = None
+    #: folders whose migrations run after the release by the framework's
+    #: convention (Rails' db/post_migrate): their files are ``after``
+    #: unless their reading is window
+    after_dirs: tuple[str, ...] = ()
 
     @property
     def assets(self) -> dict[str, Any]:
@@ -126,11 +130,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         migrate_command="bin/rails db:migrate",
         # db/post_migrate: post-deployment migrations (GitLab's and Mastodon's
         # convention); they run with db:migrate unless SKIP_POST_DEPLOYMENT_
-        # MIGRATIONS is set, so until herotasks runs them after the release
-        # they count as pending migrations like any other
+        # MIGRATIONS is set; herotasks classifies them ``after`` and runs
+        # them once the new release is live (core.classify)
         migration_paths=("db/migrate", "db/post_migrate", "db/schema.rb",
                          "db/structure.sql"),
         reader="rails",
+        after_dirs=("db/post_migrate",),
         ignore=IgnoreRule(paths_ending=("db/schema.rb", "db/structure.sql"),
                           names=(".keep", ".gitkeep")),
     ),
@@ -168,8 +173,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 
 PROMOTE_METHODS = ("slug", "pipeline")
 #: herotasks.migrations.mode: auto reads each pending migration (core.classify),
-#: window always takes the maintenance window, online never does (the user vouches).
-MIGRATION_MODES = ("auto", "window", "online")
+#: window always takes the maintenance window, online never does (the user vouches),
+#: after runs every pending migration once the new release is live and the old
+#: one is gone (contract: the user vouches that they only remove what the new
+#: code no longer uses).
+MIGRATION_MODES = ("auto", "window", "online", "after")
 STAGE_KEYS = ("app",)
 @dataclass(frozen=True)
 class Timeouts:

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from herotasks.core import classify, lock, migrations, recover
 from herotasks.core import journal as journal_mod
-from herotasks.core import lock, migrations, recover
 from herotasks.core.actions import Action
-from herotasks.core.assets import commit_message
+from herotasks.core.assets import commit_message, show_file
 from herotasks.core.config import Settings
 from herotasks.core.dynos import preboot
 from herotasks.core.engine import DeployFailed, Engine, run_hooks
@@ -360,9 +360,33 @@ def _migration_warning(c: Any, api: Any, settings: Settings, name: str,
                         now.commit)
     if not found.pending:
         return None
+    _refuse_past_contract(c, settings, now.commit, found.files, target, current)
     return (f"migrations lie between v{target['version']} and "
             f"v{current['version']} ({found.reason}): rolling back the code does "
             "not roll back the database")
+
+
+def _refuse_past_contract(c: Any, settings: Settings, commit: str,
+                          files: tuple[str, ...], target: dict, current: dict) -> None:
+    """A contract migration (``after``) between the two releases dropped what
+    the older code uses: rolling back to it would break it, so refuse.
+
+    Read statically (the framework's SQL is not needed: the verdict on a
+    removal does not depend on it); a file that cannot be read is no
+    contract here, the usual warning stands for it.
+
+    :raises HerotasksError: one line naming the file and what to do instead.
+    """
+    texts = {f: show_file(c, commit, f) for f in files}
+    verdicts = classify.classify_all(settings.preset, texts,
+                                     mode=settings.migrations_mode)
+    dropped = classify.contract(verdicts)
+    if dropped:
+        raise HerotasksError(
+            f"refusing to roll back to v{target['version']}: its code uses what "
+            f"{dropped[0].path} (a contract migration after it, in "
+            f"v{current['version']}'s code) drops",
+            "deploy a fix forward instead (the database is never rolled back)")
 
 
 def _source_of(c: Any, api: Any, name: str, release: dict,

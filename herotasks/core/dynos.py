@@ -98,6 +98,35 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
         sleep(min(pause, max(deadline - time.monotonic(), 0.0) + 0.01))
 
 
+def wait_old_gone(api: Any, app: str, version: int | None, *, timeout: float,
+                  sleep: Callable[[float], Any] = time.sleep,
+                  pauses: Iterable[float] | None = None) -> None:
+    """Wait until no web or worker dyno of a release other than ``version``
+    is left (after a preboot switch Heroku stops the old dynos, which may
+    take up to 30 s each to exit: Dev Center, *Preboot*, *Dynos and the
+    Dyno Manager*, "Graceful shutdown with SIGTERM").
+
+    :raises HerotasksError: some still run after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    for pause in pauses if pauses is not None else poll.pauses(2.0, BOOT_POLL_MOST):
+        old = sorted(f"{d.get('name') or d.get('type')} (v{_version(d)})"
+                     for d in api.dynos(app) if d.get("type") not in ONE_OFF_TYPES
+                     and _version(d) != version)
+        if not old:
+            return
+        if time.monotonic() > deadline:
+            raise HerotasksError(
+                f"dynos of an older release still run on {app} after {timeout:g}s: "
+                + ", ".join(old),
+                f"check `heroku ps -a {app}`; the contract migrations did not run")
+        sleep(min(pause, max(deadline - time.monotonic(), 0.0) + 0.01))
+
+
+def _version(dyno: dict) -> int | None:
+    return (dyno.get("release") or {}).get("version")
+
+
 def _not_up(want: dict[str, int], dynos: list[dict], version: int | None) -> list[str]:
     """Descriptions of what is still missing (empty when all are up)."""
     missing = []

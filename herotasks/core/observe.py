@@ -22,7 +22,7 @@ from invoke.exceptions import CommandTimedOut
 from herotasks.adapters import git
 from herotasks.adapters.shell import run_local
 from herotasks.core import assets, classify, dynos, migrations, scratch, stacks
-from herotasks.core.classify import emitted
+from herotasks.core.classify import emitted, gap
 from herotasks.core.config import PRESETS, Settings
 from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
@@ -355,6 +355,11 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     deployed, current, fallback = deployed_commit(c, api, name)
     pend = pending_for(c, settings, baseline(settings, name, deployed), source)
     verdicts = migration_verdicts(c, settings, source, pend) if pend.pending else ()
+    if deployed.commit and any(v.column_drops for v in verdicts):
+        # the schema as deployed says whether a dropped column is safe for
+        # the new code's INSERTs until the contract drops it
+        verdicts = gap.resolve(settings.preset, verdicts,
+                               lambda path: assets.show_file(c, deployed.commit, path))
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from herotasks.core.classify import recipe
 from herotasks.core.config import Settings
 from herotasks.core.state import State
 from herotasks.core.steps import STEPS, Step
@@ -110,6 +111,8 @@ def _verdict_lines(verdict: Any) -> list[str]:
         if decided is not None and decided not in findings[:_SHOWN]:
             lines.append(f"          > line {decided.line:<5d} {decided.kind:7s} "
                          f"{decided.what} ({decided.why})")
+    if getattr(verdict, "kind", "") == "window":
+        lines += recipe.lines(verdict)
     return lines
 
 
@@ -124,7 +127,13 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     # A pending migration opens the window even when the release phase runs it:
     # promotion then migrates, and old code must not serve meanwhile.
     online = migrate and rules.migrates_online and state.online
-    window = rules.always_window or (migrate and state.pending.pending and not online)
+    # contract: files that only remove what the new code no longer uses run
+    # once the old release is gone, unless something makes that unsafe
+    contract = migrate and rules.migrates_after and bool(state.contract)
+    blockers = contract_blockers(state, settings) if contract else []
+    after = contract and not blockers
+    window = rules.always_window or (migrate and state.pending.pending
+                                     and not online and not after)
     run_migrate = migrate and window and not state.release_phase
     # online: the new code's migrations run from the scratch app while the old
     # code serves (or in the release phase, before the release goes live)
@@ -135,7 +144,12 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
                   and state.preboot_allowed and not state.preboot)
     maintenance = window and not state.maintenance
     build = rules.scratch_build
-    notes: list[str] = []
+    postmigrate = after and not window
+    notes: list[str] = [f"window: {why}" for why in blockers]
+    if postmigrate:
+        notes.append("contract migrations run after the release, once no dyno of "
+                      f"v{state.current_version} is left: rolling back past them "
+                      "is refused afterwards (the old code used what they drop)")
     if online and state.release_phase:
         notes.append("the release phase runs the online migrations before the "
                      "release goes live, while the old code serves")
@@ -173,6 +187,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("workers.restore", stop_workers),
         ("preboot.restore", preboot_off or preboot_on),
         ("health.check", rules.checks_health and settings.health.enabled),
+        ("db.postmigrate", postmigrate),
         ("scratch.destroy", build),
         ("lock.release", True),
     ]
@@ -197,12 +212,60 @@ def replan(plan: Plan, settings: Settings, facts: Mapping[str, Any]) -> Plan:
     return plan_deploy(replace(plan.state, release_phase=release_phase), settings)
 
 
+def contract_blockers(state: State, settings: Settings) -> list[str]:
+    """Why the contract files cannot run after the release with no window
+    (empty: they can). Each reason says what the user can change.
+
+    - the migrate command runs every pending migration: any other pending
+      file (an online one, or one that follows a contract and may depend on
+      it: Django's graph, Rails' order) would run at the contract's time;
+    - a release phase runs migrations when the release is made, while the
+      old code still serves: the drop would come before the old code is gone;
+    - a dropped column may be NOT NULL without a database default: the new
+      code's INSERTs leave it out and fail until the contract drops it.
+    """
+    why: list[str] = []
+    files = [v for v in state.migrations if v.kind != "ignored"]
+    contract = [v for v in files if v.kind == "after"]
+    others = [v for v in files if v.kind != "after"]
+    if others:
+        first = contract[0]
+        later = [v for v in others if files.index(v) > files.index(first)]
+        if later:
+            why.append(f"{later[0].path} follows the contract migration "
+                       f"{first.path} and may depend on it; "
+                       f"`{settings.migrate_command}` runs them together")
+        else:
+            why.append(f"`{settings.migrate_command}` runs every pending migration: "
+                       f"{others[0].path} ({others[0].kind}) must run before the "
+                       f"release, {first.path} (after) once the old release is "
+                       "gone; deploy them in two deploys (the contract in the "
+                       "second) for no window")
+    if state.release_phase:
+        why.append("the release phase runs the migrations when the release is "
+                   "made, while the old code still serves, so the contract would "
+                   "drop what it uses; take the migrate command out of the "
+                   "Procfile's release: line (herotasks then runs the contract "
+                   "after the release) for no window")
+    for verdict in contract:
+        for column in verdict.column_drops:
+            why.append(f"{verdict.path} drops column {column}: if it is NOT NULL "
+                       "without a database default, the new code's INSERTs fail "
+                       "until it is dropped; make it nullable first (an online "
+                       "migration in an earlier deploy), then mark this file "
+                       "`herotasks: after`")
+    return why
+
+
 # -- internals ----------------------------------------------------------------
 
 
 def _window_text(plan: Plan) -> str:
     if not plan.window:
         st = plan.state
+        if plan.step("db.postmigrate"):
+            return ("none (contract migrations after the release, once the old "
+                    "release's dynos are gone)")
         if plan.step("db.premigrate") or (st.online and st.release_phase):
             return "none (online migrations while the old code serves, then preboot)"
         if plan.rules.preboot_without_window and (st.preboot or st.preboot_allowed):

@@ -78,7 +78,15 @@ class State:
         keeps working on the new schema, so they can run while it serves.
         Unknown files (a deployed commit we cannot diff) are never online."""
         return (self.pending.pending and bool(self.migrations)
-                and not any(v.kind == "window" for v in self.migrations))
+                and not any(v.kind in ("window", "after") for v in self.migrations))
+
+    @property
+    def contract(self) -> tuple[Any, ...]:
+        """The pending files that only remove what the new code no longer
+        uses (``after``), when no file needs the window."""
+        if not self.pending.pending or any(v.kind == "window" for v in self.migrations):
+            return ()
+        return tuple(v for v in self.migrations if v.kind == "after")
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -244,6 +244,14 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              "nothing (reads only); failing rolls back when no window-class "
              "migration lies between", journaled=False, goes_live=True,
              retried=False),
+    StepSpec("db.postmigrate",
+             lambda st, s: "once preboot's switch is done and no dyno of "
+             f"v{st.current_version} is left: one-off dyno of the new release: "
+             f"{s.migrate_command} (contract: "
+             + ", ".join(v.path for v in st.contract) + "), workers running",
+             act.db_postmigrate, "nothing (a contract is not undone: what it "
+             "dropped is gone, and rolling back to a release that used it is "
+             "refused)", settle=act.cannot_tell),
     StepSpec("scratch.destroy", _fixed("destroy the scratch app and leftovers of "
                                        "earlier runs"),
              act.scratch_destroy, "nothing (it is the undo)",

@@ -36,6 +36,9 @@ class Strategy:
     :param waits_for_dynos: wait until the new release's dynos are up.
     :param migrates_online: run backward-compatible migrations while the old
         code serves (herotasks.core.classify), with no window.
+    :param migrates_after: run contract migrations (``after``: they only
+        remove what the new code no longer uses) once the new release is
+        live and no dyno of the old one is left, with no window.
     :param checks_health: check the new release after it went live
         (``herotasks.health``) and roll back when that is safe.
     """
@@ -51,6 +54,7 @@ class Strategy:
     waits_for_dynos: bool
     checks_health: bool = False
     migrates_online: bool = False
+    migrates_after: bool = False
 
     @property
     def promote_step(self) -> str:
@@ -63,7 +67,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
              precompiles=True, scratch_build=True, always_window=False,
              stops_workers=True, preboot_off_in_window=True,
              preboot_without_window=True, waits_for_dynos=True,
-             checks_health=True, migrates_online=True),
+             checks_health=True, migrates_online=True, migrates_after=True),
     Strategy("conditional", "git push to the app, a window only for migrations",
              precompiles=False, scratch_build=False, always_window=False,
              stops_workers=True, preboot_off_in_window=True,

@@ -131,7 +131,9 @@ def status(c, stage=None):
 def rollback(c, stage=None, to=None):
     """Roll the stage back to an earlier release (warns about migrations between).
 
-    The database is not rolled back; the warning says when that matters.
+    The database is not rolled back; the warning says when that matters, and
+    a contract migration between (one that drops what the older code uses)
+    refuses the rollback: deploy a fix forward instead.
     """
     from herotasks.core import deploy as ops
 

@@ -43,7 +43,8 @@ shot = {"step": os.environ["HEROTASKS_STEP"], "when": sys.argv[2],
         "preboot": get(f"/apps/{app}/features/preboot")["enabled"],
         "formation": {p["type"]: p["quantity"]
                       for p in get(f"/apps/{app}/formation")},
-        "dynos": [{"name": d["name"], "type": d["type"], "state": d["state"]}
+        "dynos": [{"name": d["name"], "type": d["type"], "state": d["state"],
+                   "version": (d.get("release") or {}).get("version")}
                   for d in get(f"/apps/{app}/dynos")]}
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(shot) + "\\n")

@@ -81,9 +81,22 @@ Where the issue left the choice open:
 - A Rails file is read in its ``up`` method when it has one, else ``change``;
   a ``down``-only file is window; which blocks are read: :mod:`.rails`.
 
-A marker comment line ``herotasks: online`` or ``herotasks: window`` (``#`` in
-Python and Ruby, ``--`` in SQL) beats the reading; ``migrations.mode`` beats
-both except that a file marked window stays window under ``online``.
+A third verdict, ``after`` (contract, issue 16): a file that only removes
+what the new code no longer uses (DROP COLUMN/TABLE/INDEX/CONSTRAINT; Django
+``RemoveField``, ``DeleteModel``, ``RemoveIndex``, ``RemoveConstraint``; Rails
+``remove_column``, ``drop_table``, ``remove_index``, ``remove_reference``;
+Alembic ``op.drop_*``) runs once the new release is live and no dyno of the
+old one is left, with no window (GitLab's ``db/post_migrate``, Mastodon's
+post-deployment migrations). A file that both adds and removes is window (it
+can run only at one time). Rails files under ``db/post_migrate/`` are
+``after`` by convention unless their reading is window. Renames and type
+changes stay window (the old and the new code read different names).
+
+A marker comment line ``herotasks: online``, ``herotasks: after`` or
+``herotasks: window`` (``#`` in Python and Ruby, ``--`` in SQL) beats the
+reading; ``migrations.mode`` beats both except that a file marked window stays
+window under ``online`` or ``after``, and one marked after stays after under
+``online`` (running it early would break the old code).
 """
 
 from __future__ import annotations
@@ -92,11 +105,19 @@ import importlib
 from typing import Any, Iterable, Mapping
 
 from herotasks.core.classify import rails
-from herotasks.core.classify.common import IGNORED, ONLINE, WINDOW, Finding, Verdict, marker
+from herotasks.core.classify.common import (
+    AFTER,
+    IGNORED,
+    ONLINE,
+    WINDOW,
+    Finding,
+    Verdict,
+    marker,
+)
 from herotasks.core.config import MIGRATION_MODES, PRESETS
 
-__all__ = ["IGNORED", "ONLINE", "WINDOW", "Finding", "Verdict", "classify",
-           "classify_all", "needs_window"]
+__all__ = ["AFTER", "IGNORED", "ONLINE", "WINDOW", "Finding", "Verdict", "classify",
+           "classify_all", "contract", "needs_window"]
 
 
 def classify(preset: str, path: str, text: str | None, *,
@@ -128,14 +149,31 @@ def classify(preset: str, path: str, text: str | None, *,
     mark = marker(path, readable) if readable is not None else None
     if mark is not None:
         kind, reason = mark
-        if mode == "online" and kind == ONLINE:
-            return Verdict(path, ONLINE, "migrations.mode: online", "setting")
+        if mode in (ONLINE, AFTER) and kind == ONLINE:
+            return Verdict(path, mode, f"migrations.mode: {mode}", "setting")
         return Verdict(path, kind, reason, "marker")
-    if mode == "online":
-        return Verdict(path, ONLINE, "migrations.mode: online", "setting")
+    if mode in (ONLINE, AFTER):
+        return Verdict(path, mode, f"migrations.mode: {mode}", "setting")
     if text is None:
         return Verdict(path, WINDOW, "deleted in the diff")
-    reader = importlib.import_module(f"{__name__}.{record.reader}")
+    verdict = _read(record, reader_name=record.reader, path=path, text=text,
+                    emitted=emitted, unavailable=unavailable)
+    folder = next((d for d in record.after_dirs
+                   if f"/{d.strip('/')}/" in f"/{path}"), None)
+    if folder and verdict.kind == ONLINE:
+        # GitLab's and Mastodon's convention: post-deployment migrations run
+        # once the new code is live; a window reading stays window
+        return Verdict(path, AFTER, f"{folder}: after the release by "
+                       f"convention ({verdict.reason})", verdict.read,
+                       verdict.findings)
+    return verdict
+
+
+def _read(record: Any, *, reader_name: str, path: str, text: str,
+          emitted: Mapping[str, Any] | None, unavailable: str) -> Verdict:
+    """The file as its dialect's reader sees it (the framework's SQL when
+    there is some)."""
+    reader = importlib.import_module(f"{__name__}.{reader_name}")
     data = (emitted or {}).get(path)
     if isinstance(data, dict) and "error" not in data:
         kind, reason, found = reader.from_sql(path, text, data)
@@ -155,6 +193,11 @@ def classify_all(preset: str, files: Mapping[str, str | None], *,
     return tuple(classify(preset, path, text, mode=mode, emitted=emitted,
                           unavailable=unavailable)
                  for path, text in files.items())
+
+
+def contract(verdicts: Iterable[Verdict]) -> tuple[Verdict, ...]:
+    """The files that run after the release (``after``)."""
+    return tuple(v for v in verdicts if v.kind == AFTER)
 
 
 def needs_window(verdicts: Iterable[Verdict]) -> bool:

@@ -42,6 +42,10 @@ _ADDS = {"create_sequence", "create_table_comment"}
 _STABLE_DEFAULT = re.compile(r"\s*(now\(\)|current_timestamp|current_date|"
                              r"statement_timestamp\(\)|transaction_timestamp\(\))\s*",
                              re.IGNORECASE)
+#: removals the new code no longer needs: after the release (issue 16); the
+#: value is the position of the table argument
+_CONTRACT = {"drop_column": 0, "drop_table": 0, "drop_constraint": 1,
+             "drop_table_comment": 0}
 _CONSTRAINTS = {"create_foreign_key", "create_check_constraint",
                 "create_unique_constraint", "create_primary_key"}
 _ALTER_SAFE = {"nullable", "server_default", "comment", "existing_type",
@@ -149,6 +153,19 @@ class _Reader:
             column = args[0 if in_batch else 1] if len(args) > (0 if in_batch else 1) \
                 else _kw(call, "column")
             self.add_column(column, line)
+        elif name in _CONTRACT:
+            table = (batch[1] if in_batch and batch is not None
+                     else _str(args[_CONTRACT[name]]) if len(args) > _CONTRACT[name]
+                     else None)
+            column = (_str(args[-1 if in_batch else 1]) if name == "drop_column"
+                      and len(args) > (0 if in_batch else 1) else None)
+            found.after(what, line, "the old code may still use it: after the "
+                        "release (CONTRACT)",
+                        column=f"{table or '?'}.{column or '?'}"
+                        if name == "drop_column" else "")
+        elif name == "drop_index" and not _true(_kw(call, "postgresql_concurrently")):
+            found.after(what, line, "the old code may still use it: after the "
+                        "release (CONTRACT)")
         elif name in ("create_index", "drop_index"):
             if in_batch and batch is not None:
                 index_table: str | None = batch[1]

@@ -8,6 +8,14 @@ import re
 from dataclasses import dataclass, field
 
 ONLINE, WINDOW, IGNORED = "online", "window", "ignored"
+#: contract: removes only what the new code no longer uses; runs once the new
+#: release is live and no dyno of the old one is left (issue 16)
+AFTER = "after"
+#: what ``Verdict.column_drops`` marks a dropped column with when it may be
+#: NOT NULL without a default: the new code's INSERTs leave it out, so they
+#: fail between the release and the contract
+GAP_WHY = ("if it is NOT NULL without a database default, the new code's "
+           "INSERTs fail until it is dropped")
 
 
 @dataclass(frozen=True)
@@ -16,8 +24,11 @@ class Finding:
 
     line: int
     what: str  # "ALTER TABLE ADD COLUMN", "AddField(null=True)"
-    kind: str  # online | window
+    kind: str  # online | window | after
     why: str = ""
+    #: a column this statement drops ("table.column"; "?" when the table is
+    #: not known from the file): the gap between release and contract
+    drops_column: str = ""
 
     def text(self) -> str:
         return (f"{self.what} on line {self.line}"
@@ -29,7 +40,7 @@ class Verdict:
     """One file's verdict, as ``deploy.plan`` shows it."""
 
     path: str  # the file, as git names it
-    kind: str  # "online" | "window" | "ignored" (not a migration)
+    kind: str  # "online" | "window" | "after" | "ignored" (not a migration)
     reason: str  # short, human: "CreateModel, AddField(null=True)"
     #: how the file was read: "SQL, PostgreSQL's grammar (pglast)",
     #: "Django operations, read statically", "marker", ...
@@ -41,6 +52,14 @@ class Verdict:
     def decided_by(self) -> Finding | None:
         """The statement that made the file window (the first one), if any."""
         return next((f for f in self.findings if f.kind == WINDOW), None)
+
+    @property
+    def column_drops(self) -> tuple[str, ...]:
+        """The columns an ``after`` file drops ("table.column"), each of
+        which may hold the new code's INSERTs up until the contract runs."""
+        if self.kind != AFTER:
+            return ()
+        return tuple(f.drops_column for f in self.findings if f.drops_column)
 
 
 class Findings:
@@ -55,11 +74,17 @@ class Findings:
     def bad(self, what: str, line: int, why: str = "") -> None:
         self.items.append(Finding(line, what, WINDOW, why))
 
+    def after(self, what: str, line: int, why: str = "", *, column: str = "") -> None:
+        """A removal the new code no longer needs: contract, after the release.
+        :param column: "table.column" when it drops a column."""
+        self.items.append(Finding(line, what, AFTER, why, column))
+
     def extend(self, other: "Findings", *, offset: int = 0, prefix: str = "") -> None:
         """Another reader's findings (SQL inside RunSQL/execute), their lines
         moved to where the string starts in this file."""
         for f in other.items:
-            self.items.append(Finding(f.line + offset, prefix + f.what, f.kind, f.why))
+            self.items.append(Finding(f.line + offset, prefix + f.what, f.kind, f.why,
+                                      f.drops_column))
 
     @property
     def window(self) -> list[Finding]:
@@ -69,12 +94,28 @@ class Findings:
         bad = self.window
         if bad:
             return WINDOW, "; ".join(f.text() for f in bad)
+        drops = [f for f in self.items if f.kind == AFTER]
+        adds = [f for f in self.items if f.kind == ONLINE and not _REMOVES.search(f.what)]
+        if drops and adds:
+            # one file runs at one time: before the release (the drop would
+            # break the old code) or after it (the new code would miss the add)
+            why = ("adds and removes in one file (split it, the removal in a "
+                   f"later migration): {adds[0].text()}; {drops[0].text()}")
+            self.items.append(Finding(drops[0].line, "expand and contract", WINDOW, why))
+            return WINDOW, why
+        if drops:
+            return AFTER, "contract: " + "; ".join(f.text() for f in drops)
         names: list[str] = []
         for f in self.items:
             if f.what not in names:
                 names.append(f.what)
         return ONLINE, ", ".join(names) or empty
 
+
+#: online findings that only remove (a concurrent index drop) or do nothing
+#: (a no-op, state only): they may run after the release with the contract
+_REMOVES = re.compile(r"\bDROP\b|Remove|\bremove_|\bdrop_|noop|no statements|"
+                      r"no SQL|state only")
 
 _MARKER_RE = {
     "#": re.compile(r"^\s*#\s*herotasks:\s*(\S*)", re.IGNORECASE | re.MULTILINE),
@@ -95,9 +136,13 @@ def marker(path: str, text: str) -> tuple[str, str] | None:
     if not values:
         return None
     for value in values:
-        if value.lower() not in (ONLINE, WINDOW):
-            return WINDOW, (f"unknown marker 'herotasks: {value}' "
-                            "(use herotasks: online or herotasks: window)")
-    if any(value.lower() == WINDOW for value in values):
-        return WINDOW, "marker: herotasks: window"
+        if value.lower() not in (ONLINE, WINDOW, AFTER):
+            return WINDOW, (f"unknown marker 'herotasks: {value}' (use herotasks: "
+                            "online, herotasks: after or herotasks: window)")
+    kinds = {value.lower() for value in values}
+    if WINDOW in kinds or kinds == {ONLINE, AFTER}:
+        return WINDOW, "marker: herotasks: window" if WINDOW in kinds else (
+            "markers say both online and after: window")
+    if AFTER in kinds:
+        return AFTER, "marker: herotasks: after"
     return ONLINE, "marker: herotasks: online"

@@ -64,6 +64,11 @@ _WINDOW_WHY = {
     "change_column_default": "old code keeps writing its cached default",
     "execute": "unknown effect",
 }
+#: removals the new code no longer needs: after the release (issue 16; a
+#: concurrent remove_index stays online, it may run at any time)
+_CONTRACT_CALLS = {"remove_column", "remove_columns", "drop_table", "drop_join_table",
+                   "remove_reference", "remove_belongs_to", "remove_foreign_key",
+                   "remove_check_constraint", "remove_timestamps", "drop_view"}
 _COLUMN_TYPES = {
     "string", "text", "integer", "bigint", "float", "decimal", "numeric",
     "datetime", "timestamp", "timestamptz", "time", "date", "binary", "boolean",
@@ -364,6 +369,15 @@ class _Reader:
             self.call("add_timestamps", f"{table}, {args}", stmt)
         elif method == "check_constraint":
             self.call("add_check_constraint", f"{table}, {args}", stmt)
+        elif method == "remove":
+            for column in _positional(args) or ["?"]:
+                self.call("remove_column", f"{table}, {column}", stmt)
+        elif method in ("remove_references", "remove_belongs_to"):
+            self.call("remove_reference", f"{table}, {args}", stmt)
+        elif method == "remove_index":
+            self.call("remove_index", f"{table}, {args}", stmt)
+        elif method == "remove_timestamps":
+            self.call("remove_timestamps", f"{table}", stmt)
         else:
             self.found.bad(f"change_table {var}.{method}", stmt.line,
                            "changes or removes what the old code uses")
@@ -377,6 +391,10 @@ class _Reader:
                 found.ok(name, line)
         elif name == "add_column":
             self.add_column(args, line)
+        elif name in _CONTRACT_CALLS:
+            self.contract(name, args, line)
+        elif name == "remove_index" and not _concurrent(_opt(args, "algorithm")):
+            self.contract(name, args, line)
         elif name in ("add_index", "remove_index"):
             if not _concurrent(_opt(args, "algorithm")):
                 found.bad(name, line, "without algorithm: :concurrently it locks the table")
@@ -410,6 +428,25 @@ class _Reader:
             label = re.split(r"[\s(]", name, maxsplit=1)[0][:40]
             found.bad(label, line, _WINDOW_WHY.get(
                 name, "" if re.fullmatch(r"[a-z_]+[!?]?", label) else "unknown effect"))
+
+    def contract(self, name: str, args: str, line: int) -> None:
+        """A removal the new code no longer needs: after the release."""
+        why = "the old code may still use it: after the release (CONTRACT)"
+        positional = [p.lstrip(":").strip("'\"") for p in _positional(args)]
+        table = positional[0] if positional else "?"
+        if name in ("remove_column", "remove_columns"):
+            for column in positional[1:] or ["?"]:
+                if name == "remove_column" and column != positional[1]:
+                    break  # remove_column :t, :c, :type: the type is no column
+                self.found.after(name, line, why, column=f"{table}.{column}")
+        elif name in ("remove_reference", "remove_belongs_to"):
+            ref = positional[1] if len(positional) > 1 else "?"
+            self.found.after(name, line, why, column=f"{table}.{ref}_id")
+        elif name == "remove_timestamps":
+            for column in ("created_at", "updated_at"):
+                self.found.after(name, line, why, column=f"{table}.{column}")
+        else:
+            self.found.after(name, line, why)
 
     def execute(self, args: str, stmt: _Stmt) -> None:
         """SQL given as one string literal or a heredoc: read with the SQL

@@ -29,6 +29,14 @@ into online or window are herotasks' own; each says where it comes from:
   that objects created in the same migration (an index or constraint on a new
   table) take no lock anyone waits on: the table is empty and nobody uses it.
 
+- **CONTRACT** (issue 16; GitLab's post-deployment migrations, Mastodon's
+  ``db/post_migrate``, strong_migrations' "Removing a column": the code stops
+  using it first, then it is dropped): ``DROP TABLE``/``INDEX``/``VIEW``/
+  ``SEQUENCE``/``FUNCTION``/``TYPE``/``TRIGGER`` and ``ALTER TABLE DROP
+  COLUMN``/``DROP CONSTRAINT`` remove what the new code no longer uses:
+  ``after``, run once the old release is gone. A plain ``DROP INDEX`` takes
+  ACCESS EXCLUSIVE only for the catalog change (no scan).
+
 - **PG-PROTO**: PostgreSQL docs, "Multiple Statements in a Simple Query":
   statements sent in one string run as one transaction unless it holds
   transaction commands; so a constraint added NOT VALID and validated in the
@@ -68,7 +76,10 @@ _ADDS = {  # CREATE statements that add an object the old code does not use
     ast.CreateExtensionStmt: "CREATE EXTENSION", ast.CreateSchemaStmt: "CREATE SCHEMA",
     ast.CreateDomainStmt: "CREATE DOMAIN", ast.CommentStmt: "COMMENT",
 }
-_NEUTRAL = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt)
+# SET CONSTRAINTS only moves deferred checks of this transaction (Django
+# emits it before dropping a ForeignKey)
+_NEUTRAL = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt,
+            ast.ConstraintsSetStmt)
 _COLUMN_SAFE = {  # ALTER TABLE forms that neither scan nor break the old code
     _AT.AT_ColumnDefault: ("SET DEFAULT", "changes only later INSERTs (PG-ALTER)"),
     _AT.AT_DropNotNull: ("DROP NOT NULL", "catalog only (PG-ALTER)"),
@@ -81,8 +92,12 @@ _COLUMN_BAD = {
     _AT.AT_AlterColumnType: ("ALTER COLUMN TYPE",
                              "may rewrite the table under ACCESS EXCLUSIVE; "
                              "the old code reads the old type (PG-ALTER, SM)"),
-    _AT.AT_DropColumn: ("DROP COLUMN", "the old code still reads it (SM)"),
 }
+#: DROP statements that only remove: after the release (CONTRACT)
+_DROPS_AFTER = {_OBJ.OBJECT_TABLE, _OBJ.OBJECT_INDEX, _OBJ.OBJECT_VIEW,
+                _OBJ.OBJECT_MATVIEW, _OBJ.OBJECT_SEQUENCE, _OBJ.OBJECT_FUNCTION,
+                _OBJ.OBJECT_PROCEDURE, _OBJ.OBJECT_TYPE, _OBJ.OBJECT_TRIGGER}
+_CONTRACT_WHY = "the old code may still use it: after the release (CONTRACT)"
 
 
 class Session:
@@ -227,6 +242,8 @@ def _statement(stmt: Any, line: int, label: str, state: Session,
                           "cannot run inside a transaction (PG-INDEX)")
             else:
                 found.ok("DROP INDEX CONCURRENTLY", line)
+        elif stmt.removeType in _DROPS_AFTER:
+            found.after(label, line, _CONTRACT_WHY)
         else:
             found.bad(label, line, "the old code may still use it")
     elif kind in _ADDS:
@@ -307,6 +324,11 @@ def _alter_table(stmt: Any, line: int, state: Session, found: Findings) -> None:
             found.bad("ALTER TABLE ALTER COLUMN DROP DEFAULT", line,
                       "a NOT NULL column without a default breaks the old code's "
                       "INSERTs")
+        elif sub == _AT.AT_DropColumn:
+            found.after("ALTER TABLE DROP COLUMN", line, _CONTRACT_WHY,
+                        column=f"{table}.{cmd.name}")
+        elif sub == _AT.AT_DropConstraint:
+            found.after("ALTER TABLE DROP CONSTRAINT", line, _CONTRACT_WHY)
         elif sub in _COLUMN_SAFE:
             found.ok(f"ALTER TABLE ALTER COLUMN {_COLUMN_SAFE[sub][0]}", line)
         elif sub in _COLUMN_BAD:

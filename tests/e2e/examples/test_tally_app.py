@@ -53,7 +53,7 @@ def probe(tree, env) -> dict:
 
 
 # v3 keeps v2's models and migrations (test_tally_repo checks it touches neither).
-@pytest.mark.parametrize("tag", ["v1", "v2", "v4"])
+@pytest.mark.parametrize("tag", ["v1", "v2", "v4", "v6"])
 def test_models_match_migrations(tally_tree, django_env, tag):
     ok(manage(tally_tree(tag), django_env, "makemigrations", "--check", "--dry-run"))
 
@@ -122,6 +122,21 @@ def test_v3_keeps_working_on_the_v4_schema(tally_tree, django_env):
     page = probe(v4, django_env)
     assert page["index"] == 200 and page["up"] == "tally v4"
     assert "1 done, 0 failed" in ok(manage(v4, django_env, "worker", "--once"))
+
+
+def test_v6_works_on_the_v4_schema_then_the_contract_drops_the_columns(
+        tally_tree, django_env):
+    """What makes migration 0004 a contract with no window: between the
+    release and the drop, v6 code (which no longer names referrer) runs on
+    the v4 schema, web and worker; the drop then changes nothing it uses."""
+    ok(manage(tally_tree("v4"), django_env, "migrate", "-v0"))
+    v6 = tally_tree("v6")
+    page = probe(v6, django_env)  # INSERT without the nullable referrer
+    assert page["index"] == 200 and page["up"] == "tally v6"
+    assert "1 done, 0 failed" in ok(manage(v6, django_env, "worker", "--once"))
+    ok(manage(v6, django_env, "migrate", "-v0"))  # the contract
+    assert probe(v6, django_env)["index"] == 200
+    assert "1 done, 0 failed" in ok(manage(v6, django_env, "worker", "--once"))
 
 
 def test_v5_answers_500_everywhere(tally_tree, django_env):

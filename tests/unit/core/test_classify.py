@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from herotasks.core.classify import Verdict, classify, classify_all, needs_window
+from herotasks.core.classify import Verdict, classify, classify_all, contract, needs_window
 from tests.support.migrations import NO_TX, change, rails
 
 
@@ -120,7 +120,7 @@ DJANGO = [
      "window", "plain CREATE INDEX locks writes"),
     ("remove-index-plain",
      django("migrations.RemoveIndex(model_name='vote', name='i')"),
-     "window", "RemoveIndex"),
+     "after", "RemoveIndex"),
     ("create-extension",
      django("CreateExtension('pg_trgm')",
             header="from django.contrib.postgres.operations import CreateExtension"),
@@ -136,7 +136,7 @@ DJANGO = [
      "online", "AlterModelOptions, AlterModelManagers"),
     ("remove-field",
      django("migrations.RemoveField(model_name='counter', name='label')"),
-     "window", "RemoveField on line 13"),
+     "after", "RemoveField on line 13"),
     ("rename-field",
      django("migrations.RenameField(model_name='counter', old_name='label', "
             "new_name='title')"),
@@ -146,7 +146,7 @@ DJANGO = [
             "field=models.CharField(max_length=400))"),
      "window", "AlterField"),
     ("delete-model", django("migrations.DeleteModel(name='Vote')"),
-     "window", "DeleteModel"),
+     "after", "DeleteModel"),
     ("rename-model",
      django("migrations.RenameModel(old_name='Vote', new_name='Ballot')"),
      "window", "RenameModel"),
@@ -184,7 +184,7 @@ DJANGO = [
             state_operations=[
                 migrations.RemoveField(model_name='counter', name='label')],
         )"""),
-     "window", "RunSQL"),
+     "after", "RunSQL"),
     ("separate-database-ops-online",
      django("""
         migrations.SeparateDatabaseAndState(
@@ -270,7 +270,7 @@ RAILS = [
            before=NO_TX),
      "online", "remove_index(concurrently)"),
     ("remove-index-plain", rails(change("remove_index :counters, :label")),
-     "window", "remove_index"),
+     "after", "remove_index"),
     ("add-reference-default-index", rails(change("add_reference :votes, :counter")),
      "window", "builds its index under lock"),
     ("add-reference-index-false",
@@ -298,10 +298,10 @@ RAILS = [
     ("validate-foreign-key", rails(change("validate_foreign_key :votes, :counters")),
      "online", "validate_foreign_key"),
     ("remove-column", rails(change("remove_column :counters, :label, :string")),
-     "window", "remove_column on line 3"),
+     "after", "remove_column on line 3"),
     ("remove-column-safety-assured",
      rails(change("safety_assured { remove_column :counters, :label }")),
-     "window", "remove_column"),
+     "after", "remove_column"),
     ("rename-column", rails(change("rename_column :counters, :label, :title")),
      "window", "rename_column"),
     ("change-column", rails("def up\n  change_column :counters, :n, :bigint\nend\n"
@@ -312,7 +312,7 @@ RAILS = [
     ("change-column-default",
      rails(change("change_column_default :counters, :n, from: nil, to: 0")),
      "window", "cached default"),
-    ("drop-table", rails(change("drop_table :votes")), "window", "drop_table"),
+    ("drop-table", rails(change("drop_table :votes")), "after", "drop_table"),
     ("rename-table", rails(change("rename_table :votes, :ballots")),
      "window", "rename_table"),
     ("execute-heredoc", rails("""
@@ -336,7 +336,7 @@ RAILS = [
      "online", "add_column"),
     ("control-flow", rails(change("if column_exists?(:counters, :note)",
                                   "  remove_column :counters, :note", "end")),
-     "window", "remove_column on line 4"),
+     "after", "remove_column on line 4"),
     ("down-only", rails("def down\n  add_column :counters, :n, :integer\nend"),
      "window", "no change or up method"),
     ("up-wins-over-down", rails("def up\n  add_column :counters, :note, :text\nend\n"
@@ -419,9 +419,9 @@ SQL = [
      "CREATE SEQUENCE s;\nCREATE TYPE mood AS ENUM ('ok', 'sad');\n"
      "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
      "online", "CREATE SEQUENCE, CREATE TYPE, CREATE EXTENSION"),
-    ("drop-table", "DROP TABLE votes;", "window", "DROP TABLE on line 1"),
+    ("drop-table", "DROP TABLE votes;", "after", "DROP TABLE on line 1"),
     ("drop-column", "ALTER TABLE counters DROP COLUMN label;",
-     "window", "ALTER TABLE DROP COLUMN"),
+     "after", "ALTER TABLE DROP COLUMN"),
     ("rename-column", "ALTER TABLE counters RENAME COLUMN label TO title;",
      "window", "ALTER TABLE RENAME COLUMN"),
     ("alter-type", "ALTER TABLE counters ALTER COLUMN n TYPE bigint;",
@@ -493,13 +493,13 @@ NULLABLE = django(add_field("models.TextField(null=True)"))
     ("custom", "db/m/1.sql", "-- herotasks: online\nDROP TABLE t;", "online", "marker"),
     # the comment style is the file's own: `#` is no SQL comment, `--` no Python one
     ("custom", "db/m/1.sql", "DROP TABLE t;\n# herotasks: online\n", "window",
-     "DROP TABLE"),
+     "does not parse"),
     ("django", "a/migrations/0005_x.py", "-- herotasks: online\n" + REMOVE,
      "window", "does not parse"),
     # a marker must be a comment, not part of a line of code
     ("rails", "db/migrate/1_x.rb",
      rails(change("remove_column :counters, :label # herotasks: online")),
-     "window", "remove_column"),
+     "after", "remove_column"),
 ])
 def test_marker(preset, path, text, kind, reason):
     verdict = classify(preset, path, text)
@@ -515,7 +515,7 @@ def test_marker(preset, path, text, kind, reason):
      "window", "marker: herotasks: window"),
     ("online", None, "online", "migrations.mode: online"),
     ("online", "# herotasks: later\n" + NULLABLE, "window", "unknown marker"),
-    ("auto", REMOVE, "window", "RemoveField"),
+    ("auto", REMOVE, "after", "RemoveField"),
 ])
 def test_mode(mode, text, kind, reason):
     verdict = classify("django", "a/migrations/0005_x.py", text, mode=mode)
@@ -562,8 +562,10 @@ def test_classify_all_and_needs_window():
     }
     verdicts = classify_all("django", files)
     assert [v.path for v in verdicts] == list(files)
-    assert [v.kind for v in verdicts] == ["ignored", "online", "window"]
-    assert needs_window(verdicts)
+    assert [v.kind for v in verdicts] == ["ignored", "online", "after"]
+    assert not needs_window(verdicts)
+    assert contract(verdicts) == verdicts[2:]
+    assert needs_window(classify_all("django", files, mode="window"))
     assert not needs_window(verdicts[:2])
     assert not needs_window(())
     assert [v.kind for v in classify_all("django", files, mode="window")] == \

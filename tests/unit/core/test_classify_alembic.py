@@ -140,7 +140,7 @@ CASES = [
      revision("op.alter_column('counter', 'label', new_column_name='title')"),
      "window", "new_column_name"),
     ("drop-column", revision("op.drop_column('counter', 'label')"),
-     "window", "op.drop_column"),
+     "after", "op.drop_column"),
     ("execute-literal",
      revision("op.execute(\"ALTER TYPE mood ADD VALUE 'meh'\")"),
      "online", "op.execute: ALTER TYPE ADD VALUE"),

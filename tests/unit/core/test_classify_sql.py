@@ -79,7 +79,7 @@ CASES = [
     ("primary-key", "ALTER TABLE t ADD PRIMARY KEY (id);",
      "window", "ADD CONSTRAINT PRIMARY"),
     ("drop-constraint", "ALTER TABLE t DROP CONSTRAINT n_pos;",
-     "window", "ALTER TABLE DropConstraint"),
+     "after", "ALTER TABLE DROP CONSTRAINT"),
     # -- ALTER COLUMN forms: PG-ALTER ----------------------------------------
     ("drop-not-null", "ALTER TABLE t ALTER COLUMN n DROP NOT NULL;",
      "online", "DROP NOT NULL"),
@@ -98,7 +98,7 @@ CASES = [
     ("type-change", 'ALTER TABLE "t" ALTER COLUMN "n" TYPE bigint USING "n"::bigint;',
      "window", "ALTER COLUMN TYPE"),
     ("drop-column", "ALTER TABLE t DROP COLUMN IF EXISTS n;",
-     "window", "DROP COLUMN"),
+     "after", "DROP COLUMN"),
     ("several-actions-one-bad",
      "ALTER TABLE t ALTER COLUMN a DROP NOT NULL, ALTER COLUMN b SET NOT NULL;",
      "window", "SET NOT NULL"),
@@ -113,7 +113,7 @@ CASES = [
      "window", "cannot run inside a transaction"),
     ("drop-index-concurrently", "DROP INDEX CONCURRENTLY IF EXISTS i;",
      "online", "DROP INDEX CONCURRENTLY"),
-    ("drop-index-plain", "DROP INDEX i;", "window", "DROP INDEX"),
+    ("drop-index-plain", "DROP INDEX i;", "after", "DROP INDEX"),
     # -- objects created in the same migration: DZ --------------------------
     ("index-on-new-table",
      "CREATE TABLE v (id bigint PRIMARY KEY, n int);\nCREATE INDEX v_n ON v (n);",

@@ -81,7 +81,7 @@ class TestMigrationsMode:
     def test_auto_by_default(self):
         assert Settings.resolve(cfg(), stage="production").migrations_mode == "auto"
 
-    @pytest.mark.parametrize("mode", ["window", "online"])
+    @pytest.mark.parametrize("mode", ["window", "online", "after"])
     def test_config_sets_it_and_the_preset_keeps_the_rest(self, mode):
         s = Settings.resolve(cfg(migrations={"mode": mode}), stage="production")
         assert s.migrations_mode == mode
@@ -91,7 +91,7 @@ class TestMigrationsMode:
         with pytest.raises(ConfigError) as err:
             Settings.resolve(cfg(migrations={"mode": "Online"}), stage="production")
         assert str(err.value) == ("herotasks.migrations.mode is 'Online' — "
-                                  "use one of: auto, online, window")
+                                  "use one of: after, auto, online, window")
 
     def test_env_style_override_reaches_a_declared_key(self):
         config = Config(defaults=DEFAULTS, overrides={

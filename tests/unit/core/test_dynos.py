@@ -123,3 +123,33 @@ def test_wait_up_polls_fewer_times_the_longer_the_boot(boot, most, monkeypatch):
     assert api.now >= boot and api.polls <= most
     # seen up at most about half the time waited after it was (+ the first 2 s)
     assert api.now - boot <= boot / 2 + 2
+
+
+class SwitchingApp:
+    """After a preboot switch: the old release's dynos exit a few polls later;
+    one-off dynos (a migration's) never count."""
+
+    def __init__(self, gone_after: int):
+        self.polls = 0
+        self.gone_after = gone_after
+
+    def dynos(self, app):
+        self.polls += 1
+        new = [{"type": "web", "name": "web.1", "release": {"version": 6}},
+               {"type": "run", "name": "run.1", "release": {"version": 5}}]
+        old = [{"type": "worker", "name": "worker.1", "release": {"version": 5}}]
+        return new + (old if self.polls <= self.gone_after else [])
+
+
+def test_wait_old_gone_waits_until_no_dyno_of_an_older_release_is_left():
+    app = SwitchingApp(gone_after=3)
+    dynos.wait_old_gone(app, "tally", 6, timeout=30, sleep=lambda _: None,
+                        pauses=[0.0] * 10)
+    assert app.polls == 4
+
+
+def test_wait_old_gone_names_the_dynos_left_at_the_deadline():
+    with pytest.raises(HerotasksError, match=r"worker\.1 \(v5\)") as err:
+        dynos.wait_old_gone(SwitchingApp(gone_after=10 ** 6), "tally", 6, timeout=0,
+                            sleep=lambda _: None, pauses=[0.0] * 3)
+    assert "contract migrations did not run" in err.value.hint

@@ -276,3 +276,27 @@ def test_the_kept_code_lacks_the_migration_when_it_never_ran(tmp_path):
     assert missing_migration(journal(tmp_path / "1", "slug.promote")) is not None
     assert missing_migration(journal(tmp_path / "2", "db.migrate")) is None
     assert missing_migration(journal(tmp_path / "3", "maintenance.on")) is None
+
+
+def test_killed_between_the_release_and_the_contract_finishes_the_contract(tmp_path):
+    """Issue 16: the new release is live and the old one gone; the contract
+    (db.postmigrate) is what is left, and recovery runs it, never a rollback."""
+    plan = ["check", "lock.acquire", "scratch.create", "slug.build", "slug.promote",
+            "dynos.wait", "health.check", "db.postmigrate", "scratch.destroy",
+            "lock.release"]
+    for upto, status in (("health.check", "done"), ("db.postmigrate", "started")):
+        j = jn.start(tmp_path / upto, "app", stage="production", strategy="herotasks")
+        j.remember(plan=[{"name": n, "in_window": False} for n in plan],
+                   previous_release="r1", slug_id="s2")
+        undo = {"lock.acquire": {"action": "lock.release"},
+                "scratch.create": {"action": "scratch.destroy"},
+                "slug.promote": {"action": "rollback", "release": "r1"}}
+        for name in plan[1:plan.index(upto) + 1]:
+            j.begin(name, undo.get(name))
+            if name != upto or status == "done":
+                j.done(name)
+        if upto == "db.postmigrate":  # the engine closes the promotion once live
+            j.close("slug.promote")
+        decided = decide(j, NEW, NEW)
+        assert decided.mode == "finish", upto
+        assert decided.steps == ("db.postmigrate", "scratch.destroy", "lock.release")

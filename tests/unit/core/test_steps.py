@@ -32,11 +32,12 @@ def settings(**tree) -> Settings:
 def states():
     """Every combination of the facts the planner branches on."""
     online = (Verdict("db/migrate/002_add.rb", "online", "create_table"),)
-    window = (Verdict("db/migrate/002_drop.rb", "window", "remove_column"),)
+    window = (Verdict("db/migrate/002_drop.rb", "window", "rename_column"),)
+    contract = (Verdict("db/migrate/002_drop.rb", "after", "drop_table"),)
     for pending, preboot, allowed, maint, workers, phase, rebuild, verdicts in (
             itertools.product((True, False), (True, False), (True, False),
                               (True, False), (True, False), (True, False),
-                              (True, False, None), ((), online, window))):
+                              (True, False, None), ((), online, window, contract))):
         formation = (Process("web", 1, "standard-1x"),) + (
             (Process("worker", 2, "standard-1x"),) if workers else ())
         yield State(app="tally-prod", stage="production", new_commit="b" * 40,

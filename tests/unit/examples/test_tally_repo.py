@@ -16,9 +16,9 @@ def changed(repo, old: str, new: str) -> list[str]:
     return git(repo, "diff", "--name-only", old, new).splitlines()
 
 
-def test_five_commits_tagged_in_order(tally_repo):
+def test_six_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
-    order = ("v5", "v4", "v3", "v2", "v1")
+    order = ("v6", "v5", "v4", "v3", "v2", "v1")
     assert len(log) == len(order)
     tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in order]
     assert [line.split()[0] for line in log] == tags
@@ -36,6 +36,31 @@ def test_v4_is_online_and_v2_needs_the_window(tally_repo):
     v4 = verdict("v4", "counter/migrations/0003_referrer.py")
     assert v4.kind == "online" and "marker" in v4.reason
     assert changed(tally_repo, "v4", "v5") == ["counter/views.py", "tally/version.py"]
+
+
+def test_v6_is_a_contract_the_plan_runs_with_no_window(tally_repo):
+    """v6 drops the referrer columns v4 added nullable: after, and the gap
+    is proven safe from v4's migrations (the schema herotasks finds deployed
+    once v5 is rolled back)."""
+    from herotasks.core.classify import classify
+    from herotasks.core.classify.gap import resolve
+
+    path = "counter/migrations/0004_drop_referrer.py"
+    assert changed(tally_repo, "v4", "v6") == [
+        path, "counter/models.py", "tally/version.py"]
+    verdict = classify("django", path, git(tally_repo, "show", f"v6:{path}"))
+    assert verdict.kind == "after"
+    assert verdict.column_drops == ("job.referrer", "visit.referrer")
+
+    def at_v4(name):
+        done = subprocess.run(["git", "show", f"v4:{name}"], cwd=tally_repo,
+                              capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else None
+
+    proven, = resolve("django", [verdict], at_v4)
+    assert proven.column_drops == ()
+    assert "referrer" not in git(tally_repo, "show", "v6:counter/models.py").split(
+        '"""', 2)[2]
 
 
 def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):

@@ -208,6 +208,19 @@ class TestRollbackAndStatus:
         assert "migrations lie between v1 and v2" in captured.err
         assert heroku.current_release(APP)["description"] == "Rollback to v1"
 
+    def test_rollback_past_a_contract_migration_is_refused(self, tmp_path, repo,
+                                                           heroku, world, capsys):
+        """Issue 16: v1's code uses what the contract in v2 drops."""
+        repo.commit({"db/migrate/002_drop_votes.rb": (
+            "class DropVotes < ActiveRecord::Migration[7.1]\n"
+            "  def change\n    drop_table :votes\n  end\nend\n")})
+        production(ctx(tmp_path))
+        capsys.readouterr()
+        with pytest.raises(Exit, match="refusing to roll back to v1: its code uses "
+                           "what db/migrate/002_drop_votes.rb"):
+            deploy.rollback(ctx(tmp_path), stage="production")
+        assert heroku.current_release(APP)["version"] == 2
+
     def test_rollback_without_migrations_is_quiet(self, tmp_path, repo, heroku,
                                                   world, capsys):
         repo.commit({"README": "x"})
