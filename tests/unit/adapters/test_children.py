@@ -64,7 +64,7 @@ def test_a_kill_9_takes_the_command_and_its_children_down(tmp_path):
         wait_until(lambda: len(read_pids(pids)) == 2, 30, 0.05, "the command")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        wait_until(lambda: not any(running(p) for p in read_pids(pids)), 30, 0.05,
+        wait_until(lambda: not any(running(p) for p in read_pids(pids)), 90, 0.05,
                    "the command and its background child to die")
     finally:
         for pid in read_pids(pids):
@@ -84,7 +84,7 @@ def test_ctrl_c_still_reaches_the_command(tmp_path):
         # forwarded to the command's group, or (Ctrl-C before invoke waits for
         # it) herotasks stops and the watchdog takes the group down: gone
         # either way
-        wait_until(lambda: not running(read_pids(started)[0]), 30, 0.05,
+        wait_until(lambda: not running(read_pids(started)[0]), 90, 0.05,
                    "the command to stop")
     finally:  # a failed test leaves nothing running
         for pid in [proc.pid, *read_pids(started)]:
