@@ -36,18 +36,30 @@ def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
     :param env: extra environment of the dyno (over the app's config).
     :raises CommandError: the command exited non-zero.
     """
-    dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
-                           type="run", time_to_live=int(timeout),
-                           env={**(env or {}), "TERM": "dumb"})
-    if not dyno or not dyno.get("attach_url"):
-        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
-    code = rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,
-                             timeout=timeout)
+    code, dyno = run_attached(api, app, command, cabundle=cabundle,
+                              timeout=timeout, out=out, env=env)
     if code != 0:
         raise CommandError(
             f"`{command}` exited {code} on {app} ({dyno.get('name', 'one-off dyno')})",
             "see its output above",
         )
+
+
+def run_attached(api: Any, app: str, command: str, *, cabundle: str | None,
+                 timeout: float, out: Callable[[str], Any] = print,
+                 env: dict[str, str] | None = None) -> tuple[int, dict]:
+    """Run ``command`` in a one-off dyno of ``app``, attached; its exit code
+    and the dyno. ``env`` is sent with the dyno only (never set as config).
+
+    :raises HerotasksError: Heroku started no attachable dyno.
+    """
+    dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
+                           type="run", time_to_live=int(timeout),
+                           env={**(env or {}), "TERM": "dumb"})
+    if not dyno or not dyno.get("attach_url"):
+        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
+    return rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,
+                             timeout=timeout), dyno
 
 
 def restart(api: Any, app: str) -> tuple[str, ...]:

@@ -89,3 +89,104 @@ def _http(url: str, health: Health, *, cabundle: str | None,
                 f"for {health.timeout:g}s",
                 "fix the app or herotasks.health.path/status")
         sleep(HTTP_POLL)
+
+
+# -- the check before the release (health.precheck) ---------------------------------
+
+#: The line prefix the precheck's script speaks with (what it found).
+SAID = "precheck: "
+
+# Run as ``bash -c`` in a one-off dyno of the new slug. The web command runs
+# in the background in its own process group (set -m), its output kept in a
+# file and shown only when the check fails; the script asks it on the dyno's
+# own $PORT over loopback (nothing outside the dyno is involved), as the
+# router would: Host and X-Forwarded-* headers (Dev Center, HTTP Routing).
+# bash's /dev/tcp tells when the port is bound; curl asks (both are in
+# Heroku's stack images). Times are in milliseconds since the script began.
+_SCRIPT = r'''set -m
+t0=$(date +%s%N)
+ms() { echo $(( ($(date +%s%N) - t0) / 1000000 )); }
+say() { echo "precheck: $*"; }
+log=$(mktemp)
+bash -c "$HT_WEB" </dev/null >"$log" 2>&1 &
+web=$!
+set +m  # its own process group stays; no job notices in the output
+gone() { ! kill -0 "$web" 2>/dev/null; }
+fail() {
+  say "FAILED: $* ($(ms) ms)"
+  if [ -s "$log" ]; then
+    say "the web process's last lines:"; tail -n 20 "$log" | sed 's/^/  web| /'
+  fi
+  kill -KILL -- "-$web" 2>/dev/null; exit 1
+}
+until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+  if gone; then
+    wait "$web"; fail "the web process exited with status $? before binding \$PORT"
+  fi
+  [ "$(ms)" -ge $(( HT_BOOT * 1000 )) ] &&
+    fail "the web process did not bind \$PORT within ${HT_BOOT}s"
+  sleep 0.1
+done
+say "bound \$PORT in $(ms) ms"
+if [ -n "$HT_PATH" ]; then
+  command -v curl >/dev/null || fail "no curl in the dyno to ask $HT_PATH with"
+  deadline=$(( $(ms) + HT_TIMEOUT * 1000 ))
+  while :; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+      -H "Host: $HT_HOST" -H "X-Forwarded-Proto: https" -H "X-Forwarded-Port: 443" \
+      -H "X-Forwarded-For: 127.0.0.1" -H "X-Request-Id: herotasks-precheck" \
+      "http://127.0.0.1:$PORT$HT_PATH")
+    if [ -n "$HT_STATUS" ]; then [ "$code" = "$HT_STATUS" ] && break
+    else [ "$code" != 000 ] && [ "$code" -lt 500 ] && break; fi
+    if gone; then
+      wait "$web"; fail "the web process exited with status $? (GET $HT_PATH: $code)"
+    fi
+    [ "$(ms)" -ge "$deadline" ] &&
+      fail "GET $HT_PATH answered $code, not ${HT_STATUS:-below 500}, for ${HT_TIMEOUT}s"
+    sleep 0.5
+  done
+  say "GET $HT_PATH answered $code in $(ms) ms"
+fi
+if [ -n "$HT_SMOKE" ]; then
+  bash -c "$HT_SMOKE" </dev/null 2>&1 | sed 's/^/  smoke| /'
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || fail "health.smoke \`$HT_SMOKE\` exited $rc"
+  say "health.smoke passed"
+fi
+gone && { wait "$web"; fail "the web process exited with status $?"; }
+kill -TERM -- "-$web" 2>/dev/null
+say "ok in $(ms) ms"
+'''
+
+
+def precheck_asks(*, pending: bool, premigrated: bool) -> bool:
+    """Whether the precheck judges the app's answers, or only its boot.
+
+    The new code is asked only on the schema it was written for: nothing
+    pending, or the online migrations already run (``db.premigrate``). A
+    window-class migration (or one the release phase runs) comes after the
+    check: on the old schema a page of the new code may fail for no fault
+    of the release, so then the check only boots the web process (it binds
+    ``$PORT`` and does not die), and the watch after the release judges the
+    rest.
+    """
+    return not pending or premigrated
+
+
+def precheck_command(web: str, health: Health, *, boot: float, host: str,
+                     asks: bool) -> str:
+    """The one-off dyno's command: boot ``web`` and ask it on ``$PORT``."""
+    import shlex
+
+    env = {"HT_WEB": web, "HT_BOOT": str(int(max(boot, 1))),
+           "HT_TIMEOUT": str(int(max(health.timeout, 1))), "HT_HOST": host,
+           "HT_PATH": (health.path or "/") if asks else "",
+           "HT_STATUS": str(health.status) if asks and health.path else "",
+           "HT_SMOKE": (health.smoke or "") if asks else ""}
+    assign = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return f"{assign} bash -c {shlex.quote(_SCRIPT)}"
+
+
+def precheck_found(output: str) -> list[str]:
+    """What the precheck's script said (its own lines, prefix removed)."""
+    return [line[len(SAID):] for line in output.splitlines() if line.startswith(SAID)]

@@ -93,6 +93,10 @@ class Report:
     #: With preboot: when Heroku moves traffic to the new web dynos (epoch
     #: seconds; the new release is "up" well before, unroutable).
     preboot_switch_at: float | None = None
+    #: The check before the release (``health.precheck``): ``ok``, ``asked``
+    #: (its answers judged, not only its boot), ``found`` (what it said),
+    #: ``started_at``/``finished_at``; None when it did not run.
+    precheck: dict[str, Any] | None = None
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -154,6 +158,9 @@ class Report:
             "warnings": list(self.warnings),
             "requests": self.requests,
             "traffic": self.traffic(),
+            "precheck": (None if self.precheck is None else {
+                **self.precheck, "duration": self.precheck["finished_at"]
+                - self.precheck["started_at"]}),
         }
 
     def traffic(self) -> dict[str, Any] | None:
@@ -196,6 +203,12 @@ class Report:
             else:
                 lines.append(f"  {label} window: "
                              f"{window.finished_at - window.started_at:.2f}s")
+        if self.precheck is not None:
+            p = self.precheck
+            what = "answers" if p["asked"] else "boot only"
+            last = (p["found"] or ["no word from its dyno"])[-1]
+            lines.append(f"  precheck: {'ok' if p['ok'] else 'FAILED'} ({what}, "
+                         f"{p['finished_at'] - p['started_at']:.2f}s): {last}")
         if self.release_id:
             lines.append(f"  release: v{self.release_version} ({self.release_id})")
         traffic = self.traffic()

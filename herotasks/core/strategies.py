@@ -38,6 +38,9 @@ class Strategy:
         code serves (herotasks.core.classify), with no window.
     :param checks_health: check the new release after it went live
         (``herotasks.health``) and roll back when that is safe.
+    :param prechecks: boot the built slug's web process in a one-off dyno on
+        the scratch app and ask it before releasing (``health.precheck``);
+        needs ``scratch_build`` (a git push builds and releases in one go).
     """
 
     name: str
@@ -51,6 +54,7 @@ class Strategy:
     waits_for_dynos: bool
     checks_health: bool = False
     migrates_online: bool = False
+    prechecks: bool = False
 
     @property
     def promote_step(self) -> str:
@@ -63,7 +67,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
              precompiles=True, scratch_build=True, always_window=False,
              stops_workers=True, preboot_off_in_window=True,
              preboot_without_window=True, waits_for_dynos=True,
-             checks_health=True, migrates_online=True),
+             checks_health=True, migrates_online=True, prechecks=True),
     Strategy("conditional", "git push to the app, a window only for migrations",
              precompiles=False, scratch_build=False, always_window=False,
              stops_workers=True, preboot_off_in_window=True,
