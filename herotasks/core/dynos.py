@@ -81,15 +81,18 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
     """Wait until every formation dyno of release ``version`` is ``up``.
 
     What must run is read from the formation once, now (workers stopped for
-    a window are at zero then, so only web is waited for). Crashed dynos are
-    waited through, as Heroku restarts them; only the deadline fails.
+    a window are at zero then, so only web is waited for). A dyno of the
+    release seen ``crashed`` fails the wait when it is seen: Heroku restarts
+    a crashed dyno at once, and after a second crash cools off for 20
+    minutes, so a release that dies at boot never comes up before the
+    deadline; waiting it out only kept a broken release longer.
     Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
     The dyno list is polled at :func:`herotasks.core.poll.pauses` (2 s,
     growing to 45 s): a 10 s boot costs a handful of requests, and a boot
     as long as the timeout a few dozen at most, not one every moment.
 
-    :raises HerotasksError: not all up within ``timeout`` seconds, naming
-        the dynos and their states.
+    :raises HerotasksError: a dyno of the release crashed, or not all up
+        within ``timeout`` seconds, naming the dynos and their states.
     """
     deadline = time.monotonic() + timeout
     replaced = set(replaced)
@@ -101,6 +104,15 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
         missing = _not_up(want, dynos, version)
         if not missing:
             return
+        crashed = sorted(d.get("name") or d.get("type") for d in dynos
+                         if d.get("state") == "crashed" and d.get("type") in want
+                         and (version is None or (d.get("release") or {}).get(
+                             "version") == version))
+        if crashed:
+            raise HerotasksError(
+                f"{', '.join(crashed)} of v{version} on {app} crashed while "
+                f"booting ({'; '.join(missing)})",
+                f"see `heroku logs -a {app}`")
         if time.monotonic() > deadline:
             raise HerotasksError(
                 f"dynos of v{version} on {app} not up after {timeout:g}s: "

@@ -8,10 +8,18 @@ Two signals, both from outside the app's code:
   have caught);
 * when ``herotasks.health.path`` is set, ``GET`` on the app's URL answers the
   expected status within the time limit (a redirect counts as its own status:
-  an app that redirects ``/up`` is checked as configured, not followed).
+  an app that redirects ``/up`` is checked as configured, not followed), and
+  keeps answering it, asked every second, for the whole watch.
 
-The dyno list is polled every few seconds only: Heroku's rate limit refills
-at about 75 requests a minute, and a deploy should spend few of them.
+The dyno list is polled every 3 s only: Heroku's rate limit refills at about
+75 requests a minute, and a deploy should spend few of them (a 10 s watch
+costs 4). The first failing answer or crashed dyno seen fails the check at
+once: the rollback starts within a second or three of it.
+
+The check *before* the release (``health.precheck``, below) boots the new
+slug's web process in a one-off dyno and asks it there, so a release that
+fails outright never takes traffic; the watch is for what shows only under
+real traffic.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from herotasks.core.config import Health
 from herotasks.core.dynos import ONE_OFF_TYPES
 from herotasks.errors import HerotasksError
 
-#: Seconds between two looks at the dynos, and between two HTTP tries.
-DYNO_POLL = 5.0
+#: Seconds between two looks at the dynos (the API's rate limit: no
+#: faster than every 2 s), and between two HTTP tries.
+DYNO_POLL = 3.0
 HTTP_POLL = 1.0
 
 
@@ -34,55 +43,83 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
           sleep: Callable[[float], Any] = time.sleep) -> str:
     """Watch the new release; a line saying what was checked.
 
+    With a path, it must first answer as expected (within ``timeout``: the
+    app may still be warming up); then, for the whole watch, it is asked
+    every second and the first answer that is not as expected fails the
+    check at once, as does a dyno of the release seen crashed (looked at
+    every 2 s): some faults show only under real traffic, and each second
+    they are left to serve costs users failed requests.
+
     :raises HerotasksError: a dyno crashed, or the app did not answer as
-        expected in time; the message names which and how.
+        expected; the message names which and how.
     """
     name = app["name"]
     said = []
+    url = None
     if health.path:
         url = (app.get("web_url") or "").rstrip("/") + health.path
         _http(url, health, cabundle=cabundle, clock=clock, sleep=sleep)
         said.append(f"GET {health.path} answered {health.status}")
     deadline = clock() + health.watch
-    if health.watch > 0:
-        # the wait before has just seen every dyno up: the first look is
-        # one pause in (a request fewer), the last at the watch's end
-        sleep(min(DYNO_POLL, health.watch))
+    # the wait before has just seen every dyno up: the first look at them
+    # is one pause in (a request fewer), the last at the watch's end
+    look_at = clock() + min(DYNO_POLL, health.watch)
     while True:
-        crashed = [d.get("name") or d.get("type") for d in api.dynos(name)
-                   if d.get("state") == "crashed"
-                   and d.get("type") not in ONE_OFF_TYPES
-                   and (version is None
-                        or (d.get("release") or {}).get("version") == version)]
-        if crashed:
-            raise HerotasksError(
-                f"health check: {', '.join(sorted(crashed))} of v{version} on "
-                f"{name} crashed",
-                f"see `heroku logs -a {name}`")
-        if clock() >= deadline:
+        if url is not None and health.watch > 0:
+            last = _ask(url, health, cabundle=cabundle)
+            if last is not None:
+                raise HerotasksError(
+                    f"health check: GET {url} answered {last}, not "
+                    f"{health.status}, during the watch of v{version}",
+                    "fix the app or herotasks.health.path/status")
+        now = clock()
+        if now >= look_at or now >= deadline:
+            _crashed(api, name, version)
+            look_at = now + DYNO_POLL
+        if now >= deadline:
             break
-        sleep(min(DYNO_POLL, max(0.0, deadline - clock())))
+        pause = HTTP_POLL if url is not None else DYNO_POLL
+        sleep(max(0.0, min(pause, look_at - now, deadline - now)))
+    if url is not None and health.watch > 0:
+        said.append(f"kept answering it for {health.watch:g}s")
     said.append(f"no dyno of v{version} crashed in {health.watch:g}s")
     line = "health: " + "; ".join(said)
     out(line)
     return line
 
 
-def _http(url: str, health: Health, *, cabundle: str | None,
-          clock: Callable[[], float], sleep: Callable[[float], Any]) -> None:
+def _crashed(api: Any, name: str, version: int | None) -> None:
+    crashed = [d.get("name") or d.get("type") for d in api.dynos(name)
+               if d.get("state") == "crashed"
+               and d.get("type") not in ONE_OFF_TYPES
+               and (version is None
+                    or (d.get("release") or {}).get("version") == version)]
+    if crashed:
+        raise HerotasksError(
+            f"health check: {', '.join(sorted(crashed))} of v{version} on "
+            f"{name} crashed",
+            f"see `heroku logs -a {name}`")
+
+
+def _ask(url: str, health: Health, *, cabundle: str | None) -> str | None:
+    """One GET: None when it answered ``health.status``, else what it did."""
     import requests  # only a deploy that checks a path needs it
 
+    try:
+        answer = requests.get(url, timeout=min(10.0, max(1.0, health.timeout)),
+                              allow_redirects=False, verify=cabundle or True)
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return None if answer.status_code == health.status else f"HTTP {answer.status_code}"
+
+
+def _http(url: str, health: Health, *, cabundle: str | None,
+          clock: Callable[[], float], sleep: Callable[[float], Any]) -> None:
     deadline = clock() + health.timeout
-    last = "no answer"
     while True:
-        try:
-            answer = requests.get(url, timeout=min(10.0, max(1.0, health.timeout)),
-                                  allow_redirects=False, verify=cabundle or True)
-            if answer.status_code == health.status:
-                return
-            last = f"HTTP {answer.status_code}"
-        except requests.RequestException as exc:
-            last = type(exc).__name__
+        last = _ask(url, health, cabundle=cabundle)
+        if last is None:
+            return
         if clock() >= deadline:
             raise HerotasksError(
                 f"health check: GET {url} answered {last}, not {health.status}, "

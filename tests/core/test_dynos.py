@@ -123,3 +123,33 @@ def test_wait_up_polls_fewer_times_the_longer_the_boot(boot, most, monkeypatch):
     assert api.now >= boot and api.polls <= most
     # seen up at most about half the time waited after it was (+ the first 2 s)
     assert api.now - boot <= boot / 2 + 2
+
+
+class CrashingBoot:
+    """A release whose web dyno dies at boot: ``starting``, then ``crashed``
+    (Heroku restarts it at once, then cools off for 20 minutes)."""
+
+    def __init__(self):
+        self.polls = 0
+
+    def formation(self, app):
+        return [{"type": "web", "quantity": 1, "size": "Standard-1X"}]
+
+    def dynos(self, app):
+        self.polls += 1
+        state = "starting" if self.polls < 3 else "crashed"
+        return [{"id": "d1", "type": "web", "name": "web.1", "state": state,
+                 "release": {"version": 5}},
+                # a one-off and an older release's dyno do not count
+                {"id": "d0", "type": "web", "name": "web.2", "state": "crashed",
+                 "release": {"version": 4}},
+                {"id": "r1", "type": "run", "name": "run.1", "state": "crashed",
+                 "release": {"version": 5}}]
+
+
+def test_wait_up_fails_as_soon_as_a_new_dyno_is_seen_crashed():
+    api = CrashingBoot()
+    with pytest.raises(HerotasksError, match=r"web\.1 of v5 on tally crashed"):
+        dynos.wait_up(api, "tally", 5, timeout=1, sleep=lambda s: None)
+    # the look that saw it crashed was the last: not the boot timeout's
+    assert api.polls == 3

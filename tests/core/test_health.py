@@ -1,0 +1,154 @@
+"""The watch after a release (core/health.py check): a fault that shows only
+under traffic fails it at the first answer that is not as expected, not at
+the watch's end; and the precheck's script, run here by bash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from herotasks.core import health
+from herotasks.core.config import Health
+from herotasks.errors import HerotasksError
+
+
+class FailsAfter:
+    """An app whose path answers 200 for ``n`` requests, then 500."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.seen += 1
+                self.send_response(200 if outer.seen <= outer.n else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+class Dynos:
+    def __init__(self):
+        self.looks = 0
+
+    def dynos(self, app):
+        self.looks += 1
+        return [{"name": "web.1", "type": "web", "state": "up",
+                 "release": {"version": 7}}]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.naps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.naps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def app():
+    served = FailsAfter(3)
+    yield served
+    served.server.shutdown()
+
+
+def test_the_watch_fails_at_the_first_failing_answer(app):
+    clock, api = Clock(), Dynos()
+    with pytest.raises(HerotasksError, match="answered HTTP 500, not 200, during the "
+                                             "watch of v7"):
+        health.check(api, {"name": "tally", "web_url": app.url},
+                     Health(path="/up", watch=60), 7, out=lambda _: None,
+                     clock=clock, sleep=clock.sleep)
+    # the 4th request failed: seen a second or so in, not at the watch's end
+    assert app.seen == 4 and clock.now <= 3.0
+
+
+def test_a_healthy_release_is_watched_for_the_whole_watch(app):
+    app.n = 10**6
+    clock, api = Clock(), Dynos()
+    line = health.check(api, {"name": "tally", "web_url": app.url},
+                        Health(path="/up", watch=10), 7, out=lambda _: None,
+                        clock=clock, sleep=clock.sleep)
+    assert "kept answering it for 10s" in line and clock.now >= 10
+    # the dynos looked at every 3 s at most often (the API's rate limit)
+    assert api.looks <= 5
+
+
+# -- the precheck's script, run by bash as a one-off dyno would ----------------------
+
+WEB_OK = "exec python3 -m http.server $PORT --bind 127.0.0.1"
+
+
+def precheck(web: str, h: Health, *, asks: bool = True) -> tuple[int, list[str], str]:
+    command = health.precheck_command(web, h, boot=3, host="tally.example",
+                                      asks=asks)
+    with socket_port() as port:
+        done = subprocess.run(["bash", "-c", command], capture_output=True,
+                              text=True, timeout=60,
+                              env={**os.environ, "PORT": str(port)})
+    return done.returncode, health.precheck_found(done.stdout), done.stdout
+
+
+class socket_port:
+    """A free loopback port number (as the dyno's $PORT)."""
+
+    def __enter__(self) -> int:
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def test_precheck_passes_a_web_process_that_answers():
+    code, found, _ = precheck(WEB_OK, Health(path="/", smoke="test -n \"$PORT\""))
+    assert code == 0
+    assert found[0].startswith("bound $PORT in ")
+    assert found[1].startswith("GET / answered 200 in ")
+    assert "health.smoke passed" in found and found[-1].startswith("ok in ")
+
+
+def test_precheck_fails_a_web_process_that_dies_and_shows_its_output():
+    code, found, out = precheck("echo 'no module named app'; exit 4", Health())
+    assert code == 1
+    assert found[0].startswith("FAILED: the web process exited with status 4 "
+                               "before binding $PORT")
+    assert "  web| no module named app" in out
+
+
+def test_precheck_fails_a_web_process_that_never_binds():
+    code, found, _ = precheck("sleep 30", Health())
+    assert code == 1 and "did not bind $PORT within 3s" in found[0]
+
+
+def test_precheck_fails_a_failing_smoke_command():
+    code, found, out = precheck(WEB_OK, Health(smoke="echo broken; exit 2"))
+    assert code == 1
+    assert any("health.smoke `echo broken; exit 2` exited 2" in f for f in found)
+    assert "  smoke| broken" in out
+
+
+def test_precheck_only_boots_when_asked_not_to_judge_answers():
+    # /missing answers 404: judged, it would fail; before a migration it is not
+    assert precheck(WEB_OK, Health(path="/missing", timeout=1))[0] == 1
+    code, found, _ = precheck(WEB_OK, Health(path="/missing", smoke="false"),
+                              asks=False)
+    assert code == 0 and not any("GET" in f or "smoke" in f for f in found)
