@@ -206,7 +206,8 @@ class Report:
         if self.precheck is not None:
             p = self.precheck
             what = "answers" if p["asked"] else "boot only"
-            last = (p["found"] or ["no word from its dyno"])[-1]
+            last = (p["found"] or ["no word from its dyno"])[-1].removeprefix(
+                "FAILED: ")
             lines.append(f"  precheck: {'ok' if p['ok'] else 'FAILED'} ({what}, "
                          f"{p['finished_at'] - p['started_at']:.2f}s): {last}")
         if self.release_id:
