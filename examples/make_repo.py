@@ -1,4 +1,4 @@
-"""Build the tally example's git history: five commits tagged v1 to v5.
+"""Build the tally example's git history: six commits tagged v1 to v6.
 
     python examples/make_repo.py DEST
 
@@ -28,6 +28,7 @@ VERSIONS = [
     ("v3", "v3", "Reword the page"),
     ("v4", "v4", "Remember where visits came from: nullable Referer columns"),
     ("v5", "v5", "Break every page (a release the health check must roll back)"),
+    ("v6", "v6", "Break every page after 200 requests (a fault only traffic shows)"),
 ]
 # Build leftovers that may sit in the example folders if someone ran the app
 # there; they are never part of a version.

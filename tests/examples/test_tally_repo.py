@@ -15,9 +15,9 @@ def changed(repo, old: str, new: str) -> list[str]:
     return git(repo, "diff", "--name-only", old, new).splitlines()
 
 
-def test_five_commits_tagged_in_order(tally_repo):
+def test_six_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
-    order = ("v5", "v4", "v3", "v2", "v1")
+    order = ("v6", "v5", "v4", "v3", "v2", "v1")
     assert len(log) == len(order)
     tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in order]
     assert [line.split()[0] for line in log] == tags
@@ -35,6 +35,7 @@ def test_v4_is_online_and_v2_needs_the_window(tally_repo):
     v4 = verdict("v4", "counter/migrations/0003_referrer.py")
     assert v4.kind == "online" and "marker" in v4.reason
     assert changed(tally_repo, "v4", "v5") == ["counter/views.py", "tally/version.py"]
+    assert changed(tally_repo, "v4", "v6") == ["counter/views.py", "tally/version.py"]
 
 
 def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):

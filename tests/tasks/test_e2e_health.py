@@ -217,3 +217,52 @@ def test_without_the_check_a_web_that_dies_at_boot_fails_the_wait_when_seen(rail
     assert "not up after" not in last and "rolled back" in last
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
     assert_clean(rails.state())
+
+
+# A web process that serves its files, then answers 500 from its 31st request
+# on: a fault only traffic shows (the check before the release asks once).
+FAILS_LATER = """import os
+from http.server import HTTPServer, SimpleHTTPRequestHandler
+
+served = 0
+
+
+class Handler(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        global served
+        served += 1
+        if served > 30:
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_back(
+        rails):
+    rails.deploy()
+    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
+    before = rails.current()
+    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
+                  "Procfile": "web: python3 later.py\nworker: python3 -c "
+                              "\"import time; time.sleep(3600)\"\n"})
+    with Traffic(rails) as users:
+        done, report = rails.deploy(check=False, runtime=health_file(
+            rails, path="/index.html", watch=20, timeout=5))
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and report["precheck"]["ok"]
+    # the watch asked /index.html through the router and saw the first 500
+    assert "during the watch" in last and "rolled back" in last
+    assert "slug.rollback" in steps(report)
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert rails.state()["preboot"] is True
+    assert users.failed()  # the fault did reach users: only the watch sees it
+    assert_clean(rails.state())
