@@ -107,7 +107,9 @@ def slug_build(run: Run, step: Step) -> Facts:
                        else run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
-    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built),
+             # what health.precheck boots (a request fewer there)
+             "web_command": (built.get("process_types") or {}).get("web")}
     if run.settings.promote_method == "pipeline":
         # what the promotion will promote, checked before any window opens
         facts["scratch_release"] = slug.promotable_release(
@@ -259,8 +261,11 @@ def health_precheck(run: Run, step: Step) -> Facts:
         run.settings.scratch_prefix, run.name)
     h, boot = run.settings.health, run.settings.timeouts.boot
     started = run.clock()
-    built = run.api.slug(scratch_app, run.facts["slug_id"])
-    web = (built.get("process_types") or {}).get("web")
+    if "web_command" in run.facts:
+        web = run.facts["web_command"]
+    else:  # a journal that slug.build wrote before it recorded the command
+        web = ((run.api.slug(scratch_app, run.facts["slug_id"]).get("process_types")
+                or {}).get("web"))
     if not web:
         run.report.precheck = {"ok": True, "asked": False, "started_at": started,
                                "finished_at": run.clock(),

@@ -11,10 +11,11 @@ Two signals, both from outside the app's code:
   an app that redirects ``/up`` is checked as configured, not followed), and
   keeps answering it, asked every second, for the whole watch.
 
-The dyno list is polled every 3 s only: Heroku's rate limit refills at about
+The dyno list is polled every 5 s only: Heroku's rate limit refills at about
 75 requests a minute, and a deploy should spend few of them (a 10 s watch
-costs 4). The first failing answer or crashed dyno seen fails the check at
-once: the rollback starts within a second or three of it.
+costs 2; the path's GETs go to the app, not the API). The first failing
+answer (asked every second) or crashed dyno seen fails the check at once: the
+rollback starts within a second, or five for a crash, of it.
 
 The check *before* the release (``health.precheck``, below) boots the new
 slug's web process in a one-off dyno and asks it there, so a release that
@@ -33,7 +34,7 @@ from herotasks.errors import HerotasksError
 
 #: Seconds between two looks at the dynos (the API's rate limit: no
 #: faster than every 2 s), and between two HTTP tries.
-DYNO_POLL = 3.0
+DYNO_POLL = 5.0
 HTTP_POLL = 1.0
 
 
@@ -47,7 +48,7 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
     app may still be warming up); then, for the whole watch, it is asked
     every second and the first answer that is not as expected fails the
     check at once, as does a dyno of the release seen crashed (looked at
-    every 2 s): some faults show only under real traffic, and each second
+    every 5 s): some faults show only under real traffic, and each second
     they are left to serve costs users failed requests.
 
     :raises HerotasksError: a dyno crashed, or the app did not answer as

@@ -31,16 +31,18 @@ def test_bench_runs_and_prints_every_column(tmp_path):
         assert title in header
     rows = [line.split() for line in proc.stdout.splitlines()
             if line.startswith("herotasks ")]
-    assert [r[1] for r in rows] == ["v2", "v3", "v4", "v5"]
-    # herotasks: the additive migration took no window, the broken release
-    # was rolled back
+    assert [r[1] for r in rows] == ["v2", "v3", "v4", "v5", "v6"]
+    # herotasks: the additive migration took no window
     outcomes = {r[1]: " ".join(r[2:4]) for r in rows}
-    assert outcomes["v5"] == "rolled back" and outcomes["v4"].startswith("ok")
+    assert outcomes["v4"].startswith("ok")
+    # the broken release was never released, the one that breaks under
+    # traffic was rolled back
+    assert outcomes["v5"] == "not released" and outcomes["v6"] == "rolled back"
     text = md.read_text()
     assert MARKERS[0] in text and MARKERS[1] in text
     md_rows = [[c.strip() for c in line.strip("|").split("|")]
                for line in text.splitlines() if line.startswith("| herotasks")]
-    assert [r[1] for r in md_rows] == ["v2", "v3", "v4", "v5"]
+    assert [r[1] for r in md_rows] == ["v2", "v3", "v4", "v5", "v6"]
     assert all(len(r) == len(COLUMNS) for r in md_rows)
     # the picture was drawn
     assert (tmp_path / "bench" / "herotasks" / "timeline-herotasks.svg").exists()

@@ -8,12 +8,11 @@ out). Only the watch after the release can see it; herotasks rolls back.
 """
 import os
 
+from counter.models import Job, Visit
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from tally.version import VERSION
-
-from counter.models import Job, Visit
 
 #: Requests a dyno serves before the fault shows.
 GOOD_REQUESTS = 200
