@@ -151,10 +151,11 @@ web=$!
 set +m  # its own process group stays; no job notices in the output
 gone() { ! kill -0 "$web" 2>/dev/null; }
 fail() {
-  say "FAILED: $* ($(ms) ms)"
+  took=$(ms)
   if [ -s "$log" ]; then
     say "the web process's last lines:"; tail -n 20 "$log" | sed 's/^/  web| /'
   fi
+  say "FAILED: $* ($took ms)"  # last: what the report shows
   kill -KILL -- "-$web" 2>/dev/null; exit 1
 }
 until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do

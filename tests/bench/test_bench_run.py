@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.e2e
+# six deploys (v1 to v6) on a real sandbox: as long as the run's own limit
+@pytest.mark.timeout(600)
 def test_bench_runs_and_prints_every_column(tmp_path):
     md = tmp_path / "BENCH.md"
     proc = subprocess.run(

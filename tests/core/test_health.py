@@ -130,20 +130,20 @@ def test_precheck_passes_a_web_process_that_answers():
 def test_precheck_fails_a_web_process_that_dies_and_shows_its_output():
     code, found, out = precheck("echo 'no module named app'; exit 4", Health())
     assert code == 1
-    assert found[0].startswith("FAILED: the web process exited with status 4 "
-                               "before binding $PORT")
+    assert found[-1].startswith("FAILED: the web process exited with status 4 "
+                                "before binding $PORT")
     assert "  web| no module named app" in out
 
 
 def test_precheck_fails_a_web_process_that_never_binds():
     code, found, _ = precheck("sleep 30", Health(), boot=2)
-    assert code == 1 and "did not bind $PORT within 2s" in found[0]
+    assert code == 1 and "did not bind $PORT within 2s" in found[-1]
 
 
 def test_precheck_fails_a_failing_smoke_command():
     code, found, out = precheck(WEB_OK, Health(smoke="echo broken; exit 2"))
     assert code == 1
-    assert any("health.smoke `echo broken; exit 2` exited 2" in f for f in found)
+    assert found[-1].startswith("FAILED: health.smoke `echo broken; exit 2` exited 2")
     assert "  smoke| broken" in out
 
 
