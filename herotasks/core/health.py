@@ -114,18 +114,32 @@ def _ask(url: str, health: Health, *, cabundle: str | None) -> str | None:
     return None if answer.status_code == health.status else f"HTTP {answer.status_code}"
 
 
+#: Wrong answers in a row (one a second) that fail the first phase at once:
+#: an app that answers, and answers wrong, is not warming up.
+WRONG_IN_A_ROW = 3
+
+
 def _http(url: str, health: Health, *, cabundle: str | None,
           clock: Callable[[], float], sleep: Callable[[float], Any]) -> None:
+    """Wait until ``url`` answers ``health.status``. No answer yet (or the
+    router's 503 while dynos boot) is waited for up to ``health.timeout``;
+    an app that answers another status three times in a row fails at once
+    (a release already failing under traffic is rolled back seconds after
+    the check starts, not at the end of its time limit)."""
     deadline = clock() + health.timeout
+    wrong = 0
     while True:
         last = _ask(url, health, cabundle=cabundle)
         if last is None:
             return
-        if clock() >= deadline:
+        answered = last.startswith("HTTP ") and last != "HTTP 503"
+        wrong = wrong + 1 if answered else 0
+        if wrong >= WRONG_IN_A_ROW or clock() >= deadline:
+            how = (f"{wrong} times in a row" if wrong >= WRONG_IN_A_ROW
+                   else f"for {health.timeout:g}s")
             raise HerotasksError(
                 f"health check: GET {url} answered {last}, not {health.status}, "
-                f"for {health.timeout:g}s",
-                "fix the app or herotasks.health.path/status")
+                f"{how}", "fix the app or herotasks.health.path/status")
         sleep(HTTP_POLL)
 
 

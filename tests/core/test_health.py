@@ -153,3 +153,24 @@ def test_precheck_only_boots_when_asked_not_to_judge_answers():
     code, found, _ = precheck(WEB_OK, Health(path="/missing", smoke="false"),
                               asks=False)
     assert code == 0 and not any("GET" in f or "smoke" in f for f in found)
+
+
+def test_an_app_answering_wrong_from_the_start_fails_within_seconds(app):
+    app.n = 0  # every answer is a 500: it answers, so it is not warming up
+    clock, api = Clock(), Dynos()
+    with pytest.raises(HerotasksError, match="answered HTTP 500, not 200, 3 times "
+                                             "in a row"):
+        health.check(api, {"name": "tally", "web_url": app.url},
+                     Health(path="/up", timeout=60, watch=10), 7,
+                     out=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert app.seen == 3 and clock.now < 5
+
+
+def test_no_answer_yet_is_waited_for_up_to_the_timeout():
+    clock, api = Clock(), Dynos()
+    with pytest.raises(HerotasksError, match="for 3s"):
+        # nothing listens there: no answer, as while dynos still boot
+        health.check(api, {"name": "tally", "web_url": "http://127.0.0.1:9"},
+                     Health(path="/up", timeout=3, watch=0), 7,
+                     out=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert clock.now >= 3
