@@ -13,9 +13,10 @@ Two signals, both from outside the app's code:
 
 The dyno list is polled every 5 s only: Heroku's rate limit refills at about
 75 requests a minute, and a deploy should spend few of them (a 10 s watch
-costs 2; the path's GETs go to the app, not the API). The first failing
-answer (asked every second) or crashed dyno seen fails the check at once: the
-rollback starts within a second, or five for a crash, of it.
+costs 2; the path's GETs go to the app, not the API). Three failing answers
+in a row (asked every second) or a crashed dyno seen fail the check at once:
+the rollback starts within about 3 s of the first failing answer, or 5 s of a
+crash.
 
 The check *before* the release (``health.precheck``, below) boots the new
 slug's web process in a one-off dyno and asks it there, so a release that
@@ -46,10 +47,10 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
 
     With a path, it must first answer as expected (within ``timeout``: the
     app may still be warming up); then, for the whole watch, it is asked
-    every second and the first answer that is not as expected fails the
-    check at once, as does a dyno of the release seen crashed (looked at
-    every 5 s): some faults show only under real traffic, and each second
-    they are left to serve costs users failed requests.
+    every second and three failures in a row fail the check at once, as
+    does a dyno of the release seen crashed (looked at every 5 s): some
+    faults show only under real traffic, and each second they are left to
+    serve costs users failed requests.
 
     :raises HerotasksError: a dyno crashed, or the app did not answer as
         expected; the message names which and how.
@@ -65,14 +66,18 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
     # the wait before has just seen every dyno up: the first look at them
     # is one pause in (a request fewer), the last at the watch's end
     look_at = clock() + min(DYNO_POLL, health.watch)
+    wrong = 0
     while True:
         if url is not None and health.watch > 0:
             last = _ask(url, health, cabundle=cabundle)
-            if last is not None:
+            # one blip (a slow answer on a busy dyno) is not a broken release;
+            # three in a row, a second apart, are
+            wrong = 0 if last is None else wrong + 1
+            if wrong >= WRONG_IN_A_ROW:
                 raise HerotasksError(
                     f"health check: GET {url} answered {last}, not "
-                    f"{health.status}, during the watch of v{version}",
-                    "fix the app or herotasks.health.path/status")
+                    f"{health.status}, {wrong} times in a row during the watch "
+                    f"of v{version}", "fix the app or herotasks.health.path/status")
         now = clock()
         if now >= look_at or now >= deadline:
             _crashed(api, name, version)
