@@ -8,9 +8,11 @@ versions' order differs, see APPS), deploy v1, put steady load on its
 web_url and keep its worker busy, then deploy, with ``herotasks
 deploy.production``, v2 (a migration that needs the window), v3 (code only),
 v4 (an additive migration, which herotasks runs with no window), v5 (a
-broken release, which herotasks' health check rolls back) and v6 (a contract
-migration dropping columns v6 no longer uses, which herotasks runs after the
-release with no window), and say what
+broken release, which herotasks' check before the release stops: it is never
+released), v6 (a contract migration dropping columns v6 no longer uses, which
+herotasks runs after the release with no window) and v7 (a release that breaks
+only under traffic, after 200 requests, which herotasks' watch after the
+release rolls back), and say what
 happened to every request and every job: per deploy, the steps and their times, the maintenance
 window, requests answered by the app, by the maintenance page, and failed
 (by kind), and worker job failures. It draws the timeline too: an SVG file
@@ -65,7 +67,7 @@ class ExampleApp:
 APPS = {
     "tally": ExampleApp("tally", {"v2": "window-class migration", "v3": "code only",
                                   "v4": "additive migration", "v5": "broken release",
-                                  "v6": "contract migration"},
+                                  "v6": "contract migration", "v7": "breaks under traffic"},
                         "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY"),
     "ledger": ExampleApp("ledger", {"v2": "additive migration",
                                     "v3": "window-class migration", "v4": "code only",
@@ -100,6 +102,17 @@ class DeployResult:
     worker_failures: int
     log: str                 # the deploy's own output, as printed
 
+    #: when the first request failed after the new release went live (epoch
+    #: seconds; None: none did)
+    first_failure: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """The deploy stopped before releasing anything (the check before
+        the release failed)."""
+        return not self.ok and bool((self.report.get("precheck") or {}).get(
+            "ok") is False)
+
     @property
     def rolled_back(self) -> bool:
         """The deploy failed and herotasks put the previous release back."""
@@ -107,14 +120,19 @@ class DeployResult:
                    for s in self.report.get("steps", []))
 
     def back_in(self) -> float | None:
-        """Seconds from the new release going live to the previous one being
-        back (None when nothing was rolled back)."""
+        """Seconds from the first request that failed after the new release
+        went live (from the release itself when none failed) to the previous
+        release being back (None when nothing was rolled back)."""
         steps = self.report.get("steps", [])
-        live = next((s for s in steps if s["name"] == "slug.promote" and s["ok"]), None)
+        live = next((s for s in steps if s["name"] in ("slug.promote", "app.push")
+                     and s["ok"]), None)
         back = next((s for s in steps if s["name"] == "slug.rollback" and s["ok"]), None)
         if not (live and back):
             return None
-        return back["finished_at"] - live["finished_at"]
+        since = live["finished_at"]
+        if self.first_failure is not None and self.first_failure > since:
+            since = self.first_failure
+        return back["finished_at"] - since
 
     def row(self) -> dict:
         """The numbers the tables show."""
@@ -142,6 +160,7 @@ class DeployResult:
             "worker_failures": self.worker_failures,
             "total": self.report.get("duration") or 0.0,
             "outcome": ("rolled back" if self.rolled_back
+                        else "not released" if self.stopped
                         else "ok" if self.ok else "FAILED"),
             "back_in": self.back_in(),
         }
@@ -305,9 +324,15 @@ class Scenario:
             mine = [r for r in records if start <= r.t_start < end]
             fails = [f for f in job_failures(self._worker_logs(), since=start)
                      if f.at is None or f.at < end]
+            live = next((s["finished_at"] for s in report.get("steps", [])
+                         if s["name"] in ("slug.promote", "app.push") and s["ok"]),
+                        None)
+            failed = sorted(r.t_start for r in mine if r.outcome in FAILED
+                            and live is not None and r.t_start >= live)
             out.append(DeployResult(tag, ok, dict(report),
                                     summarise(mine, [window(report, "maintenance")]),
-                                    len(fails), log))
+                                    len(fails), log,
+                                    first_failure=failed[0] if failed else None))
         self.records = records
         return out
 
@@ -335,8 +360,9 @@ def describe(strategy: str, results: list[DeployResult],
                f"(migration {row['migration']:.2f}s)" if row["window"]
                else "no maintenance window")
         failed = ", ".join(f"{row[k]} {k}" for k in FAILED if row[k]) or "none"
-        back = (f" (the previous release back {row['back_in']:.2f}s after the new one "
-                "went live)" if row["back_in"] is not None else "")
+        back = (f" (the previous release back {row['back_in']:.2f}s after the first "
+                "failed request, or the release if none failed)"
+                if row["back_in"] is not None else "")
         lines.append(
             f"  {res.tag} ({deploys.get(res.tag, '')}): {row['outcome']}{back} in "
             f"{row['total']:.2f}s, {win}; "

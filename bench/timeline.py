@@ -71,6 +71,17 @@ def _timed(step: Mapping) -> bool:
     return not step["skipped"] and None not in (step["started_at"], step["finished_at"])
 
 
+def _found(report: Mapping) -> str | None:
+    """What the check before the release found (None: it did not run)."""
+    check = report.get("precheck")
+    if not check:
+        return None
+    what = "answers" if check.get("asked") else "boot only"
+    last = (check.get("found") or ["no word from its dyno"])[-1].removeprefix(
+        "FAILED: ")
+    return f"{'ok' if check.get('ok') else 'FAILED'} ({what}): {last}"
+
+
 def _step_note(step: Mapping) -> str:
     """The right-hand text of a step row: its duration, and whether it failed."""
     state = _state(step)
@@ -232,7 +243,8 @@ def render_svg(
         svg.add("text", _headline(report), x=16, y=y + 14, font_weight="bold")
         y += ROW + 2
         for step in report["steps"]:
-            _svg_step(svg, step, y)
+            found = _found(report) if step["name"] == "health.precheck" else None
+            _svg_step(svg, step, y, found)
             y += ROW
         for name, label in WINDOWS.items():
             span = window(report, name)
@@ -287,7 +299,7 @@ def render_svg(
     ])
 
 
-def _svg_step(svg: _Svg, step: Mapping, y: float) -> None:
+def _svg_step(svg: _Svg, step: Mapping, y: float, found: str | None = None) -> None:
     state = _state(step)
     quiet = "#999" if state == "skipped" else "#222"
     svg.label(y + 14, step["name"], fill=quiet)
@@ -295,7 +307,8 @@ def _svg_step(svg: _Svg, step: Mapping, y: float) -> None:
              else quiet)
     if _timed(step):
         x0, x1 = svg.x(step["started_at"]), svg.x(step["finished_at"])
-        tip = _tag("title", f"{step['name']}: {_step_note(step)}")
+        tip = _tag("title", f"{step['name']}: {_step_note(step)}"
+                   + (f" · {found}" if found else ""))
         svg.front.append(_tag("rect", x=x0, y=y + 4, width=max(x1 - x0, 1.5),
                               height=BAR, fill=STEP_COLORS[state], class_="step",
                               inner=tip))
@@ -393,6 +406,8 @@ def render_text(
                 first, last = col(step["started_at"]), col(step["finished_at"])
                 bar = _bar(first, last, width, char)
             lines.append(_row(step["name"], bar, _step_note(step)))
+            if step["name"] == "health.precheck" and _found(report):
+                lines.append(f"  {_found(report)}")
         for name, label in WINDOWS.items():
             span = window(report, name)
             if span is not None:

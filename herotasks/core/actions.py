@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
 
 from herotasks.core import assets, dynos, health, lock, scratch, slug
 from herotasks.core import journal as journal_mod
@@ -107,7 +108,9 @@ def slug_build(run: Run, step: Step) -> Facts:
                        else run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
-    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built)}
+    facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built),
+             # what health.precheck boots (a request fewer there)
+             "web_command": (built.get("process_types") or {}).get("web")}
     if run.settings.promote_method == "pipeline":
         # what the promotion will promote, checked before any window opens
         facts["scratch_release"] = slug.promotable_release(
@@ -242,6 +245,65 @@ def db_premigrate(run: Run, step: Step) -> Facts:
                   timeout=run.settings.timeouts.migrate, out=run.out,
                   env=dict(run.api.config_vars(run.name) or {}))
     journal_mod.migrated(run.settings.statedir, run.name)
+    return None
+
+
+#: Seconds the precheck's dyno lives beyond the boot and the HTTP wait
+#: (``health.smoke`` runs in them).
+PRECHECK_SLACK = 300
+
+
+def health_precheck(run: Run, step: Step) -> Facts:
+    """Boot the new slug's web process in a one-off dyno on the scratch app,
+    with the target's config as that dyno's environment only (as
+    ``db.premigrate``: never stored on the scratch app), and ask it on its
+    own ``$PORT`` from inside the dyno (:mod:`herotasks.core.health`). A
+    failure stops the deploy before anything is released."""
+    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    h, boot = run.settings.health, run.settings.timeouts.boot
+    started = run.clock()
+    if "web_command" in run.facts:
+        web = run.facts["web_command"]
+    else:  # a journal that slug.build wrote before it recorded the command
+        web = ((run.api.slug(scratch_app, run.facts["slug_id"]).get("process_types")
+                or {}).get("web"))
+    if not web:
+        run.report.precheck = {"ok": True, "asked": False, "started_at": started,
+                               "finished_at": run.clock(),
+                               "found": ["no web process type: nothing to boot"]}
+        run.out("precheck: the slug has no web process type; nothing to boot")
+        return None
+    asks = health.precheck_asks(
+        pending=bool(run.settings.migrate_command and run.facts.get("pending")),
+        premigrated=run.journal.is_complete("db.premigrate"))
+    if not asks:
+        run.out("precheck: the migration comes after the release (a window or "
+                "the release phase): only the boot is checked")
+    host = urlsplit(run.app.get("web_url") or "").hostname or f"{run.name}.herokuapp.com"
+    said: list[str] = []
+
+    def out(text: str) -> None:
+        said.append(text)
+        run.out(text.rstrip("\n"))
+
+    code, _ = dynos.run_attached(
+        run.api, scratch_app,
+        health.precheck_command(web, h, boot=boot, host=host, asks=asks),
+        cabundle=run.settings.api_cabundle, out=out,
+        timeout=boot + (h.timeout if asks else 0) + PRECHECK_SLACK,
+        env=dict(run.api.config_vars(run.name) or {}))
+    found = health.precheck_found("".join(said))
+    run.report.precheck = {"ok": code == 0, "asked": asks, "found": found,
+                           "started_at": started, "finished_at": run.clock()}
+    if code != 0:
+        why = next((f[len("FAILED: "):] for f in found if f.startswith("FAILED: ")),
+                   f"its dyno exited {code}")
+        raise HerotasksError(
+            f"the new slug failed its check before the release: {why}; "
+            "nothing was released",
+            "see its output above; fix the app (or set herotasks.health."
+            "precheck: false to skip the check)")
     return None
 
 

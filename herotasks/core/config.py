@@ -43,12 +43,17 @@ DEFAULTS: dict[str, Any] = {
         "timeouts": {"build": 1800, "release": 3600, "migrate": 3600, "boot": 300,
                      "stop": 60, "preboot": 180},
         # after the release: no crashed dyno for `watch` s, and (when `path` is
-        # set) GET path answers `status` within `timeout` s; else roll back
+        # set) GET path answers `status` within `timeout` s; else roll back.
         # enabled: null means on; declared null (not true) so that invoke
         # passes INVOKE_HEROTASKS_HEALTH_ENABLED=false on as the string it is
-        # (it casts an env var over a bool default to True unless "0" or "")
+        # (it casts an env var over a bool default to True unless "0" or "").
+        # precheck (null means on, likewise): before the release, the new
+        # slug's web process boots in a one-off dyno on the scratch app and is
+        # asked on its own $PORT (path and status, or `/` below 500), and
+        # `smoke` (a shell command) runs there too; a failure stops the deploy
+        # before anything is released
         "health": {"enabled": None, "path": None, "status": 200, "timeout": 60,
-                   "watch": 10},
+                   "watch": 10, "precheck": None, "smoke": None},
         "api": {"url": None, "cabundle": None, "retries": 4},
         "statedir": ".herotasks",
     }
@@ -207,6 +212,11 @@ class Health:
     status: int = 200
     timeout: float = 60
     watch: float = 10
+    #: the check before the release (``health.precheck``): on unless turned
+    #: off (``health: false`` turns off both)
+    precheck: bool = True
+    #: a shell command run in the precheck's dyno once the web answers
+    smoke: str | None = None
 
 
 @dataclass(frozen=True)
@@ -614,7 +624,7 @@ def _bool(value: Any, key: str, default: bool) -> bool:
 
 def _health(raw: Any) -> Health:
     if raw is False:
-        return Health(enabled=False)
+        return Health(enabled=False, precheck=False)
     if not isinstance(raw, Mapping):
         raise ConfigError("herotasks.health must be a mapping (or false)",
                           "e.g. health: {path: /up, status: 200, timeout: 60, "
@@ -631,10 +641,17 @@ def _health(raw: Any) -> Health:
     if not 100 <= status <= 599:
         raise ConfigError(f"herotasks.health.status is {status}",
                           "use an HTTP status, e.g. 200")
+    precheck = _bool(raw.get("precheck"), "herotasks.health.precheck", True)
+    smoke = raw.get("smoke")
+    if smoke is not None and not (isinstance(smoke, str) and smoke.strip()):
+        raise ConfigError(f"herotasks.health.smoke is {smoke!r}",
+                          "use a shell command run in the new slug's dyno, "
+                          "e.g. bin/smoke, or null")
     return Health(enabled=enabled, path=path, status=status,
                   timeout=float(_int(raw.get("timeout", 60), "herotasks.health.timeout")),
                   watch=float(_int(raw.get("watch", 10), "herotasks.health.watch",
-                                   MAX_WATCH)))
+                                   MAX_WATCH)),
+                  precheck=precheck, smoke=smoke)
 
 
 def _timeouts(raw: Mapping[str, Any]) -> Timeouts:

@@ -36,18 +36,30 @@ def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
     :param env: extra environment of the dyno (over the app's config).
     :raises CommandError: the command exited non-zero.
     """
-    dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
-                           type="run", time_to_live=int(timeout),
-                           env={**(env or {}), "TERM": "dumb"})
-    if not dyno or not dyno.get("attach_url"):
-        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
-    code = rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,
-                             timeout=timeout)
+    code, dyno = run_attached(api, app, command, cabundle=cabundle,
+                              timeout=timeout, out=out, env=env)
     if code != 0:
         raise CommandError(
             f"`{command}` exited {code} on {app} ({dyno.get('name', 'one-off dyno')})",
             "see its output above",
         )
+
+
+def run_attached(api: Any, app: str, command: str, *, cabundle: str | None,
+                 timeout: float, out: Callable[[str], Any] = print,
+                 env: dict[str, str] | None = None) -> tuple[int, dict]:
+    """Run ``command`` in a one-off dyno of ``app``, attached; its exit code
+    and the dyno. ``env`` is sent with the dyno only (never set as config).
+
+    :raises HerotasksError: Heroku started no attachable dyno.
+    """
+    dyno = api.create_dyno(app, rendezvous.wrap_command(command), attach=True,
+                           type="run", time_to_live=int(timeout),
+                           env={**(env or {}), "TERM": "dumb"})
+    if not dyno or not dyno.get("attach_url"):
+        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
+    return rendezvous.attach(dyno["attach_url"], out, cabundle=cabundle,
+                             timeout=timeout), dyno
 
 
 def restart(api: Any, app: str) -> tuple[str, ...]:
@@ -69,15 +81,18 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
     """Wait until every formation dyno of release ``version`` is ``up``.
 
     What must run is read from the formation once, now (workers stopped for
-    a window are at zero then, so only web is waited for). Crashed dynos are
-    waited through, as Heroku restarts them; only the deadline fails.
+    a window are at zero then, so only web is waited for). A dyno of the
+    release seen ``crashed`` fails the wait when it is seen: Heroku restarts
+    a crashed dyno at once, and after a second crash cools off for 20
+    minutes, so a release that dies at boot never comes up before the
+    deadline; waiting it out only kept a broken release longer.
     Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
     The dyno list is polled at :func:`herotasks.core.poll.pauses` (2 s,
     growing to 45 s): a 10 s boot costs a handful of requests, and a boot
     as long as the timeout a few dozen at most, not one every moment.
 
-    :raises HerotasksError: not all up within ``timeout`` seconds, naming
-        the dynos and their states.
+    :raises HerotasksError: a dyno of the release crashed, or not all up
+        within ``timeout`` seconds, naming the dynos and their states.
     """
     deadline = time.monotonic() + timeout
     replaced = set(replaced)
@@ -89,6 +104,15 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
         missing = _not_up(want, dynos, version)
         if not missing:
             return
+        crashed = sorted(d.get("name") or d.get("type") for d in dynos
+                         if d.get("state") == "crashed" and d.get("type") in want
+                         and (version is None or (d.get("release") or {}).get(
+                             "version") == version))
+        if crashed:
+            raise HerotasksError(
+                f"{', '.join(crashed)} of v{version} on {app} crashed while "
+                f"booting ({'; '.join(missing)})",
+                f"see `heroku logs -a {app}`")
         if time.monotonic() > deadline:
             raise HerotasksError(
                 f"dynos of v{version} on {app} not up after {timeout:g}s: "

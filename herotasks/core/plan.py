@@ -144,6 +144,12 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
                   and state.preboot_allowed and not state.preboot)
     maintenance = window and not state.maintenance
     build = rules.scratch_build
+    # The check before the release: after the build, or after the online
+    # migrations when they run from the scratch app, so the new code is
+    # asked on its own schema. Otherwise (a window, or a release phase that
+    # migrates) it runs before any window opens, on the schema as it is:
+    # then it only boots the web process (core/health.py precheck_mode).
+    precheck = build and rules.prechecks and settings.health.precheck
     postmigrate = after and not window
     notes: list[str] = [f"window: {why}" for why in blockers]
     if postmigrate:
@@ -172,11 +178,13 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
          and settings.assets_command is not None),
         ("scratch.create", build),
         ("slug.build", build),
+        ("health.precheck", precheck and not premigrate),
         ("preboot.off", preboot_off),
         ("preboot.on", preboot_on),
         ("workers.stop", stop_workers),
         ("maintenance.on", maintenance),
         ("db.premigrate", premigrate),
+        ("health.precheck", precheck and premigrate),
         (rules.promote_step, True),
         ("db.migrate", run_migrate),
         # Dynos booted by promotion ran before the schema changed; restart them

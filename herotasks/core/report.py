@@ -96,6 +96,10 @@ class Report:
     #: A recovery's outcome in a word or two (``undone``, ``finished``, ``kept
     #: the code``), said instead of "ok": an undo is no deploy that went live.
     verdict: str | None = None
+    #: The check before the release (``health.precheck``): ``ok``, ``asked``
+    #: (its answers judged, not only its boot), ``found`` (what it said),
+    #: ``started_at``/``finished_at``; None when it did not run.
+    precheck: dict[str, Any] | None = None
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
@@ -157,6 +161,9 @@ class Report:
             "warnings": list(self.warnings),
             "requests": self.requests,
             "traffic": self.traffic(),
+            "precheck": (None if self.precheck is None else {
+                **self.precheck, "duration": self.precheck["finished_at"]
+                - self.precheck["started_at"]}),
         }
 
     def traffic(self) -> dict[str, Any] | None:
@@ -203,6 +210,13 @@ class Report:
             else:
                 lines.append(f"  {label} window: "
                              f"{window.finished_at - window.started_at:.2f}s")
+        if self.precheck is not None:
+            p = self.precheck
+            what = "answers" if p["asked"] else "boot only"
+            last = (p["found"] or ["no word from its dyno"])[-1].removeprefix(
+                "FAILED: ")
+            lines.append(f"  precheck: {'ok' if p['ok'] else 'FAILED'} ({what}, "
+                         f"{p['finished_at'] - p['started_at']:.2f}s): {last}")
         if self.release_id:
             lines.append(f"  release: v{self.release_version} ({self.release_id})")
         traffic = self.traffic()

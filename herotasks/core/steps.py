@@ -22,8 +22,10 @@ from typing import Callable
 
 from herotasks.core import actions as act
 from herotasks.core.config import Settings
+from herotasks.core.health import precheck_asks
 from herotasks.core.run import Run
 from herotasks.core.state import State
+from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ConfigError
 
 Describe = Callable[[State, Settings], str]
@@ -172,6 +174,26 @@ def _health_text(state: State, settings: Settings) -> str:
     return text + "; roll back if not"
 
 
+def _precheck_text(state: State, settings: Settings) -> str:
+    h = settings.health
+    rules = STRATEGIES[settings.strategy]
+    # as the plan places it: asked after the online migrations, or with
+    # nothing to migrate; else only booted (core.health.precheck_asks)
+    pending = settings.migrate_command is not None and state.pending.pending
+    premigrated = (pending and state.online and rules.migrates_online
+                   and not rules.always_window and not state.release_phase)
+    text = ("one-off dyno of the new slug (scratch app, the app's config): boot "
+            f"the web process, it must bind $PORT within {settings.timeouts.boot:g}s")
+    if precheck_asks(pending=pending, premigrated=premigrated):
+        text += (f", GET {h.path} must answer {h.status}" if h.path
+                 else ", GET / must answer below 500") + f" within {h.timeout:g}s"
+        if h.smoke:
+            text += f", then `{h.smoke}`"
+    else:
+        text += " (the schema is migrated after the release: boot only)"
+    return text + "; stop before the release if not"
+
+
 ROLLBACK = "roll back to the previous release"
 
 STEPS: dict[str, StepSpec] = {s.name: s for s in (
@@ -193,6 +215,9 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
                                   "record the slug"),
              act.slug_build, "nothing (the scratch app goes)", journaled=False,
              replans=True),
+    StepSpec("health.precheck", _precheck_text, act.health_precheck,
+             "nothing (a one-off dyno on the scratch app; nothing is released "
+             "until it passes)", journaled=False, retried=False),
     StepSpec("preboot.off", _fixed("turn preboot off (old and new code must not "
                                    "overlap a migration)"),
              act.set_preboot(False), "turn preboot back on", undo="preboot",

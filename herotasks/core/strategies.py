@@ -41,6 +41,9 @@ class Strategy:
         live and no dyno of the old one is left, with no window.
     :param checks_health: check the new release after it went live
         (``herotasks.health``) and roll back when that is safe.
+    :param prechecks: boot the built slug's web process in a one-off dyno on
+        the scratch app and ask it before releasing (``health.precheck``);
+        needs ``scratch_build`` (a git push builds and releases in one go).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Strategy:
     checks_health: bool = False
     migrates_online: bool = False
     migrates_after: bool = False
+    prechecks: bool = False
 
     @property
     def promote_step(self) -> str:
@@ -67,7 +71,8 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
              precompiles=True, scratch_build=True, always_window=False,
              stops_workers=True, preboot_off_in_window=True,
              preboot_without_window=True, waits_for_dynos=True,
-             checks_health=True, migrates_online=True, migrates_after=True),
+             checks_health=True, migrates_online=True, migrates_after=True,
+             prechecks=True),
     Strategy("conditional", "git push to the app, a window only for migrations",
              precompiles=False, scratch_build=False, always_window=False,
              stops_workers=True, preboot_off_in_window=True,

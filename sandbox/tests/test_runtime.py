@@ -1090,3 +1090,38 @@ def test_a_dyno_in_its_namespace_reaches_the_sandbox_services_and_nothing_else(s
         for s in servers:
             s.shutdown()
             s.server_close()
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::"])
+def test_a_one_off_runs_the_web_command_and_reaches_its_own_port_inside(sbx, app,
+                                                                        isolation, bind):
+    # As on Heroku, a one-off dyno gets $PORT and may bind it (Dev Center,
+    # One-off Dynos: "heroku run web" runs the web process in a one-off
+    # dyno; Runtime: "$PORT ... is set for every dyno"): a smoke check boots
+    # the web process there and asks it over loopback, inside the dyno.
+    sbx.platform.update_config_vars(app, {"BIND": bind})
+    release(sbx, app, make_slug(sbx, {"web": ISO_WEB}, files={"iso.py": ISO_PY}))
+    probe = ("python iso.py & web=$!; for i in $(seq 200); do "
+             "out=$(curl -s --max-time 2 http://127.0.0.1:$PORT/) && break; "
+             "sleep 0.05; done; echo probe=$out; "
+             "hexport=$(printf '%04X' $PORT); "
+             "awk -v p=$hexport '$4 == \"0A\" && $2 ~ \":\"p\"$\" {print \"listen=\" $2}' "
+             "/proc/net/tcp /proc/net/tcp6; "
+             "echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' "
+             "| tr '\\n' ,); kill $web")
+    doc = sbx.runtime.create_one_off(app, {"command": probe})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the one-off finished")
+    said = [x.split(": ", 1)[1] for x in log_lines(sbx, app, doc["name"])
+            if f"app[{doc['name']}]" in x]
+    # the web process answered on the dyno's own $PORT, inside the dyno
+    assert f"probe={doc['name']}" in said, said
+    listens = [x.split("=", 1)[1].split(":")[0] for x in said
+               if x.startswith("listen=")]
+    assert listens, said
+    ifaces = next(x for x in said if x.startswith("ifaces=")).split("=")[1]
+    if isolation == "fallback":
+        # in the sandbox's own namespace: bound on loopback only
+        assert all(_is_loopback(a) for a in listens), listens
+    else:
+        # its own namespace, with nothing but lo: the wildcard reaches no one
+        assert ifaces.strip(",") == "lo", ifaces

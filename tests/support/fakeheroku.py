@@ -42,6 +42,8 @@ class FakeHeroku:
         self.couplings: dict[str, dict] = {}
         self.promotions: dict[str, list[dict]] = {}
         self.calls: list[tuple] = []
+        #: the env each one-off dyno was started with, in order
+        self.dyno_envs: list[dict] = []
         self.fail: dict[str, Any] = {}
         self.dynos_state: dict[str, list[dict]] = {}
         self.release_status = "succeeded"  # what the next created release ends as
@@ -297,6 +299,7 @@ class FakeHeroku:
                     type: str = "run", time_to_live: int | None = None) -> dict:
         self._check("create_dyno", app, command)
         self.calls.append(("create_dyno", app, command))
+        self.dyno_envs.append(dict(env or {}))
         return {"name": "run.1", "type": "run", "state": "starting",
                 "attach_url": f"rendezvous://127.0.0.1:5000/{_id()}"}
 

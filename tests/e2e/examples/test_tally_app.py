@@ -147,6 +147,29 @@ def test_v5_answers_500_everywhere(tally_tree, django_env):
     assert page["index"] == 500
 
 
+# Runs inside `manage.py shell`: /up until it fails, and how many answered 200.
+PROBE_MANY = """
+import json
+from django.test import Client
+client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
+codes = [client.get("/up").status_code for _ in range(205)]
+print(json.dumps({"ok": codes.count(200), "first_500": codes.index(500),
+                  "then": sorted(set(codes[codes.index(500):]))}))
+"""
+
+
+def test_v6_answers_its_first_200_requests_then_500(tally_tree, django_env):
+    ok(manage(tally_tree("v4"), django_env, "migrate", "-v0"))
+    v6 = tally_tree("v6")
+    ok(manage(v6, django_env, "migrate", "--check"))  # no migration to blame
+    (v6 / ".tally-served").unlink(missing_ok=True)
+    got = json.loads(ok(manage(v6, django_env, "shell", "-c",
+                               PROBE_MANY)).splitlines()[-1])
+    # a check before the release (a request or two) sees it healthy; traffic
+    # breaks it, and it stays broken
+    assert got == {"ok": 200, "first_500": 200, "then": [500]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

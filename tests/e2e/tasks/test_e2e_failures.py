@@ -67,7 +67,8 @@ def test_a_lost_release_answer_is_settled_from_the_releases(rails, fault, lost):
 
 def test_a_migration_dyno_of_unknown_outcome_keeps_the_window(rails, fault):
     migrated_deploy(rails)
-    fault(method="POST", path=r"^/apps/[^/]+/dynos$", after=True, drop=True)
+    # the target's migration dyno (the precheck's runs on the scratch app)
+    fault(method="POST", path=rf"^/apps/{rails.app}/dynos$", after=True, drop=True)
     done, report = rails.deploy(check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     line = last_line(done)
@@ -193,3 +194,19 @@ def test_a_deploy_onto_an_app_in_maintenance_says_so(rails):
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("warning:") and "maintenance" in last
     assert json.loads(json.dumps(report))["warnings"]
+
+
+def test_a_precheck_dyno_of_unknown_outcome_goes_with_the_scratch_app(rails, fault):
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"index.html": "v2\n"})
+    # the check's one-off dyno runs on the scratch app: whatever it does,
+    # it goes when the unwinding destroys that app; nothing was released
+    fault(method="POST", path=r"^/apps/ht-scratch-[^/]+/dynos$", after=True,
+          drop=True)
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "health.precheck failed" in last_line(done)
+    assert rails.current()["id"] == before["id"]
+    assert_clean(rails.state())
+    assert not journal_of(rails).exists()

@@ -6,6 +6,7 @@ migration lies between."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import requests
@@ -37,7 +38,8 @@ def test_a_release_whose_worker_crashes_is_rolled_back(rails):
 
 def test_an_app_that_does_not_answer_is_rolled_back(rails):
     rails.commit({"ok.txt": "ok\n"})
-    config = health_file(rails, path="/ok.txt", timeout=3, watch=1)
+    # the check before the release would stop it first (tested below)
+    config = health_file(rails, path="/ok.txt", timeout=3, watch=1, precheck="false")
     rails.deploy(runtime=config)
     before = rails.current()
     (rails.root / "ok.txt").unlink()
@@ -123,4 +125,191 @@ def test_recover_after_a_cut_off_rollback_does_not_call_the_release_live(rails):
     assert "health" not in done.stdout.split("recover: undo", 1)[1].split("\n")[0]
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
     assert len(rails.api.get(f"/apps/{rails.app}/releases")) == releases  # no other
+    assert_clean(rails.state())
+
+
+# -- the check before the release (health.precheck, issue 17) -----------------------
+
+# A web process that binds $PORT and answers 500 to every request.
+ALL_500 = """import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+WEB_500 = ("web: python3 all500.py\n"
+           "worker: python3 -c \"import time; time.sleep(3600)\"\n")
+# A web process that dies at boot, before it binds $PORT.
+WEB_DIES = ("web: python3 -c \"print('booting'); raise SystemExit(4)\"\n"
+            "worker: python3 -c \"import time; time.sleep(3600)\"\n")
+
+
+class Traffic:
+    """Users asking the app's web_url the whole time (every 50 ms)."""
+
+    def __init__(self, proj) -> None:
+        self.url = proj.api.get(f"/apps/{proj.app}")["web_url"]
+        # web_url is https, as Heroku's: verified with the sandbox's CA
+        self.verify = proj.env["HEROTASKS_CA_BUNDLE"]
+        self.answers: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.answers.append(requests.get(self.url, timeout=10,
+                                                 verify=self.verify).status_code)
+            except requests.RequestException:
+                self.answers.append(0)
+
+    def __enter__(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def failed(self) -> list[int]:
+        return [code for code in self.answers if not 200 <= code < 400]
+
+
+def test_a_release_whose_every_page_fails_is_stopped_before_the_release(rails):
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"all500.py": ALL_500, "Procfile": WEB_500})
+    with Traffic(rails) as users:
+        done, report = rails.deploy(check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "health.precheck failed" in last and "GET / answered 500" in last
+    assert "nothing was released" in last
+    # no new release on the target, and not one request failed meanwhile
+    assert rails.current()["id"] == before["id"]
+    assert "slug.promote" not in steps(report)
+    assert users.answers and not users.failed(), users.failed()
+    precheck = report["precheck"]
+    assert precheck["ok"] is False and precheck["asked"] is True
+    assert any(f.startswith("bound $PORT") for f in precheck["found"])
+    assert "precheck: FAILED (answers" in done.stdout
+    assert_clean(rails.state())
+
+
+def test_a_release_whose_web_dies_at_boot_is_caught_before_the_release(rails):
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"Procfile": WEB_DIES})
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "exited with status 4 before binding $PORT" in last
+    assert rails.current()["id"] == before["id"]
+    # the web process's own output is shown, to tell why
+    assert "web| booting" in done.stdout
+    assert_clean(rails.state())
+
+
+def test_a_good_release_passes_the_check_then_is_released(rails):
+    rails.deploy()  # the first deploy migrates: its check only boots
+    rails.commit({"ok.txt": "ok\n"})
+    done, report = rails.deploy(runtime=health_file(rails, path="/ok.txt",
+                                                     smoke="'test -f ok.txt'"))
+    assert report["ok"]
+    names = steps(report)
+    assert names.index("health.precheck") < names.index("slug.promote")
+    precheck = report["precheck"]
+    assert precheck["ok"] and precheck["asked"]
+    assert "GET /ok.txt answered 200" in " ".join(precheck["found"])
+    assert "health.smoke passed" in precheck["found"]
+
+
+def test_before_a_window_migration_the_check_only_boots(rails):
+    rails.deploy()
+    rails.add_migration()
+    # every page fails: on the old schema that may be no fault of the
+    # release, so the boot alone is checked and the watch judges the rest
+    rails.commit({"all500.py": ALL_500, "Procfile": WEB_500})
+    done, report = rails.deploy(check=False, runtime=health_file(
+        rails, path="/", watch=1, timeout=3))
+    names = steps(report)
+    assert names.index("health.precheck") < names.index("maintenance.on")
+    assert report["precheck"]["ok"] and report["precheck"]["asked"] is False
+    # the watch after the release saw it (and kept the migrated release)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and "health check" in last and "kept v" in last
+    assert_clean(rails.state())
+
+
+def test_without_the_check_a_web_that_dies_at_boot_fails_the_wait_when_seen(rails):
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"Procfile": WEB_DIES})
+    done, report = rails.deploy(check=False, runtime=health_file(
+        rails, precheck="false"))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    # told as a crash when the crash is seen, not as the boot timeout
+    assert "dynos.wait failed" in last and "crashed" in last
+    assert "not up after" not in last and "rolled back" in last
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(rails.state())
+
+
+# A web process that serves its files, then answers 500 from its 31st request
+# on: a fault only traffic shows (the check before the release asks once).
+FAILS_LATER = """import os
+from http.server import HTTPServer, SimpleHTTPRequestHandler
+
+served = 0
+
+
+class Handler(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        global served
+        served += 1
+        if served > 30:
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_back(
+        rails):
+    rails.deploy()
+    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
+    before = rails.current()
+    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
+                  "Procfile": "web: python3 later.py\nworker: python3 -c "
+                              "\"import time; time.sleep(3600)\"\n"})
+    with Traffic(rails) as users:
+        done, report = rails.deploy(check=False, runtime=health_file(
+            rails, path="/index.html", watch=20, timeout=5))
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and report["precheck"]["ok"]
+    # the watch asked /index.html through the router and saw the first 500
+    assert "during the watch" in last and "rolled back" in last
+    assert "slug.rollback" in steps(report)
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert rails.state()["preboot"] is True
+    assert users.failed()  # the fault did reach users: only the watch sees it
     assert_clean(rails.state())

@@ -200,3 +200,21 @@ def test_table_aligns_numbers_right_and_text_left():
     ]
     with pytest.raises(ValueError):
         format_table(["a", "b"], [[1]])
+
+
+def test_the_check_before_the_release_says_what_it_found():
+    report = make_report(maintenance=False)
+    t = report["steps"][1]["finished_at"]
+    report["steps"].insert(2, {"name": "health.precheck", "started_at": t,
+                               "finished_at": t + 2.0, "duration": 2.0, "ok": False,
+                               "skipped": False, "in_window": False})
+    report["precheck"] = {"ok": False, "asked": True, "started_at": t,
+                          "finished_at": t + 2.0, "duration": 2.0,
+                          "found": ["bound $PORT in 800 ms",
+                                    "FAILED: GET /up answered 500, not 200, for 1s"]}
+    text = timeline.render_text([report])
+    assert "FAILED (answers): GET /up answered 500" in text
+    svg = timeline.render_svg([report])
+    assert "health.precheck: FAILED 2" in svg and "GET /up answered 500" in svg
+    del report["precheck"]  # an older report, or the check did not run
+    assert "answers" not in timeline.render_text([report])

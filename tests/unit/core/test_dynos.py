@@ -153,3 +153,33 @@ def test_wait_old_gone_names_the_dynos_left_at_the_deadline():
         dynos.wait_old_gone(SwitchingApp(gone_after=10 ** 6), "tally", 6, timeout=0,
                             sleep=lambda _: None, pauses=[0.0] * 3)
     assert "contract migrations did not run" in err.value.hint
+
+
+class CrashingBoot:
+    """A release whose web dyno dies at boot: ``starting``, then ``crashed``
+    (Heroku restarts it at once, then cools off for 20 minutes)."""
+
+    def __init__(self):
+        self.polls = 0
+
+    def formation(self, app):
+        return [{"type": "web", "quantity": 1, "size": "Standard-1X"}]
+
+    def dynos(self, app):
+        self.polls += 1
+        state = "starting" if self.polls < 3 else "crashed"
+        return [{"id": "d1", "type": "web", "name": "web.1", "state": state,
+                 "release": {"version": 5}},
+                # a one-off and an older release's dyno do not count
+                {"id": "d0", "type": "web", "name": "web.2", "state": "crashed",
+                 "release": {"version": 4}},
+                {"id": "r1", "type": "run", "name": "run.1", "state": "crashed",
+                 "release": {"version": 5}}]
+
+
+def test_wait_up_fails_as_soon_as_a_new_dyno_is_seen_crashed():
+    api = CrashingBoot()
+    with pytest.raises(HerotasksError, match=r"web\.1 of v5 on tally crashed"):
+        dynos.wait_up(api, "tally", 5, timeout=1, sleep=lambda s: None)
+    # the look that saw it crashed was the last: not the boot timeout's
+    assert api.polls == 3

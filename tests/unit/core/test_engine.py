@@ -37,7 +37,8 @@ def settings(tmp_path):
             "assets": {"command": "mkdir -p public/assets && "
                                   "cp app/assets/app.css public/assets/"},
             "statedir": str(tmp_path / "state"),
-            "health": {"watch": 0},  # the fake's dynos never crash
+            # the fake's dynos never crash; the precheck has its own tests
+            "health": {"watch": 0, "precheck": False},
             # the fake has no preboot switch to wait for (TestPrebootSwitch has)
             "timeouts": {"preboot": 0},
         }
@@ -232,6 +233,75 @@ class TestWithoutMigration:
         plan, _, lines = run(c, heroku, settings())
         assert "reused" in plan.describe()
         assert any("assets: reusing" in line for line in lines)
+
+
+class TestPrecheck:
+    """The check before the release: the new slug's web process in a one-off
+    dyno on the scratch app (its dyno and output faked here; the sandbox's
+    real ones in tests/tasks/test_e2e_health.py)."""
+
+    @pytest.fixture
+    def answers(self, world, monkeypatch):
+        """The precheck's dyno says these lines and exits with ``code``."""
+        said = {"lines": ["bound $PORT in 40 ms", "GET / answered 200 in 45 ms",
+                          "ok in 50 ms"], "code": 0, "commands": []}
+
+        def fake_attach(url, out, **kw):
+            said["commands"].append(url)
+            out("".join(f"precheck: {x}\n" for x in said["lines"]))
+            return said["code"]
+
+        monkeypatch.setattr(rendezvous, "attach", fake_attach)
+        return said
+
+    def test_a_failing_check_stops_before_the_release(self, c, repo, heroku, world,
+                                                      settings, answers):
+        answers["lines"] = ["bound $PORT in 40 ms",
+                            "FAILED: GET / answered 500, not below 500, for 60s "
+                            "(60040 ms)"]
+        answers["code"] = 1
+        repo.commit({"app/models/user.rb": "class User; end\n"})
+        before = heroku.current_release(APP)["id"]
+        with pytest.raises(DeployFailed) as failed:
+            run(c, heroku, settings(health={"watch": 0}))
+        report = failed.value.report
+        assert "health.precheck failed" in report.error
+        assert "GET / answered 500" in report.error and "nothing was released" \
+            in report.error
+        # nothing released on the target, nothing left behind
+        assert heroku.current_release(APP)["id"] == before
+        assert "create_release" not in [x[0] for x in heroku.calls
+                                        if x[1:2] == (APP,)]
+        assert not [a for a in heroku.apps() if a["name"].startswith("ht-scratch")]
+        pre = report.to_json()["precheck"]
+        assert pre["ok"] is False and pre["asked"] is True
+        assert pre["found"][-1].startswith("FAILED: GET / answered 500")
+
+    def test_it_runs_on_the_scratch_app_with_the_targets_config_as_env_only(
+            self, c, repo, heroku, world, settings, answers):
+        repo.commit({"app/models/user.rb": "class User; end\n"})
+        _, report, _ = run(c, heroku, settings(health={"enabled": False, "path": "/up"}))
+        assert report.ok
+        dyno, = [x for x in heroku.calls if x[0] == "create_dyno"]
+        assert dyno[1].startswith("ht-scratch") and "HT_PATH=/up" in dyno[2]
+        assert "HT_WEB=bin/web" in dyno[2]
+        assert heroku.dyno_envs[0]["DATABASE_URL"] == "postgres://secret"
+        assert not [x for x in heroku.calls if x[0] == "update_config_vars"
+                    and "DATABASE_URL" in (x[2] if len(x) > 2 else {})]
+        pre = report.to_json()["precheck"]
+        assert pre["ok"] and pre["found"][-1] == "ok in 50 ms"
+        assert "precheck: ok (answers" in report.summary()
+
+    def test_before_a_window_migration_it_only_boots(self, c, repo, heroku, world,
+                                                     settings, answers):
+        migration_commit(repo)
+        _, report, _ = run(c, heroku, settings(health={"enabled": False, "path": "/up"}))
+        assert report.ok
+        first = next(x for x in heroku.calls if x[0] == "create_dyno")
+        assert "HT_PATH=''" in first[2]
+        assert report.to_json()["precheck"]["asked"] is False
+        names = [s.name for s in report.steps]
+        assert names.index("health.precheck") < names.index("maintenance.on")
 
 
 class TestReleasePhase:

@@ -43,9 +43,9 @@ class TestHerotasksStrategy:
         assert plan.window
         assert plan.names() == [
             "check", "lock.acquire", "assets.precompile", "scratch.create",
-            "slug.build", "preboot.off", "workers.stop", "maintenance.on",
-            "slug.promote", "db.migrate", "dynos.restart", "dynos.wait",
-            "maintenance.off", "workers.restore", "preboot.restore",
+            "slug.build", "health.precheck", "preboot.off", "workers.stop",
+            "maintenance.on", "slug.promote", "db.migrate", "dynos.restart",
+            "dynos.wait", "maintenance.off", "workers.restore", "preboot.restore",
             "health.check", "scratch.destroy", "lock.release",
         ]
         inside = [s.name for s in plan.steps if s.in_window]
@@ -288,3 +288,57 @@ class TestOnlineMigrations:
             plan = plan_deploy(state(migrations=self.ONLINE),
                                settings(strategy=strategy))
             assert plan.window, strategy
+
+
+class TestPrecheck:
+    """The check before the release (issue 17): where the plan puts it, and
+    whether it asks the app or only boots it."""
+
+    ONLINE = TestOnlineMigrations.ONLINE
+
+    def test_without_migrations_it_asks_the_app_before_anything_changes(self):
+        plan = plan_deploy(state(pending=Pending(False, "no changes"), preboot=False),
+                           settings(health={"path": "/up", "smoke": "bin/smoke"}))
+        names = plan.names()
+        assert names.index("slug.build") + 1 == names.index("health.precheck")
+        assert names.index("health.precheck") < names.index("preboot.on")
+        text = plan.step("health.precheck").description
+        assert "GET /up must answer 200" in text and "`bin/smoke`" in text
+        assert "boot only" not in text
+
+    def test_without_a_path_it_asks_for_below_500(self):
+        plan = plan_deploy(state(pending=Pending(False, "no changes")), settings())
+        assert "GET / must answer below 500" in plan.step("health.precheck").description
+
+    def test_online_migrations_come_first_then_it_asks(self):
+        plan = plan_deploy(state(migrations=self.ONLINE), settings())
+        names = plan.names()
+        assert names.count("health.precheck") == 1
+        assert names.index("db.premigrate") + 1 == names.index("health.precheck")
+        assert "boot only" not in plan.step("health.precheck").description
+
+    @pytest.mark.parametrize("kw", [{}, {"migrations": ONLINE, "release_phase": True}])
+    def test_before_a_migration_it_only_boots_and_before_any_window(self, kw):
+        plan = plan_deploy(state(**kw), settings(health={"smoke": "bin/smoke"}))
+        names = plan.names()
+        assert names.index("slug.build") + 1 == names.index("health.precheck")
+        text = plan.step("health.precheck").description
+        assert "boot only" in text and "GET" not in text and "smoke" not in text
+        assert not plan.step("health.precheck").in_window
+
+    def test_release_phase_found_by_the_build_moves_it_before_the_migration(self):
+        plan = plan_deploy(state(migrations=self.ONLINE), settings())
+        new = replan(plan, settings(), {"release_phase": True})
+        assert "db.premigrate" not in new.names()
+        assert "boot only" in new.step("health.precheck").description
+
+    def test_it_is_on_unless_turned_off(self):
+        assert "health.precheck" in plan_deploy(state(), settings()).names()
+        plan = plan_deploy(state(), settings(health={"precheck": False}))
+        assert "health.precheck" not in plan.names()
+
+    @pytest.mark.parametrize("strategy", ["conditional", "naive"])
+    def test_the_baselines_have_none(self, strategy):
+        # a git push builds and releases in one go: nothing to check before
+        plan = plan_deploy(state(), settings(strategy=strategy))
+        assert "health.precheck" not in plan.names()

@@ -28,7 +28,7 @@ def test_contract_shape(tmp_path):
     assert set(data) == {"app", "stage", "strategy", "ok", "error", "commit",
                          "migrations", "started_at", "finished_at", "duration",
                          "steps", "windows", "release", "warnings", "requests",
-                         "traffic"}
+                         "traffic", "precheck"}
     assert data["commit"] == {"from": None, "to": "b" * 40}
     assert data["migrations"] == {"pending": True,
                                   "reason": "db/migrate changed: 2 files"}

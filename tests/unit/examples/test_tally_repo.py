@@ -36,6 +36,7 @@ def test_v4_is_online_and_v2_needs_the_window(tally_repo):
     v4 = verdict("v4", "counter/migrations/0003_referrer.py")
     assert v4.kind == "online" and "marker" in v4.reason
     assert changed(tally_repo, "v4", "v5") == ["counter/views.py", "tally/version.py"]
+    assert changed(tally_repo, "v4", "v6") == ["counter/views.py", "tally/version.py"]
 
 
 def test_v6_is_a_contract_the_plan_runs_with_no_window(tally_repo):
