@@ -30,7 +30,7 @@ def ctx(tmp_path, dry=False, **tree) -> Context:
         "assets": {"command": "mkdir -p public/assets && "
                               "cp app/assets/app.css public/assets/"},
         "statedir": str(tmp_path / "state"),
-        "health": {"watch": 0},  # the fake's dynos never crash
+        "health": {"watch": 0, "precheck": False},  # the fake runs no web process
         # the fake has no preboot switch to wait for (Heroku's ~3 min)
         "timeouts": {"preboot": 0},
         **tree,
