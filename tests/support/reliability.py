@@ -41,6 +41,14 @@ class Bench:
         path.write_text("herotasks:\n" + (body or "  {}\n"))
         return path
 
+    def deploy_killed_after(self, step: str) -> None:
+        """Commit a migration and deploy it, herotasks killed (kill -9, from
+        an ``after`` hook: its shell is inv's child) right after ``step``."""
+        self.proj.add_migration()
+        kill = self.runtime({"after": {step: ["kill -9 $PPID"]}})
+        done, _ = self.proj.deploy(check=False, runtime=kill)
+        assert done.returncode != 0, f"the kill after {step} never happened"
+
     def snapshot(self) -> dict:
         app = self.proj.app
         state = self.proj.state()

@@ -59,10 +59,7 @@ def bench(request, sandbox, api, tools, git_env, tmp_path_factory):
     ids=[f"{'-'.join(setup)}-{step}" for setup, step in CASES])
 def test_killed_after_a_step_then_recovered(bench, step):
     before = bench.snapshot()
-    bench.proj.add_migration()
-    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
-    done, _ = bench.proj.deploy(check=False, runtime=kill)
-    assert done.returncode != 0, f"the kill after {step} never happened"
+    bench.deploy_killed_after(step)
     said = bench.recover_until_done()
     try:
         bench.assert_end_state(before, said)
@@ -102,10 +99,7 @@ def group(name: str) -> pytest.MarkDecorator:
     indirect=["bench"], ids=LOCK_COPY)
 def test_killed_then_recovered_from_the_lock_copy(bench, step):
     before = bench.snapshot()
-    bench.proj.add_migration()
-    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
-    done, _ = bench.proj.deploy(check=False, runtime=kill)
-    assert done.returncode != 0, f"the kill after {step} never happened"
+    bench.deploy_killed_after(step)
     bench.journal().unlink(missing_ok=True)  # another machine: no journal
     said = bench.recover_until_done()
     try:
@@ -119,10 +113,7 @@ def test_killed_then_recovered_from_the_lock_copy(bench, step):
     indirect=["bench"], ids=WINDOW)
 def test_killed_then_kept_with_keep_code(bench, step):
     before = bench.snapshot()
-    bench.proj.add_migration()
-    kill = bench.runtime({"after": {step: ["kill -9 $PPID"]}})
-    done, _ = bench.proj.deploy(check=False, runtime=kill)
-    assert done.returncode != 0, f"the kill after {step} never happened"
+    bench.deploy_killed_after(step)
     done = bench.proj.inv("deploy.recover", "--stage", "production", "--keep-code",
                           check=False)
     said = [done.stdout + done.stderr]
