@@ -22,10 +22,11 @@ ONE_OFF_TYPES = ("run", "release", "scheduler")
 #: The longest pause between two looks at booting dynos, in seconds. The
 #: pauses grow by half each time, so the look that sees them up comes at
 #: most ~half the time waited so far after they were (and never more than
-#: 45 s); a boot as long as the default 300 s timeout costs 14 requests,
-#: which keeps the whole deploy within its 60 (Heroku's rate limit is
+#: 60 s, Heroku's own web boot timeout, R10); a boot as long as the default
+#: 300 s timeout costs 13 requests, which keeps the whole deploy, the check
+#: before the release included, within its 60 (Heroku's rate limit is
 #: shared by everything on the account).
-BOOT_POLL_MOST = 45.0
+BOOT_POLL_MOST = 60.0
 
 
 def migrate(api: Any, app: str, command: str, *, cabundle: str | None,
@@ -88,7 +89,7 @@ def wait_up(api: Any, app: str, version: int | None, *, timeout: float,
     deadline; waiting it out only kept a broken release longer.
     Dynos whose ids are in ``replaced`` (see :func:`restart`) do not count.
     The dyno list is polled at :func:`herotasks.core.poll.pauses` (2 s,
-    growing to 45 s): a 10 s boot costs a handful of requests, and a boot
+    growing to 60 s): a 10 s boot costs a handful of requests, and a boot
     as long as the timeout a few dozen at most, not one every moment.
 
     :raises HerotasksError: a dyno of the release crashed, or not all up

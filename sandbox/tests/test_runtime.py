@@ -1101,7 +1101,7 @@ def test_a_one_off_runs_the_web_command_and_reaches_its_own_port_inside(sbx, app
     # the web process there and asks it over loopback, inside the dyno.
     sbx.platform.update_config_vars(app, {"BIND": bind})
     release(sbx, app, make_slug(sbx, {"web": ISO_WEB}, files={"iso.py": ISO_PY}))
-    probe = ("python iso.py & web=$!; for i in $(seq 200); do "
+    probe = ("python3 iso.py & web=$!; for i in $(seq 200); do "
              "out=$(curl -s --max-time 2 http://127.0.0.1:$PORT/) && break; "
              "sleep 0.05; done; echo probe=$out; "
              "hexport=$(printf '%04X' $PORT); "

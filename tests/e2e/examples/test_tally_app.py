@@ -158,12 +158,12 @@ print(json.dumps({"ok": codes.count(200), "first_500": codes.index(500),
 """
 
 
-def test_v6_answers_its_first_200_requests_then_500(tally_tree, django_env):
-    ok(manage(tally_tree("v4"), django_env, "migrate", "-v0"))
-    v6 = tally_tree("v6")
-    ok(manage(v6, django_env, "migrate", "--check"))  # no migration to blame
-    (v6 / ".tally-served").unlink(missing_ok=True)
-    got = json.loads(ok(manage(v6, django_env, "shell", "-c",
+def test_v7_answers_its_first_200_requests_then_500(tally_tree, django_env):
+    ok(manage(tally_tree("v7"), django_env, "migrate", "-v0"))
+    v7 = tally_tree("v7")
+    ok(manage(v7, django_env, "migrate", "--check"))  # no migration to blame
+    (v7 / ".tally-served").unlink(missing_ok=True)
+    got = json.loads(ok(manage(v7, django_env, "shell", "-c",
                                PROBE_MANY)).splitlines()[-1])
     # a check before the release (a request or two) sees it healthy; traffic
     # breaks it, and it stays broken

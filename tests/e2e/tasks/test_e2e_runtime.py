@@ -105,7 +105,7 @@ def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, api, slow
     assert f"API requests: {len(served)}" in done.stdout
     # A boot as long as the 300 s timeout costs only more looks of the boot
     # wait (after the restart, before maintenance goes off), whose pauses
-    # grow to 45 s: within the budget still.
+    # grow to 60 s: within the budget still.
     restart = served.index(("DELETE", f"/apps/{rails.app}/dynos"))
     off = served.index(("PATCH", f"/apps/{rails.app}"), restart)
     looks = served[restart:off].count(("GET", f"/apps/{rails.app}/dynos"))

@@ -317,20 +317,22 @@ class TestPrecheck:
         assert names.index("db.premigrate") + 1 == names.index("health.precheck")
         assert "boot only" not in plan.step("health.precheck").description
 
-    @pytest.mark.parametrize("kw", [{}, {"migrations": ONLINE, "release_phase": True}])
-    def test_before_a_migration_it_only_boots_and_before_any_window(self, kw):
-        plan = plan_deploy(state(**kw), settings(health={"smoke": "bin/smoke"}))
+    def test_before_a_migration_it_only_boots_and_before_any_window(self):
+        plan = plan_deploy(state(), settings(health={"smoke": "bin/smoke"}))
         names = plan.names()
         assert names.index("slug.build") + 1 == names.index("health.precheck")
         text = plan.step("health.precheck").description
         assert "boot only" in text and "GET" not in text and "smoke" not in text
         assert not plan.step("health.precheck").in_window
 
-    def test_release_phase_found_by_the_build_moves_it_before_the_migration(self):
+    def test_a_release_phase_found_by_the_build_drops_it(self):
+        # the release phase cannot run on the scratch app: no dyno there runs
+        # the new slug (test_a_release_phase_app_gets_no_check_before_...)
         plan = plan_deploy(state(migrations=self.ONLINE), settings())
+        assert "health.precheck" in plan.names()
         new = replan(plan, settings(), {"release_phase": True})
         assert "db.premigrate" not in new.names()
-        assert "boot only" in new.step("health.precheck").description
+        assert "health.precheck" not in new.names()
 
     def test_it_is_on_unless_turned_off(self):
         assert "health.precheck" in plan_deploy(state(), settings()).names()
@@ -342,3 +344,13 @@ class TestPrecheck:
         # a git push builds and releases in one go: nothing to check before
         plan = plan_deploy(state(), settings(strategy=strategy))
         assert "health.precheck" not in plan.names()
+
+
+def test_a_release_phase_app_gets_no_check_before_the_release_and_the_plan_says_why():
+    # the release phase cannot run on the scratch app (no database), so the
+    # new slug never becomes its current release and a one-off would boot
+    # the release before it: a check there would judge the wrong code
+    plan = plan_deploy(state(release_phase=True), settings())
+    assert "health.precheck" not in plan.names()
+    assert any("no check before the release" in n for n in plan.notes)
+    assert "health.precheck" in plan_deploy(state(), settings()).names()
