@@ -131,6 +131,30 @@ def make_bench(setup, api, tools, git_env, root: Path):
     return bench, pipeline
 
 
+class BenchPool:
+    """The benches of one pytest process, one per setup, made on first use
+    and kept for the whole session: the matrix's cases of a setup share its
+    app (each case puts it back, :func:`reset`). A module-scoped fixture
+    parametrized per case is made anew for every case (pytest keys it by
+    the case), which cost a first deploy each time."""
+
+    def __init__(self, api, tools, git_env, tmp_path_factory):
+        self.api, self.tools, self.git_env = api, tools, git_env
+        self.tmp_path_factory = tmp_path_factory
+        self.made: dict[tuple[str, str], tuple[Bench, dict | None]] = {}
+
+    def get(self, setup: tuple[str, str]) -> Bench:
+        if setup not in self.made:
+            root = self.tmp_path_factory.mktemp("bench-" + "-".join(setup))
+            self.made[setup] = make_bench(setup, self.api, self.tools, self.git_env, root)
+        return self.made[setup][0]
+
+    def drop_all(self) -> None:
+        for bench, pipeline in self.made.values():
+            drop_bench(bench, pipeline, self.api)
+        self.made.clear()
+
+
 def drop_bench(bench, pipeline, api) -> None:
     if pipeline:
         api.request("DELETE", f"/pipelines/{pipeline['id']}")
