@@ -55,11 +55,6 @@ def promote_undo(run: Run) -> dict[str, Any]:
 # -- actions --------------------------------------------------------------------
 
 
-def check(run: Run, step: Step) -> StepFacts:
-    """Observation runs before the plan exists; nothing to do here."""
-    return None
-
-
 def lock_acquire(run: Run, step: Step) -> StepFacts:
     j = run.journal
     holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.source,

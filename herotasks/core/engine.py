@@ -42,7 +42,7 @@ from herotasks.core.observe import Observed
 from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.run import Run, Tools
-from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
+from herotasks.core.steps import CHECK, PROMOTE_STEPS, STEPS, UNDOS, Step
 from herotasks.errors import (
     Aborted,
     DeployFailed,
@@ -121,10 +121,9 @@ class Engine:
         report = Report.for_journal(journal, started=(checked or (self.clock(),))[0],
                                     strategy=self.tools.settings.strategy)
         if checked:
-            report.steps.append(StepRecord("check", checked[0], checked[1], ok=True))
+            report.steps.append(StepRecord(CHECK, checked[0], checked[1], ok=True))
         run = self.run_for(journal, report, observed.app, force_unlock=force_unlock)
-        steps = [s for s in plan.steps if s.name != "check"]
-        return self._execute(run, steps, plan)
+        return self._execute(run, list(plan.steps), plan)
 
     def resume(self, journal: Journal, *, force_unlock: bool = False) -> Report:
         """Finish the planned steps a crashed run did not complete.
@@ -134,9 +133,8 @@ class Engine:
         apply what is left, scaling and maintenance set absolute values).
         """
         planned = [Step(s["name"], in_window=bool(s.get("in_window")))
-                   for s in journal.facts.plan]
-        todo = [s for s in planned if s.name != "check"
-                and not journal.is_complete(s.name)]
+                   for s in journal.planned()]
+        todo = [s for s in planned if not journal.is_complete(s.name)]
         report = Report.for_journal(journal, started=self.clock(),
                                     strategy=self.tools.settings.strategy)
         run = self.run_for(journal, report, self.tools.api.app(journal.app),
@@ -258,8 +256,7 @@ class Engine:
                             + "; ".join(new.notes or ("the build changed it",)))
                     done = {s.name for s in steps[: i + 1]}
                     steps = steps[: i + 1] + [s for s in new.steps
-                                              if s.name not in done
-                                              and s.name != "check"]
+                                              if s.name not in done]
                     run.journal.remember(plan=_plan_json(new))
                     plan = new
             i += 1

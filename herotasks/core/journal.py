@@ -72,6 +72,11 @@ class Journal:
         """The latest entry for ``step``."""
         return next((e for e in reversed(self.entries) if e.step == step), None)
 
+    def planned(self) -> list[dict[str, Any]]:
+        """The plan's steps as journaled. A journal written while the check
+        was a step of the plan lists it; it is none (core.steps.CHECK)."""
+        return [s for s in self.facts.plan if s.get("name") != "check"]
+
     def status(self, step: str) -> str | None:
         """``started``/``done``/``failed``/``closed`` for ``step``, or None."""
         entry = self.last(step)

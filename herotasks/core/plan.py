@@ -183,7 +183,6 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
                      "restarts web dynos")
     # The fixed flow: (step, present in this deploy).
     flow: list[tuple[str, bool]] = [
-        ("check", True),
         ("lock.acquire", True),
         ("assets.precompile", rules.precompiles
          and settings.assets_command is not None),

@@ -86,15 +86,14 @@ def decide(journal: Journal | None, current: dict | None,
         return RecoverPlan(NOTHING, "nothing to recover: no unfinished deploy "
                            "recorded here or with the deploy lock")
     open_steps = tuple(e.step for e in journal.open_entries())
-    planned = [s["name"] for s in journal.facts.plan]
+    planned = [s["name"] for s in journal.planned()]
     if not planned:
         if not open_steps:
             return RecoverPlan(NOTHING, "nothing was left changed")
         return RecoverPlan(UNDO, "steps run by hand left changes", open_steps)
     promote = next((n for n in planned if n in PROMOTE_STEPS), None)
     status = journal.status(promote) if promote else None
-    remaining = tuple(n for n in planned if n != "check"
-                      and not journal.is_complete(n))
+    remaining = tuple(n for n in planned if not journal.is_complete(n))
     if status in (STARTED, FAILED):
         # cut off (or failed on our side): Heroku may still be making it live
         building = next((b for b in builds if b.get("status") == "pending"), None)

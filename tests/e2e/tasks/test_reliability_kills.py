@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 def kill_points(setup: tuple[str, str]) -> list[str]:
     """Every step of the bench's plan (from the planner, tests.support.
-    reliability.bench_plan) but ``check``, which changes nothing; for herotasks
+    reliability.bench_plan); for herotasks
     promoting by slug, the window's own steps are killed in test_e2e_deploy
     (test_kill_in_the_window_then_recover) instead."""
     from herotasks.core.steps import STEPS
@@ -34,7 +34,7 @@ def kill_points(setup: tuple[str, str]) -> list[str]:
     for step in bench_plan(setup).steps:
         covered = setup == ("herotasks", "slug") and (
             step.in_window or STEPS[step.name].opens_window == "maintenance")
-        if step.name != "check" and not covered:
+        if not covered:
             points.append(step.name)
     return points
 

@@ -43,7 +43,7 @@ class TestHerotasksStrategy:
         plan = plan_deploy(state(), settings())
         assert plan.window
         assert plan.names() == [
-            "check", "lock.acquire", "assets.precompile", "scratch.create",
+            "lock.acquire", "assets.precompile", "scratch.create",
             "slug.build", "health.precheck", "preboot.off", "workers.stop",
             "maintenance.on", "slug.promote", "db.migrate", "dynos.restart",
             "dynos.wait", "maintenance.off", "workers.restore", "preboot.restore",
@@ -129,7 +129,7 @@ class TestOtherStrategies:
         # and no local precompile: Heroku's build compiles the assets, inside
         # the window, as it does for the tools naive stands for
         assert plan.names() == [
-            "check", "lock.acquire", "maintenance.on",
+            "lock.acquire", "maintenance.on",
             "app.push", "db.migrate", "dynos.restart", "maintenance.off",
             "lock.release",
         ]
