@@ -88,10 +88,6 @@ DISABLE_VAR = "DISABLE_COLLECTSTATIC"
 SAFE_ENV = ("LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def detect(tree: Path) -> bool:
-    return any((tree / name).exists() for name in DETECT_FILES)
-
-
 def package_manager(tree: Path) -> str:
     """``package_manager::determine_package_manager``: exactly one of
     Pipfile.lock, requirements.txt, poetry.lock, uv.lock."""
