@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from . import fir
 from .store import Store
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
@@ -470,6 +471,9 @@ class Platform:
                                 "shield": space["shield"]}
                 # an app has its space's generation (Cedar or Fir)
                 app["generation"] = dict(space.get("generation") or GENERATION)
+                if fir.is_fir(app):  # Fir apps build with CNBs: stack cnb (fir.py)
+                    app["stack"] = dict(fir.CNB_STACK)
+                    app["build_stack"] = dict(fir.CNB_STACK)
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             first = self._put_release(app, slug=None, description="Initial release",
@@ -604,7 +608,7 @@ class Platform:
         # (and runs the release phase again).
         keys = ", ".join(sorted(changes))
         verb = "Remove" if all(v is None for v in changes.values()) else "Set"
-        self.create_release(app, current.get("slug") and current["slug"]["id"],
+        self.create_release(app, fir.runnable(current),
                             description=description or f"{verb} {keys} config vars")
         return config
 
@@ -709,9 +713,8 @@ class Platform:
             "id": rid, "version": (max(versions) + 1) if versions else 1,
             "app": self.app_ref(app), "created_at": ts, "updated_at": ts,
             "description": description, "status": status, "current": current,
-            "slug": {"id": slug["id"]} if slug else None,
-            "user": self.user(), "addon_plan_names": [], "artifacts": (
-                [{"type": "slug", "id": slug["id"]}] if slug else []),
+            **fir.release_fields(app, slug),  # a slug, or a Fir app's image
+            "user": self.user(), "addon_plan_names": [],
             "output_stream_url": None,
             "eligible_for_rollback": status == "succeeded",
             "_config": dict(app["_config"] if config is None else config),
@@ -732,6 +735,8 @@ class Platform:
         if slug and slug.get("deleted_at"):
             raise invalid(f"Slug {slug_id} was deleted by the release retention "
                           "policy and can no longer be released.")
+        if slug:
+            fir.check_artifact(app, slug)
         phase = bool(slug and "release" in (slug.get("process_types") or {}))
         with self.store.transaction():
             app = self.app(app["id"])
@@ -808,7 +813,7 @@ class Platform:
         cutoff = CLOCK.now() - timedelta(days=self.RETENTION_DAYS)
         rels = sorted(self.store.find("release", app_id=app_id),
                       key=lambda r: r["version"], reverse=True)
-        if any(r.get("slug") and r["status"] != "expired" and not r["current"]
+        if any(fir.runnable(r) and r["status"] != "expired" and not r["current"]
                and r["status"] != "pending" and not _younger(r, cutoff)
                for r in rels[self.RETENTION_RELEASES:]):
             return self.retain(force=True)
@@ -843,7 +848,7 @@ class Platform:
             for rels in by_app.values():
                 rels.sort(key=lambda r: r["version"], reverse=True)
                 for i, r in enumerate(rels):
-                    slug_id = (r.get("slug") or {}).get("id")
+                    slug_id = fir.runnable(r)
                     if not slug_id or r["status"] == "expired":
                         continue
                     if (r["current"] or r["status"] == "pending"
@@ -852,7 +857,7 @@ class Platform:
                         kept.add(slug_id)
                     else:
                         aged.setdefault(slug_id, []).append(r)
-            used = {(r.get("slug") or {}).get("id") for r in releases}
+            used = {fir.runnable(r) for r in releases}
             for slug in self.store.find("slug"):
                 slug_id = slug["id"]
                 if slug.get("deleted_at") or slug_id in kept:
@@ -904,8 +909,8 @@ class Platform:
             self.store.put("release", release, app_id=app["id"])
             app["released_at"] = now()
             self._released(app["id"], release["version"])
-            if release["slug"]:
-                slug = self.slug(release["slug"]["id"])
+            if fir.runnable(release):
+                slug = self.slug(fir.runnable(release))
                 self._sync_formation(app, slug.get("process_types") or {})
                 app["slug_size"] = slug.get("size")
             self.store.put("app", app)
@@ -923,9 +928,9 @@ class Platform:
         self.retain(force=True)
         target = self.store.get("release", target["id"])
         self.refuse_expired(target, "roll back to")
-        if not target["eligible_for_rollback"] or not target["slug"]:
+        if not target["eligible_for_rollback"] or not fir.runnable(target):
             raise invalid(f"Cannot roll back to v{target['version']}: it has no slug.")
-        return self.create_release(app, target["slug"]["id"],
+        return self.create_release(app, fir.runnable(target),
                                    description=f"Rollback to v{target['version']}",
                                    config=target["_config"])
 
@@ -1146,6 +1151,11 @@ class Platform:
         with self.store.transaction():
             if self.store.find("pipeline-coupling", app_id=app["id"]):
                 raise invalid("App is already part of a pipeline.")
+            held = [self.store.get("app", c["app"]["id"]) for c in self.couplings(pipeline)]
+            generation = fir.check_coupling(app, pipeline, [a for a in held if a])
+            if generation != pipeline["generation"]["name"]:  # its first app's
+                pipeline["generation"] = dict(FIR if generation == "fir" else GENERATION)
+                self.store.put("pipeline", pipeline)
             ts = now()
             doc = {"id": new_id(), "created_at": ts, "updated_at": ts,
                    "app": {"id": app["id"]},
@@ -1165,7 +1175,7 @@ class Platform:
         defaults to current release)")."""
         source = (self.release(source_app, release_id) if release_id
                   else self.current_release(source_app))
-        if not source.get("slug"):
+        if not fir.runnable(source):
             raise invalid("Source app has no slug to promote.")
         self.refuse_expired(source, "promote")
         ts = now()
@@ -1210,7 +1220,7 @@ class Platform:
                 # Promotion copies only the slug: the target keeps its own
                 # config vars, add-ons and git repository.
                 release = self.create_release(
-                    app, source["slug"]["id"],
+                    app, fir.runnable(source),
                     description=f"Promote {source['app']['name']} v{source['version']}",
                     on_done=finished(t))
                 if t["status"] == "pending":
