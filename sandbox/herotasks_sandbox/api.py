@@ -600,7 +600,8 @@ def slug_info(p, req):
 def oci_image_info(p, req):
     # the schema's targetSchema is an array of images
     p.retain()
-    found = fir.find_image(p.store.find("slug"), _app(p, req), req.params["image"])
+    app = _app(p, req)
+    found = fir.find_image(p.store.find("slug"), app, req.params["image"], p.releases(app))
     if found is None:
         raise not_found("oci image")
     return 200, [fir.image(found)]
@@ -639,7 +640,8 @@ def release_create_or_rollback(p, req):
     if "oci_image" in body and "slug" not in body:
         # changelog 3075: a CNB (Fir) app releases an image; the schema still
         # marks slug required, so the body is checked here (fir.py)
-        found = fir.find_image(p.store.find("slug"), app, str(body["oci_image"]))
+        found = fir.find_image(p.store.find("slug"), app, str(body["oci_image"]),
+                               p.releases(app))
         if found is None:
             raise not_found("oci image")
         return 201, public(p.create_release(app, found["id"], body.get("description")))

@@ -22,9 +22,9 @@ code is built, and is modelled here:
   continue to use the ``slug`` parameter for apps that use classic
   buildpacks"): a Fir app takes ``oci_image``, a Cedar app ``slug``. Whether
   an image built on one app can be released on another is not documented:
-  the sandbox answers an image of another app as not found (the oci-images
-  links are app-scoped), so the documented way across apps is a pipeline
-  promotion.
+  the sandbox answers an image neither built on the app nor run by one of
+  its releases as not found (the oci-images links are app-scoped), so the
+  documented way across apps is a pipeline promotion.
 * **The stack is ``cnb``** (changelog 3075's "apps that use CNBs (cnb)";
   heroku/cli ``lib/run/helpers.js`` ``shouldPrependLauncher`` tests
   ``app.stack.name === 'cnb'``).
@@ -138,10 +138,14 @@ def image(slug: dict) -> dict:
     }
 
 
-def find_image(slugs: list[dict], app: dict, identity: str) -> dict | None:
-    """``app``'s image by id or digest (``oci-image`` identity), else None."""
+def find_image(slugs: list[dict], app: dict, identity: str,
+               releases: list[dict]) -> dict | None:
+    """``app``'s image by id or digest (``oci-image`` identity), else None:
+    one built on it, or one a release of it runs (a promotion's)."""
+    released = {runnable(r) for r in releases}
     for slug in slugs:
-        if slug.get("_oci") and slug.get("_app_id") == app["id"] and (
+        if slug.get("_oci") and (slug.get("_app_id") == app["id"]
+                                 or slug["id"] in released) and (
                 identity == slug["id"] or identity == image(slug)["digest"]):
             return slug
     return None
