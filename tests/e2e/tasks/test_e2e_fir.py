@@ -82,6 +82,7 @@ def test_a_fir_target_deploys_with_no_window_within_the_budget(fir, api, sandbox
     assert api.get(f"/apps/{fir.app}/releases/{report['release']['id']}")[
         "oci_image"]["id"] == image["id"]
     assert report["precheck"] and report["precheck"]["ok"]
+    print(f"API requests: {len(served)} (Fir, no migration)")
     assert len(served) <= DEPLOY_BUDGET and report["requests"] == len(served), served
     assert_clean(fir.state())
 
@@ -94,6 +95,8 @@ def test_a_fir_target_migrates_through_launcher(fir, api):
     done, report = fir.deploy(runtime=fir.config)
     assert report["ok"], (report["error"], done.stdout[-3000:])
     assert "db.migrate" in steps(report)
+    print(f"API requests: {report['requests']} (Fir, a migration, window "
+          f"{report['windows']['maintenance']['duration']:.1f} s)")
     assert any(m.endswith("002_step.py") for m in fir.applied()), fir.applied()
     assert live_image(api, fir.app)["id"] == api.get(
         f"/apps/{fir.app}/releases/{report['release']['id']}")["oci_image"]["id"]
@@ -109,4 +112,14 @@ def test_a_fir_target_with_slug_promotion_is_refused_in_the_check(fir, api):
     assert "Fir-generation app" in lines[0] and "promote.method: pipeline" in lines[0]
     state = fir.state()
     assert not state["maintenance"] and not state["lock"] and not state["scratch"]
+    assert len(api.get(f"/apps/{fir.app}/releases")) == releases
+
+
+def test_a_hand_run_slug_promote_onto_fir_is_refused_before_sending(fir, api):
+    releases = len(api.get(f"/apps/{fir.app}/releases"))
+    done = fir.inv("slug.promote", "--stage", "production", "--slug",
+                   "01234567-89ab-cdef-0123-456789abcdef", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = lines_of(done)
+    assert len(lines) == 1 and "Fir-generation app" in lines[0], done.stderr
     assert len(api.get(f"/apps/{fir.app}/releases")) == releases
