@@ -717,6 +717,12 @@ class HerokuAPI:
     def slug(self, app: str, slug_id: str) -> dict:
         return self.request("GET", _path("apps", app, "slugs", slug_id))
 
+    def oci_image(self, app: str, image_id: str) -> dict:
+        """A Fir build's OCI image (the schema answers ``Info`` with an array
+        of images: the first)."""
+        found = self.request("GET", _path("apps", app, "oci-images", image_id))
+        return (found[0] if isinstance(found, list) and found else found) or {}
+
     def builds(self, app: str) -> list[dict]:
         """Builds newest first (sorted here by ``created_at``: build ids are
         uuids, so the server's id order says nothing about age)."""

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
-from herotasks.core import assets, dynos, health, lock, scratch, slug
+from herotasks.core import assets, dynos, generations, health, lock, scratch, slug
 from herotasks.core import journal as journal_mod
 from herotasks.core.run import Run
 from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
@@ -183,6 +183,13 @@ def _preboot_release(run: Run) -> bool:
         j.has_changed("preboot.off") or j.is_complete("preboot.off"))
 
 
+def _one_off(run: Run, command: str) -> str:
+    """``command`` as a one-off dyno of the target's generation takes it (Fir:
+    through ``launcher``, or the buildpacks' environment is missing). The
+    scratch app is in the target's space, so of its generation too."""
+    return generations.of(run.app).one_off(command)
+
+
 #: How long a promotion whose answer was lost is looked for among the releases.
 SETTLE_SECONDS = 30.0
 
@@ -202,7 +209,7 @@ def settle_promote(run: Run, step: Step) -> StepFacts:
     deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
     while True:
         mine = [r for r in run.api.releases(run.name, limit=10)
-                if (r.get("slug") or {}).get("id") == slug_id
+                if generations.artifact_id(r) == slug_id
                 and (r.get("version") or 0) > after]
         if mine:
             release = max(mine, key=lambda r: r.get("version") or 0)
@@ -235,7 +242,7 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
     scratch app's config, so its release phase never sees the database."""
     scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
-    dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
+    dynos.migrate(run.api, scratch_app, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
                   env=dict(run.api.config_vars(run.name) or {}))
@@ -261,8 +268,10 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
     if run.facts.web_command is not None:  # "" when the slug has none
         web = run.facts.web_command
     else:  # a journal that slug.build wrote before it recorded the command
-        web = ((run.api.slug(scratch_app, run.facts.slug_id).get("process_types")
-                or {}).get("web"))
+        kind = generations.of(run.app).artifact  # a slug, or a Fir app's image
+        built = generations.artifact(run.api, scratch_app,
+                                     {kind: {"id": run.facts.slug_id}})
+        web = ((built or {}).get("process_types") or {}).get("web")
     if not web:
         run.report.precheck = {"ok": True, "asked": False, "started_at": started,
                                "finished_at": run.clock(),
@@ -284,7 +293,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
 
     code, _ = dynos.run_attached(
         run.api, scratch_app,
-        health.precheck_command(web, h, boot=boot, host=host, asks=asks),
+        _one_off(run, health.precheck_command(web, h, boot=boot, host=host, asks=asks)),
         cabundle=run.settings.api_cabundle, out=out,
         timeout=boot + (h.timeout if asks else 0) + PRECHECK_SLACK,
         env=dict(run.api.config_vars(run.name) or {}))
@@ -303,7 +312,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
 
 
 def db_migrate(run: Run, step: Step) -> StepFacts:
-    dynos.migrate(run.api, run.name, run.settings.migrate_command,
+    dynos.migrate(run.api, run.name, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
     # code kept without its migration (recover --keep-code) has it now
@@ -321,7 +330,7 @@ def db_postmigrate(run: Run, step: Step) -> StepFacts:
     dynos.wait_old_gone(run.api, run.name, version, timeout=run.settings.timeouts.stop
                         + run.settings.timeouts.boot)
     try:
-        dynos.migrate(run.api, run.name, run.settings.migrate_command,
+        dynos.migrate(run.api, run.name, _one_off(run, run.settings.migrate_command),
                       cabundle=run.settings.api_cabundle,
                       timeout=run.settings.timeouts.migrate, out=run.out)
     except OutcomeUnknown:
@@ -418,7 +427,7 @@ def undo_rollback(run: Run, undo: dict) -> str:
     current = run.api.current_release(run.name) or {}
     if previous and current.get("id") == previous:
         return ""  # the promotion never took effect
-    ours, live = run.facts.slug_id, (current.get("slug") or {}).get("id")
+    ours, live = run.facts.slug_id, generations.artifact_id(current)
     if ours and live and live != ours:
         # our slug is not live (a rollback already ran, cut off before the
         # journal heard of it): another rollback would only add a release

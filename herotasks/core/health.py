@@ -251,7 +251,9 @@ def precheck_command(web: str, health: Health, *, boot: float, host: str,
            "HT_STATUS": str(health.status) if asks and health.path else "",
            "HT_SMOKE": (health.smoke or "") if asks else ""}
     assign = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return f"{assign} bash -c {shlex.quote(_SCRIPT)}"
+    # `env`, not bare assignments: a command that starts with a program is
+    # what Fir's `launcher` takes in front of it (core/generations.py)
+    return f"env {assign} bash -c {shlex.quote(_SCRIPT)}"
 
 
 def precheck_found(output: str) -> list[str]:

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from herotasks.adapters import processes
+from herotasks.core import generations, lock
 from herotasks.core import journal as journal_mod
-from herotasks.core import lock
 from herotasks.core.engine import Engine
 from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
 from herotasks.core.report import Report
@@ -270,7 +270,7 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
         return False
     facts = journal.facts
     slug_id = facts.slug_id
-    if slug_id and (current.get("slug") or {}).get("id") == slug_id:
+    if slug_id and generations.artifact_id(current) == slug_id:
         return True
     # app.push has no slug id of ours: any release other than the one that
     # ran before the deploy is the push's
@@ -281,7 +281,7 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
 def _taken_back(journal: Journal, current: dict | None) -> bool:
     """A promotion done, but Heroku now runs another slug (a rollback)."""
     slug_id = journal.facts.slug_id
-    live = ((current or {}).get("slug") or {}).get("id")
+    live = generations.artifact_id(current)
     return bool(slug_id and live and live != slug_id)
 
 
