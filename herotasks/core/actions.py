@@ -436,17 +436,56 @@ def undo_rollback(run: Run, undo: dict) -> str:
             f"v{target.get('version')} is expired (Heroku's release retention "
             "deleted its slug): there is no rolling back to it",
             "keep the code now live and fix forward")
-    release = slug.rollback(run.api, run.name, previous,
-                            timeout=run.settings.timeouts.release, out=run.out)
-    # the report's release is the one the app runs when the run ends
-    run.report.release_id = release.get("id")
-    run.report.release_version = release.get("version")
+    preboot_off = _preboot_off_for_rollback(run)
     try:
-        dynos.wait_up(run.api, run.name, release.get("version"),
-                      timeout=run.settings.timeouts.boot)
-    except HerotasksError as exc:  # the rollback stands; say so and go on
-        run.out(f"warning: after the rollback, {exc}")
+        release = slug.rollback(run.api, run.name, previous,
+                                timeout=run.settings.timeouts.release, out=run.out)
+        # the report's release is the one the app runs when the run ends
+        run.report.release_id = release.get("id")
+        run.report.release_version = release.get("version")
+        try:
+            dynos.wait_up(run.api, run.name, release.get("version"),
+                          timeout=run.settings.timeouts.boot)
+        except HerotasksError as exc:  # the rollback stands; say so and go on
+            run.out(f"warning: after the rollback, {exc}")
+    finally:
+        if preboot_off:
+            _preboot_back_after_rollback(run)
     return f"rolled back to v{undo.get('version')} (as v{release.get('version')})"
+
+
+#: The journal entry of preboot turned off for a rollback (its undo turns it
+#: back on; :mod:`herotasks.core.recover` reads an open one as a rollback
+#: under way).
+ROLLBACK_PREBOOT = "slug.rollback"
+
+
+def _preboot_off_for_rollback(run: Run) -> bool:
+    """Turn preboot off for the rollback's release; whether it was on.
+
+    With preboot, Heroku moves traffic to a release's new web dynos only at
+    its switch, about 3 minutes after the release, and until then the old
+    dynos serve: the release being rolled back (failing under traffic) would
+    keep serving its errors all that time. Without preboot Heroku stops the
+    existing web dynos and starts the new ones at once (Dev Center,
+    *Preboot*: it "changes the standard dyno start behavior for web dynos.
+    Instead of stopping the existing set of web dynos before starting the new
+    ones..."), a boot's gap instead of minutes of errors; toggling it
+    restarts nothing. Journaled before the change, so a cut-off rollback's
+    recovery turns preboot back on.
+    """
+    if not dynos.preboot(run.api, run.name):
+        return False
+    run.journal.begin(ROLLBACK_PREBOOT, {"action": "preboot", "enabled": True})
+    dynos.set_preboot(run.api, run.name, False)
+    run.out("preboot off for the rollback (its release restarts every web dyno "
+            "at once, not at preboot's switch minutes later); on again after it")
+    return True
+
+
+def _preboot_back_after_rollback(run: Run) -> None:
+    dynos.set_preboot(run.api, run.name, True)
+    run.journal.close(ROLLBACK_PREBOOT)
 
 
 def undo_maintenance(run: Run, undo: dict) -> str:

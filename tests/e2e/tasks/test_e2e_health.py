@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -162,16 +163,20 @@ class Traffic:
         # web_url is https, as Heroku's: verified with the sandbox's CA
         self.verify = proj.env["HEROTASKS_CA_BUNDLE"]
         self.answers: list[int] = []
+        #: (when the request was sent, epoch seconds; its status, 0: no answer)
+        self.timed: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
+            sent = time.time()
             try:
-                self.answers.append(requests.get(self.url, timeout=10,
-                                                 verify=self.verify).status_code)
+                code = requests.get(self.url, timeout=10, verify=self.verify).status_code
             except requests.RequestException:
-                self.answers.append(0)
+                code = 0
+            self.answers.append(code)
+            self.timed.append((sent, code))
 
     def __enter__(self) -> "Traffic":
         self._thread.start()
@@ -312,4 +317,33 @@ def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_bac
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
     assert rails.state()["preboot"] is True
     assert users.failed()  # the fault did reach users: only the watch sees it
+    assert_clean(rails.state())
+
+
+def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
+    """Preboot would move traffic to the rollback release only at its switch
+    (~3 minutes on Heroku): the release that fails under traffic would serve
+    its errors all that time. The rollback turns preboot off for its release
+    (Dev Center, *Preboot*: without it the old web dynos stop and the new
+    ones start), so once it says done every request is the previous
+    release's; preboot is on again afterwards, and the journal said so."""
+    rails.deploy()
+    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
+    before = rails.current()
+    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
+                  "Procfile": "web: python3 later.py\nworker: python3 -c "
+                              "\"import time; time.sleep(3600)\"\n"})
+    with Traffic(rails) as users:
+        done, report = rails.deploy(check=False, runtime=health_file(
+            rails, path="/index.html", watch=20, timeout=5))
+        time.sleep(2)  # users keep asking after the deploy ended
+    assert done.returncode == 1 and "rolled back" in done.stderr
+    back = next(s for s in report["steps"] if s["name"] == "slug.rollback")
+    assert back["ok"]
+    late = [(round(t - back["finished_at"], 2), code) for t, code in users.timed
+            if t >= back["finished_at"] and not 200 <= code < 400]
+    assert not late, late
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert "preboot off for the rollback" in done.stdout
+    assert rails.state()["preboot"] is True
     assert_clean(rails.state())
