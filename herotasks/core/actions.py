@@ -274,6 +274,15 @@ def health_precheck(run: Run, step: Step) -> Facts:
                                "found": ["no web process type: nothing to boot"]}
         run.out("precheck: the slug has no web process type; nothing to boot")
         return None
+    if run.facts.get("release_phase"):
+        why = _scratch_runs_other_code(run, scratch_app)
+        if why:
+            run.report.precheck = {"ok": True, "asked": False, "ran": False,
+                                   "started_at": started, "finished_at": run.clock(),
+                                   "found": [f"not run: {why}"]}
+            run.out(f"precheck: not run: {why}; the watch after the release "
+                    "still runs")
+            return None
     asks = health.precheck_asks(
         pending=bool(run.settings.migrate_command and run.facts.get("pending")),
         premigrated=run.journal.is_complete("db.premigrate"))
@@ -304,6 +313,40 @@ def health_precheck(run: Run, step: Step) -> Facts:
             "nothing was released",
             "see its output above; fix the app (or set herotasks.health."
             "precheck: false to skip the check)")
+    return None
+
+
+def _scratch_runs_other_code(run: Run, scratch_app: str) -> str | None:
+    """Why a one-off dyno on the scratch app would not run the new slug
+    (None: it would).
+
+    Heroku runs the release phase for the build's release on the scratch app
+    too, and "App dynos don't boot for a new release until the release phase
+    finishes successfully"; if it fails "the new release is not deployed,
+    leaving the current release unaffected" (Dev Center, *Release Phase*).
+    A one-off dyno runs the app's current release (``POST /apps/{app}/dynos``
+    takes no release: the schema's dyno Create), so only a scratch release
+    that succeeded puts the new slug in the precheck's dyno. The scratch app
+    never gets the target's database (:data:`herotasks.core.scratch.NEVER_COPY`),
+    so a release phase that migrates fails there: then nothing can boot the
+    new slug before the release, and the check is not run rather than run
+    on other code.
+    """
+    known = run.facts.get("scratch_release")  # the pipeline method found it
+    if known:
+        return None
+    release = slug.scratch_release(run.api, scratch_app, run.facts["slug_id"],
+                                   timeout=run.settings.timeouts.release)
+    if release is None:
+        return f"the scratch app {scratch_app} has no release of the new slug"
+    if release.get("status") != "succeeded":
+        return (f"the release phase of the new slug failed on the scratch app "
+                f"(v{release.get('version')} {release.get('status')}: it has no "
+                "database there), so no dyno there runs the new slug")
+    current = run.api.current_release(scratch_app) or {}
+    if (current.get("slug") or {}).get("id") != run.facts["slug_id"]:
+        return (f"the scratch app {scratch_app} runs v{current.get('version')}, "
+                "not the new slug")
     return None
 
 

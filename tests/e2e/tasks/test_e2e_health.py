@@ -347,3 +347,38 @@ def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
     assert "preboot off for the rollback" in done.stdout
     assert rails.state()["preboot"] is True
     assert_clean(rails.state())
+
+
+# -- release-phase apps: the check runs when the scratch release succeeded ----------
+
+def test_a_release_phase_app_whose_release_phase_passes_on_scratch_is_checked(rails):
+    # the scratch build's release runs the release phase too; when it passes
+    # there, the new slug is the scratch app's current release, which is
+    # what a one-off dyno runs: the check boots the new code, not older code
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"all500.py": ALL_500, "Procfile": "release: true\n" + WEB_500})
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "health.precheck failed" in last and "GET / answered 500" in last
+    assert rails.current()["id"] == before["id"]
+    assert "slug.promote" not in steps(report)
+    assert_clean(rails.state())
+
+
+def test_a_release_phase_that_fails_on_scratch_leaves_the_check_not_run(rails):
+    # DB_FILE is the target's database (never copied to the scratch app): the
+    # release phase fails there, so no dyno there runs the new slug; the check
+    # is not run (and says why) rather than run on other code
+    rails.deploy()
+    rails.commit({"index.html": "v2\n", "Procfile": 'release: test -n "$DB_FILE"\n'
+                  "web: python3 -m http.server $PORT --bind 127.0.0.1\n"})
+    done, report = rails.deploy()
+    assert report["ok"]
+    precheck = report["precheck"]
+    assert precheck["ran"] is False
+    assert "release phase of the new slug failed on the scratch app" in precheck["found"][0]
+    assert "precheck: not run" in done.stdout
+    assert rails.current()["id"] == report["release"]["id"]
+    assert_clean(rails.state())
