@@ -519,6 +519,9 @@ def _preboot_off_for_rollback(run: Run) -> bool:
     """
     if not dynos.preboot(run.api, run.name):
         return False
+    # a rollback before the switch (dynos.wait saw a crash) waits for it
+    # first: preboot is never turned off while Heroku is switching
+    _await_preboot_switch(run, "the rollback turns preboot off after that")
     run.journal.begin(ROLLBACK_PREBOOT, {"action": "preboot", "enabled": True})
     dynos.set_preboot(run.api, run.name, False)
     run.out("preboot off for the rollback (its release restarts every web dyno "
