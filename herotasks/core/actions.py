@@ -278,6 +278,15 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
                                "found": ["no web process type: nothing to boot"]}
         run.out("precheck: the slug has no web process type; nothing to boot")
         return None
+    if run.facts.release_phase:
+        why = _scratch_runs_other_code(run, scratch_app)
+        if why:
+            run.report.precheck = {"ok": True, "asked": False, "ran": False,
+                                   "started_at": started, "finished_at": run.clock(),
+                                   "found": [f"not run: {why}"]}
+            run.out(f"precheck: not run: {why}; the watch after the release "
+                    "still runs")
+            return None
     asks = health.precheck_asks(
         pending=bool(run.settings.migrate_command and run.facts.pending),
         premigrated=run.journal.is_complete("db.premigrate"))
@@ -308,6 +317,40 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
             "nothing was released",
             "see its output above; fix the app (or set herotasks.health."
             "precheck: false to skip the check)")
+    return None
+
+
+def _scratch_runs_other_code(run: Run, scratch_app: str) -> str | None:
+    """Why a one-off dyno on the scratch app would not run the new slug
+    (None: it would).
+
+    Heroku runs the release phase for the build's release on the scratch app
+    too, and "App dynos don't boot for a new release until the release phase
+    finishes successfully"; if it fails "the new release is not deployed,
+    leaving the current release unaffected" (Dev Center, *Release Phase*).
+    A one-off dyno runs the app's current release (``POST /apps/{app}/dynos``
+    takes no release: the schema's dyno Create), so only a scratch release
+    that succeeded puts the new slug in the precheck's dyno. The scratch app
+    never gets the target's database (:data:`herotasks.core.scratch.NEVER_COPY`),
+    so a release phase that migrates fails there: then nothing can boot the
+    new slug before the release, and the check is not run rather than run
+    on other code.
+    """
+    known = run.facts.scratch_release  # the pipeline method found it
+    if known:
+        return None
+    release = slug.scratch_release(run.api, scratch_app, run.facts.slug_id,
+                                   timeout=run.settings.timeouts.release)
+    if release is None:
+        return f"the scratch app {scratch_app} has no release of the new slug"
+    if release.get("status") != "succeeded":
+        return (f"the release phase of the new slug failed on the scratch app "
+                f"(v{release.get('version')} {release.get('status')}: it has no "
+                "database there), so no dyno there runs the new slug")
+    current = run.api.current_release(scratch_app) or {}
+    if generations.artifact_id(current) != run.facts.slug_id:
+        return (f"the scratch app {scratch_app} runs v{current.get('version')}, "
+                "not the new slug")
     return None
 
 
@@ -440,17 +483,59 @@ def undo_rollback(run: Run, undo: dict) -> str:
             f"v{target.get('version')} is expired (Heroku's release retention "
             "deleted its slug): there is no rolling back to it",
             "keep the code now live and fix forward")
-    release = slug.rollback(run.api, run.name, previous,
-                            timeout=run.settings.timeouts.release, out=run.out)
-    # the report's release is the one the app runs when the run ends
-    run.report.release_id = release.get("id")
-    run.report.release_version = release.get("version")
+    preboot_off = _preboot_off_for_rollback(run)
     try:
-        dynos.wait_up(run.api, run.name, release.get("version"),
-                      timeout=run.settings.timeouts.boot)
-    except HerotasksError as exc:  # the rollback stands; say so and go on
-        run.out(f"warning: after the rollback, {exc}")
+        release = slug.rollback(run.api, run.name, previous,
+                                timeout=run.settings.timeouts.release, out=run.out)
+        # the report's release is the one the app runs when the run ends
+        run.report.release_id = release.get("id")
+        run.report.release_version = release.get("version")
+        try:
+            dynos.wait_up(run.api, run.name, release.get("version"),
+                          timeout=run.settings.timeouts.boot)
+        except HerotasksError as exc:  # the rollback stands; say so and go on
+            run.out(f"warning: after the rollback, {exc}")
+    finally:
+        if preboot_off:
+            _preboot_back_after_rollback(run)
     return f"rolled back to v{undo.get('version')} (as v{release.get('version')})"
+
+
+#: The journal entry of preboot turned off for a rollback (its undo turns it
+#: back on; :mod:`herotasks.core.recover` reads an open one as a rollback
+#: under way).
+ROLLBACK_PREBOOT = "slug.rollback"
+
+
+def _preboot_off_for_rollback(run: Run) -> bool:
+    """Turn preboot off for the rollback's release; whether it was on.
+
+    With preboot, Heroku moves traffic to a release's new web dynos only at
+    its switch, about 3 minutes after the release, and until then the old
+    dynos serve: the release being rolled back (failing under traffic) would
+    keep serving its errors all that time. Without preboot Heroku stops the
+    existing web dynos and starts the new ones at once (Dev Center,
+    *Preboot*: it "changes the standard dyno start behavior for web dynos.
+    Instead of stopping the existing set of web dynos before starting the new
+    ones..."), a boot's gap instead of minutes of errors; toggling it
+    restarts nothing. Journaled before the change, so a cut-off rollback's
+    recovery turns preboot back on.
+    """
+    if not dynos.preboot(run.api, run.name):
+        return False
+    # a rollback before the switch (dynos.wait saw a crash) waits for it
+    # first: preboot is never turned off while Heroku is switching
+    _await_preboot_switch(run, "the rollback turns preboot off after that")
+    run.journal.begin(ROLLBACK_PREBOOT, {"action": "preboot", "enabled": True})
+    dynos.set_preboot(run.api, run.name, False)
+    run.out("preboot off for the rollback (its release restarts every web dyno "
+            "at once, not at preboot's switch minutes later); on again after it")
+    return True
+
+
+def _preboot_back_after_rollback(run: Run) -> None:
+    dynos.set_preboot(run.api, run.name, True)
+    run.journal.close(ROLLBACK_PREBOOT)
 
 
 def undo_maintenance(run: Run, undo: dict) -> str:

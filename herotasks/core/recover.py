@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 from herotasks.adapters import processes
 from herotasks.core import generations, lock
 from herotasks.core import journal as journal_mod
+from herotasks.core.actions import ROLLBACK_PREBOOT
 from herotasks.core.engine import Engine
 from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
 from herotasks.core.report import Report
@@ -122,6 +123,12 @@ def decide(journal: Journal | None, current: dict | None,
                            " is no longer live: a rollback took it back "
                            f"(Heroku runs v{current.get('version')}); putting "
                            "back the rest", open_steps)
+    if status == DONE and ROLLBACK_PREBOOT in open_steps:
+        # cut off while rolling back (preboot already off for its release):
+        # the deploy had failed and the rollback was decided; finish it
+        return RecoverPlan(UNDO, f"a rollback of v{journal.facts.release_version}"
+                           " was under way (preboot turned off for it); "
+                           "finishing it and putting back the rest", open_steps)
     if not remaining:
         return RecoverPlan(NOTHING, "every planned step completed")
     return RecoverPlan(FINISH, "the new release is live; completing the deploy",

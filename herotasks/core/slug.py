@@ -164,6 +164,18 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
     )
 
 
+def scratch_release(api: Any, name: str, slug_id: str, *,
+                    timeout: float) -> dict | None:
+    """The newest release of ``slug_id`` on ``name`` once its release phase
+    has ended (None: there is none)."""
+    mine = [r for r in api.releases(name, limit=10)
+            if generations.artifact_id(r) == slug_id]
+    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
+    if release and release.get("status") == "pending":
+        release = api.wait_release(name, release["id"], timeout)
+    return release
+
+
 def promotable_release(api: Any, name: str, slug_id: str, *,
                        timeout: float) -> dict:
     """The scratch app's release of the built slug, once it succeeded: what a
@@ -178,11 +190,7 @@ def promotable_release(api: Any, name: str, slug_id: str, *,
 
     :raises CommandError: no succeeded release of ``slug_id`` on ``name``.
     """
-    mine = [r for r in api.releases(name, limit=10)
-            if generations.artifact_id(r) == slug_id]
-    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
-    if release and release.get("status") == "pending":
-        release = api.wait_release(name, release["id"], timeout)
+    release = scratch_release(api, name, slug_id, timeout=timeout)
     if release and release.get("status") == "succeeded":
         return release
     what = (f"v{release.get('version')} {release.get('status')}" if release
