@@ -38,6 +38,9 @@ class Run(Tools):
     #: the copy of the journal kept with the lock already shows a closing
     #: step begun (see Engine.run_step): later closing steps need none
     closing_copied: bool = False
+    #: the migration's dyno started before the window (db.prestart), held in
+    #: this process: only this run can tell it to go (core.dynos.Held)
+    held: Any = None
 
     @property
     def facts(self) -> dict[str, Any]:
