@@ -11,7 +11,7 @@ run by hand behave the same.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from herotasks.core import assets, dynos, generations, health, lock, poll, scratch, slug
@@ -250,7 +250,7 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
     dynos.migrate(run.api, scratch_app, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
-                  env=dict(run.api.config_vars(run.name) or {}))
+                  env=run.target_config())
     journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
@@ -310,7 +310,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
         _one_off(run, health.precheck_command(web, h, boot=boot, host=host, asks=asks)),
         cabundle=run.settings.api_cabundle, out=out,
         timeout=boot + (h.timeout if asks else 0) + PRECHECK_SLACK,
-        env=dict(run.api.config_vars(run.name) or {}))
+        env=run.target_config())
     found = health.precheck_found("".join(said))
     run.report.precheck = {"ok": code == 0, "asked": asks, "found": found,
                            "started_at": started, "finished_at": run.clock()}
@@ -372,16 +372,20 @@ def db_prestart(run: Run, step: Step) -> StepFacts:
     input. ``db.migrate`` tells it to go once the window is open; if this
     process dies first, its input ends and it exits without migrating."""
     app, t = _scratch_app(run), run.settings.timeouts
+    started = time.monotonic()
     run.held = dynos.hold(
         run.api, app, run.settings.migrate_command,
         hold_command(run.settings, one_off=lambda command: _one_off(run, command)),
         cabundle=run.settings.api_cabundle, boot_timeout=t.boot, out=run.out,
         # its whole life: the boot, the steps up to the window, the migration
         timeout=min(t.boot + t.stop + t.release + t.migrate, dynos.MOST_TTL),
-        env=dict(run.api.config_vars(run.name) or {}),
+        env=run.target_config(),
         started=lambda dyno: run.journal.remember(held_dyno=dyno.get("id")))
+    # how long a dyno of this slug takes to boot the app: when the window's
+    # restart is first worth a look (dynos_wait)
+    run.boot_seconds = time.monotonic() - started
     run.out(f"db.prestart: {run.held.dyno.get('name', 'the dyno')} on {app} is "
-            "booted and waits for the window")
+            f"booted ({run.boot_seconds:.1f}s) and waits for the window")
     return {"held_dyno": run.held.dyno.get("id")}
 
 
@@ -434,17 +438,28 @@ def dynos_restart(run: Run, step: Step) -> StepFacts:
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 
 
-#: Inside the window the dynos are looked at briskly (every second of it is
-#: downtime): from 0.25 s, growing by half to 2 s. A 10 s boot costs ~9
-#: requests instead of ~4, and the deploy stays within its 60.
-WINDOW_POLL = (0.25, 2.0)
+#: Inside the window every second is downtime: the first look after the
+#: restart comes after this share of the boot the held migration dyno took
+#: (db.prestart: the same slug booting the same app), then every 0.25 s,
+#: doubling to 60 s. A boot seen at once costs a look or two more than
+#: outside the window; a 300 s boot no more looks than there (13), so the
+#: deploy stays within its 60 requests.
+WINDOW_FIRST_SHARE = 0.6
+WINDOW_POLL = (0.25, dynos.BOOT_POLL_MOST, 2.0)
+
+
+def window_pauses(boot_seconds: float | None) -> Iterator[float]:
+    """The pauses of ``dynos.wait`` inside the window."""
+    if boot_seconds and boot_seconds * WINDOW_FIRST_SHARE > WINDOW_POLL[0]:
+        yield boot_seconds * WINDOW_FIRST_SHARE
+    yield from poll.pauses(*WINDOW_POLL)
 
 
 def dynos_wait(run: Run, step: Step) -> StepFacts:
     dynos.wait_up(run.api, run.name, run.facts.release_version,
                   timeout=run.settings.timeouts.boot,
                   replaced=run.facts.replaced_dynos,
-                  pauses=poll.pauses(*WINDOW_POLL) if step.in_window else None)
+                  pauses=window_pauses(run.boot_seconds) if step.in_window else None)
     return None
 
 

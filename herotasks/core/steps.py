@@ -61,6 +61,10 @@ class StepSpec:
     :param undo_data: what that undo needs, read before the change.
     :param closes: earlier steps whose change this one puts back or makes
         permanent (their journal entries close when it succeeds).
+    :param kept_with_lock: the journal is kept with the lock before it
+        (``publishes``); False for a change that cannot outlive this process
+        (a dyno held through our connection dies with it) and whose undo is
+        also done by an earlier, published one (the scratch app's).
     :param closes_quietly: earlier steps whose entries close when this one
         succeeds with no copy kept with the lock first: their undo is
         harmless to repeat (stopping a dyno that is gone), so a copy that
@@ -100,6 +104,7 @@ class StepSpec:
     undo_data: act.UndoData | None = None
     closes: tuple[str, ...] = ()
     closes_quietly: tuple[str, ...] = ()
+    kept_with_lock: bool = True
     opens_window: str | None = None
     opens_after: bool = False
     closes_window: str | None = None
@@ -128,7 +133,8 @@ class StepSpec:
         """The journal is kept with the lock before this step changes
         anything (a change to put back, or one that puts another back), so
         recovery from any machine sees it."""
-        return (self.undo is not None or bool(self.closes)) and not self.cleanup
+        return ((self.undo is not None or bool(self.closes)) and not self.cleanup
+                and self.kept_with_lock)
 
     @property
     def ends_hand_sequence(self) -> bool:
@@ -238,7 +244,8 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              f"{s.timeouts.boot:g}s), then hold it until the window is open; "
              "it migrates only when told to (herotasks gone: it exits)",
              act.db_prestart, "stop the dyno (it has not migrated)",
-             undo="dyno.stop", undo_data=act.prestart_undo, retried=False),
+             undo="dyno.stop", undo_data=act.prestart_undo, retried=False,
+             kept_with_lock=False),
     StepSpec("preboot.off", _fixed("turn preboot off (old and new code must not "
                                    "overlap a migration)"),
              act.set_preboot(False), "turn preboot back on", undo="preboot",

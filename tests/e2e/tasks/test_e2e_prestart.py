@@ -70,7 +70,7 @@ def test_the_migrations_dyno_boots_before_the_window_and_migrates_inside_it(
     assert prestart["ok"] and not prestart["in_window"]
     assert prestart["finished_at"] <= window["started_at"]
     scratch_app = scratch.scratch_name("ht-scratch", rails.app)
-    assert f"on {scratch_app} is booted and waits for the window" in done.stdout
+    assert f"on {scratch_app} is booted (" in done.stdout
     # ... the window holds no dyno start, only the steps that need it ...
     inside = [s["name"] for s in report["steps"] if s["in_window"]]
     assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
@@ -93,7 +93,7 @@ def test_a_kill_after_the_prestart_leaves_no_dyno_that_migrates(rails, api):
     kill = rails.hook_file("after", "db.prestart", "kill -9 $PPID")
     done, _ = rails.deploy(check=False, runtime=kill)
     assert done.returncode != 0
-    assert "is booted and waits for the window" in done.stdout
+    assert "and waits for the window" in done.stdout
     scratch_app = scratch.scratch_name("ht-scratch", rails.app)
 
     def held_gone() -> bool:
