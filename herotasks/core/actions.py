@@ -373,14 +373,30 @@ def db_prestart(run: Run, step: Step) -> StepFacts:
     process dies first, its input ends and it exits without migrating."""
     app, t = _scratch_app(run), run.settings.timeouts
     started = time.monotonic()
-    run.held = dynos.hold(
-        run.api, app, run.settings.migrate_command,
-        hold_command(run.settings, one_off=lambda command: _one_off(run, command)),
-        cabundle=run.settings.api_cabundle, boot_timeout=t.boot, out=run.out,
-        # its whole life: the boot, the steps up to the window, the migration
-        timeout=min(t.boot + t.stop + t.release + t.migrate, dynos.MOST_TTL),
-        env=run.target_config(),
-        started=lambda dyno: run.journal.remember(held_dyno=dyno.get("id")))
+
+    def hold(command: str) -> dynos.Held:
+        return dynos.hold(
+            run.api, app, run.settings.migrate_command, _one_off(run, command),
+            cabundle=run.settings.api_cabundle, boot_timeout=t.boot, out=run.out,
+            # its whole life: the boot, the steps up to the window, the migration
+            timeout=min(t.boot + t.stop + t.release + t.migrate, dynos.MOST_TTL),
+            env=run.target_config(),
+            started=lambda dyno: run.journal.remember(held_dyno=dyno.get("id")))
+
+    command = hold_command(run.settings)
+    plain = hold_command(run.settings, generic=True)
+    try:
+        run.held = hold(command)
+    except CommandError as exc:
+        if command == plain:
+            raise
+        # the preset's pre-boot could not boot this app its way (a manage.py
+        # that is not Django's, say): hold the migrate command itself, so
+        # only its own start-up is left in the window, as without a preset
+        run.out(f"db.prestart: the {run.settings.preset} pre-boot exited before it "
+                f"was ready ({exc.message}); holding `{run.settings.migrate_command}` "
+                "itself instead")
+        run.held = hold(plain)
     # how long a dyno of this slug takes to boot the app: when the window's
     # restart is first worth a look (dynos_wait)
     run.boot_seconds = time.monotonic() - started

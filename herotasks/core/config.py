@@ -17,9 +17,10 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ConfigError
@@ -220,19 +221,20 @@ GENERIC_HOLD = ('echo "herotasks: ready to migrate"; '
                 'else echo "herotasks: no go, not migrating"; (exit 75); fi')
 
 
-def hold_command(settings: "Settings",
-                 one_off: Callable[[str], str] = lambda command: command) -> str:
+def hold_command(settings: "Settings", generic: bool = False) -> str:
     """The command of the migration dyno started before the window: the
     preset's pre-boot when the migrate command is the preset's own, else
-    the generic hold around the migrate command.
+    the generic hold around the migrate command, as one ``bash -c``
+    command (so a generation's one-off prefix, Fir's ``launcher``, applies
+    to all of it).
 
-    :param one_off: what the app's generation makes of a one-off command
-        (Fir: run through ``launcher``); applied to what boots the app.
+    :param generic: the generic hold whatever the preset.
     """
     preset = PRESETS[settings.preset]
-    if preset.migrate_hold and settings.migrate_command == preset.migrate_command:
-        return one_off(preset.migrate_hold)
-    return GENERIC_HOLD.format(command=one_off(settings.migrate_command))
+    if (not generic and preset.migrate_hold
+            and settings.migrate_command == preset.migrate_command):
+        return preset.migrate_hold
+    return "bash -c " + shlex.quote(GENERIC_HOLD.format(command=settings.migrate_command))
 
 
 PROMOTE_METHODS = ("slug", "pipeline")

@@ -582,6 +582,23 @@ class TestHooks:
         assert dyno < heroku.mutations().index("delete_app")
         assert jn.load(s.statedir, APP) is None
 
+    def test_a_preset_pre_boot_that_cannot_boot_falls_back_to_the_plain_hold(
+            self, c, repo, heroku, world, settings, monkeypatch):
+        migration_commit(repo)
+        said = iter([1])  # the rails pre-boot exits 1; the plain hold gets ready
+
+        def until(self, out, line, **kw):
+            return next(said, None)
+
+        monkeypatch.setattr(FakeSession, "until", until)
+        _, report, lines = run(c, heroku, settings())
+        assert report.ok
+        holds = [c[2] for c in heroku.calls if c[0] == "create_dyno"]
+        assert holds[0].startswith("bin/rails runner ")
+        assert holds[1].startswith("bash -c ") and "bin/rails db:migrate" in holds[1]
+        assert any("holding `bin/rails db:migrate` itself instead" in x for x in lines)
+        assert world["migrations_run"] == 1
+
 
 class TestOtherStrategiesAndMethods:
     def test_naive_pushes_to_the_app_inside_the_window(self, c, repo, heroku, world,
