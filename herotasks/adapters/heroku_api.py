@@ -757,6 +757,12 @@ class HerokuAPI:
             body["time_to_live"] = int(time_to_live)
         return self.request("POST", _path("apps", app, "dynos"), body)
 
+    def stop_dyno(self, app: str, dyno: str) -> Any:
+        """Stop one dyno (a one-off one does not come back); stopping is an
+        absolute state, so a lost answer may be asked again."""
+        return self.request("POST", _path("apps", app, "dynos", dyno, "actions", "stop"),
+                            idempotent=True)
+
     def dynos(self, app: str) -> list[dict]:
         return self.get_list(_path("apps", app, "dynos"))
 

@@ -26,6 +26,8 @@ import re
 import socket
 import ssl
 import time
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from herotasks.adapters._out import Output, as_writer
@@ -109,101 +111,180 @@ def attach(
     :raises HerotasksError: bad URL, refused host, connection/TLS failure,
         timeout, or the connection closed before the exit code arrived.
     """
-    host, port, line = parse_attach_url(attach_url)
-    if loopback_only and not is_loopback(host):
-        raise HerotasksError(
-            f"refusing to attach to {host}: only loopback hosts are allowed here",
-            "this run is limited to the local sandbox",
-        )
-    deadline = None if timeout is None else time.monotonic() + timeout
-    context = ssl.create_default_context(cafile=cabundle or _default_cas())
-    try:
-        raw = socket.create_connection((host, port), timeout=connect_timeout)
-    except OSError as exc:
-        raise HerotasksError(
-            f"cannot connect to the dyno at {host}:{port}: {exc.strerror or exc}",
-            "check the network; the dyno may have exited already",
-        ) from None
-    try:
-        with context.wrap_socket(raw, server_hostname=host) as conn:
-            conn.sendall(line.encode() + b"\r\n")
-            return _read(conn, as_writer(out), deadline, idle_timeout, send_eot)
-    except ssl.SSLError as exc:
-        raise HerotasksError(
-            f"TLS with the dyno at {host}:{port} failed: {exc.reason or exc}",
-            "point herotasks.api.cabundle (or HEROTASKS_CA_BUNDLE) at its CA",
-        ) from None
-    except (socket.timeout, TimeoutError):
-        raise HerotasksError(
-            f"timed out waiting for the dyno at {host}:{port}",
-            "raise herotasks.timeouts.migrate, or check the dyno with `heroku ps`",
-        ) from None
-    except OSError as exc:
-        raise HerotasksError(
-            f"lost the connection to the dyno at {host}:{port}: {exc}",
-            "check the dyno's logs; the command may still have run",
-        ) from None
-    finally:
-        raw.close()
+    with Session(attach_url, cabundle=cabundle, loopback_only=loopback_only,
+                 connect_timeout=connect_timeout) as session:
+        return session.finish(out, timeout=timeout, idle_timeout=idle_timeout,
+                              send_eot=send_eot)
 
 
-def _read(
-    conn: ssl.SSLSocket,
-    write,
-    deadline: float | None,
-    idle_timeout: float,
-    send_eot: bool,
-) -> int:
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    buffer = ""
-    greeted = False
-    while True:
-        wait = idle_timeout
-        if deadline is not None:
-            wait = min(wait, deadline - time.monotonic())
-            if wait <= 0:
-                raise TimeoutError
-        conn.settimeout(wait)
-        data = conn.recv(65536)
-        buffer += decoder.decode(data, final=not data).replace("\r\n", "\n")
-        if not greeted:
-            # The server's first line is "rendezvous"; output starts after it.
-            if "\n" not in buffer:
-                if data:
+class Session:
+    """An attached one-off dyno whose input we keep: its output is read when
+    asked (:meth:`until`, :meth:`finish`), its input written when we choose
+    (:meth:`send`). ``heroku run`` with a stdin held open, which is how a
+    dyno can boot first and wait to be told to go on: when this process
+    dies the connection closes, the dyno's input ends (and Heroku stops an
+    attached dyno whose client left), so it never goes on by itself.
+
+    :raises HerotasksError: bad URL, refused host, connection failure.
+    """
+
+    def __init__(self, attach_url: str, *, cabundle: str | None = None,
+                 loopback_only: bool = False, connect_timeout: float = 30.0) -> None:
+        host, port, line = parse_attach_url(attach_url)
+        if loopback_only and not is_loopback(host):
+            raise HerotasksError(
+                f"refusing to attach to {host}: only loopback hosts are allowed here",
+                "this run is limited to the local sandbox",
+            )
+        self.where = f"{host}:{port}"
+        context = ssl.create_default_context(cafile=cabundle or _default_cas())
+        try:
+            self._raw = socket.create_connection((host, port), timeout=connect_timeout)
+        except OSError as exc:
+            raise HerotasksError(
+                f"cannot connect to the dyno at {host}:{port}: {exc.strerror or exc}",
+                "check the network; the dyno may have exited already",
+            ) from None
+        self._conn: ssl.SSLSocket | None = None
+        try:
+            with self._errors():
+                self._conn = context.wrap_socket(self._raw, server_hostname=host)
+                self._conn.sendall(line.encode() + b"\r\n")
+        except HerotasksError:
+            self.close()
+            raise
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buffer = ""
+        self._greeted = False
+        self._eot_sent = False
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Hang up (the dyno's input ends)."""
+        for sock in (self._conn, self._raw):
+            try:
+                if sock is not None:
+                    sock.close()
+            except OSError:
+                pass
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the command's input (``EOT`` ends it)."""
+        with self._errors():
+            self._conn.sendall(data)
+        self._eot_sent = self._eot_sent or EOT in data
+
+    def until(self, out: Output, line: str, *, timeout: float | None = None,
+              idle_timeout: float = IDLE_TIMEOUT) -> int | None:
+        """Stream output to ``out`` until the command says ``line`` (a whole
+        line, not shown): None then; or its exit code if it ended first."""
+        code, _ = self._pump(as_writer(out), _deadline(timeout), idle_timeout,
+                             send_eot=False, ready=line)
+        return code
+
+    def finish(self, out: Output, *, timeout: float | None = None,
+               idle_timeout: float = IDLE_TIMEOUT, send_eot: bool = True) -> int:
+        """Stream output to ``out`` until the command's exit code arrives.
+
+        :raises HerotasksError: timeout, or the connection closed first.
+        """
+        code, _ = self._pump(as_writer(out), _deadline(timeout), idle_timeout,
+                             send_eot=send_eot, ready=None)
+        return code  # type: ignore[return-value]  # (None only with ``ready``)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ssl.SSLError as exc:
+            raise HerotasksError(
+                f"TLS with the dyno at {self.where} failed: {exc.reason or exc}",
+                "point herotasks.api.cabundle (or HEROTASKS_CA_BUNDLE) at its CA",
+            ) from None
+        except (socket.timeout, TimeoutError):
+            raise HerotasksError(
+                f"timed out waiting for the dyno at {self.where}",
+                "raise herotasks.timeouts.migrate, or check the dyno with `heroku ps`",
+            ) from None
+        except OSError as exc:
+            raise HerotasksError(
+                f"lost the connection to the dyno at {self.where}: {exc}",
+                "check the dyno's logs; the command may still have run",
+            ) from None
+
+    def _pump(self, write, deadline: float | None, idle_timeout: float, *,
+              send_eot: bool, ready: str | None) -> tuple[int | None, bool]:
+        conn = self._conn
+        with self._errors():
+            while True:
+                if self._greeted:
+                    if send_eot and not self._eot_sent:
+                        conn.sendall(EOT)
+                        self._eot_sent = True
+                    code, self._buffer, said = _emit(self._buffer, write, final=False,
+                                                     ready=ready)
+                    if code is not None or said:
+                        return code, said
+                wait = idle_timeout
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise TimeoutError
+                conn.settimeout(wait)
+                data = conn.recv(65536)
+                self._buffer += self._decoder.decode(data, final=not data).replace(
+                    "\r\n", "\n")
+                if not self._greeted:
+                    # The server's first line is "rendezvous"; output starts after it.
+                    if "\n" not in self._buffer:
+                        if data:
+                            continue
+                        break
+                    self._buffer = self._buffer.split("\n", 1)[1]
+                    self._greeted = True
                     continue
-                break
-            buffer = buffer.split("\n", 1)[1]
-            greeted = True
-            if send_eot:
-                conn.sendall(EOT)
-        code, buffer = _emit(buffer, write, final=not data)
-        if code is not None:
-            return code
-        if not data:
-            break
-    raise HerotasksError(
-        "no exit code returned: the connection to the dyno closed before the"
-        " command finished",
-        "the dyno may have crashed or been stopped; check `heroku logs`",
-    )
+                if not data:
+                    code, self._buffer, _ = _emit(self._buffer, write, final=True)
+                    if code is not None:
+                        return code, False
+                    break
+        raise HerotasksError(
+            "no exit code returned: the connection to the dyno closed before the"
+            " command finished",
+            "the dyno may have crashed or been stopped; check `heroku logs`",
+        )
 
 
-def _emit(buffer: str, write, *, final: bool) -> tuple[int | None, str]:
-    """Write complete output from ``buffer``; return (exit code or None, rest).
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _emit(buffer: str, write, *, final: bool,
+          ready: str | None = None) -> tuple[int | None, str, bool]:
+    """Write complete output from ``buffer``; return (exit code or None, rest,
+    whether the whole line ``ready`` was said: it is not written, and what
+    follows it stays in the rest).
 
     Whole lines are checked for the marker. A partial line is written at once
-    (a progress bar must show) unless it may be the start of the marker, which
-    is held back until its line is complete.
+    (a progress bar must show) unless it may be the start of the marker (or
+    of ``ready``), which is held back until its line is complete.
     """
     while "\n" in buffer:
         line, buffer = buffer.split("\n", 1)
+        if ready is not None and line.rstrip() == ready:
+            return None, buffer, True
         match = _EXIT_RE.search(line)
         if match:
             # Output that lacked a final newline shares the marker's line.
             before = line[: match.start()]
             if before:
                 write(before + "\n")
-            return int(match.group(1)), buffer
+            return int(match.group(1)), buffer, False
         write(line + "\n")
     if final:
         match = _EXIT_RE.search(buffer)
@@ -211,10 +292,12 @@ def _emit(buffer: str, write, *, final: bool) -> tuple[int | None, str]:
             buffer = buffer[: match.start()]
         if buffer:
             write(buffer)
-        return (int(match.group(1)) if match else None), ""
+        return (int(match.group(1)) if match else None), "", False
+    if ready is not None and ready.startswith(buffer):
+        return None, buffer, False  # maybe ``ready``: wait for its line
     hold = buffer.find("\uffff")
     if hold == -1:
         hold = len(buffer)
     if buffer[:hold]:
         write(buffer[:hold])
-    return None, buffer[hold:]
+    return None, buffer[hold:], False

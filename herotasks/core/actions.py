@@ -11,13 +11,14 @@ run by hand behave the same.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from herotasks.core import assets, dynos, generations, health, lock, scratch, slug
+from herotasks.core import assets, dynos, generations, health, lock, poll, scratch, slug
 from herotasks.core import journal as journal_mod
+from herotasks.core.config import hold_command
 from herotasks.core.run import Run
-from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
+from herotasks.errors import ApiError, CommandError, HerotasksError, OutcomeUnknown
 
 if TYPE_CHECKING:
     from herotasks.core.steps import Step
@@ -45,6 +46,10 @@ def workers_undo(run: Run) -> dict[str, Any]:
 
 def maintenance_undo(run: Run) -> dict[str, Any]:
     return {"on": False}
+
+
+def prestart_undo(run: Run) -> dict[str, Any]:
+    return {"app": _scratch_app(run)}
 
 
 def promote_undo(run: Run) -> dict[str, Any]:
@@ -245,7 +250,7 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
     dynos.migrate(run.api, scratch_app, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
-                  env=dict(run.api.config_vars(run.name) or {}))
+                  env=run.target_config())
     journal_mod.migrated(run.settings.statedir, run.name)
     return None
 
@@ -305,7 +310,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
         _one_off(run, health.precheck_command(web, h, boot=boot, host=host, asks=asks)),
         cabundle=run.settings.api_cabundle, out=out,
         timeout=boot + (h.timeout if asks else 0) + PRECHECK_SLACK,
-        env=dict(run.api.config_vars(run.name) or {}))
+        env=run.target_config())
     found = health.precheck_found("".join(said))
     run.report.precheck = {"ok": code == 0, "asked": asks, "found": found,
                            "started_at": started, "finished_at": run.clock()}
@@ -354,7 +359,62 @@ def _scratch_runs_other_code(run: Run, scratch_app: str) -> str | None:
     return None
 
 
+def _scratch_app(run: Run) -> str:
+    return run.facts.scratch_app or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+
+
+def db_prestart(run: Run, step: Step) -> StepFacts:
+    """The window's migration, started before the window: a one-off dyno of
+    the new slug on the scratch app (the new code must migrate; the target
+    still runs the old), with the target's config as that dyno's
+    environment only (as ``db.premigrate``), boots the app and waits on its
+    input. ``db.migrate`` tells it to go once the window is open; if this
+    process dies first, its input ends and it exits without migrating."""
+    app, t = _scratch_app(run), run.settings.timeouts
+    started = time.monotonic()
+
+    def hold(command: str) -> dynos.Held:
+        return dynos.hold(
+            run.api, app, run.settings.migrate_command, _one_off(run, command),
+            cabundle=run.settings.api_cabundle, boot_timeout=t.boot, out=run.out,
+            # its whole life: the boot, the steps up to the window, the migration
+            timeout=min(t.boot + t.stop + t.release + t.migrate, dynos.MOST_TTL),
+            env=run.target_config(),
+            started=lambda dyno: run.journal.remember(held_dyno=dyno.get("id")))
+
+    command = hold_command(run.settings)
+    plain = hold_command(run.settings, generic=True)
+    try:
+        run.held = hold(command)
+    except CommandError as exc:
+        if command == plain:
+            raise
+        # the preset's pre-boot could not boot this app its way (a manage.py
+        # that is not Django's, say): hold the migrate command itself, so
+        # only its own start-up is left in the window, as without a preset
+        run.out(f"db.prestart: the {run.settings.preset} pre-boot exited before it "
+                f"was ready ({exc.message}); holding `{run.settings.migrate_command}` "
+                "itself instead")
+        run.held = hold(plain)
+    # how long a dyno of this slug takes to boot the app: when the window's
+    # restart is first worth a look (dynos_wait)
+    run.boot_seconds = time.monotonic() - started
+    run.out(f"db.prestart: {run.held.dyno.get('name', 'the dyno')} on {app} is "
+            f"booted ({run.boot_seconds:.1f}s) and waits for the window")
+    return {"held_dyno": run.held.dyno.get("id")}
+
+
 def db_migrate(run: Run, step: Step) -> StepFacts:
+    held, run.held = run.held, None
+    if held is not None:
+        # the dyno booted before the window: only the migration runs in it
+        held.migrate(timeout=run.settings.timeouts.migrate, out=run.out)
+        journal_mod.migrated(run.settings.statedir, run.name)
+        return None
+    # no dyno held by this process (naive, conditional; a resumed deploy,
+    # whose prestarted dyno exited with the process that held it): the
+    # promoted release migrates in a one-off dyno of its own
     dynos.migrate(run.api, run.name, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
@@ -394,10 +454,28 @@ def dynos_restart(run: Run, step: Step) -> StepFacts:
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 
 
+#: Inside the window every second is downtime: the first look after the
+#: restart comes after this share of the boot the held migration dyno took
+#: (db.prestart: the same slug booting the same app), then every 0.25 s,
+#: doubling to 60 s. A boot seen at once costs a look or two more than
+#: outside the window; a 300 s boot no more looks than there (13), so the
+#: deploy stays within its 60 requests.
+WINDOW_FIRST_SHARE = 0.6
+WINDOW_POLL = (0.25, dynos.BOOT_POLL_MOST, 2.0)
+
+
+def window_pauses(boot_seconds: float | None) -> Iterator[float]:
+    """The pauses of ``dynos.wait`` inside the window."""
+    if boot_seconds and boot_seconds * WINDOW_FIRST_SHARE > WINDOW_POLL[0]:
+        yield boot_seconds * WINDOW_FIRST_SHARE
+    yield from poll.pauses(*WINDOW_POLL)
+
+
 def dynos_wait(run: Run, step: Step) -> StepFacts:
     dynos.wait_up(run.api, run.name, run.facts.release_version,
                   timeout=run.settings.timeouts.boot,
-                  replaced=run.facts.replaced_dynos)
+                  replaced=run.facts.replaced_dynos,
+                  pauses=window_pauses(run.boot_seconds) if step.in_window else None)
     return None
 
 
@@ -554,6 +632,31 @@ def undo_formation(run: Run, undo: dict) -> str:
 def undo_preboot(run: Run, undo: dict) -> str:
     dynos.set_preboot(run.api, run.name, bool(undo.get("enabled")))
     return "preboot restored"
+
+
+def undo_dyno_stop(run: Run, undo: dict) -> str:
+    """Stop the migration's held dyno. It has not migrated (the window's
+    migration closes this entry), and without its ``go`` it exits on its
+    own once its input ends; stopping it makes sure. A dyno not known by id
+    (the journal kept with the lock is older than its start) is found among
+    the scratch app's one-off dynos by its ready line."""
+    held, run.held = run.held, None
+    if held is not None:
+        held.close()
+    app = undo.get("app") or _scratch_app(run)
+    known = run.facts.held_dyno
+    if known:
+        ids = [known]
+    else:
+        try:
+            ids = [d["id"] for d in run.api.dynos(app) or ()
+                   if d.get("type") == "run" and dynos.READY in (d.get("command") or "")]
+        except ApiError as exc:
+            if exc.status == 404:
+                return ""  # the scratch app is gone, and its dynos with it
+            raise
+    stopped = [i for i in ids if dynos.stop(run.api, app, i)]
+    return "the migration's held dyno stopped" if stopped else ""
 
 
 def undo_scratch(run: Run, undo: dict) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -112,6 +113,14 @@ class Preset:
     #: convention (Rails' db/post_migrate): their files are ``after``
     #: unless their reading is window
     after_dirs: tuple[str, ...] = ()
+    #: the window's migration, started before it (core.dynos.hold): a shell
+    #: command that boots the app as the migrate command would, says
+    #: ``herotasks: ready to migrate`` and reads one line from its input; on
+    #: ``go`` it runs the migrate command in that booted process, on anything
+    #: else (its input ends when herotasks dies) it exits 75 without
+    #: migrating. Used when the migrate command is the preset's own; else
+    #: the generic hold (:func:`hold_command`).
+    migrate_hold: str | None = None
 
     @property
     def assets(self) -> dict[str, Any]:
@@ -139,6 +148,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         # them once the new release is live (core.classify)
         migration_paths=("db/migrate", "db/post_migrate", "db/schema.rb",
                          "db/structure.sql"),
+        # the app booted by `rails runner` (eager loading, initializers),
+        # then db:migrate run as a rake task in it
+        migrate_hold=("bin/rails runner 'Rails.application.load_tasks; "
+                      'puts "herotasks: ready to migrate"; $stdout.flush; '
+                      'if $stdin.gets.to_s.strip == "go" then '
+                      'Rake::Task["db:migrate"].invoke else '
+                      'puts "herotasks: no go, not migrating"; exit 75 end\''),
         reader="rails",
         after_dirs=("db/post_migrate",),
         ignore=IgnoreRule(paths_ending=("db/schema.rb", "db/structure.sql"),
@@ -154,6 +170,27 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                        "requirements.txt", "Pipfile.lock", "poetry.lock", "uv.lock"),
         assets_output="staticfiles",
         migrate_command="python manage.py migrate --noinput",
+        # manage.py run as itself, its execute_from_command_line held: Django
+        # set up and the migrate command and migration files imported, then
+        # `migrate --noinput` run in that process on `go`
+        migrate_hold=(
+            "python -c 'import runpy, sys\n"
+            "import django.core.management as m\n"
+            "run = m.execute_from_command_line\n"
+            "def hold(argv=None):\n"
+            "    import django\n"
+            "    django.setup()\n"
+            "    import django.core.management.commands.migrate\n"
+            "    from django.db.migrations.loader import MigrationLoader\n"
+            "    MigrationLoader(None, ignore_no_migrations=True)\n"
+            "    print(\"herotasks: ready to migrate\", flush=True)\n"
+            "    if sys.stdin.readline().strip() != \"go\":\n"
+            "        print(\"herotasks: no go, not migrating\", flush=True)\n"
+            "        sys.exit(75)\n"
+            "    run(argv)\n"
+            "m.execute_from_command_line = hold\n"
+            "sys.argv[0] = \"manage.py\"\n"
+            "runpy.run_path(\"manage.py\", run_name=\"__main__\")' migrate --noinput"),
         migration_paths=("**/migrations/**",),
         reader="django",
         sql_from="django",
@@ -175,6 +212,30 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # everything from the user's config; migrations read as SQL files
     Preset("custom", reader="sql"),
 )}
+
+#: The generic hold (any migrate command): the dyno starts, says it is
+#: ready, and runs the command once it reads ``go``; only the command's own
+#: start-up is left in the window. 75 (EX_TEMPFAIL): never told to go.
+GENERIC_HOLD = ('echo "herotasks: ready to migrate"; '
+                'if IFS= read -r herotasks_go && [ "$herotasks_go" = go ]; then {command}; '
+                'else echo "herotasks: no go, not migrating"; (exit 75); fi')
+
+
+def hold_command(settings: "Settings", generic: bool = False) -> str:
+    """The command of the migration dyno started before the window: the
+    preset's pre-boot when the migrate command is the preset's own, else
+    the generic hold around the migrate command, as one ``bash -c``
+    command (so a generation's one-off prefix, Fir's ``launcher``, applies
+    to all of it).
+
+    :param generic: the generic hold whatever the preset.
+    """
+    preset = PRESETS[settings.preset]
+    if (not generic and preset.migrate_hold
+            and settings.migrate_command == preset.migrate_command):
+        return preset.migrate_hold
+    return "bash -c " + shlex.quote(GENERIC_HOLD.format(command=settings.migrate_command))
+
 
 PROMOTE_METHODS = ("slug", "pipeline")
 #: herotasks.migrations.mode: auto reads each pending migration (core.classify),

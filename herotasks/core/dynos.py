@@ -63,6 +63,96 @@ def run_attached(api: Any, app: str, command: str, *, cabundle: str | None,
                              timeout=timeout), dyno
 
 
+#: The longest ``time_to_live`` a dyno may be given (Platform API schema, dyno).
+MOST_TTL = 86400
+#: The line a held migration dyno says once its app has booted, and the one
+#: it reads before migrating (anything else, or its input ending, and it
+#: exits without migrating: see :class:`Held`).
+READY = "herotasks: ready to migrate"
+GO = b"go\n"
+#: The exit code of a held dyno that was never told to go.
+NO_GO = 75
+
+
+class Held:
+    """A one-off dyno that booted the app and waits on its input to migrate.
+
+    Started before the window (:func:`hold`), told to go inside it
+    (:meth:`migrate`), so only the migration itself runs in the window. It
+    reads one line: ``go`` runs the migration; anything else, or the end of
+    its input (this process died, the connection closed), makes it exit
+    without migrating. Heroku stops an attached dyno whose client left.
+    """
+
+    def __init__(self, session: Any, dyno: dict, app: str, command: str) -> None:
+        self.session, self.dyno, self.app, self.command = session, dyno, app, command
+
+    def migrate(self, *, timeout: float, out: Callable[[str], Any] = print) -> None:
+        """Tell the dyno to go and wait for its exit code.
+
+        :raises CommandError: the migration exited non-zero.
+        :raises HerotasksError: the connection was lost (no exit code).
+        """
+        try:
+            self.session.send(GO + rendezvous.EOT)
+            code = self.session.finish(out, timeout=timeout, send_eot=False)
+        finally:
+            self.session.close()
+        if code != 0:
+            raise CommandError(
+                f"`{self.command}` exited {code} on {self.app} "
+                f"({self.dyno.get('name', 'one-off dyno')})", "see its output above")
+
+    def close(self) -> None:
+        """Hang up: the dyno's input ends, it exits without migrating."""
+        self.session.close()
+
+
+def hold(api: Any, app: str, command: str, hold_command: str, *,
+         cabundle: str | None, boot_timeout: float, timeout: float,
+         out: Callable[[str], Any] = print, env: dict[str, str] | None = None,
+         started: Callable[[dict], Any] = lambda dyno: None) -> Held:
+    """Start ``hold_command`` (which boots the app, says :data:`READY` and
+    waits for :data:`GO` before it runs ``command``) in an attached one-off
+    dyno of ``app``; return once it is ready.
+
+    :param started: told the dyno as soon as Heroku answers (the journal
+        keeps it, so the dyno can be stopped from anywhere).
+    :param timeout: the dyno's whole life (boot, wait and migration).
+    :raises HerotasksError: no attachable dyno, or it did not get ready in
+        ``boot_timeout`` seconds (its last output shown).
+    """
+    dyno = api.create_dyno(app, rendezvous.wrap_command(hold_command), attach=True,
+                           type="run", time_to_live=int(timeout),
+                           env={**(env or {}), "TERM": "dumb"})
+    if not dyno or not dyno.get("attach_url"):
+        raise HerotasksError(f"Heroku started no attachable dyno on {app}")
+    started(dyno)
+    session = rendezvous.Session(dyno["attach_url"], cabundle=cabundle)
+    try:
+        code = session.until(out, READY, timeout=boot_timeout)
+    except BaseException:
+        session.close()
+        raise
+    if code is not None:
+        session.close()
+        raise CommandError(
+            f"the migration's dyno on {app} exited {code} before it was ready "
+            f"({dyno.get('name', 'one-off dyno')})", "see its output above")
+    return Held(session, dyno, app, command)
+
+
+def stop(api: Any, app: str, dyno: str) -> bool:
+    """Stop one dyno; False when it (or its app) is gone already."""
+    try:
+        api.stop_dyno(app, dyno)
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def restart(api: Any, app: str) -> tuple[str, ...]:
     """Restart every dyno of ``app`` (they come back on the current release).
 

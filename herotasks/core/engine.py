@@ -192,7 +192,7 @@ class Engine:
             facts = self.actions[step.name](run, step) or {}
             if spec.opens_window and spec.opens_after:
                 run.report.open_window(spec.opens_window, self.clock())
-            for other in spec.closes:
+            for other in spec.closes + spec.closes_quietly:
                 journal.close(other)
             journal.done(step.name, **facts)
             # (the step that takes the lock writes the first copy with the

@@ -64,6 +64,8 @@ class Facts:
     release_version: int | None = None
     #: when preboot moves traffic to the new release (clock seconds)
     preboot_switch_at: float | None = None
+    #: the migration's dyno db.prestart started and holds until the window
+    held_dyno: str | None = None
     #: the dynos dynos.restart replaced
     replaced_dynos: list[str] = field(default_factory=list)
     #: the release the contract migrations ran on

@@ -152,6 +152,10 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     # then it only boots the web process (core/health.py precheck_mode).
     precheck = build and rules.prechecks and settings.health.precheck
     postmigrate = after and not window
+    # The window's migration, started (and the app booted in it) before the
+    # window, from the scratch app, which has the new code: the target runs
+    # the old until the promotion, inside the window.
+    prestart = run_migrate and build
     notes: list[str] = [f"window: {why}" for why in blockers]
     if postmigrate:
         notes.append("contract migrations run after the release, once no dyno of "
@@ -187,6 +191,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("scratch.create", build),
         ("slug.build", build),
         ("health.precheck", precheck and not premigrate),
+        ("db.prestart", prestart),
         ("preboot.off", preboot_off),
         ("preboot.on", preboot_on),
         ("workers.stop", stop_workers),

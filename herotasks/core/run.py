@@ -38,6 +38,21 @@ class Run(Tools):
     #: the copy of the journal kept with the lock already shows a closing
     #: step begun (see Engine.run_step): later closing steps need none
     closing_copied: bool = False
+    #: the migration's dyno started before the window (db.prestart), held in
+    #: this process: only this run can tell it to go (core.dynos.Held)
+    held: Any = None
+    #: seconds the held dyno took to boot the app (db.prestart), if it did
+    boot_seconds: float | None = None
+    #: the target's config vars as read once this run (memory only: they
+    #: hold secrets), sent as a one-off dyno's env
+    _config: dict[str, str] | None = None
+
+    def target_config(self) -> dict[str, str]:
+        """The target's config vars, read at most once per run (a request
+        each fewer for the precheck and the migration dynos)."""
+        if self._config is None:
+            self._config = dict(self.api.config_vars(self.name) or {})
+        return dict(self._config)
 
     @property
     def facts(self) -> dict[str, Any]:

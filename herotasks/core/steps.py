@@ -61,6 +61,14 @@ class StepSpec:
     :param undo_data: what that undo needs, read before the change.
     :param closes: earlier steps whose change this one puts back or makes
         permanent (their journal entries close when it succeeds).
+    :param kept_with_lock: the journal is kept with the lock before it
+        (``publishes``); False for a change that cannot outlive this process
+        (a dyno held through our connection dies with it) and whose undo is
+        also done by an earlier, published one (the scratch app's).
+    :param closes_quietly: earlier steps whose entries close when this one
+        succeeds with no copy kept with the lock first: their undo is
+        harmless to repeat (stopping a dyno that is gone), so a copy that
+        still shows them open costs nothing, and the window no request.
     :param opens_window: report window opened just before the action (or,
         with ``opens_after``, once it has returned).
     :param opens_after: the window opens when the action is done, not when
@@ -95,6 +103,8 @@ class StepSpec:
     undo: str | None = None
     undo_data: act.UndoData | None = None
     closes: tuple[str, ...] = ()
+    closes_quietly: tuple[str, ...] = ()
+    kept_with_lock: bool = True
     opens_window: str | None = None
     opens_after: bool = False
     closes_window: str | None = None
@@ -123,7 +133,8 @@ class StepSpec:
         """The journal is kept with the lock before this step changes
         anything (a change to put back, or one that puts another back), so
         recovery from any machine sees it."""
-        return (self.undo is not None or bool(self.closes)) and not self.cleanup
+        return ((self.undo is not None or bool(self.closes)) and not self.cleanup
+                and self.kept_with_lock)
 
     @property
     def ends_hand_sequence(self) -> bool:
@@ -198,6 +209,13 @@ def _precheck_text(state: State, settings: Settings) -> str:
     return text + "; stop before the release if not"
 
 
+def _migrate_text(state: State, settings: Settings) -> str:
+    rules = STRATEGIES[settings.strategy]
+    if rules.scratch_build and not state.release_phase:  # as the plan places it
+        return (f"tell the held dyno (db.prestart) to go: {settings.migrate_command}")
+    return f"one-off dyno: {settings.migrate_command}"
+
+
 ROLLBACK = "roll back to the previous release"
 
 STEPS: dict[str, StepSpec] = {s.name: s for s in (
@@ -220,6 +238,14 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     StepSpec("health.precheck", _precheck_text, act.health_precheck,
              "nothing (a one-off dyno on the scratch app; nothing is released "
              "until it passes)", journaled=False, retried=False),
+    StepSpec("db.prestart",
+             lambda _, s: "one-off dyno of the new slug (scratch app, the app's "
+             f"config): boot it for `{s.migrate_command}` (within "
+             f"{s.timeouts.boot:g}s), then hold it until the window is open; "
+             "it migrates only when told to (herotasks gone: it exits)",
+             act.db_prestart, "stop the dyno (it has not migrated)",
+             undo="dyno.stop", undo_data=act.prestart_undo, retried=False,
+             kept_with_lock=False),
     StepSpec("preboot.off", _fixed("turn preboot off (old and new code must not "
                                    "overlap a migration)"),
              act.set_preboot(False), "turn preboot back on", undo="preboot",
@@ -248,9 +274,9 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              "(Heroku builds and releases there)", act.app_push, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
              goes_live=True, promotes=True),
-    StepSpec("db.migrate", lambda _, s: f"one-off dyno: {s.migrate_command}",
-             act.db_migrate, ROLLBACK + " (the promotion's undo)", in_window=True,
-             goes_live=True),
+    StepSpec("db.migrate", _migrate_text, act.db_migrate,
+             ROLLBACK + " (the promotion's undo)", in_window=True, goes_live=True,
+             closes_quietly=("db.prestart",)),
     StepSpec("dynos.restart", _fixed("restart the new release's dynos"),
              act.dynos_restart, "nothing (a restart is harmless)", in_window=True,
              goes_live=True),
@@ -294,6 +320,7 @@ UNDOS: dict[str, UndoSpec] = {u.kind: u for u in (
     UndoSpec("formation", "workers.restore", act.undo_formation,
              held="workers stay stopped", closes_window="workers_down"),
     UndoSpec("preboot", "preboot.restore", act.undo_preboot),
+    UndoSpec("dyno.stop", "db.prestart.stop", act.undo_dyno_stop),
     UndoSpec("scratch.destroy", "scratch.destroy", act.undo_scratch),
     UndoSpec("lock.release", "lock.release", act.undo_lock,
              held="the deploy lock stays held"),

@@ -300,8 +300,12 @@ class FakeHeroku:
         self._check("create_dyno", app, command)
         self.calls.append(("create_dyno", app, command))
         self.dyno_envs.append(dict(env or {}))
-        return {"name": "run.1", "type": "run", "state": "starting",
+        return {"id": _id(), "name": "run.1", "type": "run", "state": "starting",
                 "attach_url": f"rendezvous://127.0.0.1:5000/{_id()}"}
+
+    def stop_dyno(self, app: str, dyno: str) -> None:
+        self._check("stop_dyno", app, dyno)
+        self.calls.append(("stop_dyno", app, dyno))
 
     def dynos(self, app: str) -> list[dict]:
         self._app(app)
@@ -343,3 +347,29 @@ class FakeHeroku:
 
     def stream(self, url: str, out: Callable[[str], Any], **kw: Any) -> bool:
         return True
+
+
+class FakeSession:
+    """:class:`herotasks.adapters.rendezvous.Session` without a socket: a
+    held dyno that is ready at once; told to go, it runs as the test's
+    (patched) ``rendezvous.attach`` says, looked up then."""
+
+    opened: list["FakeSession"] = []
+
+    def __init__(self, attach_url: str, **kw: Any) -> None:
+        self.url, self.sent, self.closed = attach_url, b"", False
+        FakeSession.opened.append(self)
+
+    def until(self, out: Any, line: str, **kw: Any) -> int | None:
+        return None
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+
+    def finish(self, out: Any, **kw: Any) -> int:
+        from herotasks.adapters import rendezvous
+
+        return rendezvous.attach(self.url, out)
+
+    def close(self) -> None:
+        self.closed = True

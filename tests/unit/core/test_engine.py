@@ -20,6 +20,7 @@ from herotasks.core.engine import DeployFailed
 from herotasks.core.migrations import release_description
 from herotasks.core.steps import STEPS
 from herotasks.errors import ApiError, ConfigError, LockHeld
+from tests.support.fakeheroku import FakeSession
 
 APP = "tally-prod"
 
@@ -67,6 +68,7 @@ def world(repo, heroku, monkeypatch):
 
     def fake_attach(url, out, **kw):
         state["migrations_run"] += 1
+        state["mutations_before_migrating"] = heroku.mutations()
         out("== migrating ==\n")
         code = state["exit"]
         if isinstance(code, BaseException):
@@ -79,6 +81,7 @@ def world(repo, heroku, monkeypatch):
     monkeypatch.setattr(slug, "push", fake_push)
     monkeypatch.setattr(slug, "keep_deploy_commit", fake_keep)
     monkeypatch.setattr(rendezvous, "attach", fake_attach)
+    monkeypatch.setattr(rendezvous, "Session", FakeSession)
     return state
 
 
@@ -107,10 +110,20 @@ class TestWithMigration:
         inside = [s.name for s in report.steps if s.in_window]
         assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
         m = heroku.mutations()
-        # preboot off, workers stop, maintenance on, then the release
+        # the migration's dyno starts on the scratch app (the new slug) before
+        # preboot off, workers stop, maintenance on; then the release; and
+        # only then is it told to go
+        assert m.index("create_dyno") < m.index("set_maintenance")
         assert m.index("set_maintenance") < m.index("create_release")
-        assert m.index("create_release") < m.index("create_dyno")
+        migration = [c for c in heroku.calls if c[0] == "create_dyno"][-1]
+        assert migration[1] == scratch.scratch_name("ht-scratch", APP)
+        assert "herotasks: ready to migrate" in migration[2]
         assert world["migrations_run"] == 1
+        assert "create_release" in world["mutations_before_migrating"]
+        assert FakeSession.opened[-1].sent == b"go\n\x04"
+        assert FakeSession.opened[-1].closed
+        # the target's config reached that dyno as its env only
+        assert heroku.dyno_envs[-1]["DATABASE_URL"] == "postgres://secret"
         # the previous state is back, exactly
         assert heroku.apps_[APP]["maintenance"] is False
         assert heroku.features[APP]["preboot"] is True
@@ -553,6 +566,38 @@ class TestHooks:
             run(c, heroku, s)
         assert heroku.apps_[APP]["maintenance"] is False
         assert heroku.current_release(APP)["version"] == 1
+
+    def test_a_failure_before_the_window_stops_the_held_dyno_unmigrated(
+            self, c, repo, heroku, world, settings):
+        migration_commit(repo)
+        s = settings(hooks={"after": {"maintenance.on": "exit 3"}})
+        with pytest.raises(DeployFailed, match="hook after maintenance.on exited 3"):
+            run(c, heroku, s)
+        held = FakeSession.opened[-1]
+        assert held.sent == b"" and held.closed  # never told to go: hung up
+        assert world["migrations_run"] == 0
+        dyno = heroku.calls.index(next(c for c in heroku.calls if c[0] == "stop_dyno"))
+        # the dyno stopped before its app went
+        assert heroku.calls[dyno][1] == scratch.scratch_name("ht-scratch", APP)
+        assert dyno < heroku.mutations().index("delete_app")
+        assert jn.load(s.statedir, APP) is None
+
+    def test_a_preset_pre_boot_that_cannot_boot_falls_back_to_the_plain_hold(
+            self, c, repo, heroku, world, settings, monkeypatch):
+        migration_commit(repo)
+        said = iter([1])  # the rails pre-boot exits 1; the plain hold gets ready
+
+        def until(self, out, line, **kw):
+            return next(said, None)
+
+        monkeypatch.setattr(FakeSession, "until", until)
+        _, report, lines = run(c, heroku, settings())
+        assert report.ok
+        holds = [c[2] for c in heroku.calls if c[0] == "create_dyno"]
+        assert holds[0].startswith("bin/rails runner ")
+        assert holds[1].startswith("bash -c ") and "bin/rails db:migrate" in holds[1]
+        assert any("holding `bin/rails db:migrate` itself instead" in x for x in lines)
+        assert world["migrations_run"] == 1
 
 
 class TestOtherStrategiesAndMethods:

@@ -15,6 +15,7 @@ from herotasks.core.state import (
     formation_from_api,
     preboot_allowed,
 )
+from herotasks.core.steps import STEPS
 
 STAGES = {"production": {"app": "tally-prod"}}
 
@@ -44,13 +45,41 @@ class TestHerotasksStrategy:
         assert plan.window
         assert plan.names() == [
             "lock.acquire", "assets.precompile", "scratch.create",
-            "slug.build", "health.precheck", "preboot.off", "workers.stop",
-            "maintenance.on", "slug.promote", "db.migrate", "dynos.restart",
-            "dynos.wait", "maintenance.off", "workers.restore", "preboot.restore",
-            "health.check", "scratch.destroy", "lock.release",
+            "slug.build", "health.precheck", "db.prestart", "preboot.off",
+            "workers.stop", "maintenance.on", "slug.promote", "db.migrate",
+            "dynos.restart", "dynos.wait", "maintenance.off", "workers.restore",
+            "preboot.restore", "health.check", "scratch.destroy", "lock.release",
         ]
         inside = [s.name for s in plan.steps if s.in_window]
         assert inside == ["slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
+
+    def test_the_migrations_dyno_boots_before_the_window_and_waits_for_it(self):
+        plan = plan_deploy(state(), settings())
+        names = plan.names()
+        # started (and the app booted in it) before anything of the window
+        assert names.index("slug.build") < names.index("db.prestart")
+        assert names.index("db.prestart") < names.index("workers.stop")
+        assert not plan.step("db.prestart").in_window
+        assert "hold it until the window is open" in plan.step("db.prestart").description
+        assert "tell the held dyno" in plan.step("db.migrate").description
+        # its undo stops the dyno; the window's migration closes it, quietly
+        assert STEPS["db.prestart"].undo == "dyno.stop"
+        assert "db.prestart" in STEPS["db.migrate"].closes_quietly
+        assert "db.prestart" not in STEPS["db.migrate"].closes
+
+    @pytest.mark.parametrize("strategy", ["naive", "conditional"])
+    def test_a_git_push_strategy_has_no_scratch_app_to_hold_a_dyno_on(self, strategy):
+        plan = plan_deploy(state(), settings(strategy=strategy))
+        assert "db.migrate" in plan.names()
+        assert "db.prestart" not in plan.names()
+        assert plan.step("db.migrate").description.startswith("one-off dyno: ")
+
+    def test_no_prestart_without_a_window_migration(self):
+        for st in (state(pending=Pending(False, "no changes")),
+                   state(release_phase=True)):
+            assert "db.prestart" not in plan_deploy(st, settings()).names()
+        no_command = settings(migrations={"command": False})
+        assert "db.prestart" not in plan_deploy(state(), no_command).names()
 
     def test_only_running_workers_stop(self):
         plan = plan_deploy(state(), settings())

@@ -149,3 +149,27 @@ def test_a_new_strategy_is_one_record(monkeypatch):
     assert plan.names() == ["lock.acquire", "preboot.on", "app.push",
                             "dynos.wait", "preboot.restore", "lock.release"]
     assert plan.describe().count("app.push") == 1
+
+
+def test_the_window_looks_at_the_dynos_briskly_but_within_the_budget():
+    from itertools import accumulate, islice
+
+    from herotasks.core.actions import window_pauses
+
+    # no boot known: from 0.25 s, doubling; a 300 s boot costs no more looks
+    # than the 13 outside the window (the deploy's 60 requests hold)
+    first = list(islice(window_pauses(None), 12))
+    assert first[:3] == [0.25, 0.5, 1.0]
+    assert sum(1 for t in accumulate(first) if t < 300) + 1 <= 13
+    # a known boot (the held migration dyno's): the first look waits most of it
+    assert next(window_pauses(10.0)) == 6.0
+    assert list(islice(window_pauses(10.0), 3))[1:] == [0.25, 0.5]
+    assert next(window_pauses(0.1)) == 0.25  # a quick boot: brisk at once
+
+
+def test_the_held_migration_dyno_is_not_kept_with_the_lock_and_closes_quietly():
+    spec = STEPS["db.prestart"]
+    # it dies with this process (its connection), and the scratch app's undo,
+    # kept with the lock, takes it too: no request spent on a copy
+    assert spec.undo == "dyno.stop" and not spec.publishes
+    assert spec.name in STEPS["db.migrate"].closes_quietly

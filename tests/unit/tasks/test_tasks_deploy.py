@@ -17,6 +17,7 @@ from herotasks.core import slug as core_slug
 from herotasks.core.config import DEFAULTS
 from herotasks.core.migrations import release_description
 from herotasks.tasks import assets, db, deploy, maintenance, scratch, slug, workers
+from tests.support.fakeheroku import FakeSession
 
 APP = "tally-prod"
 #: what `inv deploy.production` runs when the project configures that stage
@@ -68,6 +69,7 @@ def world(repo, heroku, monkeypatch):
     monkeypatch.setattr(heroku_api, "make_api", fake_make_api)
     monkeypatch.setattr(core_slug, "push", fake_push)
     monkeypatch.setattr(rendezvous, "attach", fake_attach)
+    monkeypatch.setattr(rendezvous, "Session", FakeSession)
     return seen
 
 
