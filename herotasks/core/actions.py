@@ -263,20 +263,18 @@ def db_expand(run: Run, step: Step) -> Facts:
         return None
     scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
-    try:
-        dynos.migrate(run.api, scratch_app, gap.expand_command(columns),
-                      cabundle=run.settings.api_cabundle,
-                      timeout=run.settings.timeouts.migrate, out=run.out,
-                      env=dict(run.api.config_vars(run.name) or {}))
-    except OutcomeUnknown:
-        raise
-    except HerotasksError as exc:
+    code, dyno = dynos.run_attached(run.api, scratch_app, gap.expand_command(columns),
+                                    cabundle=run.settings.api_cabundle,
+                                    timeout=run.settings.timeouts.migrate, out=run.out,
+                                    env=dict(run.api.config_vars(run.name) or {}))
+    if code != 0:
         raise HerotasksError(
             f"could not make {', '.join(columns)} nullable before the release "
-            f"({exc.message}); nothing was released",
+            f"(psql exited {code} in {dyno.get('name', 'a one-off dyno')}); "
+            "nothing was released",
             "see its output above (a lock not had within "
             f"{gap.LOCK_TIMEOUT}: a long transaction holds the table; try again), "
-            "or make the columns nullable in an earlier deploy") from exc
+            "or make the columns nullable in an earlier deploy")
     return {"expanded": columns}
 
 

@@ -218,19 +218,19 @@ def expand_sql(columns: Iterable[str]) -> str:
             f"  rel := to_regclass({_literal(_ident(table))});\n"
             f"  IF rel IS NULL THEN RAISE EXCEPTION 'herotasks expand: no table %', "
             f"{_literal(table)}; END IF;\n"
-            "  notnull := NULL;\n"
-            "  SELECT attnotnull INTO notnull FROM pg_attribute WHERE attrelid = rel\n"
+            "  required := NULL;\n"
+            "  SELECT attnotnull INTO required FROM pg_attribute WHERE attrelid = rel\n"
             f"    AND attname = {_literal(column)} AND attnum > 0 AND NOT attisdropped;\n"
-            "  IF notnull IS NULL THEN RAISE EXCEPTION 'herotasks expand: no column %', "
+            "  IF required IS NULL THEN RAISE EXCEPTION 'herotasks expand: no column %', "
             f"{_literal(item)}; END IF;\n"
-            "  IF notnull THEN\n"
+            "  IF required THEN\n"
             f"    ALTER TABLE {_ident(table)} ALTER COLUMN {_ident(column)} DROP NOT NULL;\n"
             f"    RAISE NOTICE 'herotasks expand: %: NOT NULL dropped', {_literal(item)};\n"
             "  ELSE\n"
             f"    RAISE NOTICE 'herotasks expand: %: already nullable', {_literal(item)};\n"
             "  END IF;\n")
     return (f"SET lock_timeout = {_literal(LOCK_TIMEOUT)};\n"
-            "DO $herotasks$\nDECLARE\n  rel regclass;\n  notnull boolean;\nBEGIN\n"
+            "DO $herotasks$\nDECLARE\n  rel regclass;\n  required boolean;\nBEGIN\n"
             + "".join(body) + "END\n$herotasks$;\n")
 
 

@@ -128,7 +128,7 @@ def test_the_expand_sql_drops_not_null_only_where_it_is_set_and_quotes_names():
     assert 'ALTER TABLE "counter_job" ALTER COLUMN "user_agent" DROP NOT NULL;' in sql
     assert 'ALTER TABLE "we""ird" ALTER COLUMN "it\'s" DROP NOT NULL;' in sql
     assert "to_regclass('\"we\"\"ird\"')" in sql and "attname = 'it''s'" in sql
-    assert sql.count("IF notnull THEN") == 2
+    assert sql.count("IF required THEN") == 2
     assert sql.count("RAISE EXCEPTION") == 4
     # a schema-qualified table: each part quoted
     assert 'ALTER TABLE "app"."t" ALTER COLUMN "c"' in expand_sql(["app.t.c"])
