@@ -41,6 +41,11 @@ def processes_under(base: Path) -> list[tuple[int, str]]:
     return found
 
 
+#: Modules whose one test runs for minutes (the benchmark's seven deploys
+#: under load): started first, so no process starts them last.
+LONGEST = ("tests/e2e/bench/test_bench_run.py",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """How ``./dev test`` spreads the suite over pytest processes
@@ -58,6 +63,8 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item) -> int:
         group = item.get_closest_marker("xdist_group").args[0]
+        if group in LONGEST:
+            return -1
         if not group.endswith(".py"):
             return 0
         return 2 if UNIT in Path(item.path).parents else 1

@@ -23,8 +23,8 @@ from herotasks.errors import CommandError, HerotasksError, OutcomeUnknown
 if TYPE_CHECKING:
     from herotasks.core.steps import Step
 
-Facts = dict[str, Any] | None
-Action = Callable[[Run, "Step"], Facts]
+StepFacts = dict[str, Any] | None
+Action = Callable[[Run, "Step"], StepFacts]
 UndoData = Callable[[Run], dict[str, Any]]
 
 
@@ -49,26 +49,21 @@ def maintenance_undo(run: Run) -> dict[str, Any]:
 
 
 def promote_undo(run: Run) -> dict[str, Any]:
-    return {"release": run.facts.get("previous_release"),
-            "version": run.facts.get("previous_version")}
+    return {"release": run.facts.previous_release,
+            "version": run.facts.previous_version}
 
 
 # -- actions --------------------------------------------------------------------
 
 
-def check(run: Run, step: Step) -> Facts:
-    """Observation runs before the plan exists; nothing to do here."""
-    return None
-
-
-def lock_acquire(run: Run, step: Step) -> Facts:
+def lock_acquire(run: Run, step: Step) -> StepFacts:
     j = run.journal
-    holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.get("source"),
+    holder = lock.Holder.me(run.name, stage=j.stage, commit=run.facts.source,
                             deploy_id=j.deploy_id)
     team = (run.app.get("team") or {}).get("name")
     # a personal target's helper apps are shared with its owner and
     # collaborators, so another of them can read the lock and recover
-    share = lock.share_with(run.api, run.app, me=run.facts.get("account"))
+    share = lock.share_with(run.api, run.app, me=run.facts.account)
     # the holder and the journal's first copy go in one write
     return {"lock_app": lock.acquire(run.api, holder, force=run.force_unlock,
                                      team=team, share_to=share,
@@ -76,42 +71,42 @@ def lock_acquire(run: Run, step: Step) -> Facts:
             "share_with": share}
 
 
-def assets_precompile(run: Run, step: Step) -> Facts:
+def assets_precompile(run: Run, step: Step) -> StepFacts:
     # the decision observed before planning, so the plan and the act agree
-    known = run.facts.get("assets")
+    known = run.facts.assets
     decision = assets.AssetsDecision(**known) if known else None
-    commit = assets.precompile(run.c, run.settings, run.facts["source"],
+    commit = assets.precompile(run.c, run.settings, run.facts.source,
                                decision=decision, out=run.out)
     return {"deploy_commit": commit}
 
 
-def scratch_create(run: Run, step: Step) -> Facts:
+def scratch_create(run: Run, step: Step) -> StepFacts:
     # the new app's id is journaled before its marker is set (core.scratch)
     app = scratch.create(run.api, run.app, run.settings, out=run.out,
-                         known_id=run.facts.get("scratch_app_id"),
+                         known_id=run.facts.scratch_app_id,
                          created=lambda a: run.journal.remember(scratch_app_id=a["id"]),
-                         share_to=run.facts.get("share_with") or (),
+                         share_to=run.facts.share_with or (),
                          # seen absent by the check: on the first try only
-                         absent=(run.facts.get("scratch_exists") is False
-                                 and not run.facts.get("scratch_app_id")
+                         absent=(run.facts.scratch_exists is False
+                                 and not run.facts.scratch_app_id
                                  and sum(e.step == step.name
                                          for e in run.journal.entries) == 1))
     return {"scratch_app": app.get("name"), "scratch_git_url": app.get("git_url")}
 
 
-def slug_build(run: Run, step: Step) -> Facts:
-    name = run.facts.get("scratch_app") or scratch.scratch_name(
+def slug_build(run: Run, step: Step) -> StepFacts:
+    name = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
-    commit = run.facts.get("deploy_commit") or run.facts["source"]
+    commit = run.facts.deploy_commit or run.facts.source
     # the scratch app's git URL as scratch.create saw it (a request fewer)
-    url = run.facts.get("scratch_git_url")
+    url = run.facts.scratch_git_url
     built = slug.build(run.c, run.api, {"name": name, "git_url": url} if url
                        else run.api.app(name), commit,
                        timeout=run.settings.timeouts.build)
     run.out(f"slug: {built['id']} built from {commit[:10]}")
     facts = {"slug_id": built["id"], "release_phase": slug.has_release_phase(built),
              # what health.precheck boots (a request fewer there)
-             "web_command": (built.get("process_types") or {}).get("web")}
+             "web_command": (built.get("process_types") or {}).get("web") or ""}
     if run.settings.promote_method == "pipeline":
         # what the promotion will promote, checked before any window opens
         facts["scratch_release"] = slug.promotable_release(
@@ -123,13 +118,13 @@ def slug_build(run: Run, step: Step) -> Facts:
 
 
 def set_preboot(enabled: bool) -> Action:
-    def action(run: Run, step: Step) -> Facts:
+    def action(run: Run, step: Step) -> StepFacts:
         dynos.set_preboot(run.api, run.name, enabled)
         return None
     return action
 
 
-def workers_stop(run: Run, step: Step) -> Facts:
+def workers_stop(run: Run, step: Step) -> StepFacts:
     recorded = run.journal.last(step.name).undo["processes"]
     dynos.stop_workers(run.api, run.name, dynos.from_json(recorded))
     if recorded:
@@ -138,24 +133,24 @@ def workers_stop(run: Run, step: Step) -> Facts:
     return {"workers": recorded}
 
 
-def maintenance_on(run: Run, step: Step) -> Facts:
+def maintenance_on(run: Run, step: Step) -> StepFacts:
     dynos.maintenance(run.api, run.name, True)
     return None
 
 
-def slug_promote(run: Run, step: Step) -> Facts:
+def slug_promote(run: Run, step: Step) -> StepFacts:
     method = run.settings.promote_method
-    scratch_info = (run.api.app(run.facts["scratch_app"]) if method == "pipeline"
+    scratch_info = (run.api.app(run.facts.scratch_app) if method == "pipeline"
                     else None)
-    release = slug.promote(run.api, run.app, scratch_info, run.facts["slug_id"],
-                           run.facts["source"], method=method,
+    release = slug.promote(run.api, run.app, scratch_info, run.facts.slug_id,
+                           run.facts.source, method=method,
                            timeout=run.settings.timeouts.release, out=run.out,
-                           source_release=run.facts.get("scratch_release"))
+                           source_release=run.facts.scratch_release)
     return _released(run, release)
 
 
-def app_push(run: Run, step: Step) -> Facts:
-    commit = run.facts.get("deploy_commit") or run.facts["source"]
+def app_push(run: Run, step: Step) -> StepFacts:
+    commit = run.facts.deploy_commit or run.facts.source
     url = run.app.get("git_url") or run.api.app(run.name)["git_url"]
     known = {b.get("id") for b in run.api.builds(run.name)}
     slug.push(run.c, run.api, url, commit, what=run.name)
@@ -166,7 +161,7 @@ def app_push(run: Run, step: Step) -> Facts:
     return _released(run, release)
 
 
-def _released(run: Run, release: dict) -> Facts:
+def _released(run: Run, release: dict) -> StepFacts:
     run.report.release_id = release.get("id")
     run.report.release_version = release.get("version")
     run.out(f"release: v{release.get('version')} on {run.name}")
@@ -185,7 +180,7 @@ def _preboot_release(run: Run) -> bool:
     j = run.journal
     if j.has_changed("preboot.on") or j.is_complete("preboot.on"):
         return True
-    return bool(run.facts.get("preboot_was")) and not (
+    return bool(run.facts.preboot_was) and not (
         j.has_changed("preboot.off") or j.is_complete("preboot.off"))
 
 
@@ -193,7 +188,7 @@ def _preboot_release(run: Run) -> bool:
 SETTLE_SECONDS = 30.0
 
 
-def settle_promote(run: Run, step: Step) -> Facts:
+def settle_promote(run: Run, step: Step) -> StepFacts:
     """The promotion's answer was lost: did Heroku make the release?
 
     A release carrying our slug, newer than the one that ran before, is
@@ -203,8 +198,8 @@ def settle_promote(run: Run, step: Step) -> Facts:
 
     :raises OutcomeUnknown: no release of ours found (yet).
     """
-    slug_id = run.facts.get("slug_id")
-    after = run.facts.get("previous_version") or 0
+    slug_id = run.facts.slug_id
+    after = run.facts.previous_version or 0
     deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
     while True:
         mine = [r for r in run.api.releases(run.name, limit=10)
@@ -227,19 +222,19 @@ def settle_promote(run: Run, step: Step) -> Facts:
         time.sleep(2.0)
 
 
-def cannot_tell(run: Run, step: Step) -> Facts:
+def cannot_tell(run: Run, step: Step) -> StepFacts:
     """A one-off dyno whose start was not answered may be migrating right
     now, and nothing tells how it ends: never undo under it."""
     raise OutcomeUnknown(f"a one-off dyno of {step.name} may be running",
                          method="POST", path="/dynos")
 
 
-def db_premigrate(run: Run, step: Step) -> Facts:
+def db_premigrate(run: Run, step: Step) -> StepFacts:
     """Online migrations: the new slug runs them on the scratch app (it has
     the new code; the target still runs the old) with the target's config
     as the one-off's environment: sent to the API only, never set as the
     scratch app's config, so its release phase never sees the database."""
-    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+    scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
     dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,
@@ -249,7 +244,7 @@ def db_premigrate(run: Run, step: Step) -> Facts:
     return None
 
 
-def db_expand(run: Run, step: Step) -> Facts:
+def db_expand(run: Run, step: Step) -> StepFacts:
     """The expand part of a contract, before the release: the columns the
     contract will drop that may be NOT NULL are made nullable
     (:func:`herotasks.core.classify.gap.expand_sql`, derived from the
@@ -258,10 +253,10 @@ def db_expand(run: Run, step: Step) -> Facts:
     scratch app with the target's config as that dyno's env only. Nothing to
     undo: the old code writes the columns as before, and a lost answer
     leaves either schema, both fine for it."""
-    columns = list(run.facts.get("expand") or ())
+    columns = list(run.facts.expand)
     if not columns:
         return None
-    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+    scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
     code, dyno = dynos.run_attached(run.api, scratch_app, gap.expand_command(columns),
                                     cabundle=run.settings.api_cabundle,
@@ -283,20 +278,20 @@ def db_expand(run: Run, step: Step) -> Facts:
 PRECHECK_SLACK = 300
 
 
-def health_precheck(run: Run, step: Step) -> Facts:
+def health_precheck(run: Run, step: Step) -> StepFacts:
     """Boot the new slug's web process in a one-off dyno on the scratch app,
     with the target's config as that dyno's environment only (as
     ``db.premigrate``: never stored on the scratch app), and ask it on its
     own ``$PORT`` from inside the dyno (:mod:`herotasks.core.health`). A
     failure stops the deploy before anything is released."""
-    scratch_app = run.facts.get("scratch_app") or scratch.scratch_name(
+    scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
     h, boot = run.settings.health, run.settings.timeouts.boot
     started = run.clock()
-    if "web_command" in run.facts:
-        web = run.facts["web_command"]
+    if run.facts.web_command is not None:  # "" when the slug has none
+        web = run.facts.web_command
     else:  # a journal that slug.build wrote before it recorded the command
-        web = ((run.api.slug(scratch_app, run.facts["slug_id"]).get("process_types")
+        web = ((run.api.slug(scratch_app, run.facts.slug_id).get("process_types")
                 or {}).get("web"))
     if not web:
         run.report.precheck = {"ok": True, "asked": False, "started_at": started,
@@ -305,7 +300,7 @@ def health_precheck(run: Run, step: Step) -> Facts:
         run.out("precheck: the slug has no web process type; nothing to boot")
         return None
     asks = health.precheck_asks(
-        pending=bool(run.settings.migrate_command and run.facts.get("pending")),
+        pending=bool(run.settings.migrate_command and run.facts.pending),
         premigrated=run.journal.is_complete("db.premigrate"))
     if not asks:
         run.out("precheck: the migration comes after the release (a window or "
@@ -337,7 +332,7 @@ def health_precheck(run: Run, step: Step) -> Facts:
     return None
 
 
-def db_migrate(run: Run, step: Step) -> Facts:
+def db_migrate(run: Run, step: Step) -> StepFacts:
     dynos.migrate(run.api, run.name, run.settings.migrate_command,
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
@@ -346,13 +341,13 @@ def db_migrate(run: Run, step: Step) -> Facts:
     return None
 
 
-def db_postmigrate(run: Run, step: Step) -> Facts:
+def db_postmigrate(run: Run, step: Step) -> StepFacts:
     """Contract migrations: once the new release serves alone (preboot's
     switch done, no dyno of the old release left), the one-off dyno of the
     new release runs the migrate command; what is left pending is the
     contract (the planner sent every other case to the window)."""
     _await_preboot_switch(run, "the contract runs after that")
-    version = run.facts.get("release_version")
+    version = run.facts.release_version
     dynos.wait_old_gone(run.api, run.name, version, timeout=run.settings.timeouts.stop
                         + run.settings.timeouts.boot)
     try:
@@ -373,18 +368,18 @@ def db_postmigrate(run: Run, step: Step) -> Facts:
     return {"contract_version": version}
 
 
-def dynos_restart(run: Run, step: Step) -> Facts:
+def dynos_restart(run: Run, step: Step) -> StepFacts:
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 
 
-def dynos_wait(run: Run, step: Step) -> Facts:
-    dynos.wait_up(run.api, run.name, run.facts.get("release_version"),
+def dynos_wait(run: Run, step: Step) -> StepFacts:
+    dynos.wait_up(run.api, run.name, run.facts.release_version,
                   timeout=run.settings.timeouts.boot,
-                  replaced=run.facts.get("replaced_dynos", ()))
+                  replaced=run.facts.replaced_dynos)
     return None
 
 
-def health_check(run: Run, step: Step) -> Facts:
+def health_check(run: Run, step: Step) -> StepFacts:
     # with preboot the old dynos serve until Heroku's switch: check the new
     # release once it takes the traffic, not the old one before it
     _await_preboot_switch(run, "the health check runs after that")
@@ -392,7 +387,7 @@ def health_check(run: Run, step: Step) -> Facts:
     app = run.api.app(run.name) if run.settings.health.path else {"name": run.name}
     try:
         health.check(run.api, app, run.settings.health,
-                     run.facts.get("release_version"),
+                     run.facts.release_version,
                      cabundle=run.settings.api_cabundle, out=run.out)
     except health.CouldNotCheck as exc:  # kept: a warning, not a rollback
         run.report.warnings.append(str(exc))
@@ -400,21 +395,21 @@ def health_check(run: Run, step: Step) -> Facts:
     return None
 
 
-def maintenance_off(run: Run, step: Step) -> Facts:
-    dynos.maintenance(run.api, run.name, bool(run.facts.get("maintenance_was")))
+def maintenance_off(run: Run, step: Step) -> StepFacts:
+    dynos.maintenance(run.api, run.name, bool(run.facts.maintenance_was))
     return None
 
 
-def workers_restore(run: Run, step: Step) -> Facts:
-    recorded = run.facts.get("workers")
+def workers_restore(run: Run, step: Step) -> StepFacts:
+    recorded = run.facts.workers
     if recorded is None:  # stop crashed before recording its result
         recorded = (run.journal.last("workers.stop").undo or {}).get("processes")
     dynos.restore_workers(run.api, run.name, dynos.from_json(recorded or []))
     return None
 
 
-def preboot_restore(run: Run, step: Step) -> Facts:
-    was = bool(run.facts.get("preboot_was"))
+def preboot_restore(run: Run, step: Step) -> StepFacts:
+    was = bool(run.facts.preboot_was)
     if not was:
         _await_preboot_switch(run)
     dynos.set_preboot(run.api, run.name, was)
@@ -425,21 +420,21 @@ def _await_preboot_switch(run: Run, then: str = "preboot goes off after that") -
     """Turning preboot off while Heroku is still switching traffic to the new
     web dynos is never done: wait for the switch (a known moment after the
     release, ``herotasks.timeouts.preboot``; no API request needed)."""
-    switch_at = run.facts.get("preboot_switch_at")
+    switch_at = run.facts.preboot_switch_at
     left = (switch_at or 0) - run.clock()
     if left > 0:
-        run.out(f"preboot: Heroku moves traffic to v{run.facts.get('release_version')}"
+        run.out(f"preboot: Heroku moves traffic to v{run.facts.release_version}"
                 f" in ~{left:.0f}s; {then}")
         time.sleep(left)
 
 
-def scratch_destroy(run: Run, step: Step) -> Facts:
+def scratch_destroy(run: Run, step: Step) -> StepFacts:
     scratch.destroy(run.api, run.name, run.settings, out=run.out,
-                    known_id=run.facts.get("scratch_app_id"))
+                    known_id=run.facts.scratch_app_id)
     return None
 
 
-def lock_release(run: Run, step: Step) -> Facts:
+def lock_release(run: Run, step: Step) -> StepFacts:
     lock.release(run.api, run.name, run.journal.deploy_id)
     return None
 
@@ -453,7 +448,7 @@ def undo_rollback(run: Run, undo: dict) -> str:
     current = run.api.current_release(run.name) or {}
     if previous and current.get("id") == previous:
         return ""  # the promotion never took effect
-    ours, live = run.facts.get("slug_id"), (current.get("slug") or {}).get("id")
+    ours, live = run.facts.slug_id, (current.get("slug") or {}).get("id")
     if ours and live and live != ours:
         # our slug is not live (a rollback already ran, cut off before the
         # journal heard of it): another rollback would only add a release
@@ -480,7 +475,8 @@ def undo_rollback(run: Run, undo: dict) -> str:
 
 
 def undo_maintenance(run: Run, undo: dict) -> str:
-    was = bool(run.facts.get("maintenance_was", undo.get("on", False)))
+    was = bool(undo.get("on", False) if run.facts.maintenance_was is None
+               else run.facts.maintenance_was)
     dynos.maintenance(run.api, run.name, was)
     return "maintenance off" if not was else "maintenance left on as found"
 
@@ -498,7 +494,7 @@ def undo_preboot(run: Run, undo: dict) -> str:
 
 def undo_scratch(run: Run, undo: dict) -> str:
     scratch.destroy(run.api, run.name, run.settings, out=run.out,
-                    known_id=run.facts.get("scratch_app_id"))
+                    known_id=run.facts.scratch_app_id)
     return ""
 
 

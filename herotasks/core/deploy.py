@@ -33,6 +33,7 @@ from herotasks.core.plan import Plan, plan_deploy
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.slug import rollback as rollback_release
 from herotasks.core.state import formation_from_api
+from herotasks.core.steps import CHECK
 from herotasks.errors import HerotasksError, hint_command, recover_hint
 
 
@@ -67,10 +68,10 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     # around it (not in a dry run, which runs no step)
     hooks = dict(out=out, app=settings.app, stage=settings.stage)
     if not dry_run:
-        run_hooks(c, settings, "before", "check", **hooks)
+        run_hooks(c, settings, "before", CHECK, **hooks)
     observed = observe(c, api, settings, ref=ref, allow_dirty=allow_dirty)
     if not dry_run:
-        run_hooks(c, settings, "after", "check", commit=observed.source, **hooks)
+        run_hooks(c, settings, "after", CHECK, commit=observed.source, **hooks)
     plan = plan_deploy(observed.state, settings)
     checked = (started, clock())
     out(plan.describe())
@@ -78,9 +79,9 @@ def deploy(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         report = Report.from_facts(observed.state.app, settings.stage,
                                    settings.strategy, observed.facts(), started)
         report.finished_at, report.ok, report.dry_run = checked[1], True, True
-        report.steps = [StepRecord(s.name, checked[1], checked[1], ok=True,
-                                   skipped=s.name != "check", in_window=s.in_window)
-                        for s in plan.steps]
+        report.steps = [StepRecord(CHECK, *checked, ok=True)] + [
+            StepRecord(s.name, checked[1], checked[1], ok=True, skipped=True,
+                       in_window=s.in_window) for s in plan.steps]
         return plan, counted(report)
     set_aside_stale(api, settings, observed.state.app, out)
     journal = journal_mod.start(settings.statedir, observed.state.app,

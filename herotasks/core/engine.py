@@ -42,7 +42,7 @@ from herotasks.core.observe import Observed
 from herotasks.core.plan import Plan, replan
 from herotasks.core.report import Report, StepRecord
 from herotasks.core.run import Run, Tools
-from herotasks.core.steps import PROMOTE_STEPS, STEPS, UNDOS, Step
+from herotasks.core.steps import CHECK, PROMOTE_STEPS, STEPS, UNDOS, Step
 from herotasks.errors import (
     Aborted,
     DeployFailed,
@@ -117,14 +117,13 @@ class Engine:
         :param checked: start and end of the ``check`` step (observation ran
             before the plan existed).
         """
-        journal.remember(plan=_plan_json(plan), **observed.facts())
+        journal.remember(plan=_plan_json(plan), **observed.facts().changes())
         report = Report.for_journal(journal, started=(checked or (self.clock(),))[0],
                                     strategy=self.tools.settings.strategy)
         if checked:
-            report.steps.append(StepRecord("check", checked[0], checked[1], ok=True))
+            report.steps.append(StepRecord(CHECK, checked[0], checked[1], ok=True))
         run = self.run_for(journal, report, observed.app, force_unlock=force_unlock)
-        steps = [s for s in plan.steps if s.name != "check"]
-        return self._execute(run, steps, plan)
+        return self._execute(run, list(plan.steps), plan)
 
     def resume(self, journal: Journal, *, force_unlock: bool = False) -> Report:
         """Finish the planned steps a crashed run did not complete.
@@ -134,9 +133,8 @@ class Engine:
         apply what is left, scaling and maintenance set absolute values).
         """
         planned = [Step(s["name"], in_window=bool(s.get("in_window")))
-                   for s in journal.facts.get("plan", [])]
-        todo = [s for s in planned if s.name != "check"
-                and not journal.is_complete(s.name)]
+                   for s in journal.planned()]
+        todo = [s for s in planned if not journal.is_complete(s.name)]
         report = Report.for_journal(journal, started=self.clock(),
                                     strategy=self.tools.settings.strategy)
         run = self.run_for(journal, report, self.tools.api.app(journal.app),
@@ -180,7 +178,7 @@ class Engine:
             self.run_hooks(run, "before", step)
             if spec.journaled:
                 journal.begin(step.name, spec.begin_undo(run))
-            locked = bool(run.facts.get("lock_app"))
+            locked = bool(run.facts.lock_app)
             # Kept with the lock before the change, so recovery from any
             # machine sees it; but once a copy shows a closing step begun
             # (maintenance.off, say), the closing steps after it need none:
@@ -227,8 +225,8 @@ class Engine:
     def run_hooks(self, run: Run, when: str, step: Step) -> None:
         """User hooks (shell commands, local); a failing hook fails the step."""
         run_hooks(run.c, run.settings, when, step.name, out=run.out, app=run.name,
-                  stage=run.journal.stage, commit=run.facts.get("source"),
-                  release=run.facts.get("release_version"))
+                  stage=run.journal.stage, commit=run.facts.source,
+                  release=run.facts.release_version)
 
     # -- the loop -----------------------------------------------------------------
 
@@ -258,8 +256,7 @@ class Engine:
                             + "; ".join(new.notes or ("the build changed it",)))
                     done = {s.name for s in steps[: i + 1]}
                     steps = steps[: i + 1] + [s for s in new.steps
-                                              if s.name not in done
-                                              and s.name != "check"]
+                                              if s.name not in done]
                     run.journal.remember(plan=_plan_json(new))
                     plan = new
             i += 1
@@ -311,7 +308,7 @@ class Engine:
         # The release before is expired: Heroku refuses the rollback. Keep the
         # new code live and put the rest back, unless a window migration it
         # needs never ran: then the undo says so and the window stays open.
-        gone = (None if run.facts.get("pending") and not run.facts.get("online")
+        gone = (None if run.facts.pending and not run.facts.online
                 else _no_way_back(run))
         if gone:
             self._fail_forward(run, step, error, why=gone)
@@ -348,7 +345,7 @@ class Engine:
             run.journal.close(name)
         outcome = self._unwind(run, str(error))
         run.report.finished_at = self.clock()
-        version = run.facts.get("release_version")
+        version = run.facts.release_version
         line = f"{step.name} failed: {error}; kept v{version}: {why}"
         if outcome:
             line += f"; {outcome}"
@@ -421,7 +418,7 @@ def _no_way_back(run: Run) -> str | None:
     """Why the new code, now live, cannot be rolled back: the release before
     it is expired (Heroku's release retention deleted its slug, so Heroku
     refuses the rollback); None when it can, or nothing went live."""
-    previous = run.facts.get("previous_release")
+    previous = run.facts.previous_release
     if not previous or not any(run.journal.is_complete(n) for n in PROMOTE_STEPS):
         return None
     try:
@@ -441,8 +438,8 @@ def _migrated(run: Run) -> bool:
     j = run.journal
     if j.is_complete("db.migrate"):
         return True
-    return bool(run.facts.get("release_phase") and run.facts.get("pending")
-                and not run.facts.get("online")
+    return bool(run.facts.release_phase and run.facts.pending
+                and not run.facts.online
                 and any(j.is_complete(name) for name in PROMOTE_STEPS))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from herotasks.adapters import processes
+from herotasks.core.facts import Facts
 from herotasks.errors import HerotasksError, recover_hint
 
 VERSION = 1
@@ -61,7 +62,7 @@ class Journal:
     strategy: str | None = None
     started_at: float = 0.0
     finished: bool = False
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
     entries: list[Entry] = field(default_factory=list)
     clock: Any = time.time
 
@@ -70,6 +71,11 @@ class Journal:
     def last(self, step: str) -> Entry | None:
         """The latest entry for ``step``."""
         return next((e for e in reversed(self.entries) if e.step == step), None)
+
+    def planned(self) -> list[dict[str, Any]]:
+        """The plan's steps as journaled. A journal written while the check
+        was a step of the plan lists it; it is none (core.steps.CHECK)."""
+        return [s for s in self.facts.plan if s.get("name") != "check"]
 
     def status(self, step: str) -> str | None:
         """``started``/``done``/``failed``/``closed`` for ``step``, or None."""
@@ -112,7 +118,7 @@ class Journal:
         """Mark ``step`` done and remember ``facts`` it produced."""
         entry = self._current(step)
         entry.status, entry.at = DONE, self.clock()
-        self.facts.update(facts)
+        self.facts.update(**facts)
         self.save()
 
     def failed(self, step: str, error: str) -> None:
@@ -134,7 +140,7 @@ class Journal:
 
     def remember(self, **facts: Any) -> None:
         """Store facts that are not tied to one step."""
-        self.facts.update(facts)
+        self.facts.update(**facts)
         self.save()
 
     def finish(self) -> None:
@@ -174,7 +180,7 @@ class Journal:
             "stage": self.stage,
             "strategy": self.strategy,
             "started_at": self.started_at,
-            "facts": self.facts,
+            "facts": self.facts.to_json(),
             "entries": [
                 {"step": e.step, "status": e.status, "at": e.at, "undo": e.undo,
                  "error": e.error}
@@ -280,7 +286,7 @@ def _from_dict(path: Path, raw: dict[str, Any]) -> Journal:
         stage=raw.get("stage"),
         strategy=raw.get("strategy"),
         started_at=float(raw.get("started_at") or 0.0),
-        facts=facts,
+        facts=Facts.from_json(facts),
         entries=parsed,
     )
 
@@ -297,7 +303,7 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
     existing = load(statedir, app)
     if existing is not None and existing.has_open():
         steps = ", ".join(e.step for e in existing.open_entries())
-        who = existing.facts.get("pid")
+        who = existing.facts.pid
         when = time.strftime("%H:%M:%S", time.localtime(existing.started_at))
         raise HerotasksError(
             f"a deploy of {app} started at {when}"
@@ -309,7 +315,7 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
     journal = Journal(path=journal_path(statedir, app), app=app,
                       deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,
                       started_at=clock(), clock=clock)
-    journal.facts.update(processes.me())  # pid, host, start time: recover checks
+    journal.facts.update(**processes.me())  # pid, host, start time: recover checks
     journal.save()
     return journal
 

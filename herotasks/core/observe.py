@@ -24,6 +24,7 @@ from herotasks.adapters.shell import run_local
 from herotasks.core import assets, classify, dynos, migrations, scratch, stacks
 from herotasks.core.classify import emitted, gap
 from herotasks.core.config import PRESETS, Settings
+from herotasks.core.facts import Facts
 from herotasks.core.slug import fetch_deploy_commit
 from herotasks.core.state import Pending, State, formation_from_api, preboot_allowed
 from herotasks.core.strategies import STRATEGIES
@@ -51,19 +52,17 @@ class Observed:
     #: an app had the scratch name during the check (None: not looked)
     scratch_exists: bool | None = None
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> Facts:
         """What a deploy's journal (and a dry run's report) start from."""
         state = self.state
-        return {"source": self.source, "deployed": state.deployed_commit,
-                "previous_release": state.current_release,
-                "previous_version": state.current_version,
-                "maintenance_was": state.maintenance, "preboot_was": state.preboot,
-                "assets": vars(self.assets), "pending": state.pending.pending,
-                "pending_reason": state.pending.reason, "online": state.online,
-                "warnings": list(state.warnings), "account": self.account,
-                # what db.expand makes nullable, when the plan has it
-                "expand": list(state.gap),
-                "scratch_exists": self.scratch_exists}
+        return Facts(source=self.source, deployed=state.deployed_commit,
+                     previous_release=state.current_release,
+                     previous_version=state.current_version,
+                     maintenance_was=state.maintenance, preboot_was=state.preboot,
+                     assets=dict(vars(self.assets)), pending=state.pending.pending,
+                     pending_reason=state.pending.reason, online=state.online,
+                     warnings=list(state.warnings), account=self.account,
+                     expand=list(state.gap), scratch_exists=self.scratch_exists)
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -146,7 +145,7 @@ def check_scratch(api: Any, settings: Settings, name: str) -> bool | None:
     from herotasks.core import journal as journal_mod
 
     unfinished = journal_mod.load(settings.statedir, name)
-    known = unfinished.facts.get("scratch_app_id") if unfinished else None
+    known = unfinished.facts.scratch_app_id if unfinished else None
     return scratch.check_name(api, name, settings, known) is not None
 
 

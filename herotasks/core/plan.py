@@ -16,10 +16,11 @@ compare like with like.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from herotasks.core.classify import gap, recipe
 from herotasks.core.config import Settings
+from herotasks.core.facts import Facts
 from herotasks.core.state import State
 from herotasks.core.steps import STEPS, Step
 from herotasks.core.strategies import STRATEGIES, Strategy
@@ -192,7 +193,6 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
                      "restarts web dynos")
     # The fixed flow: (step, present in this deploy).
     flow: list[tuple[str, bool]] = [
-        ("check", True),
         ("lock.acquire", True),
         ("assets.precompile", rules.precompiles
          and settings.assets_command is not None),
@@ -226,16 +226,17 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
                 window=window, notes=tuple(notes))
 
 
-def replan(plan: Plan, settings: Settings, facts: Mapping[str, Any]) -> Plan:
+def replan(plan: Plan, settings: Settings, facts: Facts) -> Plan:
     """Re-decide once a step has learnt what the plan assumed.
 
     The Procfile at the commit usually tells whether there is a release phase
     before the build; the built slug's ``process_types`` are the platform's
-    final word (``facts["release_phase"]``). Steps up to the build are
+    final word (``facts.release_phase``). Steps up to the build are
     identical in both plans, so the engine just continues with the new plan's
     remaining steps.
     """
-    release_phase = bool(facts.get("release_phase", plan.state.release_phase))
+    release_phase = bool(plan.state.release_phase if facts.release_phase is None
+                         else facts.release_phase)
     if release_phase == plan.state.release_phase:
         return plan
     return plan_deploy(replace(plan.state, release_phase=release_phase), settings)

@@ -86,15 +86,14 @@ def decide(journal: Journal | None, current: dict | None,
         return RecoverPlan(NOTHING, "nothing to recover: no unfinished deploy "
                            "recorded here or with the deploy lock")
     open_steps = tuple(e.step for e in journal.open_entries())
-    planned = [s["name"] for s in journal.facts.get("plan", [])]
+    planned = [s["name"] for s in journal.planned()]
     if not planned:
         if not open_steps:
             return RecoverPlan(NOTHING, "nothing was left changed")
         return RecoverPlan(UNDO, "steps run by hand left changes", open_steps)
     promote = next((n for n in planned if n in PROMOTE_STEPS), None)
     status = journal.status(promote) if promote else None
-    remaining = tuple(n for n in planned if n != "check"
-                      and not journal.is_complete(n))
+    remaining = tuple(n for n in planned if not journal.is_complete(n))
     if status in (STARTED, FAILED):
         # cut off (or failed on our side): Heroku may still be making it live
         building = next((b for b in builds if b.get("status") == "pending"), None)
@@ -102,7 +101,7 @@ def decide(journal: Journal | None, current: dict | None,
             return RecoverPlan(WAIT, f"build {building.get('id')} is still pending "
                                f"on {journal.app}, and may release when it ends")
         if newest and newest.get("status") == "pending" and (
-                newest.get("id") != journal.facts.get("previous_release")):
+                newest.get("id") != journal.facts.previous_release):
             return RecoverPlan(WAIT, f"release v{newest.get('version')} is still "
                                f"pending on {journal.app}")
     if status == STARTED:
@@ -119,7 +118,7 @@ def decide(journal: Journal | None, current: dict | None,
     if status == DONE and _taken_back(journal, current):
         # a rollback (the health check's, say) took effect and was cut off
         # before the journal heard of it: never "the new release is live"
-        return RecoverPlan(UNDO, f"the new release v{journal.facts.get('release_version')}"
+        return RecoverPlan(UNDO, f"the new release v{journal.facts.release_version}"
                            " is no longer live: a rollback took it back "
                            f"(Heroku runs v{current.get('version')}); putting "
                            "back the rest", open_steps)
@@ -164,12 +163,12 @@ def missing_migration(journal: Journal) -> str | None:
     ``db.migrate`` never completed: keeping that code keeps it on the old
     schema. A release-phase migration is part of the promotion itself.
     """
-    planned = [s.get("name") for s in journal.facts.get("plan", [])]
+    planned = [s.get("name") for s in journal.facts.plan]
     if "db.migrate" not in planned or journal.is_complete("db.migrate"):
         return None
     if not any(journal.status(n) is not None for n in PROMOTE_STEPS):
         return None
-    return journal.facts.get("pending_reason") or "migrations pending"
+    return journal.facts.pending_reason or "migrations pending"
 
 
 def last_line(plan: RecoverPlan, report: Report | None, *,
@@ -213,10 +212,10 @@ def check_gone(journal: Journal, holder: lock.Holder | None, *,
     here = here or processes.host()
     wait = "wait for it to finish"
     facts = journal.facts
-    pid, where = facts.get("pid"), facts.get("host") or here
+    pid, where = facts.pid, facts.host or here
     when = utc(journal.started_at)
     if pid and where == here:
-        cmd = running(pid, facts.get("pid_started"))
+        cmd = running(pid, facts.pid_started)
         if cmd is not None:
             raise StillRunning(
                 f"the deploy of {journal.app} is still running: pid {pid} on "
@@ -270,18 +269,18 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
     if not current:
         return False
     facts = journal.facts
-    slug_id = facts.get("slug_id")
+    slug_id = facts.slug_id
     if slug_id and (current.get("slug") or {}).get("id") == slug_id:
         return True
     # app.push has no slug id of ours: any release other than the one that
     # ran before the deploy is the push's
     return (not slug_id and current.get("id") is not None
-            and current.get("id") != facts.get("previous_release"))
+            and current.get("id") != facts.previous_release)
 
 
 def _taken_back(journal: Journal, current: dict | None) -> bool:
     """A promotion done, but Heroku now runs another slug (a rollback)."""
-    slug_id = journal.facts.get("slug_id")
+    slug_id = journal.facts.slug_id
     live = ((current or {}).get("slug") or {}).get("id")
     return bool(slug_id and live and live != slug_id)
 
@@ -325,8 +324,8 @@ def recover(engine: Engine, journal: Journal | None, api: Any, *,
         if missing:  # deploy.status and the next deploy keep it pending
             journal_mod.note_unmigrated(
                 engine.tools.settings.statedir, journal.app,
-                commit=journal.facts.get("source"),
-                since=journal.facts.get("deployed"), reason=missing)
+                commit=journal.facts.source,
+                since=journal.facts.deployed, reason=missing)
         report.verdict = ("kept the code without its migration" if missing
                           else "kept the code")
         return plan, report

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from herotasks.core.facts import Facts
 from herotasks.errors import ConfigError
 
 WINDOWS = ("maintenance", "workers_down")
@@ -103,17 +104,17 @@ class Report:
 
     @classmethod
     def from_facts(cls, app: str, stage: str | None, strategy: str,
-                   facts: Mapping[str, Any], started: float) -> "Report":
+                   facts: "Facts", started: float) -> "Report":
         """A report for a run over ``facts`` (the journal's, or observed ones
         for a dry run): the one way a report starts."""
         return cls(app=app, stage=stage, strategy=strategy,
-                   commit_from=facts.get("deployed"), commit_to=facts.get("source"),
-                   pending=facts.get("pending"),
-                   pending_reason=facts.get("pending_reason", ""),
-                   started_at=started, release_id=facts.get("release_id"),
-                   release_version=facts.get("release_version"),
-                   warnings=list(facts.get("warnings") or ()),
-                   preboot_switch_at=facts.get("preboot_switch_at"))
+                   commit_from=facts.deployed, commit_to=facts.source,
+                   pending=facts.pending,
+                   pending_reason=facts.pending_reason or "",
+                   started_at=started, release_id=facts.release_id,
+                   release_version=facts.release_version,
+                   warnings=list(facts.warnings),
+                   preboot_switch_at=facts.preboot_switch_at)
 
     @classmethod
     def for_journal(cls, journal: Any, *, started: float,

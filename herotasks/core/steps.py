@@ -198,8 +198,6 @@ def _precheck_text(state: State, settings: Settings) -> str:
 ROLLBACK = "roll back to the previous release"
 
 STEPS: dict[str, StepSpec] = {s.name: s for s in (
-    StepSpec("check", _fixed("auth, app, ref, clean tree, Procfile"), act.check,
-             "nothing (reads only)", journaled=False),
     StepSpec("lock.acquire", lambda st, _: f"take the deploy lock of {st.app}",
              act.lock_acquire, "release the lock", undo="lock.release",
              undo_data=act.lock_undo),
@@ -307,8 +305,14 @@ UNDOS: dict[str, UndoSpec] = {u.kind: u for u in (
              held="the deploy lock stays held"),
 )}
 
-#: Every step name, in catalogue order (hooks may attach to any of them).
+#: Every step name, in catalogue order.
 STEP_NAMES: tuple[str, ...] = tuple(STEPS)
+#: The check: the observation (core.observe) that the plan is made from, so
+#: not a step of the plan. It changes nothing, is journaled nowhere and has
+#: no undo; the report times it, and hooks may run around it.
+CHECK = "check"
+#: Where hooks may attach: the check, then every step.
+HOOK_POINTS: tuple[str, ...] = (CHECK, *STEP_NAMES)
 #: The steps that put a new release on the app.
 PROMOTE_STEPS: tuple[str, ...] = tuple(n for n, s in STEPS.items() if s.promotes)
 
@@ -324,7 +328,7 @@ def check_hooks(settings: Settings) -> Settings:
     """
     for when, hooks in (("before", settings.hooks_before), ("after", settings.hooks_after)):
         for step in hooks:
-            if step not in STEPS:
+            if step not in HOOK_POINTS:
                 raise ConfigError(f"herotasks.hooks.{when} names unknown step {step!r}",
-                                  f"steps are: {', '.join(STEP_NAMES)}")
+                                  f"steps are: {', '.join(HOOK_POINTS)}")
     return settings

@@ -35,14 +35,15 @@ def _for_build(hand: Hand, ref=None) -> dict:
 def _for_promote(hand: Hand, slug=None) -> dict:
     from herotasks.core import assets, scratch
     from herotasks.core import slug as core_slug
+    from herotasks.core.facts import Facts
     from herotasks.core.migrations import source_from_text
 
-    facts = dict(hand.journal.facts) if hand.journal else {}
-    slug_id = core_slug.check_slug_id(slug) if slug else facts.get("slug_id")
+    facts = hand.journal.facts if hand.journal else Facts()
+    slug_id = core_slug.check_slug_id(slug) if slug else facts.slug_id
     if not slug_id:
         raise ConfigError("no slug recorded for this stage",
                           f"run `{hint_command('slug.build')}` first, or pass --slug ID")
-    source = facts.get("source")
+    source = facts.source
     if slug and not source:
         commit = core_slug.slug_commit(hand.api, slug_id, scratch.scratch_name(
             hand.settings.scratch_prefix, hand.app), hand.app)

@@ -18,7 +18,7 @@ def _not_stopped(hand: Hand) -> None:
     j = hand.journal
     if j and j.has_changed("workers.stop"):
         recorded = ", ".join(f"{p['type']}={p['quantity']}"
-                             for p in j.facts.get("workers") or [])
+                             for p in j.facts.workers or [])
         raise HerotasksError(f"workers of {hand.app} are already stopped "
                              f"(recorded: {recorded or 'none'})",
                              f"run `{hint_command('workers.restore')}` first")

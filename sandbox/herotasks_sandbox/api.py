@@ -5,6 +5,8 @@ request bodies are validated against that link's schema before the handler
 runs, and ``sandbox/tests/test_schema_conformance.py`` validates every
 response against the link's ``targetSchema``. ``ROUTES`` is the list of
 what the sandbox implements; the server does HTTP, auth, paging and errors.
+The sandbox's own admin endpoints (``admin.py``) are on the same table,
+marked ``admin``: the server answers them behind the admin token instead.
 
 Handlers get ``(platform, request)`` and return ``(status, body)``.
 """
@@ -28,6 +30,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     # The query string, e.g. Heroku's list filters (``eq[name]=...``).
     query: dict[str, str] = field(default_factory=dict)
+    # The running server (``server.Sandbox``), for the admin routes only.
+    sandbox: Any = None
 
 
 @dataclass(frozen=True)
@@ -39,27 +43,34 @@ class Route:
     title: str | None
     # Normalises what real clients send before schema validation.
     lenient: Callable[[Any], Any] | None = None
+    # The sandbox's own (``/_sandbox/admin/...``), not Heroku's.
+    admin: bool = False
 
 
 ROUTES: list[Route] = []
 
 
 def route(method: str, pattern: str, resource: str | None = None,
-          title: str | None = None, lenient: Callable | None = None):
+          title: str | None = None, lenient: Callable | None = None,
+          admin: bool = False):
     regex = re.compile(
         "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
 
     def register(fn):
-        ROUTES.append(Route(method, regex, fn, resource, title, lenient))
+        ROUTES.append(Route(method, regex, fn, resource, title, lenient, admin))
         return fn
     return register
 
 
-def match(method: str, path: str) -> tuple[Route, dict] | tuple[None, bool]:
-    """The route for ``method path``; ``(None, True)`` when the path exists
-    with another method, ``(None, False)`` when it does not exist."""
+def match(method: str, path: str,
+          admin: bool = False) -> tuple[Route, dict] | tuple[None, bool]:
+    """The route for ``method path`` (an API route, or with ``admin`` an
+    admin one); ``(None, True)`` when the path exists with another method,
+    ``(None, False)`` when it does not exist."""
     path_exists = False
     for r in ROUTES:
+        if r.admin != admin:
+            continue
         m = r.regex.match(path)
         if m:
             path_exists = True
@@ -716,3 +727,7 @@ def promotion_info(p, req):
        "pipeline-promotion-target", "List")
 def promotion_targets(p, req):
     return 200, p.promotion_targets(p.promotion(req.params["promotion"]))
+
+
+# The sandbox's own admin endpoints join the table (admin.py imports ``route``).
+from . import admin as _admin  # noqa: E402, F401

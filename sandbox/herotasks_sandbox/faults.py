@@ -6,7 +6,7 @@ the connection. By default the rule answers *instead of* Heroku: the request
 never takes effect. With ``after`` the request is handled first and the rule
 then replaces (or delays) the answer: the case where the client cannot know
 whether its change was made. Rules are set through the admin interface
-(``/_sandbox/admin/faults``, see ``server.py``) and live in memory: a
+(``/_sandbox/admin/faults``, see ``admin.py``) and live in memory: a
 restart of the sandbox clears them.
 """
 

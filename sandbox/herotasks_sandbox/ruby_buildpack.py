@@ -124,10 +124,6 @@ class RubyBuildError(Exception):
         self.lines = lines
 
 
-def detect(tree: Path) -> bool:
-    return any((tree / name).is_file() for name in DETECT_FILES)
-
-
 def locked_gems(lock_text: str) -> dict[str, str]:
     """name -> version of the lock's specs (``bundler.gem_version``)."""
     return {m[1]: m[2].split("-")[0] for m in LOCKED_GEM.finditer(lock_text)}

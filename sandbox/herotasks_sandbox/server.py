@@ -6,7 +6,7 @@ One threaded HTTPS server on ``127.0.0.1`` answers three kinds of path:
   Basic-auth password, as ``git.heroku.com`` does;
 - ``/_sandbox/...``: output streams and blobs (unguessable capability URLs,
   like Heroku's presigned ones), and the token-protected admin interface
-  (faults, delays);
+  (faults, delays: ``admin.py``, on the API's route table);
 - everything else: the Platform API (``api.py``), behind the API token.
 
 Errors are Heroku's ``{"id", "message"}`` bodies; every response carries
@@ -414,88 +414,26 @@ class Handler(BaseHTTPRequestHandler):
                                        self.sandbox.admin_token):
                 return self.send_json(401, {"id": "unauthorized",
                                             "message": "Admin token required."})
-            return self.admin(path[len("/_sandbox/admin"):])
+            return self.admin(path, query)
         self.send_json(404, {"id": "not_found", "message": "Not found."})
 
-    def admin(self, path: str) -> None:
-        p = self.sandbox.platform
+    def admin(self, path: str, query: str) -> None:
+        """An admin route of ``api.ROUTES`` (``admin.py``)."""
         try:
             body = self.read_json() or {}
-            if path == "/faults" and self.command == "GET":
-                return self.send_json(200, self.sandbox.faults.list())
-            if path == "/faults" and self.command == "POST":
-                return self.send_json(201, self.sandbox.faults.add(**body).public())
-            if path == "/faults" and self.command == "DELETE":
-                self.sandbox.faults.clear()
-                return self.send_json(200, [])
-            if path.startswith("/apps/") and self.command == "PATCH":
-                # an app made before its stack's end of life (the API
-                # cannot make one now): {"stack": "heroku-20"}
-                from .platform import stack_ref
-                app = p.app(path[len("/apps/"):])
-                ref = stack_ref(body["stack"], retired_ok=True)
-                with p.store.transaction():
-                    app = p.app(app["id"])
-                    app["stack"], app["build_stack"] = dict(ref), dict(ref)
-                    p.store.put("app", app)
-                return self.send_json(200, {"name": app["name"], "stack": ref})
-            if path == "/users" and self.command == "POST":
-                # a second account, with its own API token (shown once)
-                token = "HRKU-sbx-" + secrets.token_hex(24)
-                user = p.create_user(body.get("email"), token)
-                return self.send_json(201, {"id": user["id"], "email": user["email"],
-                                            "token": token})
-            if path == "/users" and self.command == "GET":
-                return self.send_json(200, [{"id": u["id"], "email": u["email"]}
-                                            for u in p.users()])
-            if path == "/settings" and self.command == "GET":
-                return self.send_json(200, self.settings())
-            if path == "/settings" and self.command == "PATCH":
-                values = {}
-                for key in body:
-                    if key not in ("build_delay", "boot_delay", "stop_grace",
-                                   "preboot_switch", "boot_timeout", "crash_cooloff",
-                                   "rate_limit", "rate_refill", "app_limit",
-                                   "release_visibility", "clock_offset"):
-                        raise ValueError(f"unknown setting {key}")
-                    values[key] = float(body[key])
-                    if values[key] < 0 and key != "clock_offset":
-                        raise ValueError(f"{key} must be zero or more")
-                for key, value in values.items():
-                    if key.endswith("_delay"):
-                        p.set_delay(key[: -len("_delay")], value)
-                # the runtime's timings, in memory
-                for key in ("stop_grace", "preboot_switch", "boot_timeout",
-                            "crash_cooloff"):
-                    if key in values:
-                        setattr(p.runtime, key, values[key])
-                if "app_limit" in values:
-                    p.set_app_limit(int(values["app_limit"]))
-                if "release_visibility" in values:
-                    p.release_visibility = values["release_visibility"]
-                if "clock_offset" in values:
-                    p.set_clock_offset(values["clock_offset"])
-                self.sandbox.rate_limit.configure(
-                    capacity=int(values["rate_limit"]) if "rate_limit" in values
-                    else None, per_minute=values.get("rate_refill"))
-                return self.send_json(200, self.settings())
+            route, params = api.match(self.command, path, admin=True)
+            if route is None:
+                return self.send_json(404, {"id": "not_found",
+                                            "message": "Unknown admin endpoint."})
+            req = api.Request(self.command, path, params, body,
+                              {k: v for k, v in self.headers.items()},
+                              dict(parse_qsl(query)), sandbox=self.sandbox)
+            status, out = route.handler(self.sandbox.platform, req)
         except (TypeError, ValueError, re.error) as exc:
             return self.send_json(422, {"id": "invalid_params", "message": str(exc)})
         except PlatformError as exc:
             return self.send_json(exc.status, exc.body())
-        self.send_json(404, {"id": "not_found", "message": "Unknown admin endpoint."})
-
-    def settings(self) -> dict[str, float]:
-        p, bucket = self.sandbox.platform, self.sandbox.rate_limit
-        return {"build_delay": p.delay("build"), "boot_delay": p.delay("boot"),
-                "stop_grace": p.runtime.stop_grace,
-                "preboot_switch": p.runtime.preboot_switch,
-                "boot_timeout": p.runtime.boot_timeout,
-                "crash_cooloff": p.runtime.crash_cooloff,
-                "rate_limit": bucket.capacity, "rate_refill": bucket.per_minute,
-                "app_limit": p.app_limit(),
-                "release_visibility": p.release_visibility,
-                "clock_offset": p.clock_offset()}
+        self.send_json(status, out)
 
     def blob(self, blob_id: str) -> None:
         path = self.sandbox.root / "blobs" / blob_id

@@ -543,6 +543,19 @@ def test_admin_needs_the_admin_token(admin, sandbox):
     assert admin.get("/faults") == []
 
 
+def test_admin_and_api_routes_share_a_table_but_not_paths(admin, api):
+    # The admin routes sit on the API's route table: an API path under
+    # /_sandbox/admin/ is no admin endpoint, an admin path no API one.
+    for method, path in (("GET", "/nothing"), ("PUT", "/faults"), ("GET", "/apps"),
+                         ("GET", "/account")):
+        r = admin.request(method, path)
+        assert (r.status_code, error_of(r)["message"]) == (
+            404, "Unknown admin endpoint."), (method, path)
+    r = api.request("GET", "/_sandbox/admin/faults")
+    assert r.status_code == 401
+    assert api.request("GET", "/faults").status_code == 404
+
+
 def test_admin_rejects_bad_fault_and_setting_bodies(admin):
     for body in ({"count": 0}, {"status": 42}, {"path": "("}, {"nonsense": 1},
                  {"retry_after": -1}, {"status": 429, "retry_after": "soon"}):

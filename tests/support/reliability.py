@@ -17,6 +17,13 @@ from pathlib import Path
 
 from tests.support.projects import Project
 
+#: The benches' project layout (tests.support.projects.LAYOUTS) and where
+#: its migrations live. Django's: the sandbox's Python buildpack builds it in
+#: about half the time the Ruby buildpack takes (bundle install, rake's task
+#: detection), over the matrix's ~120 deploys; the Ruby path has its own
+#: tests (test_e2e_deploy's rails cases, test_e2e_rails_real).
+LAYOUT, MIGRATIONS = "django", "tally/migrations/"
+
 #: The runtime config of each (strategy, promote method) the matrix covers.
 SETUPS = {
     ("herotasks", "slug"): "",
@@ -75,7 +82,7 @@ class Bench:
         app = self.proj.app
         release = self.proj.current()
         slug = self.api.get(f"/apps/{app}/slugs/{release['slug']['id']}")
-        listing = self.proj.git("ls-tree", "--name-only", slug["commit"], "db/migrate/")
+        listing = self.proj.git("ls-tree", "--name-only", slug["commit"], MIGRATIONS)
         return set(listing.split())
 
     def assert_end_state(self, before: dict, said: list[str]) -> None:
@@ -101,14 +108,14 @@ def bench_plan(setup: tuple[str, str]):
 
     strategy, method = setup
     settings = Settings.resolve({"herotasks": {
-        "stages": {"production": {"app": "bench"}}, "preset": "rails",
+        "stages": {"production": {"app": "bench"}}, "preset": LAYOUT,
         "strategy": strategy, "promote": {"method": method}}}, stage="production")
     state = State(app="bench", stage="production", new_commit="b" * 40,
-                  deployed_commit="a" * 40, pending=Pending(True, "db/migrate changed"),
+                  deployed_commit="a" * 40, pending=Pending(True, "migrations changed"),
                   preboot=True, preboot_allowed=True, assets_rebuild=True,
                   formation=(Process("web", 1, "Standard-1X"),
                              Process("worker", 2, "Standard-1X")),
-                  migrations=(Verdict("db/migrate/2_case.rb", "window", "unknown"),))
+                  migrations=(Verdict(MIGRATIONS + "0002_case.py", "window", "unknown"),))
     return plan_deploy(state, settings)
 
 
@@ -117,7 +124,7 @@ def make_bench(setup, api, tools, git_env, root: Path):
     on (so every window step is in the plan), a pipeline when promoting by one."""
     app = tools.unique("tally")
     api.create_app(app)
-    proj = Project(root / "repo", app, "rails", dict(git_env), api, tools)
+    proj = Project(root / "repo", app, LAYOUT, dict(git_env), api, tools)
     api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
     pipeline = None
     if setup[1] == "pipeline":
@@ -129,6 +136,30 @@ def make_bench(setup, api, tools, git_env, root: Path):
     proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
     api.patch(f"/apps/{app}/features/preboot", {"enabled": True})
     return bench, pipeline
+
+
+class BenchPool:
+    """The benches of one pytest process, one per setup, made on first use
+    and kept for the whole session: the matrix's cases of a setup share its
+    app (each case puts it back, :func:`reset`). A module-scoped fixture
+    parametrized per case is made anew for every case (pytest keys it by
+    the case), which cost a first deploy each time."""
+
+    def __init__(self, api, tools, git_env, tmp_path_factory):
+        self.api, self.tools, self.git_env = api, tools, git_env
+        self.tmp_path_factory = tmp_path_factory
+        self.made: dict[tuple[str, str], tuple[Bench, dict | None]] = {}
+
+    def get(self, setup: tuple[str, str]) -> Bench:
+        if setup not in self.made:
+            root = self.tmp_path_factory.mktemp("bench-" + "-".join(setup))
+            self.made[setup] = make_bench(setup, self.api, self.tools, self.git_env, root)
+        return self.made[setup][0]
+
+    def drop_all(self) -> None:
+        for bench, pipeline in self.made.values():
+            drop_bench(bench, pipeline, self.api)
+        self.made.clear()
 
 
 def drop_bench(bench, pipeline, api) -> None:

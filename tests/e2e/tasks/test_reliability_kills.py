@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from herotasks.core import journal as jn
-from tests.support.reliability import SETUPS, bench_plan, drop_bench, make_bench, reset
+from tests.support.reliability import SETUPS, BenchPool, bench_plan, reset
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 def kill_points(setup: tuple[str, str]) -> list[str]:
     """Every step of the bench's plan (from the planner, tests.support.
-    reliability.bench_plan) but ``check``, which changes nothing; for herotasks
+    reliability.bench_plan); for herotasks
     promoting by slug, the window's own steps are killed in test_e2e_deploy
     (test_kill_in_the_window_then_recover) instead."""
     from herotasks.core.steps import STEPS
@@ -34,7 +34,7 @@ def kill_points(setup: tuple[str, str]) -> list[str]:
     for step in bench_plan(setup).steps:
         covered = setup == ("herotasks", "slug") and (
             step.in_window or STEPS[step.name].opens_window == "maintenance")
-        if step.name != "check" and not covered:
+        if not covered:
             points.append(step.name)
     return points
 
@@ -42,13 +42,18 @@ def kill_points(setup: tuple[str, str]) -> list[str]:
 CASES = [(setup, step) for setup in SETUPS for step in kill_points(setup)]
 
 
-@pytest.fixture(scope="module")
-def bench(request, sandbox, api, tools, git_env, tmp_path_factory):
-    """One app per setup (pytest groups the cases by it)."""
-    made, pipeline = make_bench(request.param, api, tools, git_env,
-                                tmp_path_factory.mktemp("kills"))
-    yield made
-    drop_bench(made, pipeline, api)
+@pytest.fixture(scope="session")
+def benches(sandbox, api, tools, git_env, tmp_path_factory):
+    """One app per setup and pytest process, made on first use."""
+    pool = BenchPool(api, tools, git_env, tmp_path_factory)
+    yield pool
+    pool.drop_all()
+
+
+@pytest.fixture
+def bench(request, benches):
+    """The app of the case's setup (``request.param``), shared by its cases."""
+    return benches.get(request.param)
 
 
 # A setup's cases share its app, so they run in one pytest process; the four

@@ -6,6 +6,7 @@ import pytest
 
 from herotasks.core.classify import Verdict
 from herotasks.core.config import Settings
+from herotasks.core.facts import Facts
 from herotasks.core.plan import plan_deploy, replan
 from herotasks.core.state import (
     Pending,
@@ -42,7 +43,7 @@ class TestHerotasksStrategy:
         plan = plan_deploy(state(), settings())
         assert plan.window
         assert plan.names() == [
-            "check", "lock.acquire", "assets.precompile", "scratch.create",
+            "lock.acquire", "assets.precompile", "scratch.create",
             "slug.build", "health.precheck", "preboot.off", "workers.stop",
             "maintenance.on", "slug.promote", "db.migrate", "dynos.restart",
             "dynos.wait", "maintenance.off", "workers.restore", "preboot.restore",
@@ -128,7 +129,7 @@ class TestOtherStrategies:
         # and no local precompile: Heroku's build compiles the assets, inside
         # the window, as it does for the tools naive stands for
         assert plan.names() == [
-            "check", "lock.acquire", "maintenance.on",
+            "lock.acquire", "maintenance.on",
             "app.push", "db.migrate", "dynos.restart", "maintenance.off",
             "lock.release",
         ]
@@ -158,7 +159,7 @@ class TestReplan:
     def test_slug_with_release_phase_drops_migrate(self):
         s = settings()
         plan = plan_deploy(state(), s)
-        again = replan(plan, s, {"release_phase": True})
+        again = replan(plan, s, Facts(release_phase=True))
         assert "db.migrate" not in again.names()
         # everything up to the build is identical, so the engine can continue
         cut = plan.names().index("slug.build") + 1
@@ -167,7 +168,7 @@ class TestReplan:
     def test_same_answer_keeps_the_plan(self):
         s = settings()
         plan = plan_deploy(state(), s)
-        assert replan(plan, s, {"release_phase": False}) is plan
+        assert replan(plan, s, Facts(release_phase=False)) is plan
 
 
 class TestDescribe:
@@ -330,7 +331,7 @@ class TestPrecheck:
         # the new slug (test_a_release_phase_app_gets_no_check_before_...)
         plan = plan_deploy(state(migrations=self.ONLINE), settings())
         assert "health.precheck" in plan.names()
-        new = replan(plan, settings(), {"release_phase": True})
+        new = replan(plan, settings(), Facts(release_phase=True))
         assert "db.premigrate" not in new.names()
         assert "health.precheck" not in new.names()
 

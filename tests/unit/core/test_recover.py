@@ -221,7 +221,7 @@ def test_recover_waits_for_the_build_then_finishes(tmp_path):
     assert len(slept) == 3 and all(s >= 1 for s in slept)  # polite polling
     assert sum("waiting" in line for line in lines) == 1
     # the recovering process now holds the journal: a second recover sees it
-    assert j.facts["pid"] == os.getpid()
+    assert j.facts.pid == os.getpid()
     with pytest.raises(StillRunning, match=f"pid {os.getpid()}"):
         check_gone(j, None, running=lambda pid, started: "inv deploy.recover")
 

@@ -151,6 +151,6 @@ def test_a_new_strategy_is_one_record(monkeypatch):
     st = replace(st, pending=Pending(False, "none"), preboot=False,
                  preboot_allowed=True)
     plan = plan_deploy(st, s)
-    assert plan.names() == ["check", "lock.acquire", "preboot.on", "app.push",
+    assert plan.names() == ["lock.acquire", "preboot.on", "app.push",
                             "dynos.wait", "preboot.restore", "lock.release"]
     assert plan.describe().count("app.push") == 1
