@@ -108,6 +108,8 @@ class DeployResult:
     #: when the first request failed after the new release went live (epoch
     #: seconds; None: none did)
     first_failure: float | None = None
+    #: when the last one did (the failing release stops taking traffic)
+    last_failure: float | None = None
 
     @property
     def stopped(self) -> bool:
@@ -125,7 +127,10 @@ class DeployResult:
     def back_in(self) -> float | None:
         """Seconds from the first request that failed after the new release
         went live (from the release itself when none failed) to the previous
-        release being back (None when nothing was rolled back)."""
+        release being back (None when nothing was rolled back): the rollback
+        done, and no request failing after it (with preboot, a rollback
+        release takes traffic only at the switch, so the end of the failures
+        counts too)."""
         steps = self.report.get("steps", [])
         live = next((s for s in steps if s["name"] in ("slug.promote", "app.push")
                      and s["ok"]), None)
@@ -135,7 +140,8 @@ class DeployResult:
         since = live["finished_at"]
         if self.first_failure is not None and self.first_failure > since:
             since = self.first_failure
-        return back["finished_at"] - since
+        until = max(back["finished_at"], self.last_failure or 0.0)
+        return until - since
 
     def row(self) -> dict:
         """The numbers the tables show."""
@@ -335,7 +341,8 @@ class Scenario:
             out.append(DeployResult(tag, ok, dict(report),
                                     summarise(mine, [window(report, "maintenance")]),
                                     len(fails), log,
-                                    first_failure=failed[0] if failed else None))
+                                    first_failure=failed[0] if failed else None,
+                                    last_failure=failed[-1] if failed else None))
         self.records = records
         return out
 

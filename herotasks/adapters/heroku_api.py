@@ -152,7 +152,9 @@ class HerokuRetry(Retry):
     #: Seconds for one rate-limit token to come back (~75 a minute).
     TOKEN_SECONDS = 60 / 75
     #: Seconds before asking again after a 409 (a release the runtime does
-    #: not see yet: "very short-lived", heroku/cli run/dyno.ts).
+    #: not see yet: "very short-lived", heroku/cli run/dyno.ts, which asks
+    #: again at once): a short first pause, then a second each.
+    CONFLICT_FIRST = 0.25
     CONFLICT_SECONDS = 1.0
     #: The longest ``Retry-After`` (seconds) a call waits for.
     RETRY_AFTER_MAX = 60
@@ -197,7 +199,9 @@ class HerokuRetry(Retry):
             elif response.status == 409:
                 # the runtime needs a moment to see the release: asking
                 # again at once is refused again (a request spent)
-                wait = max(wait, self.CONFLICT_SECONDS)
+                seen = sum(1 for h in self.history if h.status == 409)
+                wait = max(wait, self.CONFLICT_FIRST if seen <= 1
+                           else self.CONFLICT_SECONDS)
             if response.status == 429:
                 log.warning("Heroku's API rate limit is reached; asking again in %.1fs",
                             wait)
@@ -716,6 +720,12 @@ class HerokuAPI:
 
     def slug(self, app: str, slug_id: str) -> dict:
         return self.request("GET", _path("apps", app, "slugs", slug_id))
+
+    def oci_image(self, app: str, image_id: str) -> dict:
+        """A Fir build's OCI image (the schema answers ``Info`` with an array
+        of images: the first)."""
+        found = self.request("GET", _path("apps", app, "oci-images", image_id))
+        return (found[0] if isinstance(found, list) and found else found) or {}
 
     def builds(self, app: str) -> list[dict]:
         """Builds newest first (sorted here by ``created_at``: build ids are

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
-from herotasks.core import assets, dynos, health, lock, scratch, slug
+from herotasks.core import assets, dynos, generations, health, lock, scratch, slug
 from herotasks.core import journal as journal_mod
 from herotasks.core.classify import gap
 from herotasks.core.run import Run
@@ -184,6 +184,13 @@ def _preboot_release(run: Run) -> bool:
         j.has_changed("preboot.off") or j.is_complete("preboot.off"))
 
 
+def _one_off(run: Run, command: str) -> str:
+    """``command`` as a one-off dyno of the target's generation takes it (Fir:
+    through ``launcher``, or the buildpacks' environment is missing). The
+    scratch app is in the target's space, so of its generation too."""
+    return generations.of(run.app).one_off(command)
+
+
 #: How long a promotion whose answer was lost is looked for among the releases.
 SETTLE_SECONDS = 30.0
 
@@ -203,7 +210,7 @@ def settle_promote(run: Run, step: Step) -> StepFacts:
     deadline = run.clock() + min(SETTLE_SECONDS, run.settings.timeouts.release)
     while True:
         mine = [r for r in run.api.releases(run.name, limit=10)
-                if (r.get("slug") or {}).get("id") == slug_id
+                if generations.artifact_id(r) == slug_id
                 and (r.get("version") or 0) > after]
         if mine:
             release = max(mine, key=lambda r: r.get("version") or 0)
@@ -236,7 +243,7 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
     scratch app's config, so its release phase never sees the database."""
     scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
-    dynos.migrate(run.api, scratch_app, run.settings.migrate_command,
+    dynos.migrate(run.api, scratch_app, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
                   env=dict(run.api.config_vars(run.name) or {}))
@@ -291,14 +298,25 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
     if run.facts.web_command is not None:  # "" when the slug has none
         web = run.facts.web_command
     else:  # a journal that slug.build wrote before it recorded the command
-        web = ((run.api.slug(scratch_app, run.facts.slug_id).get("process_types")
-                or {}).get("web"))
+        kind = generations.of(run.app).artifact  # a slug, or a Fir app's image
+        built = generations.artifact(run.api, scratch_app,
+                                     {kind: {"id": run.facts.slug_id}})
+        web = ((built or {}).get("process_types") or {}).get("web")
     if not web:
         run.report.precheck = {"ok": True, "asked": False, "started_at": started,
                                "finished_at": run.clock(),
                                "found": ["no web process type: nothing to boot"]}
         run.out("precheck: the slug has no web process type; nothing to boot")
         return None
+    if run.facts.release_phase:
+        why = _scratch_runs_other_code(run, scratch_app)
+        if why:
+            run.report.precheck = {"ok": True, "asked": False, "ran": False,
+                                   "started_at": started, "finished_at": run.clock(),
+                                   "found": [f"not run: {why}"]}
+            run.out(f"precheck: not run: {why}; the watch after the release "
+                    "still runs")
+            return None
     asks = health.precheck_asks(
         pending=bool(run.settings.migrate_command and run.facts.pending),
         premigrated=run.journal.is_complete("db.premigrate"))
@@ -314,7 +332,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
 
     code, _ = dynos.run_attached(
         run.api, scratch_app,
-        health.precheck_command(web, h, boot=boot, host=host, asks=asks),
+        _one_off(run, health.precheck_command(web, h, boot=boot, host=host, asks=asks)),
         cabundle=run.settings.api_cabundle, out=out,
         timeout=boot + (h.timeout if asks else 0) + PRECHECK_SLACK,
         env=dict(run.api.config_vars(run.name) or {}))
@@ -332,8 +350,42 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
     return None
 
 
+def _scratch_runs_other_code(run: Run, scratch_app: str) -> str | None:
+    """Why a one-off dyno on the scratch app would not run the new slug
+    (None: it would).
+
+    Heroku runs the release phase for the build's release on the scratch app
+    too, and "App dynos don't boot for a new release until the release phase
+    finishes successfully"; if it fails "the new release is not deployed,
+    leaving the current release unaffected" (Dev Center, *Release Phase*).
+    A one-off dyno runs the app's current release (``POST /apps/{app}/dynos``
+    takes no release: the schema's dyno Create), so only a scratch release
+    that succeeded puts the new slug in the precheck's dyno. The scratch app
+    never gets the target's database (:data:`herotasks.core.scratch.NEVER_COPY`),
+    so a release phase that migrates fails there: then nothing can boot the
+    new slug before the release, and the check is not run rather than run
+    on other code.
+    """
+    known = run.facts.scratch_release  # the pipeline method found it
+    if known:
+        return None
+    release = slug.scratch_release(run.api, scratch_app, run.facts.slug_id,
+                                   timeout=run.settings.timeouts.release)
+    if release is None:
+        return f"the scratch app {scratch_app} has no release of the new slug"
+    if release.get("status") != "succeeded":
+        return (f"the release phase of the new slug failed on the scratch app "
+                f"(v{release.get('version')} {release.get('status')}: it has no "
+                "database there), so no dyno there runs the new slug")
+    current = run.api.current_release(scratch_app) or {}
+    if generations.artifact_id(current) != run.facts.slug_id:
+        return (f"the scratch app {scratch_app} runs v{current.get('version')}, "
+                "not the new slug")
+    return None
+
+
 def db_migrate(run: Run, step: Step) -> StepFacts:
-    dynos.migrate(run.api, run.name, run.settings.migrate_command,
+    dynos.migrate(run.api, run.name, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out)
     # code kept without its migration (recover --keep-code) has it now
@@ -351,7 +403,7 @@ def db_postmigrate(run: Run, step: Step) -> StepFacts:
     dynos.wait_old_gone(run.api, run.name, version, timeout=run.settings.timeouts.stop
                         + run.settings.timeouts.boot)
     try:
-        dynos.migrate(run.api, run.name, run.settings.migrate_command,
+        dynos.migrate(run.api, run.name, _one_off(run, run.settings.migrate_command),
                       cabundle=run.settings.api_cabundle,
                       timeout=run.settings.timeouts.migrate, out=run.out)
     except OutcomeUnknown:
@@ -448,7 +500,7 @@ def undo_rollback(run: Run, undo: dict) -> str:
     current = run.api.current_release(run.name) or {}
     if previous and current.get("id") == previous:
         return ""  # the promotion never took effect
-    ours, live = run.facts.slug_id, (current.get("slug") or {}).get("id")
+    ours, live = run.facts.slug_id, generations.artifact_id(current)
     if ours and live and live != ours:
         # our slug is not live (a rollback already ran, cut off before the
         # journal heard of it): another rollback would only add a release
@@ -461,17 +513,59 @@ def undo_rollback(run: Run, undo: dict) -> str:
             f"v{target.get('version')} is expired (Heroku's release retention "
             "deleted its slug): there is no rolling back to it",
             "keep the code now live and fix forward")
-    release = slug.rollback(run.api, run.name, previous,
-                            timeout=run.settings.timeouts.release, out=run.out)
-    # the report's release is the one the app runs when the run ends
-    run.report.release_id = release.get("id")
-    run.report.release_version = release.get("version")
+    preboot_off = _preboot_off_for_rollback(run)
     try:
-        dynos.wait_up(run.api, run.name, release.get("version"),
-                      timeout=run.settings.timeouts.boot)
-    except HerotasksError as exc:  # the rollback stands; say so and go on
-        run.out(f"warning: after the rollback, {exc}")
+        release = slug.rollback(run.api, run.name, previous,
+                                timeout=run.settings.timeouts.release, out=run.out)
+        # the report's release is the one the app runs when the run ends
+        run.report.release_id = release.get("id")
+        run.report.release_version = release.get("version")
+        try:
+            dynos.wait_up(run.api, run.name, release.get("version"),
+                          timeout=run.settings.timeouts.boot)
+        except HerotasksError as exc:  # the rollback stands; say so and go on
+            run.out(f"warning: after the rollback, {exc}")
+    finally:
+        if preboot_off:
+            _preboot_back_after_rollback(run)
     return f"rolled back to v{undo.get('version')} (as v{release.get('version')})"
+
+
+#: The journal entry of preboot turned off for a rollback (its undo turns it
+#: back on; :mod:`herotasks.core.recover` reads an open one as a rollback
+#: under way).
+ROLLBACK_PREBOOT = "slug.rollback"
+
+
+def _preboot_off_for_rollback(run: Run) -> bool:
+    """Turn preboot off for the rollback's release; whether it was on.
+
+    With preboot, Heroku moves traffic to a release's new web dynos only at
+    its switch, about 3 minutes after the release, and until then the old
+    dynos serve: the release being rolled back (failing under traffic) would
+    keep serving its errors all that time. Without preboot Heroku stops the
+    existing web dynos and starts the new ones at once (Dev Center,
+    *Preboot*: it "changes the standard dyno start behavior for web dynos.
+    Instead of stopping the existing set of web dynos before starting the new
+    ones..."), a boot's gap instead of minutes of errors; toggling it
+    restarts nothing. Journaled before the change, so a cut-off rollback's
+    recovery turns preboot back on.
+    """
+    if not dynos.preboot(run.api, run.name):
+        return False
+    # a rollback before the switch (dynos.wait saw a crash) waits for it
+    # first: preboot is never turned off while Heroku is switching
+    _await_preboot_switch(run, "the rollback turns preboot off after that")
+    run.journal.begin(ROLLBACK_PREBOOT, {"action": "preboot", "enabled": True})
+    dynos.set_preboot(run.api, run.name, False)
+    run.out("preboot off for the rollback (its release restarts every web dyno "
+            "at once, not at preboot's switch minutes later); on again after it")
+    return True
+
+
+def _preboot_back_after_rollback(run: Run) -> None:
+    dynos.set_preboot(run.api, run.name, True)
+    run.journal.close(ROLLBACK_PREBOOT)
 
 
 def undo_maintenance(run: Run, undo: dict) -> str:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from herotasks.core import classify, lock, migrations, recover
+from herotasks.core import classify, generations, lock, migrations, recover
 from herotasks.core import journal as journal_mod
 from herotasks.core.actions import Action
 from herotasks.core.assets import commit_message, show_file
@@ -313,7 +313,8 @@ def plan_rollback(c: Any, api: Any, settings: Settings,
     if not current:
         raise HerotasksError(f"{name} has no release to roll back from")
     older = [r for r in releases if r.get("version", 0) < current["version"]]
-    eligible = [r for r in older if r.get("status") == "succeeded" and r.get("slug")
+    eligible = [r for r in older if r.get("status") == "succeeded"
+                and generations.artifact_id(r)
                 and r.get("eligible_for_rollback", True)]
     if to:
         target = api.release(name, to.lstrip("v"))
@@ -392,8 +393,7 @@ def _refuse_past_contract(c: Any, settings: Settings, commit: str,
 
 def _source_of(c: Any, api: Any, name: str, release: dict,
                releases: list) -> migrations.Deployed:
-    slug_id = (release.get("slug") or {}).get("id")
-    slug = api.slug(name, slug_id) if slug_id else None
+    slug = generations.artifact(api, name, release)
     same_or_older = [r for r in releases if r.get("version", 0) <= release["version"]]
     return migrations.deployed_source(release, same_or_older, slug,
                                       lambda sha: commit_message(c, sha))

@@ -67,8 +67,10 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
     # is one pause in (a request fewer), the last at the watch's end
     look_at = clock() + min(DYNO_POLL, health.watch)
     wrong = 0
+    asked_at = clock()
     while True:
         if url is not None and health.watch > 0:
+            asked_at = clock()
             last = _ask(url, health, cabundle=cabundle)
             # one blip (a slow answer on a busy dyno) is not a broken release;
             # three in a row, a second apart, are
@@ -84,7 +86,9 @@ def check(api: Any, app: dict, health: Health, version: int | None, *,
             look_at = now + DYNO_POLL
         if now >= deadline:
             break
-        pause = HTTP_POLL if url is not None else DYNO_POLL
+        # a second between two asks, start to start: a slow answer (a busy
+        # dyno) does not push the next ask a whole second further
+        pause = (HTTP_POLL - (now - asked_at)) if url is not None else DYNO_POLL
         sleep(max(0.0, min(pause, look_at - now, deadline - now)))
     if url is not None and health.watch > 0:
         said.append(f"kept answering it for {health.watch:g}s")
@@ -251,7 +255,9 @@ def precheck_command(web: str, health: Health, *, boot: float, host: str,
            "HT_STATUS": str(health.status) if asks and health.path else "",
            "HT_SMOKE": (health.smoke or "") if asks else ""}
     assign = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return f"{assign} bash -c {shlex.quote(_SCRIPT)}"
+    # `env`, not bare assignments: a command that starts with a program is
+    # what Fir's `launcher` takes in front of it (core/generations.py)
+    return f"env {assign} bash -c {shlex.quote(_SCRIPT)}"
 
 
 def precheck_found(output: str) -> list[str]:

@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from herotasks.core import generations
 from herotasks.core.state import Pending
 
 SOURCE_MARKER = "herotasks source"
@@ -84,7 +85,7 @@ def deployed_source(
     """
     if not current:
         return Deployed(None, "the app has no release yet (first deploy)")
-    slug_id = (current.get("slug") or {}).get("id")
+    slug_id = generations.artifact_id(current)  # a slug, or a Fir app's image
     if not slug_id:
         return Deployed(None, f"first deploy (release v{current.get('version')} "
                         "runs no code yet)")
@@ -97,7 +98,7 @@ def deployed_source(
         if found:
             return Deployed(found, "the slug's commit description")
     for release in releases:
-        if (release.get("slug") or {}).get("id") == slug_id:
+        if generations.artifact_id(release) == slug_id:
             found = source_from_text(release.get("description"))
             if found:
                 return Deployed(found, f"release v{release.get('version')}")

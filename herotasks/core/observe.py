@@ -21,7 +21,7 @@ from invoke.exceptions import CommandTimedOut
 
 from herotasks.adapters import git
 from herotasks.adapters.shell import run_local
-from herotasks.core import assets, classify, dynos, migrations, scratch, stacks
+from herotasks.core import assets, classify, dynos, generations, migrations, scratch, stacks
 from herotasks.core.classify import emitted, gap
 from herotasks.core.config import PRESETS, Settings
 from herotasks.core.facts import Facts
@@ -149,25 +149,27 @@ def check_scratch(api: Any, settings: Settings, name: str) -> bool | None:
     return scratch.check_name(api, name, settings, known) is not None
 
 
-def check_generation(app: dict) -> None:
-    """A Fir-generation app (a Fir Private Space's) builds OCI images with
-    Cloud Native Buildpacks, not slugs (Dev Center *Heroku Generations*):
-    there is no slug for herotasks to build on a scratch app and promote, so
-    say so in the check, before the lock or anything else.
+def check_generation(app: dict, settings: Settings) -> None:
+    """What herotasks cannot do on the app's generation, refused in the check,
+    before the lock or anything else (the records: :mod:`core.generations`).
 
-    :raises ConfigError: the app is not Cedar-generation.
+    :raises ConfigError: a generation herotasks has no record of, or a Fir
+        target with ``promote.method: slug`` (an OCI image goes to another
+        app only through a pipeline promotion, as far as Heroku documents).
     """
-    generation = (app.get("generation") or {}).get("name") or "cedar"
-    if generation == "cedar":
-        return
-    space = (app.get("space") or {}).get("name")
-    raise ConfigError(
-        f"{app.get('name')} is a {generation.title()}-generation app"
-        + (f" (space {space})" if space else "")
-        + ": herotasks deploys Cedar apps only (Fir builds OCI images, not the "
-        "slugs herotasks builds and promotes)",
-        f"deploy it with `git push` to its git URL (heroku git:remote -a "
-        f"{app.get('name')}) until herotasks supports Fir")
+    name = app.get("name") or "?"
+    generation = ((app.get("generation") or {}).get("name") or "cedar")
+    if not generations.known(app):
+        raise ConfigError(
+            f"{name} is a {generation.title()}-generation app, which herotasks does "
+            f"not know (it deploys {' and '.join(g.title() for g in generations.GENERATIONS)} "
+            "apps)", f"deploy it with `git push` to its git URL (heroku git:remote -a {name})")
+    if not STRATEGIES[settings.strategy].scratch_build:
+        return  # a git push to the app builds and releases on any generation
+    why = generations.of(app).check_promote(name, settings.promote_method)
+    if why:
+        raise ConfigError(why, "set herotasks.promote.method: pipeline and couple "
+                          f"{name} to a pipeline (the scratch app joins it upstream)")
 
 
 def check_shield(app: dict, settings: Settings, release_phase: bool) -> None:
@@ -198,11 +200,10 @@ def deployed_commit(c: Any, api: Any,
         current = api.current_release(name)  # older than them all, or no flag
     if current is None:
         releases = []
-    slug = None
-    slug_id = ((current or {}).get("slug") or {}).get("id")
-    if slug_id:
+    slug = None  # the current release's slug, or its OCI image (Fir)
+    if generations.artifact_id(current):
         try:
-            slug = api.slug(name, slug_id)
+            slug = generations.artifact(api, name, current)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -345,7 +346,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
     # a bad token fails here, before anything else is asked
     account = (api.account() or {}).get("email")
     app = app_info(api, name)
-    check_generation(app)
+    check_generation(app, settings)
     stack_warning = stacks.check(app, getattr(api, "server_time", None))
     if settings.scratch_allowlist and STRATEGIES[settings.strategy].scratch_build:
         # an add-on's var in the allow-list: refused here, before the lock

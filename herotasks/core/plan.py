@@ -154,12 +154,6 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     # migrates) it runs before any window opens, on the schema as it is:
     # then it only boots the web process (core/health.py precheck_mode).
     precheck = build and rules.prechecks and settings.health.precheck
-    # A release phase runs on the scratch app too, without the target's
-    # database, so there it fails and the new slug never becomes the scratch
-    # app's current release: a one-off dyno would boot the release before it
-    # (Heroku runs one-offs on the current release), not the new slug.
-    precheck_blocked = precheck and state.release_phase
-    precheck = precheck and not precheck_blocked
     postmigrate = after and not window
     notes: list[str] = [f"window: {why}" for why in blockers]
     if expand and not window:
@@ -173,10 +167,14 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         notes.append("contract migrations run after the release, once no dyno of "
                       f"v{state.current_version} is left: rolling back past them "
                       "is refused afterwards (the old code used what they drop)")
-    if precheck_blocked:
-        notes.append("no check before the release: the app has a release phase, which "
-                     "cannot run on the scratch app, so no dyno there runs the new "
-                     "slug; the watch after the release still runs")
+    if precheck and state.release_phase:
+        # Heroku runs one-offs on the current release, and a release whose
+        # release phase failed never becomes it (actions._scratch_runs_other_code)
+        notes.append("the check before the release runs only if the release phase "
+                     "succeeds on the scratch app (which has no database): a one-off "
+                     "dyno runs the app's current release, and a failed release "
+                     "never becomes it; otherwise it is not run, and the watch "
+                     "after the release still is")
     if online and state.release_phase:
         notes.append("the release phase runs the online migrations before the "
                      "release goes live, while the old code serves")

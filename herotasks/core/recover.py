@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from herotasks.adapters import processes
+from herotasks.core import generations, lock
 from herotasks.core import journal as journal_mod
-from herotasks.core import lock
+from herotasks.core.actions import ROLLBACK_PREBOOT
 from herotasks.core.engine import Engine
 from herotasks.core.journal import CLOSED, DONE, FAILED, STARTED, Journal
 from herotasks.core.report import Report
@@ -122,6 +123,12 @@ def decide(journal: Journal | None, current: dict | None,
                            " is no longer live: a rollback took it back "
                            f"(Heroku runs v{current.get('version')}); putting "
                            "back the rest", open_steps)
+    if status == DONE and ROLLBACK_PREBOOT in open_steps:
+        # cut off while rolling back (preboot already off for its release):
+        # the deploy had failed and the rollback was decided; finish it
+        return RecoverPlan(UNDO, f"a rollback of v{journal.facts.release_version}"
+                           " was under way (preboot turned off for it); "
+                           "finishing it and putting back the rest", open_steps)
     if not remaining:
         return RecoverPlan(NOTHING, "every planned step completed")
     return RecoverPlan(FINISH, "the new release is live; completing the deploy",
@@ -270,7 +277,7 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
         return False
     facts = journal.facts
     slug_id = facts.slug_id
-    if slug_id and (current.get("slug") or {}).get("id") == slug_id:
+    if slug_id and generations.artifact_id(current) == slug_id:
         return True
     # app.push has no slug id of ours: any release other than the one that
     # ran before the deploy is the push's
@@ -281,7 +288,7 @@ def _went_live(journal: Journal, current: dict | None) -> bool:
 def _taken_back(journal: Journal, current: dict | None) -> bool:
     """A promotion done, but Heroku now runs another slug (a rollback)."""
     slug_id = journal.facts.slug_id
-    live = ((current or {}).get("slug") or {}).get("id")
+    live = generations.artifact_id(current)
     return bool(slug_id and live and live != slug_id)
 
 

@@ -216,7 +216,9 @@ class Report:
             what = "answers" if p["asked"] else "boot only"
             last = (p["found"] or ["no word from its dyno"])[-1].removeprefix(
                 "FAILED: ")
-            lines.append(f"  precheck: {'ok' if p['ok'] else 'FAILED'} ({what}, "
+            said = ("not run" if p.get("ran") is False
+                    else "ok" if p["ok"] else "FAILED")
+            lines.append(f"  precheck: {said} ({what}, "
                          f"{p['finished_at'] - p['started_at']:.2f}s): {last}")
         if self.release_id:
             lines.append(f"  release: v{self.release_version} ({self.release_id})")

@@ -37,6 +37,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from herotasks.core import generations
 from herotasks.core.config import PRESETS, Settings
 from herotasks.errors import (
     ApiError,
@@ -147,7 +148,9 @@ def create(api: Any, target: dict, settings: Settings,
     addon = addon_vars(api, app)
     check_allowlist(settings, addon)  # before anything is created or changed
     name = scratch_name(settings.scratch_prefix, app)
-    stack = (target.get("build_stack") or target.get("stack") or {}).get("name")
+    # a Fir app's stack (cnb) comes with its space: none is named for it
+    stack = ((target.get("build_stack") or target.get("stack") or {}).get("name")
+             if generations.of(target).names_stack else None)
     region = (target.get("region") or {}).get("name")
     team = (target.get("team") or {}).get("name")
     space = (target.get("space") or {}).get("name")

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable
 
 from herotasks.adapters import git
-from herotasks.core import poll
+from herotasks.core import generations, poll
 from herotasks.core.migrations import release_description
 from herotasks.core.scratch import zero_formation
 from herotasks.errors import (
@@ -109,14 +109,27 @@ def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
     push(c, api, url, sha, what=f"the scratch app {name}")
     # the push returns when Heroku's build is done: usually one look
     found = _finished_build(api, name, sha, timeout, sleep)
-    if found.get("status") != "succeeded" or not (found.get("slug") or {}).get("id"):
+    built = _artifact(api, name, found) if found.get("status") == "succeeded" else None
+    if not built:
         raise CommandError(
             f"build {found.get('id', '?')} of {sha[:10]} on {name} "
             f"ended {found.get('status')}",
             "see the build log above",
         )
     zero_formation(api, name)  # a first release starts web=1 on its own
-    return api.slug(name, found["slug"]["id"])
+    return built
+
+
+def _artifact(api: Any, name: str, build: dict) -> dict | None:
+    """What a finished build made, as a slug reads: its slug (Cedar), or the
+    OCI image its release names (Fir: ``build.slug`` is null, "only
+    applicable for Cedar-generation apps")."""
+    if (build.get("slug") or {}).get("id"):
+        return api.slug(name, build["slug"]["id"])
+    release_id = (build.get("release") or {}).get("id")
+    if not release_id:
+        return None
+    return generations.artifact(api, name, api.release(name, release_id))
 
 
 def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
@@ -141,8 +154,7 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
     if release_id:
         return api.release(name, release_id)
     current = api.current_release(name) or {}
-    slug_id = (current.get("slug") or {}).get("id")
-    if slug_id and api.slug(name, slug_id).get("commit") == sha:
+    if (generations.artifact(api, name, current) or {}).get("commit") == sha:
         return current
     raise HerotasksError(
         f"the push of {sha[:10]} to {name} made no release: its git repository "
@@ -150,6 +162,18 @@ def pushed_release(api: Any, name: str, sha: str, known: set[str]) -> dict:
         "roll forward with a new commit, or use --strategy herotasks, which "
         "releases the slug whatever the app's repository holds",
     )
+
+
+def scratch_release(api: Any, name: str, slug_id: str, *,
+                    timeout: float) -> dict | None:
+    """The newest release of ``slug_id`` on ``name`` once its release phase
+    has ended (None: there is none)."""
+    mine = [r for r in api.releases(name, limit=10)
+            if generations.artifact_id(r) == slug_id]
+    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
+    if release and release.get("status") == "pending":
+        release = api.wait_release(name, release["id"], timeout)
+    return release
 
 
 def promotable_release(api: Any, name: str, slug_id: str, *,
@@ -166,11 +190,7 @@ def promotable_release(api: Any, name: str, slug_id: str, *,
 
     :raises CommandError: no succeeded release of ``slug_id`` on ``name``.
     """
-    mine = [r for r in api.releases(name, limit=10)
-            if (r.get("slug") or {}).get("id") == slug_id]
-    release = max(mine, key=lambda r: r.get("version") or 0) if mine else None
-    if release and release.get("status") == "pending":
-        release = api.wait_release(name, release["id"], timeout)
+    release = scratch_release(api, name, slug_id, timeout=timeout)
     if release and release.get("status") == "succeeded":
         return release
     what = (f"v{release.get('version')} {release.get('status')}" if release
@@ -250,7 +270,7 @@ def promote(api: Any, app: dict, scratch: dict | None, slug_id: str,
             api, scratch["name"], slug_id, timeout=timeout)["id"]
         release = _promote_pipeline(api, app, scratch, source_release, timeout,
                                     sleep)
-        got = (release.get("slug") or {}).get("id") if release else None
+        got = generations.artifact_id(release) if release else None
         if release and got != slug_id:
             raise CommandError(
                 f"the promotion released slug {got} on {name}, not the built "

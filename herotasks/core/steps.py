@@ -192,6 +192,10 @@ def _precheck_text(state: State, settings: Settings) -> str:
             text += f", then `{h.smoke}`"
     else:
         text += " (the schema is migrated after the release: boot only)"
+    if state.release_phase:
+        # a one-off runs the current release, which a failed one never is
+        text = ("if the release phase succeeded on the scratch app (else not run): "
+                + text)
     return text + "; stop before the release if not"
 
 

@@ -33,13 +33,19 @@ def _for_build(hand: Hand, ref=None) -> dict:
 
 
 def _for_promote(hand: Hand, slug=None) -> dict:
-    from herotasks.core import assets, scratch
+    from herotasks.core import assets, generations, scratch
     from herotasks.core import slug as core_slug
     from herotasks.core.facts import Facts
     from herotasks.core.migrations import source_from_text
 
     facts = hand.journal.facts if hand.journal else Facts()
     slug_id = core_slug.check_slug_id(slug) if slug else facts.slug_id
+    # a Fir target takes its build only through a pipeline promotion: said
+    # here, before anything is sent (core/generations.py)
+    why = generations.of(hand.api.app(hand.app)).check_promote(
+        hand.app, hand.settings.promote_method)
+    if why:
+        raise ConfigError(why, "set herotasks.promote.method: pipeline")
     if not slug_id:
         raise ConfigError("no slug recorded for this stage",
                           f"run `{hint_command('slug.build')}` first, or pass --slug ID")

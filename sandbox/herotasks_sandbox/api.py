@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import schema
+from . import fir, schema
 from .platform import REGIONS, Platform, PlatformError, invalid, not_found, public
 
 
@@ -601,7 +601,21 @@ def buildpacks_update(p, req):
 def slug_info(p, req):
     p.retain()
     _app(p, req)
-    return 200, public(p.slug(req.params["slug"]))
+    slug = p.slug(req.params["slug"])
+    if slug.get("_oci"):  # a Fir build's image is no slug (fir.py)
+        raise not_found("slug")
+    return 200, public(slug)
+
+
+@route("GET", "/apps/{app}/oci-images/{image}", "oci-image", "Info")
+def oci_image_info(p, req):
+    # the schema's targetSchema is an array of images
+    p.retain()
+    app = _app(p, req)
+    found = fir.find_image(p.store.find("slug"), app, req.params["image"], p.releases(app))
+    if found is None:
+        raise not_found("oci image")
+    return 200, [fir.image(found)]
 
 
 @route("POST", "/apps/{app}/slugs", "slug", "Create")
@@ -634,11 +648,20 @@ def release_create_or_rollback(p, req):
             raise invalid("Invalid params: " + "; ".join(errors))
         release = p.release(app, str(body["release"]))
         return 201, public(p.rollback(app, release["id"]))
+    if "oci_image" in body and "slug" not in body:
+        # changelog 3075: a CNB (Fir) app releases an image; the schema still
+        # marks slug required, so the body is checked here (fir.py)
+        found = fir.find_image(p.store.find("slug"), app, str(body["oci_image"]),
+                               p.releases(app))
+        if found is None:
+            raise not_found("oci image")
+        return 201, public(p.create_release(app, found["id"], body.get("description")))
     errors = schema.request_errors("release", "Create", body)
     if errors:
         raise invalid("Invalid params: " + "; ".join(errors))
     try:
-        p.slug(body["slug"])
+        if p.slug(body["slug"]).get("_oci"):
+            raise not_found("slug")
     except PlatformError:
         raise not_found("slug") from None
     return 201, public(p.create_release(app, body["slug"], body.get("description")))

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import python_buildpack, ruby_buildpack
+from . import fir, python_buildpack, ruby_buildpack
 from .platform import (
     PROCESS_TYPE,
     STACK,
@@ -257,6 +257,7 @@ class Builder:
             "source_blob": source_blob,
             "stack": (app.get("build_stack") or STACK)["name"],
             "slug": None, "release": None, "user": self.platform.user(),
+            "generation": ((app.get("generation") or {}).get("name") or "cedar"),
         }
         self.build_log_path(build["id"]).touch()
         self.platform.store.put("build", build, app_id=app["id"])
@@ -306,7 +307,8 @@ class Builder:
             if build is None:  # the app was destroyed meanwhile
                 return
             build.update(status=status, updated_at=now(),
-                         slug={"id": slug["id"]} if slug else None,
+                         # Fir: null, "only applicable for Cedar-generation apps"
+                         slug={"id": slug["id"]} if slug and not slug.get("_oci") else None,
                          release={"id": release["id"]} if release else None)
             if buildpacks is not None:
                 build["buildpacks"] = buildpacks
@@ -351,12 +353,6 @@ class Builder:
     def _compile(self, app: dict, build: dict, tree: Path,
                  out: BuildLog) -> tuple[dict, list[dict]]:
         """Source tree in, slug out (or ``BuildFailed``): the sandbox buildpack."""
-        if (app.get("generation") or {}).get("name") == "fir":
-            # Fir builds OCI images with Cloud Native Buildpacks (Dev Center
-            # *Heroku Generations*); the sandbox builds slugs only
-            raise BuildFailed("The sandbox does not build Fir-generation apps "
-                              "(Cloud Native Buildpacks, OCI images): only Cedar "
-                              "apps, into slugs.")
         stack = (app.get("build_stack") or STACK)["name"]
         out.header(f"Building on the {stack.title()} stack")
         if stack_retired(stack):
@@ -505,6 +501,9 @@ class Builder:
             "created_at": ts, "updated_at": ts, "deleted_at": None,
             "_blob_id": blob_id, "_app_id": app["id"],
         }
+        if fir.is_fir(app):  # a Fir build makes an OCI image, not a slug (fir.py)
+            slug.update(_oci=True, _buildpacks=[b.get("name") or b.get("url") for b in
+                                                build.get("buildpacks") or ()])
         return self.platform.put_slug(slug)
 
     # -- slugs made through the API -----------------------------------------------

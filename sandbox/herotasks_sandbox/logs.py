@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import fir
 from .platform import Platform, invalid, new_id, now
 
 DEFAULT_LINES = 100
@@ -55,6 +56,7 @@ class LogSessions:
         params = {"app": app["name"], "lines": lines, "tail": bool(body.get("tail")),
                   "dyno": body.get("dyno_name") or body.get("dyno") or body.get("type"),
                   "source": source or None}
+        params = fir.log_params(app, params)  # Fir: no history, always a tail
         with self._lock:
             cutoff = time.monotonic() - SESSION_TTL
             self._sessions = {k: v for k, v in self._sessions.items() if v[0] > cutoff}

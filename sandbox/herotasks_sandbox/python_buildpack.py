@@ -398,8 +398,11 @@ class PythonBuild:
             self.step("Installing dependencies using 'pip install -r requirements.txt'")
             self.info("(the sandbox installs them with "
                       "'uv pip install -r requirements.txt')")
+            # pip compiles the installed packages' bytecode by default, and
+            # the buildpack leaves it so (lib/pip.sh passes no --no-compile):
+            # dynos boot from .pyc files, never compiling Django at each boot
             argv = [uv, "pip", "install", "--python", venv_python, "--no-progress",
-                    "-r", "requirements.txt", *index_options()]
+                    "--compile-bytecode", "-r", "requirements.txt", *index_options()]
         elif manager in ("poetry", "pipenv"):
             self._install_locked(manager, uv, env, venv_python)
             self._write_profile()
@@ -408,8 +411,10 @@ class PythonBuild:
             self.step("Installing dependencies using 'uv sync --locked "
                       "--no-default-groups'")
             env["UV_PROJECT_ENVIRONMENT"] = str(self.home)
+            # lib/uv.sh: "`--compile-bytecode`: Improves app boot times (pip
+            # does this by default)"
             argv = [uv, "sync", "--locked", "--no-default-groups", "--no-progress",
-                    "--python", venv_python, *index_options()]
+                    "--compile-bytecode", "--python", venv_python, *index_options()]
         if self._run(argv, env, None) != 0:
             raise PythonBuildError(
                 f"Error: Unable to install dependencies using {manager}.", "",

@@ -1,44 +1,190 @@
-"""Fir, Heroku's next generation, as far as the sandbox models it: a Fir
-Private Space and its apps carry ``generation: fir`` (Dev Center *Heroku
-Generations*); Shield Fir spaces do not exist yet; the sandbox builds no Fir
-app (Fir builds OCI images with Cloud Native Buildpacks, not slugs)."""
+"""Fir, Heroku's next generation (herotasks_sandbox/fir.py, each rule cited
+there and in docs/sandbox.md's fidelity table): Fir Private Spaces and their
+apps' ``generation``; builds make OCI images, not slugs (``build.slug`` null,
+the image in the release's ``oci_image`` and ``artifacts``); a release is
+made of an image; pipelines hold apps of one generation; a promotion names
+the exact release; no preboot; one-off commands through ``launcher``; logs
+without history. Every answer is checked against the official schema."""
 
 from __future__ import annotations
 
+import pytest
+import requests
+
 from herotasks_sandbox import schema
+from herotasks_sandbox.testing import as_heroku
+
+PYTHON_APP = {"Procfile": "web: python -m http.server $PORT\n", "requirements.txt": "",
+              ".python-version": "3.12\n"}
 
 
 def valid(resource: str, title: str, body) -> None:
+    """``body`` (its loopback URLs in Heroku's form) against the schema."""
+    problems: list[str] = []
+    body = as_heroku(body, problems)
     errors = list(schema.validator(resource, title, "targetSchema").iter_errors(body))
-    assert not errors, [e.message for e in errors]
+    assert not errors and not problems, [e.message for e in errors] + problems
 
 
-def test_a_fir_space_and_its_apps_are_fir(api, tools, git_env, tmp_path):
+@pytest.fixture
+def fir_space(api, tools):
     team = api.post("/teams", {"name": tools.unique("team")})
     space = api.post("/spaces", {"name": tools.unique("fir"), "team": team["name"],
                                  "region": "oregon", "generation": "fir"})
-    name = tools.unique("firapp")
-    try:
-        valid("space", "Create", space)
-        assert space["generation"]["name"] == "fir"
-        app = api.post("/teams/apps", {"name": name, "team": team["name"],
-                                       "space": space["name"]})
-        assert app["generation"]["name"] == "fir"
-        cedar = api.post("/spaces", {"name": tools.unique("ced"), "team": team["name"],
-                                     "region": "oregon"})
-        assert cedar["generation"]["name"] == "cedar"
-        api.request("DELETE", f"/spaces/{cedar['id']}")
-        shield = api.request("POST", "/spaces", json={
-            "name": tools.unique("fs"), "team": team["name"], "region": "oregon",
-            "generation": "fir", "shield": True})
-        assert shield.status_code == 422
-        repo = tools.make_repo(tmp_path / "app", git_env,
-                               {"Procfile": "web: python3 -m http.server $PORT\n",
-                                "requirements.txt": ""})
-        done = tools.git(repo, git_env, "push", app["git_url"], "main", timeout=120,
-                         check=False)
-        assert done.returncode != 0
-        assert "does not build Fir-generation apps" in done.stderr
-    finally:
+    made: list[str] = []
+
+    def app(prefix: str = "firapp") -> dict:
+        name = tools.unique(prefix)
+        made.append(name)
+        return api.post("/teams/apps", {"name": name, "team": team["name"],
+                                        "space": space["name"]})
+    yield team, space, app
+    for name in made:
         api.request("DELETE", f"/apps/{name}")
-        api.request("DELETE", f"/spaces/{space['id']}")
+    api.request("DELETE", f"/spaces/{space['id']}")
+
+
+def push(tools, git_env, tmp_path, app: dict, files: dict, sub: str = "app") -> str:
+    repo = tools.make_repo(tmp_path / sub, git_env, files)
+    tools.git(repo, git_env, "push", "--force", app["git_url"], "main", timeout=300)
+    return tools.git(repo, git_env, "rev-parse", "HEAD").stdout.strip()
+
+
+def test_a_fir_space_and_its_apps_are_fir(api, tools, fir_space):
+    team, space, new_app = fir_space
+    valid("space", "Create", space)
+    assert space["generation"]["name"] == "fir"
+    app = new_app()
+    valid("app", "Create", app)
+    assert app["generation"]["name"] == "fir"
+    # changelog 3075: Fir apps use CNBs, stack "cnb" (what heroku/cli tests)
+    assert app["stack"]["name"] == "cnb" and app["build_stack"]["name"] == "cnb"
+    cedar = api.post("/spaces", {"name": tools.unique("ced"), "team": team["name"],
+                                 "region": "oregon"})
+    assert cedar["generation"]["name"] == "cedar"
+    api.request("DELETE", f"/spaces/{cedar['id']}")
+    shield = api.request("POST", "/spaces", json={
+        "name": tools.unique("fs"), "team": team["name"], "region": "oregon",
+        "generation": "fir", "shield": True})
+    assert shield.status_code == 422
+    # no preboot: a Fir app is a space app, which deploys rolling
+    refused = api.request("PATCH", f"/apps/{app['name']}/features/preboot",
+                          json={"enabled": True})
+    assert refused.status_code == 422 and "Common Runtime" in refused.json()["message"]
+
+
+def test_a_fir_build_makes_an_oci_image_and_its_release_names_it(
+        api, tools, git_env, tmp_path, fir_space):
+    _, _, new_app = fir_space
+    app = new_app()
+    sha = push(tools, git_env, tmp_path, app, PYTHON_APP)
+    build = api.get(f"/apps/{app['name']}/builds")[0]
+    valid("build", "Info", build)
+    assert build["status"] == "succeeded" and build["generation"] == "fir"
+    assert build["slug"] is None and build["release"]["id"]
+    release = api.get(f"/apps/{app['name']}/releases/{build['release']['id']}")
+    valid("release", "Info", release)
+    assert release["slug"] is None and release["status"] == "succeeded"
+    image_id = release["oci_image"]["id"]
+    assert release["artifacts"] == [{"type": "oci-image", "id": image_id}]
+    images = api.get(f"/apps/{app['name']}/oci-images/{image_id}")
+    valid("oci-image", "Info", images)
+    [image] = images
+    assert image["commit"] == sha and image["stack"]["name"] == "cnb"
+    assert image["process_types"]["web"]["display_cmd"].startswith("python -m http.server")
+    # by digest too (the oci-image identity)
+    assert api.get(f"/apps/{app['name']}/oci-images/{image['digest']}")[0]["id"] == image_id
+    # an image is no slug
+    assert api.request("GET", f"/apps/{app['name']}/slugs/{image_id}").status_code == 404
+    # the web process runs from the image
+    tools.wait_until(lambda: [d for d in api.get(f"/apps/{app['name']}/dynos")
+                              if d["type"] == "web" and d["state"] == "up"], 120)
+
+    # a release is made of an image on Fir (changelog 3075), never of a slug
+    again = api.post(f"/apps/{app['name']}/releases",
+                     {"oci_image": image_id, "description": "again"})
+    valid("release", "Create", again)
+    assert again["oci_image"]["id"] == image_id and again["slug"] is None
+    cedar = api.create_app()
+    try:
+        slug = api.deploy_slug(cedar["name"], {"Procfile": "web: sleep 600\n"},
+                               {"web": "sleep 600"})["slug"]["id"]
+        refused = api.request("POST", f"/apps/{app['name']}/releases", json={"slug": slug})
+        assert refused.status_code == 422 and "Fir-generation" in refused.json()["message"]
+        # an image belongs to its app: not found from another one
+        other = api.request("POST", f"/apps/{cedar['name']}/releases",
+                            json={"oci_image": image_id})
+        assert other.status_code == 404
+    finally:
+        api.request("DELETE", f"/apps/{cedar['name']}")
+
+
+def test_pipelines_hold_one_generation_and_promote_the_exact_release(
+        api, tools, git_env, tmp_path, fir_space):
+    team, _, new_app = fir_space
+    source, target = new_app("firsrc"), new_app("firtgt")
+    first = push(tools, git_env, tmp_path, source, PYTHON_APP, "one")
+    v_first = api.get(f"/apps/{source['name']}/builds")[0]["release"]["id"]
+    push(tools, git_env, tmp_path, source, {**PYTHON_APP, "b.txt": "2\n"}, "two")
+    pipeline = api.post("/pipelines", {"name": tools.unique("firpipe"),
+                                       "owner": {"id": team["id"], "type": "team"}})
+    cedar = api.post("/teams/apps", {"name": tools.unique("ced"), "team": team["name"]})
+    try:
+        api.post("/pipeline-couplings", {"app": source["id"], "pipeline": pipeline["id"],
+                                         "stage": "staging"})
+        api.post("/pipeline-couplings", {"app": target["id"], "pipeline": pipeline["id"],
+                                         "stage": "production"})
+        info = api.get(f"/pipelines/{pipeline['id']}")
+        valid("pipeline", "Info", info)
+        assert info["generation"]["name"] == "fir"
+        mixed = api.request("POST", "/pipeline-couplings", json={
+            "app": cedar["id"], "pipeline": pipeline["id"], "stage": "development"})
+        assert mixed.status_code == 422 and "one generation" in mixed.json()["message"]
+
+        # source.release.id (changelog 3408): the older release, not the current one
+        promotion = api.post("/pipeline-promotions", {
+            "pipeline": {"id": pipeline["id"]},
+            "source": {"app": {"id": source["id"]}, "release": {"id": v_first}},
+            "targets": [{"app": {"id": target["id"]}}]})
+        valid("pipeline-promotion", "Create", promotion)
+        assert promotion["source"]["release"]["id"] == v_first
+
+        def released():
+            targets = api.get(f"/pipeline-promotions/{promotion['id']}/promotion-targets")
+            return targets[0] if targets[0]["status"] != "pending" else None
+        done = tools.wait_until(released, 60)
+        assert done["status"] == "succeeded"
+        promoted = api.get(f"/apps/{target['name']}/releases/{done['release']['id']}")
+        wanted = api.get(f"/apps/{source['name']}/releases/{v_first}")["oci_image"]["id"]
+        assert promoted["oci_image"]["id"] == wanted and promoted["slug"] is None
+        assert api.get(f"/apps/{source['name']}/oci-images/{wanted}")[0]["commit"] == first
+    finally:
+        api.request("DELETE", f"/apps/{cedar['name']}")
+        api.request("DELETE", f"/pipelines/{pipeline['id']}")
+
+
+def test_one_off_commands_need_launcher_and_logs_have_no_history(
+        api, heroku, tools, git_env, tmp_path, fir_space):
+    _, _, new_app = fir_space
+    app = new_app()
+    push(tools, git_env, tmp_path, app, PYTHON_APP)
+    # heroku/cli prepends `launcher` on a cnb app: the buildpacks' python
+    ran = heroku("run", "--exit-code", "-a", app["name"], "--", "python", "--version",
+                 timeout=120)
+    assert ran.returncode == 0 and "Python 3.12" in ran.stdout, ran.stderr
+    # without it, only the base image's environment: no python on PATH
+    bare = heroku("run", "--no-launcher", "--exit-code", "-a", app["name"], "--",
+                  "python", "--version", timeout=120)
+    assert bare.returncode != 0 and "Python 3.12" not in bare.stdout
+
+    session = api.post(f"/apps/{app['name']}/log-sessions", {"lines": 100})
+    valid("log-session", "Create", session)
+    got = requests.get(session["logplex_url"], stream=True, timeout=(5, 3),
+                       verify=api.verify)
+    text = b""
+    try:
+        for chunk in got.iter_content(1024):
+            text += chunk
+    except requests.exceptions.RequestException:
+        pass  # a tail: it only ends when the stream's read times out
+    assert b"Starting process" not in text  # no history on Fir

@@ -351,6 +351,21 @@ def _walk(c, sandbox, tools) -> None:
     assert build["status"] == "succeeded", build
     c.get(f"/apps/{name}/builds")
     c.get(f"/apps/{name}/builds", headers={"Range": "id ..; max=1, order=desc"})
+    # a Fir app's build makes an OCI image (fir.py), the same source
+    fir_space = c.post("/spaces", {"name": tools.unique("conf-fir"), "team": team["name"],
+                                   "region": "oregon", "generation": "fir"})
+    fir_app = c.post("/teams/apps", {"name": tools.unique("conf-fapp"),
+                                     "team": team["name"], "space": fir_space["name"]})
+    fir_build = c.post(f"/apps/{fir_app['name']}/builds", {
+        "source_blob": {"url": source["source_blob"]["get_url"], "version": "v1"}})
+    fir_build = tools.wait_until(
+        lambda: (b := c.get(f"/apps/{fir_app['name']}/builds/{fir_build['id']}"))[
+            "status"] != "pending" and b, 120, 0.3, "the Fir build")
+    assert fir_build["status"] == "succeeded" and fir_build["slug"] is None, fir_build
+    fir_release = c.wait_release(fir_app["name"], fir_build["release"]["id"])
+    c.get(f"/apps/{fir_app['name']}/oci-images/{fir_release['oci_image']['id']}")
+    c.delete(f"/apps/{fir_app['id']}")
+    c.delete(f"/spaces/{fir_space['id']}")
     slug = c.get(f"/apps/{name}/slugs/{build['slug']['id']}")
     assert set(slug["process_types"]) == {"web", "worker"}
     built = c.wait_release(name, build["release"]["id"])

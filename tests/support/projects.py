@@ -268,14 +268,14 @@ def lines_of(done) -> list[str]:
 
 
 def team_project(api, tools, git_env, tmp_path, *, space: dict | None = None,
-                 team: dict | None = None) -> Project:
+                 team: dict | None = None, layout: str = "rails") -> Project:
     team = team or api.post("/teams", {"name": tools.unique("team")})
     app = tools.unique("tally")
     body = {"name": app, "team": team["name"]}
     if space:
         body["space"] = space["name"]
     api.post("/teams/apps", body)
-    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    proj = Project(tmp_path / "repo", app, layout, dict(git_env), api, tools)
     api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
     proj.team = team
     return proj

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from .. import fir
 from .common import Part, forbidden, invalid, new_id, now
 from .stacks import GENERATION, REGIONS, stack_ref
 
@@ -102,6 +103,9 @@ class Apps(Part):
                                 "shield": space["shield"]}
                 # an app has its space's generation (Cedar or Fir)
                 app["generation"] = dict(space.get("generation") or GENERATION)
+                if fir.is_fir(app):  # Fir apps build with CNBs: stack cnb (fir.py)
+                    app["stack"] = dict(fir.CNB_STACK)
+                    app["build_stack"] = dict(fir.CNB_STACK)
             self.store.put("app", app)
             # Heroku's first release: no slug, nothing to run.
             first = self._put_release(app, slug=None, description="Initial release",

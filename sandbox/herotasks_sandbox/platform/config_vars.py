@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .. import fir
 from .common import Part, invalid
 
 
@@ -37,6 +38,6 @@ class ConfigVars(Part):
         # (and runs the release phase again).
         keys = ", ".join(sorted(changes))
         verb = "Remove" if all(v is None for v in changes.values()) else "Set"
-        self.create_release(app, current.get("slug") and current["slug"]["id"],
+        self.create_release(app, fir.runnable(current),
                             description=description or f"{verb} {keys} config vars")
         return config

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from .. import fir
 from .common import Part, PlatformError, invalid, new_id, not_found, now
-from .stacks import GENERATION
+from .stacks import FIR, GENERATION
 
 PIPELINE_STAGES = ("test", "review", "development", "staging", "production")
 
@@ -62,6 +63,11 @@ class Pipelines(Part):
         with self.store.transaction():
             if self.store.find("pipeline-coupling", app_id=app["id"]):
                 raise invalid("App is already part of a pipeline.")
+            held = [self.store.get("app", c["app"]["id"]) for c in self.couplings(pipeline)]
+            generation = fir.check_coupling(app, pipeline, [a for a in held if a])
+            if generation != pipeline["generation"]["name"]:  # its first app's
+                pipeline["generation"] = dict(FIR if generation == "fir" else GENERATION)
+                self.store.put("pipeline", pipeline)
             ts = now()
             doc = {"id": new_id(), "created_at": ts, "updated_at": ts,
                    "app": {"id": app["id"]},
@@ -81,7 +87,7 @@ class Pipelines(Part):
         defaults to current release)")."""
         source = (self.release(source_app, release_id) if release_id
                   else self.current_release(source_app))
-        if not source.get("slug"):
+        if not fir.runnable(source):
             raise invalid("Source app has no slug to promote.")
         self.refuse_expired(source, "promote")
         ts = now()
@@ -126,7 +132,7 @@ class Pipelines(Part):
                 # Promotion copies only the slug: the target keeps its own
                 # config vars, add-ons and git repository.
                 release = self.create_release(
-                    app, source["slug"]["id"],
+                    app, fir.runnable(source),
                     description=f"Promote {source['app']['name']} v{source['version']}",
                     on_done=finished(t))
                 if t["status"] == "pending":

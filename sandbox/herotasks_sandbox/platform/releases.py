@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import fir
 from .common import Part, PlatformError, invalid, new_id, not_found, now
 
 
@@ -73,9 +74,8 @@ class Releases(Part):
             "id": rid, "version": (max(versions) + 1) if versions else 1,
             "app": self.app_ref(app), "created_at": ts, "updated_at": ts,
             "description": description, "status": status, "current": current,
-            "slug": {"id": slug["id"]} if slug else None,
-            "user": self.user(), "addon_plan_names": [], "artifacts": (
-                [{"type": "slug", "id": slug["id"]}] if slug else []),
+            **fir.release_fields(app, slug),  # a slug, or a Fir app's image
+            "user": self.user(), "addon_plan_names": [],
             "output_stream_url": None,
             "eligible_for_rollback": status == "succeeded",
             "_config": dict(app["_config"] if config is None else config),
@@ -96,6 +96,8 @@ class Releases(Part):
         if slug and slug.get("deleted_at"):
             raise invalid(f"Slug {slug_id} was deleted by the release retention "
                           "policy and can no longer be released.")
+        if slug:
+            fir.check_artifact(app, slug)
         phase = bool(slug and "release" in (slug.get("process_types") or {}))
         with self.store.transaction():
             app = self.app(app["id"])
@@ -175,8 +177,8 @@ class Releases(Part):
             self.store.put("release", release, app_id=app["id"])
             app["released_at"] = now()
             self._released(app["id"], release["version"])
-            if release["slug"]:
-                slug = self.slug(release["slug"]["id"])
+            if fir.runnable(release):
+                slug = self.slug(fir.runnable(release))
                 self._sync_formation(app, slug.get("process_types") or {})
                 app["slug_size"] = slug.get("size")
             self.store.put("app", app)
@@ -194,8 +196,8 @@ class Releases(Part):
         self.retain(force=True)
         target = self.store.get("release", target["id"])
         self.refuse_expired(target, "roll back to")
-        if not target["eligible_for_rollback"] or not target["slug"]:
+        if not target["eligible_for_rollback"] or not fir.runnable(target):
             raise invalid(f"Cannot roll back to v{target['version']}: it has no slug.")
-        return self.create_release(app, target["slug"]["id"],
+        return self.create_release(app, fir.runnable(target),
                                    description=f"Rollback to v{target['version']}",
                                    config=target["_config"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
+from .. import fir
 from .common import CLOCK, Part, now, parse_time
 
 
@@ -48,7 +49,7 @@ class Retention(Part):
         cutoff = CLOCK.now() - timedelta(days=self.RETENTION_DAYS)
         rels = sorted(self.store.find("release", app_id=app_id),
                       key=lambda r: r["version"], reverse=True)
-        if any(r.get("slug") and r["status"] != "expired" and not r["current"]
+        if any(fir.runnable(r) and r["status"] != "expired" and not r["current"]
                and r["status"] != "pending" and not _younger(r, cutoff)
                for r in rels[self.RETENTION_RELEASES:]):
             return self.retain(force=True)
@@ -83,7 +84,7 @@ class Retention(Part):
             for rels in by_app.values():
                 rels.sort(key=lambda r: r["version"], reverse=True)
                 for i, r in enumerate(rels):
-                    slug_id = (r.get("slug") or {}).get("id")
+                    slug_id = fir.runnable(r)
                     if not slug_id or r["status"] == "expired":
                         continue
                     if (r["current"] or r["status"] == "pending"
@@ -92,7 +93,7 @@ class Retention(Part):
                         kept.add(slug_id)
                     else:
                         aged.setdefault(slug_id, []).append(r)
-            used = {(r.get("slug") or {}).get("id") for r in releases}
+            used = {fir.runnable(r) for r in releases}
             for slug in self.store.find("slug"):
                 slug_id = slug["id"]
                 if slug.get("deleted_at") or slug_id in kept:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .. import fir
 from ..platform import Platform, new_id, now
 from ..router import DYNO_WAIT, REQUEST_TIMEOUT
 
@@ -165,6 +166,6 @@ def current(platform: Platform, app: dict) -> tuple[dict | None, dict | None]:
     except Exception:  # noqa: BLE001 - no release: nothing to run
         return None, None
     slug = None
-    if release.get("slug"):
-        slug = platform.store.get("slug", release["slug"]["id"])
+    if fir.runnable(release):  # a slug, or a Fir app's image
+        slug = platform.store.get("slug", fir.runnable(release))
     return release, slug

@@ -16,6 +16,7 @@ import threading
 from functools import partial
 from typing import Any
 
+from .. import fir
 from ..platform import DEFAULT_SIZE, DYNO_SIZES, Platform, invalid, new_id, not_found, public
 from ..rendezvous import RendezvousServer
 from .dyno import Dyno, Timings, current
@@ -50,7 +51,7 @@ class OneOffs:
     def run_release_phase(self, app: dict, release: dict) -> int:
         """Run the slug's ``release`` command in a release dyno (blocking);
         its output goes to the release's log. Returns its exit status."""
-        slug = self.platform.slug(release["slug"]["id"])
+        slug = self.platform.slug(fir.runnable(release))
         command = (slug.get("process_types") or {})["release"]
         d = Dyno(app=app, release=release, name=self._name(app, "release"),
                  type="release", kind="release", command=command,

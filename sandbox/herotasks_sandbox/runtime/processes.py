@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import fir
 from ..platform import Platform, now
 from . import isolation
 from .dyno import Dyno, Ports, Timings
@@ -194,8 +195,8 @@ class Processes:
         left for the caller to pipe to its client."""
         self.release_isolation(d)  # a crashed run's copy is not reused
         try:
-            if d.release.get("slug"):
-                slug = Path(self.platform.builder.slug_dir(d.release["slug"]["id"]))
+            if fir.runnable(d.release):  # a slug, or a Fir app's image
+                slug = Path(self.platform.builder.slug_dir(fir.runnable(d.release)))
             else:
                 slug = self._empty_dir()
             # A fresh copy of the slug for every run, as on Heroku.
@@ -211,14 +212,17 @@ class Processes:
             if d.sink:
                 d.sink(f"Error: cannot start the release dyno: {message}\n")
             return False
-        script = d.run
+        # Fir: a one-off gets the buildpacks' environment only through
+        # `launcher` (fir.py launched)
+        script, profiled = fir.launched(
+            self.platform.store.get("app", d.app_id) or {}, d.kind, d.run)
         if d.netns is None:
             # The fallback: Python's wildcard binds become loopback ones. Set
             # after .profile.d, whose python.sh defaults PYTHONPATH to $HOME.
             script = ('export PYTHONPATH='
                       f'{shlex.quote(str(isolation.LOOPBACK_SITE))}'
                       '"${PYTHONPATH:+:$PYTHONPATH}"\n' + script)
-        if (home / ".profile.d").is_dir() or (home / ".profile").is_file():
+        if profiled and ((home / ".profile.d").is_dir() or (home / ".profile").is_file()):
             script = PROFILE + script
         self.logs.event(d, f"Starting process with command `{d.command}`")
         with d.lock:
@@ -287,8 +291,8 @@ class Processes:
         config = d.release.get("_config")
         env.update((app.get("_config") or {}) if config is None else config)
         if (app.get("_features") or {}).get("runtime-dyno-metadata", {}).get("enabled"):
-            slug = (self.platform.store.get("slug", d.release["slug"]["id"])
-                    if d.release.get("slug") else None) or {}
+            slug = (self.platform.store.get("slug", fir.runnable(d.release))
+                    if fir.runnable(d.release) else None) or {}
             env.update({
                 "HEROKU_APP_ID": d.app_id, "HEROKU_APP_NAME": d.app_name,
                 "HEROKU_DYNO_ID": d.id,

@@ -192,6 +192,18 @@ def test_409_on_dyno_create_is_retried(fake, waits):
     assert len(fake.calls("POST", "/apps/x/dynos")) == 3
 
 
+def test_a_first_409_on_dyno_create_is_asked_again_soon(fake, waits):
+    # "very short-lived" (heroku/cli run/dyno.ts, which asks again at once):
+    # the first pause is short, a second conflict waits the full second (a
+    # dyno right after a release, as health.precheck's after the build,
+    # should not lose a second to it)
+    conflict = Reply(409, {"id": "conflict", "message": "release not found"})
+    fake.add("POST", "/apps/x/dynos", conflict, conflict, Reply(201, {"name": "run.1"}))
+    api_for(fake).create_dyno("x", "true", attach=False)
+    assert waits == [HerokuRetry.CONFLICT_FIRST, HerokuRetry.CONFLICT_SECONDS]
+    assert HerokuRetry.CONFLICT_FIRST < HerokuRetry.CONFLICT_SECONDS
+
+
 def test_409_elsewhere_is_not_retried(fake):
     fake.add("POST", "/apps/x/releases", Reply(409, {"id": "conflict", "message": "no"}),
              Reply(201, {}))

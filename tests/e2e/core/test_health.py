@@ -192,3 +192,24 @@ def test_no_answer_yet_is_waited_for_up_to_the_timeout():
                      Health(path="/up", timeout=3, watch=0), 7,
                      out=lambda _: None, clock=clock, sleep=clock.sleep)
     assert clock.now >= 3
+
+
+def test_the_watch_asks_a_second_apart_start_to_start_however_slow_the_answer(app):
+    # under load an answer may take most of a second: the next ask comes a
+    # second after the last one began, not a second after its answer (three
+    # slow failures in a row would otherwise take twice as long to see)
+    app.n = 10**6
+    clock, api = Clock(), Dynos()
+    real_ask = health._ask
+
+    def slow_ask(url, h, *, cabundle):
+        clock.now += 0.75  # the answer takes 0.75 s
+        return real_ask(url, h, cabundle=cabundle)
+
+    with mock.patch.object(health, "_ask", slow_ask):
+        health.check(api, {"name": "tally", "web_url": app.url},
+                     Health(path="/up", watch=6), 7, out=lambda _: None,
+                     clock=clock, sleep=clock.sleep)
+    # the pauses between asks make up the second, they do not add one
+    watch_naps = clock.naps[1:]
+    assert watch_naps and max(watch_naps) <= 0.25 + 1e-9, clock.naps

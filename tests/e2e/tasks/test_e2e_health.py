@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -162,16 +163,20 @@ class Traffic:
         # web_url is https, as Heroku's: verified with the sandbox's CA
         self.verify = proj.env["HEROTASKS_CA_BUNDLE"]
         self.answers: list[int] = []
+        #: (when the request was sent, epoch seconds; its status, 0: no answer)
+        self.timed: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
+            sent = time.time()
             try:
-                self.answers.append(requests.get(self.url, timeout=10,
-                                                 verify=self.verify).status_code)
+                code = requests.get(self.url, timeout=10, verify=self.verify).status_code
             except requests.RequestException:
-                self.answers.append(0)
+                code = 0
+            self.answers.append(code)
+            self.timed.append((sent, code))
 
     def __enter__(self) -> "Traffic":
         self._thread.start()
@@ -312,4 +317,68 @@ def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_bac
     assert rails.current()["slug"]["id"] == before["slug"]["id"]
     assert rails.state()["preboot"] is True
     assert users.failed()  # the fault did reach users: only the watch sees it
+    assert_clean(rails.state())
+
+
+def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
+    """Preboot would move traffic to the rollback release only at its switch
+    (~3 minutes on Heroku): the release that fails under traffic would serve
+    its errors all that time. The rollback turns preboot off for its release
+    (Dev Center, *Preboot*: without it the old web dynos stop and the new
+    ones start), so once it says done every request is the previous
+    release's; preboot is on again afterwards, and the journal said so."""
+    rails.deploy()
+    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
+    before = rails.current()
+    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
+                  "Procfile": "web: python3 later.py\nworker: python3 -c "
+                              "\"import time; time.sleep(3600)\"\n"})
+    with Traffic(rails) as users:
+        done, report = rails.deploy(check=False, runtime=health_file(
+            rails, path="/index.html", watch=20, timeout=5))
+        time.sleep(2)  # users keep asking after the deploy ended
+    assert done.returncode == 1 and "rolled back" in done.stderr
+    back = next(s for s in report["steps"] if s["name"] == "slug.rollback")
+    assert back["ok"]
+    late = [(round(t - back["finished_at"], 2), code) for t, code in users.timed
+            if t >= back["finished_at"] and not 200 <= code < 400]
+    assert not late, late
+    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert "preboot off for the rollback" in done.stdout
+    assert rails.state()["preboot"] is True
+    assert_clean(rails.state())
+
+
+# -- release-phase apps: the check runs when the scratch release succeeded ----------
+
+def test_a_release_phase_app_whose_release_phase_passes_on_scratch_is_checked(rails):
+    # the scratch build's release runs the release phase too; when it passes
+    # there, the new slug is the scratch app's current release, which is
+    # what a one-off dyno runs: the check boots the new code, not older code
+    rails.deploy()
+    before = rails.current()
+    rails.commit({"all500.py": ALL_500, "Procfile": "release: true\n" + WEB_500})
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "health.precheck failed" in last and "GET / answered 500" in last
+    assert rails.current()["id"] == before["id"]
+    assert "slug.promote" not in steps(report)
+    assert_clean(rails.state())
+
+
+def test_a_release_phase_that_fails_on_scratch_leaves_the_check_not_run(rails):
+    # DB_FILE is the target's database (never copied to the scratch app): the
+    # release phase fails there, so no dyno there runs the new slug; the check
+    # is not run (and says why) rather than run on other code
+    rails.deploy()
+    rails.commit({"index.html": "v2\n", "Procfile": 'release: test -n "$DB_FILE"\n'
+                  "web: python3 -m http.server $PORT --bind 127.0.0.1\n"})
+    done, report = rails.deploy()
+    assert report["ok"]
+    precheck = report["precheck"]
+    assert precheck["ran"] is False
+    assert "release phase of the new slug failed on the scratch app" in precheck["found"][0]
+    assert "precheck: not run" in done.stdout
+    assert rails.current()["id"] == report["release"]["id"]
     assert_clean(rails.state())

@@ -326,14 +326,17 @@ class TestPrecheck:
         assert "boot only" in text and "GET" not in text and "smoke" not in text
         assert not plan.step("health.precheck").in_window
 
-    def test_a_release_phase_found_by_the_build_drops_it(self):
-        # the release phase cannot run on the scratch app: no dyno there runs
-        # the new slug (test_a_release_phase_app_gets_no_check_before_...)
+    def test_a_release_phase_found_by_the_build_moves_it_after_the_build(self):
+        # the release phase migrates at the release: no premigrate, and the
+        # check only boots, right after the build (run only if the release
+        # phase passed on the scratch app: test_a_release_phase_app_gets_...)
         plan = plan_deploy(state(migrations=self.ONLINE), settings())
         assert "health.precheck" in plan.names()
         new = replan(plan, settings(), Facts(release_phase=True))
-        assert "db.premigrate" not in new.names()
-        assert "health.precheck" not in new.names()
+        names = new.names()
+        assert "db.premigrate" not in names
+        assert names.index("slug.build") + 1 == names.index("health.precheck")
+        assert "boot only" in new.step("health.precheck").description
 
     def test_it_is_on_unless_turned_off(self):
         assert "health.precheck" in plan_deploy(state(), settings()).names()
@@ -347,11 +350,12 @@ class TestPrecheck:
         assert "health.precheck" not in plan.names()
 
 
-def test_a_release_phase_app_gets_no_check_before_the_release_and_the_plan_says_why():
-    # the release phase cannot run on the scratch app (no database), so the
-    # new slug never becomes its current release and a one-off would boot
-    # the release before it: a check there would judge the wrong code
+def test_a_release_phase_app_gets_the_check_if_its_release_phase_passes_on_scratch():
+    # a one-off runs the scratch app's current release, which the new slug is
+    # only when its release phase succeeded there (no database): the step is
+    # planned, says so, and is not run otherwise (actions)
     plan = plan_deploy(state(release_phase=True), settings())
-    assert "health.precheck" not in plan.names()
-    assert any("no check before the release" in n for n in plan.notes)
-    assert "health.precheck" in plan_deploy(state(), settings()).names()
+    assert "health.precheck" in plan.names()
+    assert plan.names().index("health.precheck") < plan.names().index("slug.promote")
+    assert "if the release phase succeeded" in plan.step("health.precheck").description
+    assert any("runs only if the release phase succeeds" in n for n in plan.notes)

@@ -300,3 +300,14 @@ def test_killed_between_the_release_and_the_contract_finishes_the_contract(tmp_p
         decided = decide(j, NEW, NEW)
         assert decided.mode == "finish", upto
         assert decided.steps == ("db.postmigrate", "scratch.destroy", "lock.release")
+
+
+def test_killed_mid_rollback_with_preboot_off_finishes_the_rollback(tmp_path):
+    # the check failed, the rollback turned preboot off for its release and
+    # was cut off before it released: the new release is still current, but
+    # the deploy is not "live and to finish": the rollback and preboot are due
+    j = journal(tmp_path, "maintenance.off")
+    j.begin("slug.rollback", {"action": "preboot", "enabled": True})
+    plan = decide(j, NEW, NEW)
+    assert plan.mode == "undo" and "rollback" in plan.reason
+    assert plan.steps[0] == "slug.rollback" and "slug.promote" in plan.steps
