@@ -265,7 +265,8 @@ def db_expand(run: Run, step: Step) -> StepFacts:
         return None
     scratch_app = run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
-    code, dyno = dynos.run_attached(run.api, scratch_app, gap.expand_command(columns),
+    code, dyno = dynos.run_attached(run.api, scratch_app,
+                                    _one_off(run, gap.expand_command(columns)),
                                     cabundle=run.settings.api_cabundle,
                                     timeout=run.settings.timeouts.migrate, out=run.out,
                                     env=dict(run.api.config_vars(run.name) or {}))
