@@ -10,9 +10,11 @@ deploy.production``, v2 (a migration that needs the window), v3 (code only),
 v4 (an additive migration, which herotasks runs with no window), v5 (a
 broken release, which herotasks' check before the release stops: it is never
 released), v6 (a contract migration dropping columns v6 no longer uses, which
-herotasks runs after the release with no window) and v7 (a release that breaks
+herotasks runs after the release with no window), v7 (a release that breaks
 only under traffic, after 200 requests, which herotasks' watch after the
-release rolls back), and say what
+release rolls back) and v8 (a contract dropping NOT NULL columns, which
+herotasks makes nullable before the release, then drops after it, with no
+window), and say what
 happened to every request and every job: per deploy, the steps and their times, the maintenance
 window, requests answered by the app, by the maintenance page, and failed
 (by kind), and worker job failures. It draws the timeline too: an SVG file
@@ -67,7 +69,8 @@ class ExampleApp:
 APPS = {
     "tally": ExampleApp("tally", {"v2": "window-class migration", "v3": "code only",
                                   "v4": "additive migration", "v5": "broken release",
-                                  "v6": "contract migration", "v7": "breaks under traffic"},
+                                  "v6": "contract migration", "v7": "breaks under traffic",
+                                  "v8": "contract of NOT NULL columns"},
                         "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY"),
     "ledger": ExampleApp("ledger", {"v2": "additive migration",
                                     "v3": "window-class migration", "v4": "code only",

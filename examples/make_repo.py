@@ -1,4 +1,4 @@
-"""Build an example's git history: tally's seven commits tagged v1 to v7,
+"""Build an example's git history: tally's eight commits tagged v1 to v8,
 ledger's five tagged v1 to v5.
 
     python examples/make_repo.py DEST              # tally, the Django app
@@ -33,6 +33,7 @@ VERSIONS = [
     ("v5", "v5", "Break every page (a release the health check must roll back)"),
     ("v6", "v6", "Forget where visits came from: drop the Referer columns (a contract)"),
     ("v7", "v7", "Break every page after 200 requests (a fault only traffic shows)"),
+    ("v8", "v8", "Forget who visited: drop the NOT NULL User-Agent columns (a contract)"),
 ]
 # The Rails app: additive migration, destructive one, code only, broken.
 LEDGER_VERSIONS = [

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from herotasks.core import assets, dynos, generations, health, lock, poll, scratch, slug
 from herotasks.core import journal as journal_mod
+from herotasks.core.classify import gap
 from herotasks.core.config import hold_command
 from herotasks.core.run import Run
 from herotasks.errors import ApiError, CommandError, HerotasksError, OutcomeUnknown
@@ -253,6 +254,36 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
                   env=run.target_config())
     journal_mod.migrated(run.settings.statedir, run.name)
     return None
+
+
+def db_expand(run: Run, step: Step) -> StepFacts:
+    """The expand part of a contract, before the release: the columns the
+    contract will drop that may be NOT NULL are made nullable
+    (:func:`herotasks.core.classify.gap.expand_sql`, derived from the
+    classifier's findings), so the new code's INSERTs, which leave them out,
+    work in the gap. Run as ``db.premigrate`` runs: a one-off dyno on the
+    scratch app with the target's config as that dyno's env only. Nothing to
+    undo: the old code writes the columns as before, and a lost answer
+    leaves either schema, both fine for it."""
+    columns = list(run.facts.expand)
+    if not columns:
+        return None
+    scratch_app = run.facts.scratch_app or scratch.scratch_name(
+        run.settings.scratch_prefix, run.name)
+    code, dyno = dynos.run_attached(run.api, scratch_app,
+                                    _one_off(run, gap.expand_command(columns)),
+                                    cabundle=run.settings.api_cabundle,
+                                    timeout=run.settings.timeouts.migrate, out=run.out,
+                                    env=dict(run.api.config_vars(run.name) or {}))
+    if code != 0:
+        raise HerotasksError(
+            f"could not make {', '.join(columns)} nullable before the release "
+            f"(psql exited {code} in {dyno.get('name', 'a one-off dyno')}); "
+            "nothing was released",
+            "see its output above (a lock not had within "
+            f"{gap.LOCK_TIMEOUT}: a long transaction holds the table; try again), "
+            "or make the columns nullable in an earlier deploy")
+    return {"expanded": columns}
 
 
 #: Seconds the precheck's dyno lives beyond the boot and the HTTP wait

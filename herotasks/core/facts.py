@@ -68,6 +68,11 @@ class Facts:
     held_dyno: str | None = None
     #: the dynos dynos.restart replaced
     replaced_dynos: list[str] = field(default_factory=list)
+    #: the columns db.expand makes nullable before the release ("table.column",
+    #: the dropped columns not proven safe for the gap: core.classify.gap)
+    expand: list[str] = field(default_factory=list)
+    #: the columns db.expand made nullable (or found so)
+    expanded: list[str] | None = None
     #: the release the contract migrations ran on
     contract_version: int | None = None
 

@@ -62,7 +62,7 @@ class Observed:
                      assets=dict(vars(self.assets)), pending=state.pending.pending,
                      pending_reason=state.pending.reason, online=state.online,
                      warnings=list(state.warnings), account=self.account,
-                     scratch_exists=self.scratch_exists)
+                     expand=list(state.gap), scratch_exists=self.scratch_exists)
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -362,6 +362,12 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         # the new code's INSERTs until the contract drops it
         verdicts = gap.resolve(settings.preset, verdicts,
                                lambda path: assets.show_file(c, deployed.commit, path))
+    database_url = None
+    if any(v.column_drops for v in verdicts):
+        # db.expand reaches the database through DATABASE_URL: only whether
+        # it is a PostgreSQL URL is kept (one request, only for such a gap)
+        url = str((api.config_vars(name) or {}).get(gap.DATABASE_VAR) or "")
+        database_url = url.startswith(("postgres://", "postgresql://"))
     formation = formation_from_api(api.formation(name))
     decision = assets.decide(c, settings, source)
     state = State(
@@ -384,6 +390,7 @@ def observe(c: Any, api: Any, settings: Settings, *, ref: str = "HEAD",
         migrations=verdicts,
         fallback=fallback,
         stack_warning=stack_warning,
+        database_url=database_url,
     )
     return Observed(state=state, app=app, source=source, assets=decision,
                     account=account, scratch_exists=scratch_exists)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from herotasks.core.classify import recipe
+from herotasks.core.classify import gap, recipe
 from herotasks.core.config import Settings
 from herotasks.core.facts import Facts
 from herotasks.core.state import State
@@ -133,6 +133,9 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     contract = migrate and rules.migrates_after and bool(state.contract)
     blockers = contract_blockers(state, settings) if contract else []
     after = contract and not blockers
+    # the gap between release and contract made safe first: the dropped
+    # columns that may be NOT NULL made nullable while the old code serves
+    expand = after and bool(state.gap)
     window = rules.always_window or (migrate and state.pending.pending
                                      and not online and not after)
     run_migrate = migrate and window and not state.release_phase
@@ -157,6 +160,13 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
     # the old until the promotion, inside the window.
     prestart = run_migrate and build
     notes: list[str] = [f"window: {why}" for why in blockers]
+    if expand and not window:
+        notes.append("expand before the release: " + ", ".join(state.gap)
+                     + " made nullable (ALTER TABLE ... ALTER COLUMN ... DROP NOT "
+                     "NULL: a brief lock, no table rewrite) while the old code "
+                     "serves, so the new code's INSERTs, which leave them out, work "
+                     "until the contract drops them; kept if the deploy fails "
+                     "(harmless: the old code writes them as before)")
     if postmigrate:
         notes.append("contract migrations run after the release, once no dyno of "
                       f"v{state.current_version} is left: rolling back past them "
@@ -198,6 +208,7 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         ("maintenance.on", maintenance),
         ("db.premigrate", premigrate),
         ("health.precheck", precheck and premigrate),
+        ("db.expand", expand and not window),
         (rules.promote_step, True),
         ("db.migrate", run_migrate),
         # Dynos booted by promotion ran before the schema changed; restart them
@@ -244,7 +255,10 @@ def contract_blockers(state: State, settings: Settings) -> list[str]:
     - a release phase runs migrations when the release is made, while the
       old code still serves: the drop would come before the old code is gone;
     - a dropped column may be NOT NULL without a database default: the new
-      code's INSERTs leave it out and fail until the contract drops it.
+      code's INSERTs leave it out and fail until the contract drops it,
+      unless ``db.expand`` makes it nullable before the release (the
+      strategy builds on a scratch app, the file names the column's table,
+      the app has a PostgreSQL ``DATABASE_URL``).
     """
     why: list[str] = []
     files = [v for v in state.migrations if v.kind != "ignored"]
@@ -269,14 +283,34 @@ def contract_blockers(state: State, settings: Settings) -> list[str]:
                    "drop what it uses; take the migrate command out of the "
                    "Procfile's release: line (herotasks then runs the contract "
                    "after the release) for no window")
+    rules = STRATEGIES[settings.strategy]
     for verdict in contract:
-        for column in verdict.column_drops:
-            why.append(f"{verdict.path} drops column {column}: if it is NOT NULL "
-                       "without a database default, the new code's INSERTs fail "
-                       "until it is dropped; make it nullable first (an online "
-                       "migration in an earlier deploy), then mark this file "
-                       "`herotasks: after`")
+        for finding in verdict.findings:
+            if not finding.drops_column or verdict.kind != "after":
+                continue
+            cannot = (gap.why_not_expandable(finding)
+                      or _cannot_expand(state, rules))
+            if cannot is None:
+                continue  # db.expand makes it nullable before the release
+            why.append(f"{verdict.path} drops column {finding.drops_column}: if it "
+                       "is NOT NULL without a database default, the new code's "
+                       "INSERTs fail until it is dropped, and herotasks cannot make "
+                       f"it nullable before the release ({cannot}); make it "
+                       "nullable first (an online migration in an earlier deploy), "
+                       "then mark this file `herotasks: after`")
     return why
+
+
+def _cannot_expand(state: State, rules: Strategy) -> str | None:
+    """Why db.expand cannot run for this deploy (None: it can)."""
+    if not (rules.scratch_build and rules.migrates_online):
+        return "the strategy runs nothing before the release"
+    if state.database_url is False:
+        return (f"it runs psql on {gap.DATABASE_VAR}, and the app's config has no "
+                f"PostgreSQL {gap.DATABASE_VAR}")
+    if state.database_url is None:
+        return f"whether the app has a PostgreSQL {gap.DATABASE_VAR} was not looked at"
+    return None
 
 
 # -- internals ----------------------------------------------------------------
@@ -286,8 +320,10 @@ def _window_text(plan: Plan) -> str:
     if not plan.window:
         st = plan.state
         if plan.step("db.postmigrate"):
-            return ("none (contract migrations after the release, once the old "
-                    "release's dynos are gone)")
+            expand = ("dropped columns made nullable before the release, "
+                      if plan.step("db.expand") else "")
+            return (f"none ({expand}contract migrations after the release, once "
+                    "the old release's dynos are gone)")
         if plan.step("db.premigrate") or (st.online and st.release_phase):
             return "none (online migrations while the old code serves, then preboot)"
         if plan.rules.preboot_without_window and (st.preboot or st.preboot_allowed):

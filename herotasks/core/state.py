@@ -71,6 +71,10 @@ class State:
     fallback: str | None = None
     #: the app's stack nears its end of life (herotasks.core.stacks)
     stack_warning: str | None = None
+    #: the app's config has a PostgreSQL ``DATABASE_URL`` (what ``db.expand``
+    #: reaches the database through); None: not looked at (no dropped column
+    #: needed it). Only this answer is kept, never the URL.
+    database_url: bool | None = None
 
     @property
     def online(self) -> bool:
@@ -87,6 +91,14 @@ class State:
         if not self.pending.pending or any(v.kind == "window" for v in self.migrations):
             return ()
         return tuple(v for v in self.migrations if v.kind == "after")
+
+    @property
+    def gap(self) -> tuple[str, ...]:
+        """The columns the contract drops that are not proven safe for the
+        new code's INSERTs (they may be NOT NULL without a default): what
+        ``db.expand`` makes nullable before the release, when the plan has it."""
+        return tuple(f.drops_column for v in self.contract for f in v.findings
+                     if f.drops_column)
 
     @property
     def warnings(self) -> tuple[str, ...]:

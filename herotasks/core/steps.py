@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from herotasks.core import actions as act
+from herotasks.core.classify import gap
 from herotasks.core.config import Settings
 from herotasks.core.health import precheck_asks
 from herotasks.core.run import Run
@@ -266,6 +267,15 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
              act.db_premigrate, "nothing (online migrations are backward "
              "compatible: the old code runs on the new schema)",
              settle=act.cannot_tell),
+    StepSpec("db.expand",
+             lambda st, _: "one-off dyno (scratch app, the app's config): psql on "
+             "DATABASE_URL makes " + ", ".join(st.gap) + " nullable (ALTER TABLE "
+             "... ALTER COLUMN ... DROP NOT NULL; lock_timeout "
+             f"{gap.LOCK_TIMEOUT}), while the old code serves: the contract drops "
+             "them after the release",
+             act.db_expand, "nothing (kept, harmless: the old code writes the "
+             "columns as before, and the contract drops them; NOT NULL could be "
+             "put back only while no NULL was written)"),
     StepSpec("slug.promote", _promote_text, act.slug_promote, ROLLBACK,
              undo="rollback", undo_data=act.promote_undo, in_window=True,
              goes_live=True, promotes=True, final_by_hand=True,

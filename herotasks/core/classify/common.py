@@ -5,7 +5,7 @@ the one that decided), and the marker comments."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ONLINE, WINDOW, IGNORED = "online", "window", "ignored"
 #: contract: removes only what the new code no longer uses; runs once the new
@@ -29,6 +29,11 @@ class Finding:
     #: a column this statement drops ("table.column"; "?" when the table is
     #: not known from the file): the gap between release and contract
     drops_column: str = ""
+    #: ``drops_column`` names the database's own table and column (SQL, Rails,
+    #: Alembic); False: a model and a field, as Django's operations name them
+    #: read statically (``Meta.db_table`` and ``db_column`` are not read), so
+    #: no SQL can be written for it (:mod:`.gap`)
+    db_names: bool = True
 
     def text(self) -> str:
         return (f"{self.what} on line {self.line}"
@@ -74,17 +79,19 @@ class Findings:
     def bad(self, what: str, line: int, why: str = "") -> None:
         self.items.append(Finding(line, what, WINDOW, why))
 
-    def after(self, what: str, line: int, why: str = "", *, column: str = "") -> None:
+    def after(self, what: str, line: int, why: str = "", *, column: str = "",
+              db_names: bool = True) -> None:
         """A removal the new code no longer needs: contract, after the release.
-        :param column: "table.column" when it drops a column."""
-        self.items.append(Finding(line, what, AFTER, why, column))
+        :param column: "table.column" when it drops a column.
+        :param db_names: ``column`` is the database's table and column (not a
+            model's and field's)."""
+        self.items.append(Finding(line, what, AFTER, why, column, db_names))
 
     def extend(self, other: "Findings", *, offset: int = 0, prefix: str = "") -> None:
         """Another reader's findings (SQL inside RunSQL/execute), their lines
         moved to where the string starts in this file."""
         for f in other.items:
-            self.items.append(Finding(f.line + offset, prefix + f.what, f.kind, f.why,
-                                      f.drops_column))
+            self.items.append(replace(f, line=f.line + offset, what=prefix + f.what))
 
     @property
     def window(self) -> list[Finding]:

@@ -33,6 +33,7 @@ nothing forwards.
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
@@ -238,7 +239,7 @@ def _contract(op: ast.Call, name: str, found: Findings) -> None:
     # here): the name is shown, the gap rule holds for any name
     column = (f"{model.value.lower()}.{field.value}" if isinstance(model, ast.Constant)
               and isinstance(field, ast.Constant) else "?")
-    found.after(name, op.lineno, why, column=column)
+    found.after(name, op.lineno, why, column=column, db_names=False)
 
 
 def _noop(node: ast.expr | None, owner: str = "RunPython") -> bool:
@@ -354,13 +355,11 @@ def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
         if not inner.items:
             found.ok(f"{what} (no SQL)", line)
         for f in inner.items:  # the operation's line in the file, not the SQL's
-            found.items.append(type(f)(line, f"{what}: {f.what}", f.kind, f.why,
-                                       f.drops_column))
+            found.items.append(replace(f, line=line, what=f"{what}: {f.what}"))
     if data.get("deferred"):
         inner = sql.findings(data["deferred"], session=session)
         for f in inner.items:
-            found.items.append(type(f)(0, f"deferred: {f.what}", f.kind, f.why,
-                                       f.drops_column))
+            found.items.append(replace(f, line=0, what=f"deferred: {f.what}"))
     kind, reason = found.verdict("no operations")
     return kind, reason, found
 

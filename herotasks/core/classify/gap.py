@@ -152,3 +152,108 @@ def _proof(field: ast.expr | None) -> str:
     if "db_default" in kw:
         return "db_default="
     return ""
+
+
+# -- the expand: what makes an unproven gap safe, before the release ------------
+#
+# A dropped column that may be NOT NULL without a default is made nullable
+# before the release, while the old code serves: ``ALTER TABLE ... ALTER
+# COLUMN ... DROP NOT NULL`` changes only the catalog (PostgreSQL docs,
+# ALTER TABLE: "SET/DROP NOT NULL ... SET NOT NULL may only be applied to a
+# column provided none of the records in the table contain a NULL value" --
+# only SET scans the table; Notes: "Adding a column with a volatile DEFAULT
+# or changing the type of an existing column will require the entire table
+# and its indexes to be rewritten", which DROP NOT NULL does not do), so it
+# takes its ACCESS EXCLUSIVE lock ("an ACCESS EXCLUSIVE lock is acquired
+# unless explicitly noted") only for a moment. The old code, which still
+# writes the column, works on it as before; the new code's INSERTs, which
+# leave it out, get NULL until the contract drops it. The lock is asked with
+# a ``lock_timeout`` (PostgreSQL docs, "Client Connection Defaults") so a
+# long transaction holding the table fails the step instead of queueing
+# every query of the app behind it; a column already nullable takes no lock.
+
+#: how long the expand waits for its lock before it gives up (the deploy
+#: then stops before the release, nothing changed)
+LOCK_TIMEOUT = "5s"
+#: the config var the expand reaches the database through (Heroku Postgres'
+#: primary attachment; Dev Center, *Heroku Postgres*, "DATABASE_URL")
+DATABASE_VAR = "DATABASE_URL"
+
+
+def unsafe(verdicts: Iterable[Verdict]) -> tuple[Any, ...]:
+    """The findings of ``after`` files that drop a column not proven safe
+    for the gap (what :func:`resolve` left)."""
+    return tuple(f for v in verdicts for f in v.findings
+                 if v.kind == "after" and f.drops_column)
+
+
+def why_not_expandable(finding: Any) -> str | None:
+    """Why no SQL can be written to make this drop's column nullable (None:
+    it can): the finding must name the database's table and column."""
+    table, _, column = finding.drops_column.rpartition(".")
+    if not getattr(finding, "db_names", True):
+        return ("it is named by its model and field (Django's operation, read "
+                "without the framework's SQL), not by its table and column")
+    if not table or "?" in (table, column) or not column:
+        return "its table or column is not known from the file"
+    return None
+
+
+def _ident(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def expand_sql(columns: Iterable[str]) -> str:
+    """The SQL that makes each ``table.column`` nullable, in one transaction:
+    a column already nullable is left alone (no lock); a table or column
+    that is not there fails it (herotasks then cannot tell, and stops)."""
+    body = []
+    for item in columns:
+        table, _, column = item.rpartition(".")
+        body.append(
+            f"  rel := to_regclass({_literal(_ident(table))});\n"
+            f"  IF rel IS NULL THEN RAISE EXCEPTION 'herotasks expand: no table %', "
+            f"{_literal(table)}; END IF;\n"
+            "  required := NULL;\n"
+            "  SELECT attnotnull INTO required FROM pg_attribute WHERE attrelid = rel\n"
+            f"    AND attname = {_literal(column)} AND attnum > 0 AND NOT attisdropped;\n"
+            "  IF required IS NULL THEN RAISE EXCEPTION 'herotasks expand: no column %', "
+            f"{_literal(item)}; END IF;\n"
+            "  IF required THEN\n"
+            f"    ALTER TABLE {_ident(table)} ALTER COLUMN {_ident(column)} DROP NOT NULL;\n"
+            f"    RAISE NOTICE 'herotasks expand: %: NOT NULL dropped', {_literal(item)};\n"
+            "  ELSE\n"
+            f"    RAISE NOTICE 'herotasks expand: %: already nullable', {_literal(item)};\n"
+            "  END IF;\n")
+    return (f"SET lock_timeout = {_literal(LOCK_TIMEOUT)};\n"
+            "DO $herotasks$\nDECLARE\n  rel regclass;\n  required boolean;\nBEGIN\n"
+            + "".join(body) + "END\n$herotasks$;\n")
+
+
+#: runs in the one-off dyno (bash): psql (the stack's: Heroku-24's run image
+#: installs postgresql-client-16, heroku/base-images heroku-24/setup.sh) on
+#: $DATABASE_URL, its password moved to PGPASSWORD so that no argv in the
+#: dyno shows it; the SQL comes in $HT_SQL, on psql's stdin
+_SCRIPT = r'''
+set -euo pipefail
+url=${DATABASE_URL:-}
+if [[ -z $url ]]; then echo "herotasks expand: no DATABASE_URL in the app's config" >&2; exit 3; fi
+if [[ $url =~ ^([a-z]+://[^:/@]*):([^@]*)@(.*)$ ]]; then
+  pw=${BASH_REMATCH[2]}
+  export PGPASSWORD=$(printf '%b' "${pw//%/\\x}")
+  url="${BASH_REMATCH[1]}@${BASH_REMATCH[3]}"
+fi
+printf '%s' "$HT_SQL" | psql -X -q -v ON_ERROR_STOP=1 -d "$url"
+'''
+
+
+def expand_command(columns: Iterable[str]) -> str:
+    """The one-off dyno's command that runs :func:`expand_sql`."""
+    import shlex
+
+    return (f"HT_SQL={shlex.quote(expand_sql(columns))} "
+            f"bash -c {shlex.quote(_SCRIPT)}")

@@ -53,7 +53,7 @@ def probe(tree, env) -> dict:
 
 
 # v3 keeps v2's models and migrations (test_tally_repo checks it touches neither).
-@pytest.mark.parametrize("tag", ["v1", "v2", "v4", "v6"])
+@pytest.mark.parametrize("tag", ["v1", "v2", "v4", "v6", "v8"])
 def test_models_match_migrations(tally_tree, django_env, tag):
     ok(manage(tally_tree(tag), django_env, "makemigrations", "--check", "--dry-run"))
 
@@ -137,6 +137,46 @@ def test_v6_works_on_the_v4_schema_then_the_contract_drops_the_columns(
     ok(manage(v6, django_env, "migrate", "-v0"))  # the contract
     assert probe(v6, django_env)["index"] == 200
     assert "1 done, 0 failed" in ok(manage(v6, django_env, "worker", "--once"))
+
+
+# Runs inside `manage.py shell` of v6: what herotasks' db.expand does on
+# PostgreSQL (ALTER COLUMN ... DROP NOT NULL), done here by Django's schema
+# editor (SQLite rebuilds the table for it): the user_agent columns nullable.
+EXPAND = """
+from django.db import connection
+from counter.models import Job, Visit
+with connection.schema_editor() as editor:
+    for model in (Job, Visit):
+        old = model._meta.get_field("user_agent")
+        new = old.clone()
+        new.null = True
+        new.set_attributes_from_name("user_agent")
+        new.model = model
+        editor.alter_field(model, old, new)
+print("expanded")
+"""
+
+
+def test_v8_needs_the_expand_on_the_v6_schema_then_the_contract_drops_the_columns(
+        tally_tree, django_env):
+    """Why v8 is no plain contract: its INSERTs leave out the user_agent
+    columns, NOT NULL on the v6 schema, so v8 fails there (web and worker);
+    once they are nullable (the expand) v6, still serving, keeps working and
+    v8 works too; the contract then drops them."""
+    v6, v8 = tally_tree("v6"), tally_tree("v8")
+    ok(manage(v6, django_env, "migrate", "-v0"))
+    assert probe(v6, django_env)["index"] == 200  # v6 queues a job with its agent
+    assert probe(v8, django_env)["index"] == 500  # NOT NULL: no user_agent given
+    assert "expanded" in ok(manage(v6, django_env, "shell", "-c", EXPAND))
+    assert probe(v6, django_env)["index"] == 200  # the old code, as before
+    # both of v6's jobs (v8's failed INSERT queued none)
+    assert "2 done, 0 failed" in ok(manage(v6, django_env, "worker", "--once"))
+    page = probe(v8, django_env)
+    assert page["index"] == 200 and page["up"] == "tally v8"
+    assert "1 done, 0 failed" in ok(manage(v8, django_env, "worker", "--once"))
+    ok(manage(v8, django_env, "migrate", "-v0"))  # the contract
+    assert probe(v8, django_env)["index"] == 200
+    assert "1 done, 0 failed" in ok(manage(v8, django_env, "worker", "--once"))
 
 
 def test_v5_answers_500_everywhere(tally_tree, django_env):

@@ -123,6 +123,8 @@ def test_a_contract_runs_after_the_old_release_is_gone_with_no_window(rails):
 
 
 def test_a_dropped_column_that_may_be_not_null_still_takes_the_window(rails):
+    """Without a PostgreSQL DATABASE_URL herotasks cannot make the column
+    nullable first: the window, and the plan says why."""
     deployed(rails)
     rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
     rails.deploy()
@@ -130,10 +132,128 @@ def test_a_dropped_column_that_may_be_not_null_still_takes_the_window(rails):
     plan = rails.inv("deploy.plan", "--stage", "production").stdout
     assert "after   db/migrate/003_remove_name.rb (contract: remove_column" in plan
     assert "drops column widgets.name: if it is NOT NULL" in plan
+    assert "no PostgreSQL DATABASE_URL" in plan
     _, report = rails.deploy()
     assert report["ok"] and "db.migrate" in window(report)
     assert "db.premigrate" not in steps(report)
     assert len(rails.applied()) == 3
+
+
+def with_postgres(proj) -> str:
+    """The app gets the sandbox's heroku-postgresql add-on (a real, SSL-only
+    PostgreSQL): its DATABASE_URL (the stand-in migrations never touch it)."""
+    proj.api.post(f"/apps/{proj.app}/addons", {"plan": "heroku-postgresql:essential-0"})
+    return proj.api.get(f"/apps/{proj.app}/config-vars")["DATABASE_URL"]
+
+
+def sql(url: str, query: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=30, autocommit=True) as conn:
+        cur = conn.execute(query)
+        return cur.fetchall() if cur.description else []
+
+
+NULLABLE = ("select attnotnull from pg_attribute where attrelid = 'widgets'::regclass "
+            "and attname = 'name'")
+
+
+def test_a_not_null_column_dropped_is_made_nullable_first_with_no_window(rails):
+    """Issue 16, item 2: the contract drops widgets.name, NOT NULL without a
+    default in the database. herotasks makes it nullable before the release
+    (db.expand, a one-off dyno on the scratch app running psql on the app's
+    DATABASE_URL) while the old code serves, then releases with preboot and
+    contracts after the old release is gone: no window at all. (Before, the
+    deploy took the window.)"""
+    deployed(rails)
+    url = with_postgres(rails)
+    sql(url, "create table widgets (id serial primary key, name text not null, "
+             "created_at timestamptz not null default now())")
+    sql(url, "insert into widgets (name) values ('old code writes it')")
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    live = rails.current()["version"]
+    rails.commit({"db/migrate/003_remove_name.rb": REMOVE})
+    plan = rails.inv("deploy.plan", "--stage", "production").stdout
+    assert "expand before the release: widgets.name made nullable" in plan, plan
+    assert "window:      none (dropped columns made nullable before the release" in plan
+    probe, out = probe_config(rails, ("before", "db.expand"), ("after", "db.expand"))
+    done, report = rails.deploy(runtime=probe)
+    assert report["ok"], done.stderr
+    assert window(report) == []
+    assert report["windows"] == {"maintenance": None, "workers_down": None}
+    names = steps(report)
+    assert (names.index("slug.build") < names.index("db.expand")
+            < names.index("slug.promote") < names.index("db.postmigrate"))
+    assert "db.migrate" not in names and "workers.stop" not in names
+    # the dyno's psql said what it did
+    assert "herotasks expand: widgets.name: NOT NULL dropped" in done.stdout + done.stderr
+    # while the expand ran the old release served alone, workers running
+    for when in ("before", "after"):
+        shot = shots(out)[(when, "db.expand")]
+        assert shot["maintenance"] is False and shot["formation"]["worker"] == 2
+        assert {d["version"] for d in shot["dynos"]
+                if d["type"] in ("web", "worker")} == {live}, shot["dynos"]
+    # the new code's INSERTs, which leave the column out, now work
+    assert sql(url, NULLABLE) == [(False,)]
+    sql(url, "insert into widgets (created_at) values (now())")
+    assert sql(url, "select count(*) from widgets where name is null") == [(1,)]
+    assert len(rails.applied()) == 3
+    assert_clean(rails.state())
+
+
+def test_killed_right_after_the_expand_recover_undoes_and_keeps_it(rails):
+    """The kill matrix's cut for db.expand (it needs a real database, which
+    the matrix's apps lack): herotasks dies (kill -9) right after it, before
+    the release. deploy.recover undoes the rest (nothing went live); the
+    column stays nullable, which the old code runs on as before; the next
+    deploy finds it so and goes on with no window."""
+    deployed(rails)
+    url = with_postgres(rails)
+    sql(url, "create table widgets (id serial primary key, name text not null)")
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    live = rails.current()
+    rails.commit({"db/migrate/003_remove_name.rb": REMOVE})
+    kill = rails.root.parent / "kill.yaml"
+    kill.write_text('herotasks:\n  hooks: {"after": {"db.expand": ["kill -9 $PPID"]}}\n')
+    done, _ = rails.deploy(check=False, runtime=kill)
+    assert done.returncode != 0
+    assert rails.current()["id"] == live["id"]
+    said = rails.inv("deploy.recover", "--stage", "production")
+    text = said.stdout + said.stderr
+    assert "recover: undone" in text, text
+    assert rails.current()["id"] == live["id"] and len(rails.applied()) == 2
+    assert_clean(rails.state())
+    # kept: harmless for the old code, and the deploy after finds it done
+    assert sql(url, NULLABLE) == [(False,)]
+    done, report = rails.deploy()
+    assert report["ok"] and window(report) == []
+    assert "herotasks expand: widgets.name: already nullable" in done.stdout + done.stderr
+    assert len(rails.applied()) == 3
+
+
+def test_an_expand_that_cannot_run_stops_before_the_release(rails):
+    """The table the contract names is not in the database: herotasks cannot
+    tell what it would make nullable, so db.expand fails and nothing is
+    released; the unwinding puts everything back."""
+    before = deployed(rails)
+    with_postgres(rails)
+    rails.commit({"db/migrate/002_create_widgets.rb": CREATE})
+    rails.deploy()
+    live = rails.current()
+    rails.commit({"db/migrate/003_remove_name.rb": REMOVE})
+    done, report = rails.deploy(check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "db.expand failed: could not make widgets.name nullable" in last, last
+    assert "nothing was released" in last and "Traceback" not in done.stderr
+    assert "herotasks expand: no table" in done.stdout + done.stderr
+    assert rails.current()["id"] == live["id"] != before["id"]
+    assert len(rails.applied()) == 2
+    state = rails.state()
+    assert_clean(state)
+    assert state["formation"] == [("web", 1, "Standard-1X"), ("worker", 2, "Standard-1X")]
 
 
 def test_a_broken_release_after_an_online_migration_is_rolled_back(rails):

@@ -124,3 +124,31 @@ def test_marker_and_mode(mode, text, kind, reason):
     assert (verdict.kind, reason in verdict.reason) == (kind, True), verdict.reason
     # a marked or set verdict has no findings, so no column gap to watch
     assert verdict.column_drops == ()
+
+
+@pytest.mark.parametrize("preset, path, text, db_names", [
+    # SQL, Rails and Alembic name the database's table and column
+    ("custom", "db/m/5.sql", "ALTER TABLE counters DROP COLUMN label;", True),
+    ("rails", "db/migrate/20261204_x.rb", rails(change("remove_column :counters, :label")),
+     True),
+    ("alembic", "alembic/versions/abc.py", alembic("op.drop_column('counter', 'label')"),
+     True),
+    # Django read statically names the model and the field (Meta.db_table
+    # and db_column are not read): no SQL can be written from it
+    ("django", "tally/migrations/0003_x.py",
+     django("migrations.RemoveField(model_name='counter', name='label')"), False),
+])
+def test_a_dropped_column_says_whether_it_is_named_as_the_database_names_it(
+        preset, path, text, db_names):
+    verdict = classify(preset, path, text)
+    finding, = (f for f in verdict.findings if f.drops_column)
+    assert finding.db_names is db_names
+
+
+def test_django_own_sql_inside_the_file_keeps_the_database_names():
+    """A RunSQL's drop (and Django's emitted SQL) is SQL: its names are the
+    database's, even inside a Django file."""
+    verdict = classify("django", "tally/migrations/0003_x.py", django(
+        "migrations.RunSQL('ALTER TABLE tally_counter DROP COLUMN label')"))
+    finding, = (f for f in verdict.findings if f.drops_column)
+    assert finding.drops_column == "tally_counter.label" and finding.db_names

@@ -99,3 +99,40 @@ def test_other_files_are_left_as_they_are():
     sql = classify("custom", "db/m/5.sql", "ALTER TABLE t DROP COLUMN c;")
     online = classify("custom", "db/m/4.sql", "CREATE TABLE x (a int);")
     assert resolve("custom", [sql, online], {}.get) == (sql, online)
+
+
+def test_what_resolve_leaves_is_the_expand_and_each_drop_says_if_sql_can_name_it():
+    from herotasks.core.classify.gap import unsafe, why_not_expandable
+
+    files = {"db/schema.rb": SCHEMA}
+    verdict, = resolve("rails", [rails_drop("label", "code")], files.get)
+    found, = unsafe([verdict])
+    assert found.drops_column == "counters.code" and why_not_expandable(found) is None
+    static = classify("django", "tally/migrations/0003_drop.py", django(
+        "migrations.RemoveField(model_name='counter', name='label')"))
+    assert "model and field" in why_not_expandable(unsafe([static])[0])
+    alembic = classify("alembic", "alembic/versions/abc.py",
+                       "from alembic import op\n\n\ndef upgrade():\n"
+                       "    op.drop_column(TABLE, 'label')\n")
+    assert "not known" in why_not_expandable(unsafe([alembic])[0])
+
+
+def test_the_expand_sql_drops_not_null_only_where_it_is_set_and_quotes_names():
+    """The SQL is derived from the findings' names, quoted as PostgreSQL
+    quotes identifiers and literals; a nullable column takes no lock; a
+    missing table or column fails the step (herotasks cannot tell)."""
+    from herotasks.core.classify.gap import LOCK_TIMEOUT, expand_command, expand_sql
+
+    sql = expand_sql(["counter_job.user_agent", 'we"ird.it\'s'])
+    assert sql.startswith(f"SET lock_timeout = '{LOCK_TIMEOUT}';\nDO $herotasks$")
+    assert 'ALTER TABLE "counter_job" ALTER COLUMN "user_agent" DROP NOT NULL;' in sql
+    assert 'ALTER TABLE "we""ird" ALTER COLUMN "it\'s" DROP NOT NULL;' in sql
+    assert "to_regclass('\"we\"\"ird\"')" in sql and "attname = 'it''s'" in sql
+    assert sql.count("IF required THEN") == 2
+    assert sql.count("RAISE EXCEPTION") == 4
+    # a schema-qualified table: each part quoted
+    assert 'ALTER TABLE "app"."t" ALTER COLUMN "c"' in expand_sql(["app.t.c"])
+    # the command: psql on DATABASE_URL with the password out of argv
+    command = expand_command(["counter_job.user_agent"])
+    assert "PGPASSWORD" in command and "psql -X -q -v ON_ERROR_STOP=1" in command
+    assert "DATABASE_URL" in command and "bash -c" in command

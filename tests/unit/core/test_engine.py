@@ -653,3 +653,53 @@ def test_json_report_of_a_real_run(c, repo, heroku, world, settings, tmp_path):
     assert data["commit"]["to"] == repo.git("rev-parse", "HEAD")
     assert [s["name"] for s in data["steps"]][0] == "check"
     assert data["release"]["version"] == 2
+
+
+REMOVE_NAME = ("class RemoveName < ActiveRecord::Migration[7.1]\n  def change\n"
+               "    remove_column :widgets, :name, :string\n  end\nend\n")
+
+
+class TestExpand:
+    """A contract dropping a column that may be NOT NULL: db.expand runs
+    before the release from the scratch app (issue 16, item 2)."""
+
+    def test_the_expand_runs_before_the_release_from_the_scratch_app(
+            self, c, repo, heroku, world, settings):
+        repo.commit({"db/migrate/002_remove_name.rb": REMOVE_NAME}, "drop a column")
+        plan, report, _ = run(c, heroku, settings())
+        assert report.ok and not plan.window
+        names = [s.name for s in report.steps]
+        assert (names.index("db.expand") < names.index("slug.promote")
+                < names.index("db.postmigrate"))
+        dynos = [call for call in heroku.calls if call[0] == "create_dyno"]
+        expand = dynos[0]
+        assert expand[1] == scratch.scratch_name("ht-scratch", APP)
+        assert 'ALTER TABLE "widgets" ALTER COLUMN "name" DROP NOT NULL' in expand[2]
+        # the target's config went with that dyno only, never into its command
+        assert heroku.dyno_envs[0]["DATABASE_URL"] == "postgres://secret"
+        assert "postgres://secret" not in expand[2]
+        assert world["migrations_run"] == 2  # the expand, then the contract
+
+    def test_a_lost_answer_to_the_expand_unwinds_and_releases_nothing(
+            self, c, repo, heroku, world, settings):
+        """Either schema is fine for the old code, so nobody needs to know
+        whether it ran: the deploy is put back as any failure before the
+        release (no 'outcome unknown' stop)."""
+        from herotasks.errors import OutcomeUnknown
+
+        before = heroku.current_release(APP)["id"]
+        repo.commit({"db/migrate/002_remove_name.rb": REMOVE_NAME}, "drop a column")
+
+        def lost(app, command):
+            if "DROP NOT NULL" in command:
+                raise OutcomeUnknown("no answer", method="POST", path="/dynos")
+
+        heroku.fail["create_dyno"] = lost
+        with pytest.raises(DeployFailed) as failed:
+            run(c, heroku, settings())
+        assert "db.expand failed" in str(failed.value)
+        assert "outcome unknown" not in str(failed.value)
+        assert heroku.current_release(APP)["id"] == before
+        assert scratch.scratch_name("ht-scratch", APP) not in heroku.apps_
+        assert lock.lock_app_name(APP) not in heroku.apps_
+        assert jn.load(settings().statedir, APP) is None

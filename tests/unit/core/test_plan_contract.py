@@ -4,6 +4,8 @@ the gap unsafe, and then it takes the window and says why."""
 
 from __future__ import annotations
 
+import pytest
+
 from herotasks.core.classify import Finding, Verdict
 from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy
@@ -150,3 +152,68 @@ def test_a_table_rename_and_other_window_files_print_no_column_recipe():
     assert "1. add the new table: db/m/<next>_add_<new>.sql" in text
     assert "no window for this" not in _rename("custom", "db/m/5.sql",
                                                "CREATE INDEX i ON t (a);")
+
+
+def test_a_dropped_column_that_may_be_not_null_is_expanded_before_the_release():
+    """Issue 16, item 2: the expand part first (the column made nullable,
+    online, before the release), then the release, then the contract; no
+    window, and the plan says so."""
+    plan = plan_deploy(state(after("db/migrate/2_x.rb", "counters.label"),
+                             database_url=True), settings())
+    assert not plan.window
+    names = plan.names()
+    assert "db.migrate" not in names and "maintenance.on" not in names
+    assert (names.index("slug.build") < names.index("health.precheck")
+            < names.index("db.expand") < names.index("slug.promote")
+            < names.index("db.postmigrate"))
+    step = plan.step("db.expand")
+    assert not step.in_window
+    assert "counters.label nullable" in step.description
+    assert "DROP NOT NULL" in step.description
+    text = plan.describe()
+    assert "window:      none (dropped columns made nullable before the release" in text
+    assert any(n.startswith("expand before the release: counters.label made "
+                            "nullable") for n in plan.notes)
+    assert not any(n.startswith("window: ") for n in plan.notes)
+
+
+def test_no_expand_when_nothing_is_left_unproven():
+    plan = plan_deploy(state(DROP_TABLE, database_url=True), settings())
+    assert not plan.window and "db.expand" not in plan.names()
+
+
+@pytest.mark.parametrize("verdict, why", [
+    # Django read statically: a model and a field, no table to write SQL for
+    (Verdict("tally/migrations/0003_x.py", "after", "contract", "Django",
+             (Finding(3, "RemoveField", "after", "", "counter.label", db_names=False),)),
+     "named by its model and field"),
+    (after("db/migrate/2_x.rb", "?.label"), "not known from the file"),
+])
+def test_a_column_herotasks_cannot_name_takes_the_window_and_says_why(verdict, why):
+    plan = plan_deploy(state(verdict, database_url=True), settings())
+    assert plan.window and "db.expand" not in plan.names()
+    note, = (n for n in plan.notes if n.startswith("window: "))
+    assert why in note and "cannot make it nullable before the release" in note
+
+
+def test_without_a_postgres_database_url_the_gap_takes_the_window():
+    plan = plan_deploy(state(after("db/migrate/2_x.rb", "counters.label"),
+                             database_url=False), settings())
+    assert plan.window and "db.expand" not in plan.names()
+    assert any("no PostgreSQL DATABASE_URL" in n for n in plan.notes)
+
+
+def test_one_drop_that_cannot_be_expanded_takes_the_window_for_all():
+    mixed = Verdict("db/migrate/2_x.rb", "after", "contract", "Rails", (
+        Finding(3, "remove_column", "after", "", "counters.label"),
+        Finding(4, "remove_column", "after", "", "?.note")))
+    plan = plan_deploy(state(mixed, database_url=True), settings())
+    assert plan.window and "db.expand" not in plan.names()
+    assert not any("counters.label" in n for n in plan.notes)
+
+
+def test_a_release_phase_with_a_gap_takes_the_window_with_no_expand():
+    plan = plan_deploy(state(after("db/migrate/2_x.rb", "counters.label"),
+                             database_url=True, release_phase=True), settings())
+    assert plan.window and "db.expand" not in plan.names()
+    assert any("Procfile's release: line" in n for n in plan.notes)

@@ -12,7 +12,7 @@ import pytest
 
 from herotasks.core import plan as plan_mod
 from herotasks.core import strategies
-from herotasks.core.classify import Verdict
+from herotasks.core.classify import Finding, Verdict
 from herotasks.core.config import Settings
 from herotasks.core.plan import plan_deploy
 from herotasks.core.report import WINDOWS
@@ -34,17 +34,22 @@ def states():
     online = (Verdict("db/migrate/002_add.rb", "online", "create_table"),)
     window = (Verdict("db/migrate/002_drop.rb", "window", "rename_column"),)
     contract = (Verdict("db/migrate/002_drop.rb", "after", "drop_table"),)
+    # a dropped column that may be NOT NULL: db.expand before the release
+    gap = (Verdict("db/migrate/002_drop.rb", "after", "remove_column", "", (
+        Finding(3, "remove_column", "after", "", "votes.label"),)),)
     for pending, preboot, allowed, maint, workers, phase, rebuild, verdicts in (
             itertools.product((True, False), (True, False), (True, False),
                               (True, False), (True, False), (True, False),
-                              (True, False, None), ((), online, window, contract))):
+                              (True, False, None),
+                              ((), online, window, contract, gap))):
         formation = (Process("web", 1, "standard-1x"),) + (
             (Process("worker", 2, "standard-1x"),) if workers else ())
         yield State(app="tally-prod", stage="production", new_commit="b" * 40,
                     deployed_commit="a" * 40, pending=Pending(pending, "x"),
                     preboot=preboot, preboot_allowed=allowed, maintenance=maint,
                     formation=formation, release_phase=phase,
-                    assets_rebuild=rebuild, migrations=verdicts if pending else ())
+                    assets_rebuild=rebuild, migrations=verdicts if pending else (),
+                    database_url=True)
 
 
 def every_plan():

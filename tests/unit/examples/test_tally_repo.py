@@ -16,9 +16,9 @@ def changed(repo, old: str, new: str) -> list[str]:
     return git(repo, "diff", "--name-only", old, new).splitlines()
 
 
-def test_seven_commits_tagged_in_order(tally_repo):
+def test_eight_commits_tagged_in_order(tally_repo):
     log = git(tally_repo, "log", "--format=%H %s", "main").splitlines()
-    order = ("v7", "v6", "v5", "v4", "v3", "v2", "v1")
+    order = ("v8", "v7", "v6", "v5", "v4", "v3", "v2", "v1")
     assert len(log) == len(order)
     tags = [git(tally_repo, "rev-parse", f"{t}^{{commit}}") for t in order]
     assert [line.split()[0] for line in log] == tags
@@ -63,6 +63,64 @@ def test_v6_is_a_contract_the_plan_runs_with_no_window(tally_repo):
     assert proven.column_drops == ()
     assert "referrer" not in git(tally_repo, "show", "v6:counter/models.py").split(
         '"""', 2)[2]
+
+
+def test_v8_drops_not_null_columns_the_plan_makes_nullable_before_the_release(
+        tally_repo, tmp_path):
+    """v8 drops the user_agent columns v2 added NOT NULL (Django's default=
+    never reaches the database): after, the gap unproven from v6's
+    migrations, and from Django's own SQL (the table and column as the
+    database names them) the plan makes them nullable first (db.expand) and
+    takes no window."""
+    from herotasks.core.classify import classify, emitted
+    from herotasks.core.classify.gap import resolve
+    from herotasks.core.config import Settings
+    from herotasks.core.plan import plan_deploy
+    from herotasks.core.state import Pending, State
+
+    path = "counter/migrations/0005_drop_user_agent.py"
+    # from v6 (what herotasks finds deployed once v7 is rolled back): the
+    # contract and the code that no longer names the columns, nothing else
+    assert changed(tally_repo, "v6", "v8") == [
+        path, "counter/models.py", "counter/templates/counter/index.html",
+        "tally/version.py"]
+    assert "user_agent" not in git(tally_repo, "show", "v8:counter/models.py").split(
+        '"""', 2)[2]
+    text = git(tally_repo, "show", f"v8:{path}")
+
+    def at_v6(name):
+        done = subprocess.run(["git", "show", f"v6:{name}"], cwd=tally_repo,
+                              capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else None
+
+    static, = resolve("django", [classify("django", path, text)], at_v6)
+    assert static.kind == "after"
+    assert static.column_drops == ("job.user_agent", "visit.user_agent")
+    # Django's own SQL, as the check step gets it (the project's Python over
+    # the v8 tree, no database)
+    tree = tmp_path / "v8"
+    git(tally_repo, "worktree", "add", "--detach", str(tree), "v8")
+
+    def run(cmd):
+        done = subprocess.run(cmd, shell=True, cwd=tree, capture_output=True,
+                              text=True, timeout=120)
+        return done.returncode == 0, done.stdout
+
+    sql, why = emitted.django_sql(run, sys.executable, [path])
+    assert not why, why
+    verdict, = resolve("django", [classify("django", path, text, emitted=sql)], at_v6)
+    assert verdict.column_drops == ("counter_job.user_agent", "counter_visit.user_agent")
+    settings = Settings.resolve({"herotasks": {
+        "preset": "django", "stages": {"production": {"app": "tally"}},
+        "migrations": {"command": "python manage.py migrate"}}}, stage="production")
+    plan = plan_deploy(State(app="tally", stage="production", new_commit="b" * 40,
+                             deployed_commit="a" * 40, current_version=9,
+                             pending=Pending(True, "migrations changed"),
+                             migrations=(verdict,), database_url=True), settings)
+    assert not plan.window, plan.notes
+    assert plan.names().index("db.expand") < plan.names().index("slug.promote")
+    assert ("counter_job.user_agent, counter_visit.user_agent nullable"
+            in plan.step("db.expand").description)
 
 
 def test_v2_adds_a_migration_and_v3_changes_code_only(tally_repo):
