@@ -298,14 +298,22 @@ HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 
-def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_back(
-        rails):
+def breaking_later_with_preboot(rails) -> dict:
+    """A deployed app with preboot on and a committed release whose web
+    process answers well at first, then 500 (FAILS_LATER); the release
+    before it."""
     rails.deploy()
     rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
     before = rails.current()
     rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
                   "Procfile": "web: python3 later.py\nworker: python3 -c "
                               "\"import time; time.sleep(3600)\"\n"})
+    return before
+
+
+def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_back(
+        rails):
+    before = breaking_later_with_preboot(rails)
     with Traffic(rails) as users:
         done, report = rails.deploy(check=False, runtime=health_file(
             rails, path="/index.html", watch=20, timeout=5))
@@ -327,12 +335,7 @@ def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
     (Dev Center, *Preboot*: without it the old web dynos stop and the new
     ones start), so once it says done every request is the previous
     release's; preboot is on again afterwards, and the journal said so."""
-    rails.deploy()
-    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
-    before = rails.current()
-    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
-                  "Procfile": "web: python3 later.py\nworker: python3 -c "
-                              "\"import time; time.sleep(3600)\"\n"})
+    before = breaking_later_with_preboot(rails)
     with Traffic(rails) as users:
         done, report = rails.deploy(check=False, runtime=health_file(
             rails, path="/index.html", watch=20, timeout=5))
