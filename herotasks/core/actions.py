@@ -100,8 +100,7 @@ def scratch_create(run: Run, step: Step) -> StepFacts:
 
 
 def slug_build(run: Run, step: Step) -> StepFacts:
-    name = run.facts.scratch_app or scratch.scratch_name(
-        run.settings.scratch_prefix, run.name)
+    name = _scratch_app(run)
     commit = run.facts.deploy_commit or run.facts.source
     # the scratch app's git URL as scratch.create saw it (a request fewer)
     url = run.facts.scratch_git_url
@@ -246,8 +245,7 @@ def db_premigrate(run: Run, step: Step) -> StepFacts:
     the new code; the target still runs the old) with the target's config
     as the one-off's environment: sent to the API only, never set as the
     scratch app's config, so its release phase never sees the database."""
-    scratch_app = run.facts.scratch_app or scratch.scratch_name(
-        run.settings.scratch_prefix, run.name)
+    scratch_app = _scratch_app(run)
     dynos.migrate(run.api, scratch_app, _one_off(run, run.settings.migrate_command),
                   cabundle=run.settings.api_cabundle,
                   timeout=run.settings.timeouts.migrate, out=run.out,
@@ -268,13 +266,12 @@ def db_expand(run: Run, step: Step) -> StepFacts:
     columns = list(run.facts.expand)
     if not columns:
         return None
-    scratch_app = run.facts.scratch_app or scratch.scratch_name(
-        run.settings.scratch_prefix, run.name)
+    scratch_app = _scratch_app(run)
     code, dyno = dynos.run_attached(run.api, scratch_app,
                                     _one_off(run, gap.expand_command(columns)),
                                     cabundle=run.settings.api_cabundle,
                                     timeout=run.settings.timeouts.migrate, out=run.out,
-                                    env=dict(run.api.config_vars(run.name) or {}))
+                                    env=run.target_config())
     if code != 0:
         raise HerotasksError(
             f"could not make {', '.join(columns)} nullable before the release "
@@ -297,8 +294,7 @@ def health_precheck(run: Run, step: Step) -> StepFacts:
     ``db.premigrate``: never stored on the scratch app), and ask it on its
     own ``$PORT`` from inside the dyno (:mod:`herotasks.core.health`). A
     failure stops the deploy before anything is released."""
-    scratch_app = run.facts.scratch_app or scratch.scratch_name(
-        run.settings.scratch_prefix, run.name)
+    scratch_app = _scratch_app(run)
     h, boot = run.settings.health, run.settings.timeouts.boot
     started = run.clock()
     if run.facts.web_command is not None:  # "" when the slug has none
@@ -391,6 +387,7 @@ def _scratch_runs_other_code(run: Run, scratch_app: str) -> str | None:
 
 
 def _scratch_app(run: Run) -> str:
+    """The scratch app: as scratch.create recorded it, else by its name rule."""
     return run.facts.scratch_app or scratch.scratch_name(
         run.settings.scratch_prefix, run.name)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from herotasks.core.config import Settings
+from herotasks.core.facts import Facts
 from herotasks.core.journal import Journal
 from herotasks.core.report import Report
 
@@ -55,7 +56,7 @@ class Run(Tools):
         return dict(self._config)
 
     @property
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> Facts:
         return self.journal.facts
 
     @property
