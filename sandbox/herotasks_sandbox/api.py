@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from . import fir, schema
 from .platform import REGIONS, Platform, PlatformError, invalid, not_found, public
+from .platform.formation import SIZES, sizes_for
 
 
 @dataclass
@@ -518,6 +519,26 @@ def formation_update(p, req):
     app = _app(p, req)
     entry = p.formation_entry(app, req.params["type"])
     return 200, public(p.scale(app, [_update(_need_dict(req.body), entry["type"])])[0])
+
+
+# -- dyno sizes (both generations; fir.py) ---------------------------------------------
+@route("GET", "/dyno-sizes", "dyno-size", "List")
+def dyno_size_list(p, req):
+    return 200, [dict(s) for s in SIZES.values()]
+
+
+@route("GET", "/dyno-sizes/{size}", "dyno-size", "Info")
+def dyno_size_info(p, req):
+    wanted = req.params["size"].lower()
+    for s in SIZES.values():
+        if wanted in (s["id"], s["name"].lower()):
+            return 200, dict(s)
+    raise not_found("dyno size")
+
+
+@route("GET", "/apps/{app}/available-dyno-sizes", "dyno-size", "List App Dyno Sizes")
+def dyno_size_app_list(p, req):
+    return 200, sizes_for(_app(p, req))
 
 
 # -- dynos ----------------------------------------------------------------------------

@@ -48,10 +48,33 @@ code is built, and is modelled here:
   (platform.py ``set_feature``; Dev Center *Preboot*, "only available on the
   Common Runtime"); space apps deploy rolling.
 
-Not modelled (no source found that says how): Fir dyno sizes (the sandbox
-keeps Cedar's), Fir dyno names (``web-<hash>-<5 chars>`` in heroku/cli's
-``lib/apps/generation.js``; the sandbox names dynos ``web.1``), telemetry
-drains, ``heroku run:inside``.
+* **Fir's dyno sizes** are their own: ``dyno-1c-0.5gb`` to
+  ``dyno-32c-64gb`` (heroku/cli 11.10.0 ``dist/commands/ps/type.js``
+  ``COST_MONTHLY`` lists them beside Cedar's Eco ... Shield-*; the schema's
+  ``dyno-size.generation`` says which generation a size is for). A Fir app's
+  new process types and one-offs get ``dyno-1c-0.5gb`` (not documented: the
+  smallest, and what a Fir web dyno was seen running at in a third-party
+  note); a size of the other generation is refused with a 422
+  (``invalid_params``; Heroku's wording is not documented, the sandbox's
+  names both generations), on formation updates and one-off dynos alike.
+  Fir sizes are ``private_space_only`` (Fir lives in Fir Private Spaces) and
+  carry no ``cost`` (heroku/cli keeps its own price table for them).
+* **Fir dynos are named** ``<type>-<hash>-<5 chars>``, Cedar's ``web.1``
+  (heroku/cli ``dist/lib/apps/generation.js``: ``web-1234abcde44-123ab``,
+  ``^web-[0-9a-z]+-[0-9a-z]{5}$``; the schema's ``log-session.dyno_name``:
+  "'web.1' (Cedar-generation) or 'web-1234abcde-123ab' (Fir-generation)";
+  ``run:inside``'s example ``web-848cd4f64d-pvpr2``). That is Kubernetes'
+  pod naming (Dev Center *Heroku Generations*: Fir is "powered by
+  Kubernetes"): a hash of the pod template (here: release, type, size and
+  command, so it stays while they do) and five random characters per dyno,
+  both from Kubernetes' alphabet ``bcdfghjklmnpqrstvwxz2456789``, which every
+  example above fits. One-off dynos: not documented; the sandbox names them
+  the same way (``run-<hash>-<5>``, as a third-party test golden records a
+  Fir one-off's ``DYNO``: ``run-nss86zptrv-7fpx8``), the release phase's
+  ``release-<hash>-<5>``.
+
+Not modelled (no source found that says how): telemetry drains,
+``heroku run:inside``.
 """
 
 from __future__ import annotations
@@ -72,6 +95,18 @@ ARCHITECTURE = "arm64"
 #: The artifact type of an image in a release's ``artifacts``: the schema's
 #: only example is ``slug``; Heroku's word for an image is not documented.
 IMAGE_ARTIFACT = "oci-image"
+#: Fir's sizes, (name, vCPUs, memory GB) read off their names (heroku/cli
+#: 11.10.0 ``dist/commands/ps/type.js`` ``COST_MONTHLY``).
+SIZES = tuple((name, int(c), float(m)) for name, c, m in (
+    re.fullmatch(r"(dyno-(\d+)c-([\d.]+)gb)", n).groups() for n in (
+        "dyno-1c-0.5gb", "dyno-1c-4gb", "dyno-1c-8gb", "dyno-2c-1gb", "dyno-2c-4gb",
+        "dyno-2c-8gb", "dyno-2c-16gb", "dyno-4c-8gb", "dyno-4c-16gb", "dyno-4c-32gb",
+        "dyno-8c-16gb", "dyno-8c-32gb", "dyno-8c-64gb", "dyno-16c-32gb",
+        "dyno-16c-64gb", "dyno-16c-128gb", "dyno-32c-64gb")))
+#: A Fir app's size when none is asked for (not documented; see above).
+DEFAULT_SIZE = "dyno-1c-0.5gb"
+#: Kubernetes' alphabet for generated names (no vowels, no 0/1/3).
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 LAUNCHER = re.compile(r"^\s*launcher(\s+|$)")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -186,3 +221,41 @@ def check_coupling(app: dict, pipeline: dict, apps: list[dict]) -> str:
                       f"{pipeline['name']} holds {other.title()} apps: a pipeline's apps "
                       "are all of one generation.")
     return gen
+
+
+def check_size(app: dict, size: dict) -> None:
+    """Refuse a size of the other generation (the wording is the sandbox's)."""
+    from herotasks_sandbox.platform import invalid
+    gen = "fir" if is_fir(app) else "cedar"
+    if size["generation"]["name"] != gen:
+        raise invalid(f"{size['name']} is a {size['generation']['name'].title()} dyno "
+                      f"size and {app['name']} is a {gen.title()}-generation app: use "
+                      f"one of its generation's sizes (GET /apps/{app['name']}/"
+                      "available-dyno-sizes).")
+
+
+def template_hash(*parts: str) -> str:
+    """Ten characters that stay while ``parts`` (release, type, size,
+    command) do: Kubernetes' pod-template hash, in its alphabet."""
+    n = int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:16], "big")
+    out = []
+    for _ in range(10):
+        n, r = divmod(n, len(NAME_ALPHABET))
+        out.append(NAME_ALPHABET[r])
+    return "".join(out)
+
+
+def dyno_name(ptype: str, template: str, taken: set[str], rand: Any) -> str:
+    """``<type>-<template>-<5 random chars>``, none of ``taken``."""
+    while True:
+        name = f"{ptype}-{template}-" + "".join(rand.choice(NAME_ALPHABET)
+                                                for _ in range(5))
+        if name not in taken:
+            return name
+
+
+def dyno_type_of(name: str) -> str:
+    """The process type a dyno name begins with: ``web`` of ``web.1`` and of
+    ``web-848cd4f64d-pvpr2``."""
+    m = re.fullmatch(r"(.+)-[0-9a-z]+-[0-9a-z]{5}", name)
+    return m[1] if m else name.split(".")[0]

@@ -89,7 +89,7 @@ class LogSessions:
         if params["source"] and source != params["source"]:
             return False
         want = params["dyno"]
-        return not want or dyno == want or dyno.split(".")[0] == want
+        return not want or dyno == want or fir.dyno_type_of(dyno) == want
 
     def stream(self, params: dict, out: BinaryIO) -> None:
         """Write the stream (SSE); returns when done or the client is gone."""

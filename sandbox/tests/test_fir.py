@@ -8,6 +8,8 @@ without history. Every answer is checked against the official schema."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -188,3 +190,119 @@ def test_one_off_commands_need_launcher_and_logs_have_no_history(
     except requests.exceptions.RequestException:
         pass  # a tail: it only ends when the stream's read times out
     assert b"Starting process" not in text  # no history on Fir
+
+
+#: heroku/cli 11.10.0 dist/commands/ps/type.js COST_MONTHLY: Fir's sizes
+FIR_SIZES = {"dyno-1c-0.5gb", "dyno-1c-4gb", "dyno-1c-8gb", "dyno-2c-1gb", "dyno-2c-4gb",
+             "dyno-2c-8gb", "dyno-2c-16gb", "dyno-4c-8gb", "dyno-4c-16gb", "dyno-4c-32gb",
+             "dyno-8c-16gb", "dyno-8c-32gb", "dyno-8c-64gb", "dyno-16c-32gb",
+             "dyno-16c-64gb", "dyno-16c-128gb", "dyno-32c-64gb"}
+#: heroku/cli dist/lib/apps/generation.js tells a Fir dyno by this name
+FIR_WEB = re.compile(r"^web-[0-9a-z]+-[0-9a-z]{5}$")
+#: Kubernetes' name alphabet, which every documented Fir dyno name fits
+K8S = "[bcdfghjklmnpqrstvwxz2456789]"
+
+
+def refused_size(answer) -> str:
+    """A 422 in Heroku's error shape (id, message): the message."""
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["id"] == "invalid_params" and body["message"], body
+    return body["message"]
+
+
+def test_fir_dynos_have_fir_sizes_and_fir_names(api, heroku, tools, git_env, tmp_path,
+                                                  fir_space):
+    _, _, new_app = fir_space
+    app = new_app()
+    push(tools, git_env, tmp_path, app, {
+        **PYTHON_APP, "Procfile": "web: python -m http.server $PORT\nworker: sleep 600\n"})
+    name = app["name"]
+
+    # the sizes: both generations' in /dyno-sizes, the app's own in available-dyno-sizes
+    every = api.get("/dyno-sizes")
+    valid("dyno-size", "List", every)
+    by_name = {s["name"]: s for s in every}
+    assert FIR_SIZES <= set(by_name) and "Standard-1X" in by_name
+    assert by_name["Standard-1X"]["generation"]["name"] == "cedar"
+    one = api.get("/dyno-sizes/dyno-2c-4gb")
+    valid("dyno-size", "Info", one)
+    assert one["generation"]["name"] == "fir" and one["private_space_only"] is True
+    assert (one["compute"], one["memory"]) == (2, 4.0)
+    own = api.get(f"/apps/{name}/available-dyno-sizes")
+    valid("dyno-size", "List App Dyno Sizes", own)
+    assert {s["name"] for s in own} == FIR_SIZES
+
+    # a Fir formation starts at Fir's smallest size, never a Cedar one
+    formation = api.get(f"/apps/{name}/formation")
+    valid("formation", "List", formation)
+    assert {(f["type"], f["size"], f["dyno_size"]["name"]) for f in formation} == {
+        ("web", "dyno-1c-0.5gb", "dyno-1c-0.5gb"), ("worker", "dyno-1c-0.5gb",
+                                                    "dyno-1c-0.5gb")}
+    # a Cedar size is refused, in Heroku's error shape, and changes nothing
+    assert "Cedar" in refused_size(api.request("PATCH", f"/apps/{name}/formation", json={
+        "updates": [{"type": "web", "quantity": 2, "dyno_size": {"name": "Standard-1X"}}]}))
+    assert "Cedar" in refused_size(api.request(
+        "PATCH", f"/apps/{name}/formation/worker", json={"dyno_size": {"name": "eco"}}))
+    assert {f["size"] for f in api.get(f"/apps/{name}/formation")} == {"dyno-1c-0.5gb"}
+    assert api.get(f"/apps/{name}/formation/web")["quantity"] == 1
+
+    # Fir dynos: <type>-<template hash>-<5 chars>, one hash for one release and size
+    api.patch(f"/apps/{name}/formation", {"updates": [{"type": "web", "quantity": 2}]})
+    web = tools.wait_until(lambda: (ds := [d for d in api.get(f"/apps/{name}/dynos")
+                                           if d["type"] == "web" and d["state"] == "up"])
+                           and len(ds) == 2 and ds, 120)
+    valid("dyno", "List", web)
+    for d in web:
+        assert FIR_WEB.match(d["name"]) and re.fullmatch(
+            f"web-{K8S}{{10}}-{K8S}{{5}}", d["name"]), d["name"]
+        assert d["size"] == "dyno-1c-0.5gb"
+    assert len({d["name"].split("-")[1] for d in web}) == 1
+    assert len({d["name"] for d in web}) == 2
+    # a dyno answers to its name (what `heroku ps:restart --dyno` sends)
+    assert api.get(f"/apps/{name}/dynos/{web[0]['name']}")["id"] == web[0]["id"]
+    resized = api.patch(f"/apps/{name}/formation/worker",
+                        {"dyno_size": {"name": "dyno-2c-4gb"}})
+    valid("formation", "Update", resized)
+    assert resized["size"] == "dyno-2c-4gb"
+
+    # one-off dynos: the app's default size, a Fir name; a Cedar size refused
+    assert "Cedar" in refused_size(api.request(
+        "POST", f"/apps/{name}/dynos", json={"command": "sleep 5", "size": "Standard-1X"}))
+    run = api.post(f"/apps/{name}/dynos", {"command": "sleep 5", "attach": False})
+    valid("dyno", "Create", run)
+    assert run["size"] == "dyno-1c-0.5gb"
+    assert re.fullmatch(f"run-{K8S}{{10}}-{K8S}{{5}}", run["name"]), run["name"]
+
+    # the official CLI reads them without error (ps, ps:type)
+    ps = heroku("ps", "-a", name, timeout=60)
+    assert ps.returncode == 0, ps.stderr
+    assert all(d["name"] in ps.stdout for d in web) and "dyno-1c-0.5gb" in ps.stdout
+    kinds = heroku("ps:type", "-a", name, timeout=60)
+    assert kinds.returncode == 0, kinds.stderr
+    # its price table knows Fir's sizes: web's $25 a month, worker's 0 x $150
+    assert "dyno-1c-0.5gb" in kinds.stdout and "dyno-2c-4gb" in kinds.stdout
+    assert "$50" in kinds.stdout, kinds.stdout
+
+
+def test_cedar_apps_refuse_fir_sizes_and_keep_cedar_names(api, tools):
+    cedar = api.create_app()
+    name = cedar["name"]
+    try:
+        api.deploy_slug(name, {"Procfile": "web: sleep 600\n"}, {"web": "sleep 600"})
+        assert {s["generation"]["name"]
+                for s in api.get(f"/apps/{name}/available-dyno-sizes")} == {"cedar"}
+        assert api.get(f"/apps/{name}/formation/web")["size"] == "Standard-1X"
+        assert "Fir" in refused_size(api.request(
+            "PATCH", f"/apps/{name}/formation",
+            json={"updates": [{"type": "web", "dyno_size": {"name": "dyno-1c-0.5gb"}}]}))
+        # (a fresh release is not yet visible to the dyno runtime: a 409 first)
+        [answer] = tools.wait_until(
+            lambda: (a := api.request("POST", f"/apps/{name}/dynos", json={
+                "command": "sleep 5", "size": "dyno-2c-4gb"})).status_code != 409 and [a],
+            30)
+        assert "Fir" in refused_size(answer)
+        run = api.post(f"/apps/{name}/dynos", {"command": "sleep 5", "attach": False})
+        assert re.fullmatch(r"run\.\d+", run["name"]) and run["size"] == "Standard-1X"
+    finally:
+        api.request("DELETE", f"/apps/{name}")

@@ -364,6 +364,10 @@ def _walk(c, sandbox, tools) -> None:
     assert fir_build["status"] == "succeeded" and fir_build["slug"] is None, fir_build
     fir_release = c.wait_release(fir_app["name"], fir_build["release"]["id"])
     c.get(f"/apps/{fir_app['name']}/oci-images/{fir_release['oci_image']['id']}")
+    # dyno sizes: both generations', one by name, a Fir app's own
+    c.get("/dyno-sizes")
+    c.get("/dyno-sizes/dyno-1c-0.5gb")
+    c.get(f"/apps/{fir_app['name']}/available-dyno-sizes")
     c.delete(f"/apps/{fir_app['id']}")
     c.delete(f"/spaces/{fir_space['id']}")
     slug = c.get(f"/apps/{name}/slugs/{build['slug']['id']}")

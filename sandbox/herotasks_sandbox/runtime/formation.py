@@ -1,6 +1,7 @@
 """Which dynos should run: formation scaling, deploys and restarts.
 
-N processes per process type, named ``web.1``, ``web.2``... **Deploys**
+N processes per process type, named ``web.1``, ``web.2``... (Fir:
+``web-<hash>-<5 chars>``, fir.py). **Deploys**
 (``deploy``) and restarts move every formation dyno to the current
 release, one job at a time per app, off the API request that asked: other
 types stop on the old release, then start on the new one; web dynos do the
@@ -12,11 +13,13 @@ Starting and stopping the processes themselves is ``processes.py``'s job.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
 from typing import Any, Callable, Iterable
 
+from .. import fir
 from ..platform import Platform, not_found
 from .dyno import Dyno, Timings, current
 from .processes import Processes
@@ -206,8 +209,15 @@ class Formation:
             have = by_type.get(t, [])[:quantity]
             used = {d.index for d in have}
             free = (i for i in range(1, quantity + len(used) + 1) if i not in used)
+            taken = {d.name for d in self.processes.dynos(app_id)}
             for _ in range(quantity - len(have)):
-                d = Dyno(app=app, release=release, name=f"{t}.{next(free)}", type=t,
+                if fir.is_fir(app):  # web-<template hash>-<5 chars> (fir.py)
+                    name = fir.dyno_name(t, fir.template_hash(
+                        release["id"], t, size, commands[t]), taken, random)
+                else:
+                    name = f"{t}.{next(free)}"
+                taken.add(name)
+                d = Dyno(app=app, release=release, name=name, type=t,
                          kind="formation", command=commands[t], size=size)
                 d.held = hold
                 self.processes.launch(d)

@@ -4,7 +4,8 @@
   file; attached ones get an ``attach_url`` on the TLS rendezvous server
   (``rendezvous.py``) and start when a client connects, piped to it.
 - **release phase** (``run_release_phase``): the slug's ``release`` command
-  in a ``release.NNNN`` dyno, its output in the release's log.
+  in a ``release.NNNN`` dyno (Fir: ``release-<hash>-<5>``), its output in
+  the release's log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from functools import partial
 from typing import Any
 
 from .. import fir
-from ..platform import DEFAULT_SIZE, DYNO_SIZES, Platform, invalid, new_id, not_found, public
+from ..platform import Platform, invalid, new_id, not_found, public
+from ..platform.formation import app_size, default_size
 from ..rendezvous import RendezvousServer
 from .dyno import Dyno, Timings, current
 from .processes import Processes
@@ -53,9 +55,10 @@ class OneOffs:
         its output goes to the release's log. Returns its exit status."""
         slug = self.platform.slug(fir.runnable(release))
         command = (slug.get("process_types") or {})["release"]
-        d = Dyno(app=app, release=release, name=self._name(app, "release"),
+        d = Dyno(app=app, release=release,
+                 name=self._name(app, "release", release, command),
                  type="release", kind="release", command=command,
-                 size=DYNO_SIZES[DEFAULT_SIZE.lower()]["name"])
+                 size=default_size(app))
         d.sink = lambda text: self.platform.log_release(release, text)
         if not self.processes.launch(d):
             self.platform.log_release(release, "The sandbox is shutting down.\n")
@@ -73,11 +76,8 @@ class OneOffs:
         command = body["command"]
         if not isinstance(command, str) or not command.strip():
             raise invalid("command: must be a non-empty string")
-        size = body.get("size") or DEFAULT_SIZE
-        if str(size).lower() not in DYNO_SIZES:
-            raise invalid(f"size: no such dyno size ({size}); use one of "
-                          + ", ".join(s["name"] for s in DYNO_SIZES.values()))
-        size = DYNO_SIZES[str(size).lower()]["name"]
+        # no size: the app's generation's default; another generation's: 422
+        size = app_size(app, body.get("size") or default_size(app))["name"]
         ttl = body.get("time_to_live")
         if ttl is None:
             ttl = ONE_OFF_TTL
@@ -91,7 +91,7 @@ class OneOffs:
         release, slug = current(self.platform, app)
         if release is None:
             raise not_found("release")
-        d = Dyno(app=app, release=release, name=self._name(app, ptype),
+        d = Dyno(app=app, release=release, name=self._name(app, ptype, release, command),
                  type=ptype, kind="one-off", command=command, size=size,
                  env=body.get("env") or {}, ttl=float(ttl),
                  run=_resolve_process_type(command,
@@ -169,8 +169,12 @@ class OneOffs:
         d.finished.set()
         self.processes.remove(d, "down")
 
-    def _name(self, app: dict, ptype: str) -> str:
+    def _name(self, app: dict, ptype: str, release: dict, command: str) -> str:
+        """Cedar: ``run.NNNN``; Fir: ``run-<hash>-<5 chars>`` (fir.py)."""
         taken = {d.name for d in self.processes.dynos(app["id"])}
+        if fir.is_fir(app):
+            return fir.dyno_name(ptype, fir.template_hash(release["id"], ptype, command),
+                                 taken, random)
         while True:
             name = f"{ptype}.{random.randint(1000, 9999)}"
             if name not in taken:

@@ -8,6 +8,8 @@ herotasks cannot do on Fir is refused in the check, before anything changes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support.e2e import RequestLog
@@ -123,3 +125,36 @@ def test_a_hand_run_slug_promote_onto_fir_is_refused_before_sending(fir, api):
     lines = lines_of(done)
     assert len(lines) == 1 and "Fir-generation app" in lines[0], done.stderr
     assert len(api.get(f"/apps/{fir.app}/releases")) == releases
+
+
+#: A Fir dyno's name (heroku/cli 11.10.0 dist/lib/apps/generation.js, any type)
+FIR_DYNO = re.compile(r"^[a-z]+-[0-9a-z]+-[0-9a-z]{5}$")
+
+
+def test_a_fir_target_keeps_its_fir_sizes_and_names_through_a_migration(fir, api, tools):
+    """Fir's sizes and dyno names (sandbox fir.py): herotasks reads dynos by
+    type, id and state, never parses a name, and names no size, so the
+    sandbox, which refuses a Cedar size on a Fir app, lets every one-off
+    (the check before the release, the held migration) start; the worker it
+    stops for the window comes back at its own Fir size."""
+    done, report = fir.deploy(runtime=fir.config)
+    assert report["ok"], (report["error"], done.stdout[-3000:])
+    api.patch(f"/apps/{fir.app}/formation", {"updates": [
+        {"type": "worker", "quantity": 1, "dyno_size": {"name": "dyno-2c-4gb"}}]})
+    assert fir.add_migration()
+    done, report = fir.deploy(runtime=fir.config)
+    assert report["ok"], (report["error"], done.stdout[-3000:])
+    assert "db.migrate" in steps(report) and report["precheck"]["ok"]
+    formation = {f["type"]: (f["quantity"], f["size"])
+                 for f in api.get(f"/apps/{fir.app}/formation")}
+    assert formation == {"web": (1, "dyno-1c-0.5gb"), "worker": (1, "dyno-2c-4gb")}
+    version = api.get(f"/apps/{fir.app}/releases/{report['release']['id']}")["version"]
+    running = tools.wait_until(lambda: (ds := [
+        d for d in api.get(f"/apps/{fir.app}/dynos") if d["state"] == "up"
+        and d["release"]["version"] == version and d["type"] in formation])
+        and len(ds) == 2 and ds, 60)
+    for d in running:
+        assert FIR_DYNO.match(d["name"]) and d["name"].startswith(d["type"] + "-"), d
+        assert d["size"] == formation[d["type"]][1]
+    assert_clean(fir.state())
+
