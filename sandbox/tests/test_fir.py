@@ -13,7 +13,7 @@ import re
 import pytest
 import requests
 
-from herotasks_sandbox import schema
+from herotasks_sandbox import fir, schema
 from herotasks_sandbox.testing import as_heroku
 
 PYTHON_APP = {"Procfile": "web: python -m http.server $PORT\n", "requirements.txt": "",
@@ -306,3 +306,12 @@ def test_cedar_apps_refuse_fir_sizes_and_keep_cedar_names(api, tools):
         assert re.fullmatch(r"run\.\d+", run["name"]) and run["size"] == "Standard-1X"
     finally:
         api.request("DELETE", f"/apps/{name}")
+
+
+def test_a_dyno_name_tells_its_type_in_both_generations():
+    """What a log session's ``dyno`` filter by type matches (logs.py)."""
+    assert fir.dyno_type_of("web-848cd4f64d-pvpr2") == "web"      # run:inside's example
+    assert fir.dyno_type_of("run-nss86zptrv-7fpx8") == "run"
+    assert fir.dyno_type_of("my-worker-848cd4f64d-pvpr2") == "my-worker"
+    assert fir.dyno_type_of("web.1") == "web" and fir.dyno_type_of("run.4821") == "run"
+    assert fir.dyno_type_of("web") == "web"
