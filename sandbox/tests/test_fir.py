@@ -280,7 +280,7 @@ def test_fir_dynos_have_fir_sizes_and_fir_names(api, heroku, tools, git_env, tmp
     assert all(d["name"] in ps.stdout for d in web) and "dyno-1c-0.5gb" in ps.stdout
     kinds = heroku("ps:type", "-a", name, timeout=60)
     assert kinds.returncode == 0, kinds.stderr
-    # its price table knows Fir's sizes: web's $25 a month, worker's 0 x $150
+    # its price table knows Fir's sizes: web 2 x $25 a month, worker 0 x $150
     assert "dyno-1c-0.5gb" in kinds.stdout and "dyno-2c-4gb" in kinds.stdout
     assert "$50" in kinds.stdout, kinds.stdout
 
