@@ -436,10 +436,11 @@ def db_prestart(run: Run, step: Step) -> StepFacts:
 def db_migrate(run: Run, step: Step) -> StepFacts:
     held, run.held = run.held, None
     if held is not None:
-        # the dyno booted before the window: only the migration runs in it
-        held.migrate(timeout=run.settings.timeouts.migrate, out=run.out)
+        # the dyno booted before the window: only the migration runs in it;
+        # a preset's hold then counts who connected meanwhile (dynos_restart)
+        count = held.migrate(timeout=run.settings.timeouts.migrate, out=run.out)
         journal_mod.migrated(run.settings.statedir, run.name)
-        return None
+        return None if count is None else {"connections_since_go": count}
     # no dyno held by this process (naive, conditional; a resumed deploy,
     # whose prestarted dyno exited with the process that held it): the
     # promoted release migrates in a one-off dyno of its own
@@ -479,6 +480,16 @@ def db_postmigrate(run: Run, step: Step) -> StepFacts:
 
 
 def dynos_restart(run: Run, step: Step) -> StepFacts:
+    """Restart the dynos the promotion booted before the schema changed,
+    unless none of them can have read it: the migration's held dyno
+    counted no other connection to the database opened since just before
+    it migrated (``db.migrate``'s fact). Unknown (no count: another hold,
+    a one-off migration, a release phase, a resumed deploy) restarts."""
+    count = run.facts.connections_since_go
+    if not dynos.restart_needed(count):
+        run.out(f"dynos.restart: no dyno of v{run.facts.release_version} opened a "
+                "database connection before the migration ended: no restart needed")
+        return {"replaced_dynos": []}
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 
 

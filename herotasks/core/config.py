@@ -113,6 +113,15 @@ class Preset:
     #: convention (Rails' db/post_migrate): their files are ``after``
     #: unless their reading is window
     after_dirs: tuple[str, ...] = ()
+    #: COUNT_SINCE_GO: once migrated, the holds of rails and django count,
+    #: on their own connection, the other connections to their database
+    #: opened since ~2 s before ``go`` (pg_stat_activity's backend_start
+    #: after the database's clock then; a start it may not show counts),
+    #: once more 0.3 s later if some (a connection the migration itself
+    #: just closed), and say ``herotasks: connections since go: N``
+    #: (core.dynos.CONNECTIONS); any error (not PostgreSQL, no permission)
+    #: says nothing and never fails the migration. dynos.restart skips the
+    #: restart on 0 (docs/architecture.md).
     #: the window's migration, started before it (core.dynos.hold): a shell
     #: command that boots the app as the migrate command would, says
     #: ``herotasks: ready to migrate`` and reads one line from its input; on
@@ -149,12 +158,27 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         migration_paths=("db/migrate", "db/post_migrate", "db/schema.rb",
                          "db/structure.sql"),
         # the app booted by `rails runner` (eager loading, initializers),
-        # then db:migrate run as a rake task in it
+        # then db:migrate run as a rake task in it; then the connections
+        # counted (COUNT_SINCE_GO)
         migrate_hold=("bin/rails runner 'Rails.application.load_tasks; "
                       'puts "herotasks: ready to migrate"; $stdout.flush; '
                       'if $stdin.gets.to_s.strip == "go" then '
-                      'Rake::Task["db:migrate"].invoke else '
-                      'puts "herotasks: no go, not migrating"; exit 75 end\''),
+                      "herotasks_db = ActiveRecord::Base; "
+                      "herotasks_go = (Float(herotasks_db.connection.select_value("
+                      '"SELECT (extract(epoch FROM clock_timestamp()) - 2)::text").to_s) '
+                      "rescue nil); "
+                      'Rake::Task["db:migrate"].invoke; '
+                      "if herotasks_go then herotasks_n = nil; "
+                      "[0, 0.3].each { |pause| sleep pause; "
+                      "herotasks_n = (Integer(herotasks_db.connection.select_value("
+                      '"SELECT count(*)::text FROM pg_stat_activity WHERE datname = '
+                      "current_database() AND pid <> pg_backend_pid() AND "
+                      "(backend_start IS NULL OR backend_start > to_timestamp("
+                      '#{herotasks_go}))").to_s) rescue nil); '
+                      "break unless herotasks_n && herotasks_n > 0 }; "
+                      'puts "herotasks: connections since go: #{herotasks_n}" '
+                      "if herotasks_n; $stdout.flush end "
+                      'else puts "herotasks: no go, not migrating"; exit 75 end\''),
         reader="rails",
         after_dirs=("db/post_migrate",),
         ignore=IgnoreRule(paths_ending=("db/schema.rb", "db/structure.sql"),
@@ -172,7 +196,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         migrate_command="python manage.py migrate --noinput",
         # manage.py run as itself, its execute_from_command_line held: Django
         # set up and the migrate command and migration files imported, then
-        # `migrate --noinput` run in that process on `go`
+        # `migrate --noinput` run in that process on `go`; then the
+        # connections counted (COUNT_SINCE_GO)
         migrate_hold=(
             "python -c 'import runpy, sys\n"
             "import django.core.management as m\n"
@@ -187,7 +212,32 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
             "    if sys.stdin.readline().strip() != \"go\":\n"
             "        print(\"herotasks: no go, not migrating\", flush=True)\n"
             "        sys.exit(75)\n"
+            "    from django.db import connection\n"
+            "    def one(sql, *args):\n"
+            "        with connection.cursor() as cursor:\n"
+            "            cursor.execute(sql, args)\n"
+            "            return cursor.fetchone()[0]\n"
+            "    try:\n"
+            "        since = float(one(\"SELECT extract(epoch FROM clock_timestamp())"
+            " - 2\"))\n"
+            "    except Exception:\n"
+            "        since = None\n"
             "    run(argv)\n"
+            "    if since is None:\n"
+            "        return\n"
+            "    import time\n"
+            "    try:\n"
+            "        for pause in (0, 0.3):\n"
+            "            time.sleep(pause)\n"
+            "            n = int(one(\"SELECT count(*) FROM pg_stat_activity WHERE"
+            " datname = current_database() AND pid <> pg_backend_pid() AND"
+            " (backend_start IS NULL OR backend_start > to_timestamp(%s))\","
+            " since))\n"
+            "            if not n:\n"
+            "                break\n"
+            "    except Exception:\n"
+            "        return\n"
+            "    print(\"herotasks: connections since go: %d\" % n, flush=True)\n"
             "m.execute_from_command_line = hold\n"
             "sys.argv[0] = \"manage.py\"\n"
             "runpy.run_path(\"manage.py\", run_name=\"__main__\")' migrate --noinput"),

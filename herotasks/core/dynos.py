@@ -72,6 +72,39 @@ READY = "herotasks: ready to migrate"
 GO = b"go\n"
 #: The exit code of a held dyno that was never told to go.
 NO_GO = 75
+#: The line a preset's held dyno says after migrating (config.Preset.
+#: migrate_hold), followed by a number: the other connections to its
+#: database opened from ~2 s before it read ``go`` to the migration's end
+#: (PostgreSQL's ``pg_stat_activity``). Said only when it could count.
+CONNECTIONS = "herotasks: connections since go: "
+
+
+class ConnectionCount:
+    """An output writer that passes text on and keeps the count of the
+    :data:`CONNECTIONS` line (the last one said; None when none was, or it
+    did not end in a number)."""
+
+    def __init__(self, out: Callable[[str], Any] = lambda text: None) -> None:
+        self.out, self.count, self._line = out, None, ""
+
+    def write(self, text: str) -> None:
+        self.out(text)
+        self._line += text
+        *lines, self._line = self._line.split("\n")
+        for line in lines:
+            said = line.rstrip("\r")
+            if said.startswith(CONNECTIONS):
+                number = said[len(CONNECTIONS):].strip()
+                self.count = int(number) if number.isdigit() else None
+
+
+def restart_needed(connections_since_go: int | None) -> bool:
+    """Whether the dynos booted by the promotion must be restarted after the
+    migration: unless the migration's dyno counted no connection to the
+    database opened since just before it migrated. A dyno that never
+    connected never read the schema (Rails reads it through a connection
+    its pool keeps open); unknown (no count) restarts."""
+    return connections_since_go != 0
 
 
 class Held:
@@ -87,21 +120,26 @@ class Held:
     def __init__(self, session: Any, dyno: dict, app: str, command: str) -> None:
         self.session, self.dyno, self.app, self.command = session, dyno, app, command
 
-    def migrate(self, *, timeout: float, out: Callable[[str], Any] = print) -> None:
+    def migrate(self, *, timeout: float,
+                out: Callable[[str], Any] = print) -> int | None:
         """Tell the dyno to go and wait for its exit code.
 
+        :returns: the count of other connections to the database opened
+            since ``go`` that the dyno said (:data:`CONNECTIONS`), or None.
         :raises CommandError: the migration exited non-zero.
         :raises HerotasksError: the connection was lost (no exit code).
         """
+        seen = ConnectionCount(out)
         try:
             self.session.send(GO + rendezvous.EOT)
-            code = self.session.finish(out, timeout=timeout, send_eot=False)
+            code = self.session.finish(seen.write, timeout=timeout, send_eot=False)
         finally:
             self.session.close()
         if code != 0:
             raise CommandError(
                 f"`{self.command}` exited {code} on {self.app} "
                 f"({self.dyno.get('name', 'one-off dyno')})", "see its output above")
+        return seen.count
 
     def close(self) -> None:
         """Hang up: the dyno's input ends, it exits without migrating."""

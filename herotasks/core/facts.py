@@ -66,6 +66,10 @@ class Facts:
     preboot_switch_at: float | None = None
     #: the migration's dyno db.prestart started and holds until the window
     held_dyno: str | None = None
+    #: the other connections to the database opened from just before the
+    #: held dyno's ``go`` to the migration's end, as that dyno counted them
+    #: (core.dynos.CONNECTIONS); None: not counted (dynos.restart restarts)
+    connections_since_go: int | None = None
     #: the dynos dynos.restart replaced
     replaced_dynos: list[str] = field(default_factory=list)
     #: the columns db.expand makes nullable before the release ("table.column",

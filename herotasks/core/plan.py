@@ -212,7 +212,8 @@ def plan_deploy(state: State, settings: Settings) -> Plan:
         (rules.promote_step, True),
         ("db.migrate", run_migrate),
         # Dynos booted by promotion ran before the schema changed; restart them
-        # so nothing serves with stale schema caches.
+        # so nothing serves with stale schema caches. The action skips it when
+        # the migration's dyno counted none of them connected (issue 18).
         ("dynos.restart", run_migrate),
         ("dynos.wait", rules.waits_for_dynos),
         ("maintenance.off", maintenance),

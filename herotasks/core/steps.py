@@ -287,7 +287,9 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     StepSpec("db.migrate", _migrate_text, act.db_migrate,
              ROLLBACK + " (the promotion's undo)", in_window=True, goes_live=True,
              closes_quietly=("db.prestart",)),
-    StepSpec("dynos.restart", _fixed("restart the new release's dynos"),
+    StepSpec("dynos.restart", _fixed("restart the new release's dynos, unless the "
+                                     "migration's dyno saw none connect to the "
+                                     "database before it ended"),
              act.dynos_restart, "nothing (a restart is harmless)", in_window=True,
              goes_live=True),
     StepSpec("dynos.wait", _fixed("wait until the new release's dynos are up"),

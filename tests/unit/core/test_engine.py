@@ -600,6 +600,56 @@ class TestHooks:
         assert world["migrations_run"] == 1
 
 
+class TestRestartAfterTheMigration:
+    """dynos.restart restarts only when the held dyno's count of database
+    connections opened since `go` is unknown or non-zero (issue 18)."""
+
+    def said(self, world, monkeypatch, text):
+        def fake_attach(url, out, **kw):
+            world["migrations_run"] += 1
+            out("== migrating ==\n")
+            if text:
+                out(text)
+            return 0
+        monkeypatch.setattr(rendezvous, "attach", fake_attach)
+
+    def test_none_connected_no_restart(self, c, repo, heroku, world, settings,
+                                       monkeypatch):
+        migration_commit(repo)
+        self.said(world, monkeypatch, "herotasks: connections since go: 0\n")
+        plan, report, lines = run(c, heroku, settings())
+        assert report.ok and world["migrations_run"] == 1
+        assert "restart_dynos" not in heroku.mutations()
+        # the step stays in the plan and the report; it says why it did nothing
+        assert "dynos.restart" in plan.names()
+        assert [s.name for s in report.steps if s.in_window] == [
+            "slug.promote", "db.migrate", "dynos.restart", "dynos.wait"]
+        assert any("opened a database connection before the migration ended: "
+                   "no restart needed" in x for x in lines), lines
+        assert "restart" in plan.step("dynos.restart").description
+        assert "unless" in plan.step("dynos.restart").description
+
+    @pytest.mark.parametrize("text", ["herotasks: connections since go: 2\n", "",
+                                      "herotasks: connections since go: ?\n"])
+    def test_some_connected_or_unknown_restarts(self, c, repo, heroku, world,
+                                                settings, monkeypatch, text):
+        migration_commit(repo)
+        self.said(world, monkeypatch, text)
+        _, report, lines = run(c, heroku, settings())
+        assert report.ok
+        assert heroku.mutations().count("restart_dynos") == 1
+        assert not any("no restart needed" in x for x in lines)
+
+    def test_a_one_off_migration_not_held_restarts(self, c, repo, heroku, world,
+                                                   settings, monkeypatch):
+        """naive's migration runs the plain command (no count): restart."""
+        repo.commit({"db/migrate/002_add.rb": "add\n"})
+        self.said(world, monkeypatch, "")
+        _, report, _ = run(c, heroku, settings(strategy="naive"))
+        assert report.ok
+        assert heroku.mutations().count("restart_dynos") == 1
+
+
 class TestOtherStrategiesAndMethods:
     def test_naive_pushes_to_the_app_inside_the_window(self, c, repo, heroku, world,
                                                        settings):
