@@ -493,28 +493,57 @@ def dynos_restart(run: Run, step: Step) -> StepFacts:
     return {"replaced_dynos": list(dynos.restart(run.api, run.name))}
 
 
-#: Inside the window every second is downtime: the first look after the
-#: restart comes after this share of the boot the held migration dyno took
-#: (db.prestart: the same slug booting the same app), then every 0.25 s,
-#: doubling to 60 s. A boot seen at once costs a look or two more than
-#: outside the window; a 300 s boot no more looks than there (13), so the
-#: deploy stays within its 60 requests.
+#: Inside the window every second is downtime: the first look comes after
+#: this share of the boot left to wait for (the held migration dyno's boot,
+#: db.prestart: the same slug booting the same app, less what the dynos have
+#: booted already), then a few brisk looks around the boot's expected end,
+#: then every 0.25 s doubling to 60 s. A boot seen at once costs a look or
+#: two more than outside the window; a 300 s boot a few more looks than there,
+#: so the deploy stays within its 60 requests.
 WINDOW_FIRST_SHARE = 0.6
 WINDOW_POLL = (0.25, dynos.BOOT_POLL_MOST, 2.0)
+#: looks at WINDOW_POLL's first pause once the boot's end is near
+WINDOW_BRISK_LOOKS = 4
 
 
-def window_pauses(boot_seconds: float | None) -> Iterator[float]:
-    """The pauses of ``dynos.wait`` inside the window."""
-    if boot_seconds and boot_seconds * WINDOW_FIRST_SHARE > WINDOW_POLL[0]:
-        yield boot_seconds * WINDOW_FIRST_SHARE
-    yield from poll.pauses(*WINDOW_POLL)
+def window_pauses(boot_seconds: float | None,
+                  booting_for: float = 0.0) -> Iterator[float]:
+    """The pauses of ``dynos.wait`` inside the window.
+
+    :param boot_seconds: how long the app took to boot in the held dyno
+        (None: not known).
+    :param booting_for: how long the dynos waited for have been booting
+        already (the promotion restarted them and the restart after the
+        migration was not needed).
+    """
+    if not boot_seconds:
+        yield from poll.pauses(*WINDOW_POLL)
+        return
+    first = (boot_seconds - booting_for) * WINDOW_FIRST_SHARE
+    if first > WINDOW_POLL[0]:
+        yield first
+    for _ in range(WINDOW_BRISK_LOOKS):
+        yield WINDOW_POLL[0]
+    yield from poll.pauses(WINDOW_POLL[0] * WINDOW_POLL[2], *WINDOW_POLL[1:])
+
+
+def _booting_for(run: Run) -> float:
+    """Seconds the dynos ``dynos.wait`` waits for have been booting: since
+    the promotion (which restarted them) when ``dynos.restart`` did not
+    restart them again; 0 when it did, or when that is not known."""
+    if run.facts.replaced_dynos or run.facts.connections_since_go != 0:
+        return 0.0
+    ends = [s.finished_at for s in run.report.steps
+            if s.name in ("slug.promote", "app.push") and s.finished_at]
+    return max(0.0, run.clock() - ends[-1]) if ends else 0.0
 
 
 def dynos_wait(run: Run, step: Step) -> StepFacts:
+    pauses = (window_pauses(run.boot_seconds, _booting_for(run))
+              if step.in_window else None)
     dynos.wait_up(run.api, run.name, run.facts.release_version,
                   timeout=run.settings.timeouts.boot,
-                  replaced=run.facts.replaced_dynos,
-                  pauses=window_pauses(run.boot_seconds) if step.in_window else None)
+                  replaced=run.facts.replaced_dynos, pauses=pauses)
     return None
 
 

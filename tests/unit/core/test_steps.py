@@ -166,10 +166,18 @@ def test_the_window_looks_at_the_dynos_briskly_but_within_the_budget():
     first = list(islice(window_pauses(None), 12))
     assert first[:3] == [0.25, 0.5, 1.0]
     assert sum(1 for t in accumulate(first) if t < 300) + 1 <= 13
-    # a known boot (the held migration dyno's): the first look waits most of it
-    assert next(window_pauses(10.0)) == 6.0
-    assert list(islice(window_pauses(10.0), 3))[1:] == [0.25, 0.5]
+    # a known boot (the held migration dyno's): the first look waits most of
+    # it, then brisk looks around its end, then doubling
+    assert list(islice(window_pauses(10.0), 7)) == [6.0, 0.25, 0.25, 0.25, 0.25,
+                                                     0.5, 1.0]
     assert next(window_pauses(0.1)) == 0.25  # a quick boot: brisk at once
+    # dynos booting since the promotion (no restart after the migration):
+    # only what is left of the boot is waited out before looking
+    assert next(window_pauses(10.0, booting_for=5.0)) == 3.0
+    assert next(window_pauses(1.5, booting_for=1.4)) == 0.25
+    # still within the budget at a 300 s boot: a few looks more than without
+    known = list(islice(window_pauses(10.0), 30))
+    assert sum(1 for t in accumulate(known) if t < 300) + 1 <= 17
 
 
 def test_the_held_migration_dyno_is_not_kept_with_the_lock_and_closes_quietly():
