@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="asset compile seconds (default %(default)s)")
     parser.add_argument("--migration", type=float, default=Timing.migration,
                         help="migration seconds (default %(default)s)")
+    parser.add_argument("--good-requests", type=int, metavar="N",
+                        help="requests each web dyno of the release that breaks "
+                        "under traffic (tally's v7) serves before it breaks "
+                        "(default: the app's, 200; fewer at a low --rate, so it "
+                        "breaks within the watch)")
     parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds of load before and after each deploy")
     parser.add_argument("--markdown", metavar="PATH",
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     for strategy in strategies:
         print(f"\n=== {strategy} ===", flush=True)
         scenario = Scenario(Path(args.root) / strategy, strategy, rate=args.rate,
-                            timing=timing, settle=args.settle, echo=echo, app=args.app)
+                            timing=timing, settle=args.settle, echo=echo, app=args.app,
+                            good_requests=args.good_requests)
         results[strategy] = scenario.run()
         print(describe(strategy, results[strategy], scenario.app.deploys), flush=True)
         scenario.draw(results[strategy])

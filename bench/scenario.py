@@ -64,6 +64,9 @@ class ExampleApp:
     #: the app needs its own secret as a config var (Django's SECRET_KEY);
     #: a Rails app gets SECRET_KEY_BASE from the Ruby buildpack
     secret_var: str | None = None
+    #: the config var of how many requests the release that breaks under
+    #: traffic serves first (tally's v7), if the app has one
+    good_requests_var: str | None = None
 
 
 APPS = {
@@ -71,7 +74,8 @@ APPS = {
                                   "v4": "additive migration", "v5": "broken release",
                                   "v6": "contract migration", "v7": "breaks under traffic",
                                   "v8": "contract of NOT NULL columns"},
-                        "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY"),
+                        "TALLY_ASSET_SECONDS", "TALLY_MIGRATION_SECONDS", "SECRET_KEY",
+                        "TALLY_GOOD_REQUESTS"),
     "ledger": ExampleApp("ledger", {"v2": "additive migration",
                                     "v3": "window-class migration", "v4": "code only",
                                     "v5": "broken release"},
@@ -180,7 +184,7 @@ class Scenario:
 
     def __init__(self, root: Path, strategy: str = "herotasks", *, rate: float = 50.0,
                  timing: Timing = Timing(), settle: float = 3.0, keep: bool = False,
-                 echo=print, app: str = APP):
+                 echo=print, app: str = APP, good_requests: int | None = None):
         if strategy not in STRATEGIES:
             raise SystemExit(f"unknown strategy {strategy!r}: "
                              f"use one of {', '.join(STRATEGIES)}")
@@ -190,6 +194,9 @@ class Scenario:
         self.root = Path(root).resolve()
         self.strategy, self.rate, self.timing = strategy, rate, timing
         self.settle, self.keep, self.echo = settle, keep, echo
+        #: requests the release that breaks under traffic serves first (None:
+        #: the app's own default)
+        self.good_requests = good_requests
 
     # -- set up -----------------------------------------------------------------
     def _fresh(self) -> None:
@@ -240,6 +247,8 @@ class Scenario:
         }
         if self.app.secret_var:
             config[self.app.secret_var] = secrets.token_hex(16)
+        if self.good_requests is not None and self.app.good_requests_var:
+            config[self.app.good_requests_var] = str(self.good_requests)
         self._call("PATCH", f"/apps/{name}/config-vars", json=config)
         # Standard dynos, preboot on: what a production app that cares
         # about downtime has, for every strategy alike.
