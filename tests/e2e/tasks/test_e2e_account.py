@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.projects import assert_clean
+from tests.support.projects import assert_clean, tally  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +32,10 @@ def herotasks_lines(done) -> list[str]:
 
 @pytest.mark.parametrize("room, which", [(0, "the deploy lock app"),
                                          (1, "the scratch app")])
-def test_the_app_limit_is_its_own_one_line_error(rails, api, app_limit, room, which):
-    before = rails.current()
+def test_the_app_limit_is_its_own_one_line_error(tally, api, app_limit, room, which):
+    before = tally.current()
     app_limit(len(api.get("/apps")) + room)
-    done, report = rails.deploy(check=False)
+    done, report = tally.deploy(check=False)
     assert done.returncode == 1
     lines = herotasks_lines(done)
     assert len(lines) == 1, done.stderr
@@ -44,22 +44,22 @@ def test_the_app_limit_is_its_own_one_line_error(rails, api, app_limit, room, wh
     assert "at most 100 apps" in lines[0]
     assert "taken" not in lines[0] and "being deployed" not in lines[0]
     assert "changing hands" not in lines[0]
-    assert rails.current()["id"] == before["id"]
-    assert_clean(rails.state())
+    assert tally.current()["id"] == before["id"]
+    assert_clean(tally.state())
 
 
 # -- teams: helper apps live where the target lives -------------------------------
 
 @pytest.fixture
-def team_rails(sandbox, api, tools, git_env, tmp_path):
-    """The Rails fixture app as a team app (``POST /teams/apps``), in a
+def team_app(sandbox, api, tools, git_env, tmp_path):
+    """The fixture app as a team app (``POST /teams/apps``), in a
     pipeline the team owns."""
-    from tests.support.projects import Project
+    from tests.support.projects import PLAIN, Project
 
     team = api.post("/teams", {"name": tools.unique("team")})
     app = tools.unique("tally")
     api.post("/teams/apps", {"name": app, "team": team["name"]})
-    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    proj = Project(tmp_path / "repo", app, PLAIN, dict(git_env), api, tools)
     api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
     pipeline = api.post("/pipelines", {"name": tools.unique("pipe"),
                                        "owner": {"id": team["id"], "type": "team"}})
@@ -71,7 +71,7 @@ def team_rails(sandbox, api, tools, git_env, tmp_path):
     api.request("DELETE", f"/apps/{app}")
 
 
-def test_a_team_pipeline_deploy_makes_its_helper_apps_in_the_team(team_rails, api,
+def test_a_team_pipeline_deploy_makes_its_helper_apps_in_the_team(team_app, api,
                                                                  sandbox, tmp_path):
     """Heroku couples only apps of the pipeline's owner: a personal scratch
     app cannot join the team's pipeline (that failed inside the window)."""
@@ -80,11 +80,11 @@ def test_a_team_pipeline_deploy_makes_its_helper_apps_in_the_team(team_rails, ap
     conf = tmp_path / "pipeline.yaml"
     conf.write_text("herotasks:\n  promote: {method: pipeline}\n")
     log = RequestLog(sandbox.root)
-    done, report = team_rails.deploy(runtime=conf, check=False)
+    done, report = team_app.deploy(runtime=conf, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert report["ok"]
     posted = [p for m, p in log.since() if m == "POST" and p.endswith("/apps")]
     # the lock app and the scratch app, both team apps
     assert posted == ["/teams/apps", "/teams/apps"], posted
-    assert team_rails.current()["description"].startswith("Promote ht-scratch-")
-    assert_clean(team_rails.state())
+    assert team_app.current()["description"].startswith("Promote ht-scratch-")
+    assert_clean(team_app.state())

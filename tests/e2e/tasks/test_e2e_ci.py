@@ -20,16 +20,11 @@ from pathlib import Path
 import pytest
 from invoke.util import yaml
 
-from tests.support.projects import new_project
+from tests.support.projects import tally  # noqa: F401 (tally: a fixture)
 
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = Path(__file__).resolve().parents[3] / "docs" / "github-actions-deploy.yml"
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    yield from new_project("rails", api, tools, git_env, tmp_path)
 
 
 def job() -> dict:
@@ -55,11 +50,11 @@ def expand(value: str, secrets: dict[str, str], inputs: dict[str, str]) -> str:
     return re.sub(r"\$\{\{(.*?)\}\}", one, value)
 
 
-def run_job(rails, sandbox, tools, git_env, tmp_path, name: str):
+def run_job(tally, sandbox, tools, git_env, tmp_path, name: str):
     """Every ``run:`` step but the install, in a fresh clone, as a runner;
     (exit codes by step name, the clone, the step summary's text)."""
     clone = tmp_path / f"runner-{name}"
-    tools.git(tmp_path, git_env, "clone", "-q", str(rails.root), str(clone))
+    tools.git(tmp_path, git_env, "clone", "-q", str(tally.root), str(clone))
     summary = tmp_path / f"summary-{name}.md"
     secrets = {"HEROKU_API_KEY": sandbox.api_key}
     env = {k: v for k, v in git_env.items() if k != "HEROKU_API_KEY"}
@@ -100,22 +95,22 @@ def test_the_workflow_is_safe_as_written():
 
 
 def test_the_workflows_commands_deploy_and_fill_the_job_summary(
-        rails, sandbox, tools, git_env, tmp_path):
-    codes, clone, summary = run_job(rails, sandbox, tools, git_env, tmp_path, "ok")
+        tally, sandbox, tools, git_env, tmp_path):
+    codes, clone, summary = run_job(tally, sandbox, tools, git_env, tmp_path, "ok")
     assert codes == {"plan": 0, "deploy": 0}
     report = json.loads((clone / job()["env"]["REPORT"]).read_text())
-    assert report["ok"] and report["app"] == rails.app
-    assert summary.startswith(f"### herotasks: deploy of `{rails.app}` (production): ok")
+    assert report["ok"] and report["app"] == tally.app
+    assert summary.startswith(f"### herotasks: deploy of `{tally.app}` (production): ok")
     assert "| `slug.build` |" in summary and "| `lock.release` |" in summary
     assert "```mermaid\ngantt" in summary and "    slug.build : " in summary
 
 
 def test_a_failed_deploy_exits_1_and_still_leaves_its_report_and_summary(
-        rails, sandbox, tools, git_env, tmp_path, api):
-    rails.deploy()
-    api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
-    rails.add_migration()
-    codes, clone, summary = run_job(rails, sandbox, tools, git_env, tmp_path, "fail")
+        tally, sandbox, tools, git_env, tmp_path, api):
+    tally.deploy()
+    api.patch(f"/apps/{tally.app}/config-vars", {"FAIL_MIGRATION": "1"})
+    tally.add_migration()
+    codes, clone, summary = run_job(tally, sandbox, tools, git_env, tmp_path, "fail")
     assert codes == {"plan": 0, "deploy": 1}
     report = json.loads((clone / job()["env"]["REPORT"]).read_text())
     assert not report["ok"] and "db.migrate failed" in report["error"]

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, new_project, steps
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    CRASHING_WORKER,
+    assert_clean,
+    health_file,
+    steps,
+    tally,
+)
 
 pytestmark = pytest.mark.e2e
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    yield from new_project("rails", api, tools, git_env, tmp_path)
 
 
 @pytest.fixture
@@ -43,48 +44,48 @@ def failed_releases(api, app: str, n: int) -> None:
 
 
 def test_rollback_refuses_an_expired_release_and_names_the_newest_eligible(
-        rails, api, month_later):
-    rails.deploy()
-    old = rails.current()
-    rails.commit({"index.html": "v2\n"})
-    rails.deploy()
+        tally, api, month_later):
+    tally.deploy()
+    old = tally.current()
+    tally.commit({"index.html": "v2\n"})
+    tally.deploy()
     for i in range(20):  # config releases: they run the newer slug
-        api.patch(f"/apps/{rails.app}/config-vars", {"N": str(i)})
+        api.patch(f"/apps/{tally.app}/config-vars", {"N": str(i)})
     month_later()
-    got = versions(api, rails.app)
+    got = versions(api, tally.app)
     assert got[old["version"]]["status"] == "expired"
     newest = max(got)
-    done = rails.inv("deploy.rollback", "--stage", "production",
+    done = tally.inv("deploy.rollback", "--stage", "production",
                      "--to", f"v{old['version']}", check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     line = done.stderr.strip()
     assert len(line.splitlines()) == 1, line
     assert "expired" in line and f"--to v{newest - 1}" in line
-    assert max(versions(api, rails.app)) == newest  # nothing was released
+    assert max(versions(api, tally.app)) == newest  # nothing was released
     # the default goes to the newest release that can be rolled back to
-    done = rails.inv("deploy.rollback", "--stage", "production")
+    done = tally.inv("deploy.rollback", "--stage", "production")
     assert f"v{newest} -> v{newest - 1}" in done.stdout
 
 
 def test_a_fallback_that_expires_is_warned_and_never_rolled_back_to(
-        rails, api, month_later):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
-    before = rails.current()
-    failed_releases(api, rails.app, 19)
+        tally, api, month_later):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    before = tally.current()
+    failed_releases(api, tally.app, 19)
     month_later()
-    rails.commit({"Procfile": CRASHING_WORKER})
-    plan = rails.inv("deploy.plan", "--stage", "production")
+    tally.commit({"Procfile": CRASHING_WORKER})
+    plan = tally.inv("deploy.plan", "--stage", "production")
     warning = (f"v{before['version']}, the release this deploy would fall back to, "
                "is 31 days old with 19 releases after it")
     assert warning in plan.stdout, plan.stdout
-    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+    done, report = tally.deploy(check=False, runtime=health_file(tally, watch=10))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health check" in last and "kept v" in last, last
     assert "expired" in last and "fix forward" in last, last
     assert "slug.rollback" not in steps(report)
     assert any(warning in w for w in report["warnings"]), report["warnings"]
-    assert versions(api, rails.app)[before["version"]]["status"] == "expired"
-    assert rails.current()["id"] != before["id"]
-    assert_clean(rails.state())
+    assert versions(api, tally.app)[before["version"]]["status"] == "expired"
+    assert tally.current()["id"] != before["id"]
+    assert_clean(tally.state())

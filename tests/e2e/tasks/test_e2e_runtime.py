@@ -12,7 +12,7 @@ import requests
 
 from herotasks.core.actions import window_pauses
 from tests.support.e2e import RequestLog, encloses, probe_config, shots, step
-from tests.support.projects import assert_clean, health_file, new_project
+from tests.support.projects import assert_clean, health_file, tally  # noqa: F401 (tally: a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +20,6 @@ pytestmark = pytest.mark.e2e
 #: a few seconds, well within Heroku's grace (and the test sandbox's).
 FINISHING_WORKER = ("worker: trap 'echo finishing the job; sleep 3; exit 0' TERM; "
                     "while :; do sleep 0.2; done\n")
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    yield from new_project("rails", api, tools, git_env, tmp_path)
 
 
 def with_worker(proj, line: str) -> None:
@@ -40,13 +35,13 @@ def last_exit(sandbox, proj, dyno: str) -> float:
     return datetime.fromisoformat(line.split()[0]).timestamp()
 
 
-def test_migration_starts_only_once_the_workers_are_gone(rails, sandbox):
-    with_worker(rails, FINISHING_WORKER)
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
-    rails.add_migration()
-    probe, out = probe_config(rails, ("before", "db.migrate"))
-    _, report = rails.deploy(runtime=probe)
+def test_migration_starts_only_once_the_workers_are_gone(tally, sandbox):
+    with_worker(tally, FINISHING_WORKER)
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    tally.add_migration()
+    probe, out = probe_config(tally, ("before", "db.migrate"))
+    _, report = tally.deploy(runtime=probe)
     assert report["ok"], report["error"]
     shot = shots(out)[("before", "db.migrate")]
     assert shot["formation"]["worker"] == 0
@@ -54,12 +49,12 @@ def test_migration_starts_only_once_the_workers_are_gone(rails, sandbox):
     assert [d for d in shot["dynos"] if d["type"] == "worker"] == []
     # "workers down" is measured from when they were gone, not asked to go
     down = report["windows"]["workers_down"]
-    exits = [last_exit(sandbox, rails, f"worker.{n}") for n in (1, 2)]
+    exits = [last_exit(sandbox, tally, f"worker.{n}") for n in (1, 2)]
     assert all(step(report, "workers.stop")["started_at"] < t <= down["started_at"]
                for t in exits), (exits, down)
     assert encloses(down, step(report, "db.migrate"))
-    assert_clean(rails.state())
-    assert sorted(p[:2] for p in rails.state()["formation"]) == [("web", 1),
+    assert_clean(tally.state())
+    assert sorted(p[:2] for p in tally.state()["formation"]) == [("web", 1),
                                                                   ("worker", 2)]
 
 
@@ -86,16 +81,16 @@ def api_requests(log: RequestLog) -> list[tuple[str, str]]:
 DEPLOY_BUDGET = 60
 
 
-def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, api, slow_platform):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
+def test_a_slow_deploy_stays_within_its_request_budget(tally, sandbox, api, slow_platform):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="1:Standard-1X")
     # the longest plan: preboot off and back, workers, the window, a
     # migration, and the health check's default 10 s watch
-    api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
-    rails.add_migration()
+    api.patch(f"/apps/{tally.app}/features/preboot", {"enabled": True})
+    tally.add_migration()
     slow_platform()  # for the deploy measured, not the set-up
     log = RequestLog(sandbox.root)
-    done, report = rails.deploy(runtime=health_file(rails, watch=10))
+    done, report = tally.deploy(runtime=health_file(tally, watch=10))
     assert report["ok"], report["error"]
     assert "preboot.off" in [s["name"] for s in report["steps"]]
     served = api_requests(log)
@@ -106,9 +101,9 @@ def test_a_slow_deploy_stays_within_its_request_budget(rails, sandbox, api, slow
     # A boot as long as the 300 s timeout costs only more looks of the boot
     # wait (after the restart, before maintenance goes off), whose pauses
     # grow to 60 s: within the budget still.
-    restart = served.index(("DELETE", f"/apps/{rails.app}/dynos"))
-    off = served.index(("PATCH", f"/apps/{rails.app}"), restart)
-    looks = served[restart:off].count(("GET", f"/apps/{rails.app}/dynos"))
+    restart = served.index(("DELETE", f"/apps/{tally.app}/dynos"))
+    off = served.index(("PATCH", f"/apps/{tally.app}"), restart)
+    looks = served[restart:off].count(("GET", f"/apps/{tally.app}/dynos"))
     assert looks >= 2  # the 10 s boot took more than one look
     at_timeout = len(served) - looks + looks_within(300)
     print(f"API requests: {len(served)} (boot 10 s); {at_timeout} at a 300 s boot")
@@ -127,11 +122,11 @@ def looks_within(seconds: float) -> int:
     raise AssertionError("not reached")
 
 
-def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api, sandbox):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X")
-    rails.commit({"index.html": "v2\n"}, "new code, no migration")
-    done, report = rails.deploy()
+def test_preboot_goes_off_after_the_switch_and_the_report_says_when(tally, api, sandbox):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X")
+    tally.commit({"index.html": "v2\n"}, "new code, no migration")
+    done, report = tally.deploy()
     assert report["ok"], report["error"]
     assert "preboot.on" in [s["name"] for s in report["steps"]]
     traffic = report["traffic"]
@@ -140,8 +135,8 @@ def test_preboot_goes_off_after_the_switch_and_the_report_says_when(rails, api, 
     restore = step(report, "preboot.restore")
     assert restore["finished_at"] >= traffic["at"]
     assert "traffic: the new code took it at the preboot switch" in done.stdout
-    assert rails.state()["preboot"] is False
-    app = api.get(f"/apps/{rails.app}")
+    assert tally.state()["preboot"] is False
+    app = api.get(f"/apps/{tally.app}")
     # the old code no longer answers: the switch is behind us, not ahead
     answer = requests.get(app["web_url"], timeout=30, verify=sandbox.ca_bundle,
                           proxies={"http": None, "https": None})
@@ -160,18 +155,18 @@ def late_runtime(admin):
 
 
 def test_the_migration_rides_out_the_runtime_not_seeing_the_release_yet(
-        rails, sandbox, late_runtime):
-    rails.add_migration()
+        tally, sandbox, late_runtime):
+    tally.add_migration()
     log = RequestLog(sandbox.root)
     # a one-off dyno on the target right after its release: the conditional
     # strategy's migration (herotasks' own dyno boots on the scratch app
     # before the window, db.prestart, long after that app's release)
-    _, report = rails.deploy("--strategy", "conditional")
+    _, report = tally.deploy("--strategy", "conditional")
     assert report["ok"], report["error"]
     assert "db.migrate" in [s["name"] for s in report["steps"]]
-    assert len(rails.applied()) == 2
+    assert len(tally.applied()) == 2
     # the sandbox did answer 409 to the migration's one-off, and it was retried
     answers = [line.rsplit('"', 1)[-1].split()[0] for line in log.lines()
-               if f'"POST /apps/{rails.app}/dynos ' in line]
+               if f'"POST /apps/{tally.app}/dynos ' in line]
     assert answers[0] == "409" and answers[-1] == "201", answers
-    assert_clean(rails.state())
+    assert_clean(tally.state())

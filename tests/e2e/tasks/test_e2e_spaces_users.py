@@ -20,6 +20,7 @@ import pytest
 
 from herotasks.core import lock, scratch
 from tests.support.projects import (
+    PLAIN,
     Project,
     assert_clean,
     lines_of,
@@ -55,7 +56,7 @@ def as_user(proj: Project, token: str, where: str = "other-machine") -> Project:
 
 
 @pytest.fixture
-def space_rails(sandbox, api, tools, git_env, tmp_path):
+def space_app(sandbox, api, tools, git_env, tmp_path):
     team = api.post("/teams", {"name": tools.unique("team")})
     space = api.post("/spaces", {"name": tools.unique("sp"), "team": team["name"],
                                  "region": "oregon"})
@@ -66,23 +67,23 @@ def space_rails(sandbox, api, tools, git_env, tmp_path):
     api.request("DELETE", f"/spaces/{space['id']}")
 
 
-def test_a_space_target_builds_in_a_scratch_app_in_its_space(space_rails, api, tools):
-    config, reached, go = paused_at(space_rails, "slug.promote")
-    proc = start_inv(space_rails, "-f", str(config), "deploy.production")
+def test_a_space_target_builds_in_a_scratch_app_in_its_space(space_app, api, tools):
+    config, reached, go = paused_at(space_app, "slug.promote")
+    proc = start_inv(space_app, "-f", str(config), "deploy.production")
     try:
         wait_for(proc, reached, tools)
-        made = api.get(f"/apps/{scratch.scratch_name('ht-scratch', space_rails.app)}")
-        assert made["space"]["id"] == space_rails.space["id"]
-        assert made["team"]["id"] == space_rails.team["id"]
+        made = api.get(f"/apps/{scratch.scratch_name('ht-scratch', space_app.app)}")
+        assert made["space"]["id"] == space_app.space["id"]
+        assert made["team"]["id"] == space_app.team["id"]
         assert made["region"]["name"] == "oregon"
-        held = api.get(f"/apps/{lock.lock_app_name(space_rails.app)}")
-        assert held["team"]["id"] == space_rails.team["id"]
+        held = api.get(f"/apps/{lock.lock_app_name(space_app.app)}")
+        assert held["team"]["id"] == space_app.team["id"]
     finally:
         go.touch()
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
-    assert space_rails.applied() != []
-    state = space_rails.state()
+    assert space_app.applied() != []
+    state = space_app.state()
     assert_clean(state)
     assert state["preboot"] is False  # Private Spaces deploy rolling
 
@@ -146,7 +147,7 @@ def test_a_team_member_sees_the_lock_recovers_and_deploys(api, ci, tools, git_en
 def personal(sandbox, api, tools, git_env, tmp_path):
     app = tools.unique("tally")
     api.create_app(app)
-    proj = Project(tmp_path / "repo", app, "rails", dict(git_env), api, tools)
+    proj = Project(tmp_path / "repo", app, PLAIN, dict(git_env), api, tools)
     api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
     yield proj
     api.request("DELETE", f"/apps/{lock.lock_app_name(app)}")

@@ -13,16 +13,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.projects import new_project, steps
+from tests.support.projects import steps, tally  # noqa: F401 (tally: a fixture)
 
 pytestmark = pytest.mark.e2e
 
 TODAY = datetime(2026, 12, 4, 12, tzinfo=timezone.utc).timestamp()
-
-
-@pytest.fixture
-def rails(sandbox, api, tools, git_env, tmp_path):
-    yield from new_project("rails", api, tools, git_env, tmp_path)
 
 
 @pytest.fixture
@@ -33,28 +28,28 @@ def on_4_december_2026(admin):
 
 
 def test_a_target_on_an_ended_stack_is_refused_before_anything_changes(
-        rails, api, admin, on_4_december_2026):
-    admin.patch(f"/apps/{rails.app}", {"stack": "heroku-20"})
-    releases = len(api.get(f"/apps/{rails.app}/releases"))
+        tally, api, admin, on_4_december_2026):
+    admin.patch(f"/apps/{tally.app}", {"stack": "heroku-20"})
+    releases = len(api.get(f"/apps/{tally.app}/releases"))
     apps = {a["name"] for a in api.get("/apps")}
-    done, report = rails.deploy(check=False)
+    done, report = tally.deploy(check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     line = done.stderr.strip()
     assert len(line.splitlines()) == 1, line
     assert "heroku-20" in line and "no longer builds" in line
     assert "heroku stack:set heroku-24" in line
     assert {a["name"] for a in api.get("/apps")} == apps  # no lock, no scratch
-    assert len(api.get(f"/apps/{rails.app}/releases")) == releases
+    assert len(api.get(f"/apps/{tally.app}/releases")) == releases
     assert report is None or steps(report) in ([], ["check"])
 
 
-def test_the_plan_warns_about_a_stack_near_its_end(rails, api, on_4_december_2026):
-    api.patch(f"/apps/{rails.app}", {"build_stack": "heroku-22"})
-    plan = rails.inv("deploy.plan", "--stage", "production")
+def test_the_plan_warns_about_a_stack_near_its_end(tally, api, on_4_december_2026):
+    api.patch(f"/apps/{tally.app}", {"build_stack": "heroku-22"})
+    plan = tally.inv("deploy.plan", "--stage", "production")
     assert ("builds on heroku-22, which reaches its end of life on 30 April 2027 "
             "(in 147 days)") in plan.stdout, plan.stdout
-    done, report = rails.deploy()
+    done, report = tally.deploy()
     assert any("heroku-22" in w for w in report["warnings"])
     # the scratch app built on the target's stack
-    slug = rails.current()["slug"]["id"]
-    assert api.get(f"/apps/{rails.app}/slugs/{slug}")["stack"]["name"] == "heroku-22"
+    slug = tally.current()["slug"]["id"]
+    assert api.get(f"/apps/{tally.app}/slugs/{slug}")["stack"]["name"] == "heroku-22"
