@@ -18,7 +18,14 @@ import sys
 import pytest
 
 from herotasks.core import lock
-from tests.support.projects import Project, assert_clean, steps, window
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    PLAIN,
+    Project,
+    assert_clean,
+    steps,
+    tally,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -59,62 +66,62 @@ class TestDeploys:
         assert source in project.current()["description"]
         assert len(project.applied()) == 2
 
-    def test_release_phase_app_migrates_once_inside_the_window(self, rails):
-        procfile = (rails.root / "Procfile").read_text() + "release: bin/migrate\n"
-        rails.commit({"Procfile": procfile})
-        rails.deploy()
-        rails.add_migration()
-        _, report = rails.deploy()
+    def test_release_phase_app_migrates_once_inside_the_window(self, tally):
+        procfile = (tally.root / "Procfile").read_text() + "release: bin/migrate\n"
+        tally.commit({"Procfile": procfile})
+        tally.deploy()
+        tally.add_migration()
+        _, report = tally.deploy()
         assert report["ok"] and "db.migrate" not in steps(report)
         assert window(report) == ["slug.promote", "dynos.wait"]
-        assert rails.applied() == sorted(set(rails.applied()))  # nothing twice
-        assert len(rails.applied()) == 2
+        assert tally.applied() == sorted(set(tally.applied()))  # nothing twice
+        assert len(tally.applied()) == 2
 
-    def test_failed_migration_rolls_back(self, rails):
-        rails.deploy()
-        before = rails.current()
-        rails.api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
-        rails.add_migration()
-        done, report = rails.deploy(check=False)
+    def test_failed_migration_rolls_back(self, tally):
+        tally.deploy()
+        before = tally.current()
+        tally.api.patch(f"/apps/{tally.app}/config-vars", {"FAIL_MIGRATION": "1"})
+        tally.add_migration()
+        done, report = tally.deploy(check=False)
         assert done.returncode == 1 and "Traceback" not in done.stderr
         # stderr also carries git's `remote:` build lines; the error is the last
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("herotasks: db.migrate failed") and "rolled back" in last
         assert not report["ok"] and report["error"]
-        current = rails.current()
+        current = tally.current()
         assert current["slug"]["id"] == before["slug"]["id"]
-        assert_clean(rails.state())
+        assert_clean(tally.state())
 
-    def test_concurrent_deploy_is_refused_then_force_unlocked(self, rails, sandbox):
+    def test_concurrent_deploy_is_refused_then_force_unlocked(self, tally, sandbox):
         from herotasks.adapters.heroku_api import make_api
 
         client = make_api(sandbox.url, sandbox.api_key, cabundle=sandbox.ca_bundle)
-        lock.acquire(client, lock.Holder(rails.app, "ci@other-runner", 4242,
+        lock.acquire(client, lock.Holder(tally.app, "ci@other-runner", 4242,
                                          "production", "", 0.0, "other"))
-        done, _ = rails.deploy(check=False)
+        done, _ = tally.deploy(check=False)
         assert done.returncode == 1
         assert "ci@other-runner (pid 4242" in done.stderr
-        assert rails.applied() == []
-        _, report = rails.deploy("--force-unlock")
-        assert report["ok"] and not rails.state()["lock"]
+        assert tally.applied() == []
+        _, report = tally.deploy("--force-unlock")
+        assert report["ok"] and not tally.state()["lock"]
 
-    def test_bad_inputs_are_one_line(self, rails):
+    def test_bad_inputs_are_one_line(self, tally):
         # only configured stages get a deploy.<stage> task; any name works
         # with --stage, and an unconfigured one is one line
-        done = rails.inv("deploy", "--stage", "staging", check=False)
+        done = tally.inv("deploy", "--stage", "staging", check=False)
         assert done.returncode == 1
         assert done.stderr.strip() == ("herotasks: unknown stage 'staging' — "
                                        "configured stages: production")
-        (rails.root / "index.html").write_text("dirty\n")
-        done = rails.inv("deploy.production", check=False)
+        (tally.root / "index.html").write_text("dirty\n")
+        done = tally.inv("deploy.production", check=False)
         assert done.returncode == 1 and "uncommitted changes" in done.stderr
-        done = rails.inv("deploy.production", "--allow-dirty", "--ref", "nope",
+        done = tally.inv("deploy.production", "--allow-dirty", "--ref", "nope",
                          check=False)
         assert "unknown git ref 'nope'" in done.stderr
-        env = dict(rails.env, HEROKU_API_KEY="HRKU-not-a-token")
+        env = dict(tally.env, HEROKU_API_KEY="HRKU-not-a-token")
         done = subprocess.run([sys.executable, "-m", "invoke", "deploy.plan",
                                "--stage", "production", "--allow-dirty"],
-                              cwd=rails.root, env=env, capture_output=True, text=True)
+                              cwd=tally.root, env=env, capture_output=True, text=True)
         assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
         assert "HRKU-not-a-token" not in done.stderr + done.stdout
 
@@ -128,25 +135,25 @@ KILLS = [("after", "maintenance.on", "undo"), ("before", "slug.promote", "undo")
 
 
 @pytest.mark.parametrize("when,step,mode", KILLS)
-def test_kill_in_the_window_then_recover(rails, when, step, mode):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
-    before = rails.current()
-    kill = rails.hook_file(when, step, "kill -9 $PPID")
-    rails.add_migration()
-    done, _ = rails.deploy(check=False, runtime=kill)
+def test_kill_in_the_window_then_recover(tally, when, step, mode):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    before = tally.current()
+    kill = tally.hook_file(when, step, "kill -9 $PPID")
+    tally.add_migration()
+    done, _ = tally.deploy(check=False, runtime=kill)
     assert done.returncode != 0
-    assert rails.state()["maintenance"] is True
-    done = rails.inv("deploy.recover", "--stage", "production")
+    assert tally.state()["maintenance"] is True
+    done = tally.inv("deploy.recover", "--stage", "production")
     assert f"recover: {mode}" in done.stdout
-    state = rails.state()
+    state = tally.state()
     assert_clean(state)
     assert state["formation"] == [("web", 1, "Standard-1X"), ("worker", 2, "Standard-1X")]
     if mode == "finish":
-        assert len(rails.applied()) == 2
-        assert rails.current()["id"] != before["id"]
+        assert len(tally.applied()) == 2
+        assert tally.current()["id"] != before["id"]
     else:
-        assert rails.current()["slug"]["id"] == before["slug"]["id"]
+        assert tally.current()["slug"]["id"] == before["slug"]["id"]
 
 
 def test_steps_by_hand_reach_the_same_end_state(sandbox, api, tools, git_env,
@@ -155,7 +162,7 @@ def test_steps_by_hand_reach_the_same_end_state(sandbox, api, tools, git_env,
     for how in ("hand", "deploy"):
         app = tools.unique("tally")
         api.create_app(app)
-        proj = Project(tmp_path / how, app, "rails", dict(git_env), api, tools)
+        proj = Project(tmp_path / how, app, PLAIN, dict(git_env), api, tools)
         api.patch(f"/apps/{app}/config-vars", {"DB_FILE": str(proj.db)})
         proj.deploy()
         proj.scale(web="1:Standard-1X", worker="2:Standard-1X")
@@ -180,7 +187,8 @@ def test_steps_by_hand_reach_the_same_end_state(sandbox, api, tools, git_env,
 
 
 def test_the_token_is_not_in_the_asset_command_or_hook_environment(rails):
-    # both run third-party code (npm or gem packages, the user's scripts)
+    # both run third-party code (npm or gem packages, the user's scripts);
+    # on Rails, whose asset command is a script the test can extend
     seen = rails.root.parent / "envs"
     assets = (rails.root / "bin/assets").read_text()
     rails.commit({"bin/assets": assets + f"env >> {seen}/assets\n",

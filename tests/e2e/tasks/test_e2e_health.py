@@ -12,72 +12,78 @@ import time
 import pytest
 import requests
 
-from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, steps
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    CRASHING_WORKER,
+    assert_clean,
+    health_file,
+    steps,
+    tally,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_passing_check_is_a_step_of_the_report(rails):
-    rails.commit({"ok.txt": "ok\n"})
-    _, report = rails.deploy(runtime=health_file(rails, path="/ok.txt", watch=2))
+def test_a_passing_check_is_a_step_of_the_report(tally):
+    tally.commit({"ok.txt": "ok\n"})
+    _, report = tally.deploy(runtime=health_file(tally, path="/ok.txt", watch=2))
     assert report["ok"] and "health.check" in steps(report)
 
 
-def test_a_release_whose_worker_crashes_is_rolled_back(rails):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
-    before = rails.current()
-    rails.commit({"Procfile": CRASHING_WORKER})
-    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+def test_a_release_whose_worker_crashes_is_rolled_back(tally):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    before = tally.current()
+    tally.commit({"Procfile": CRASHING_WORKER})
+    done, report = tally.deploy(check=False, runtime=health_file(tally, watch=10))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health check" in last and "crashed" in last and "rolled back" in last
     assert "slug.rollback" in steps(report)
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
-    assert_clean(rails.state())
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(tally.state())
 
 
-def test_an_app_that_does_not_answer_is_rolled_back(rails):
-    rails.commit({"ok.txt": "ok\n"})
+def test_an_app_that_does_not_answer_is_rolled_back(tally):
+    tally.commit({"ok.txt": "ok\n"})
     # the check before the release would stop it first (tested below)
-    config = health_file(rails, path="/ok.txt", timeout=3, watch=1, precheck="false")
-    rails.deploy(runtime=config)
-    before = rails.current()
-    (rails.root / "ok.txt").unlink()
-    rails.commit({"index.html": "v2\n"})
-    done, _ = rails.deploy(check=False, runtime=config)
+    config = health_file(tally, path="/ok.txt", timeout=3, watch=1, precheck="false")
+    tally.deploy(runtime=config)
+    before = tally.current()
+    (tally.root / "ok.txt").unlink()
+    tally.commit({"index.html": "v2\n"})
+    done, _ = tally.deploy(check=False, runtime=config)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "GET" in last and "404" in last and "rolled back" in last
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
-    assert_clean(rails.state())
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(tally.state())
 
 
-def test_after_a_window_migration_a_failed_check_keeps_the_release(rails):
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="1:Standard-1X")
-    before = rails.current()
-    rails.add_migration()
-    rails.commit({"Procfile": CRASHING_WORKER})
-    done, report = rails.deploy(check=False, runtime=health_file(rails, watch=10))
+def test_after_a_window_migration_a_failed_check_keeps_the_release(tally):
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="1:Standard-1X")
+    before = tally.current()
+    tally.add_migration()
+    tally.commit({"Procfile": CRASHING_WORKER})
+    done, report = tally.deploy(check=False, runtime=health_file(tally, watch=10))
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "health check" in last and "kept v" in last
     assert "slug.rollback" not in steps(report)
-    assert rails.current()["id"] != before["id"] and len(rails.applied()) == 2
-    assert_clean(rails.state())
+    assert tally.current()["id"] != before["id"] and len(tally.applied()) == 2
+    assert_clean(tally.state())
 
 
-def test_the_health_check_goes_through_tls_as_on_heroku(rails, sandbox, api):
+def test_the_health_check_goes_through_tls_as_on_heroku(tally, sandbox, api):
     """``web_url`` is https, as Heroku's: the health check's GET is
     verified against the sandbox CA (the env file's bundle) and the router
     logs it as https; plain http still answers."""
-    rails.commit({"ok.txt": "ok\n"})
-    _, report = rails.deploy(runtime=health_file(rails, path="/ok.txt", watch=1))
+    tally.commit({"ok.txt": "ok\n"})
+    _, report = tally.deploy(runtime=health_file(tally, path="/ok.txt", watch=1))
     assert report["ok"]
-    web_url = api.get(f"/apps/{rails.app}")["web_url"]
+    web_url = api.get(f"/apps/{tally.app}")["web_url"]
     assert web_url.startswith("https://127.0.0.1:")
-    log = sandbox.root / "logs" / "apps" / rails.app / "router.log"
+    log = sandbox.root / "logs" / "apps" / tally.app / "router.log"
     checks = [ln for ln in log.read_text().splitlines() if 'path="/ok.txt"' in ln]
     assert checks and all("protocol=https" in ln for ln in checks), checks
     plain = requests.get(web_url.replace("https://", "http://", 1) + "ok.txt",
@@ -85,48 +91,48 @@ def test_the_health_check_goes_through_tls_as_on_heroku(rails, sandbox, api):
     assert plain.status_code == 200 and plain.text == "ok\n"
 
 
-def test_a_check_that_could_not_ask_heroku_keeps_a_healthy_release(rails, admin):
+def test_a_check_that_could_not_ask_heroku_keeps_a_healthy_release(tally, admin):
     # issue 20: a 503 on the dyno list is "could not check", not "unhealthy"
-    rails.deploy()
-    rails.commit({"index.html": "v2\n"})
+    tally.deploy()
+    tally.commit({"index.html": "v2\n"})
     # the fault goes up as the check starts (dynos.wait lists dynos too)
     fault = ("curl -sf --cacert \"$HEROTASKS_CA_BUNDLE\" -H \"Authorization: "
              "Bearer $HEROTASKS_SANDBOX_ADMIN_TOKEN\" -H 'Content-Type: "
              "application/json' -d '{\"method\": \"GET\", \"path\": "
              "\"^/apps/[^/]+/dynos$\", \"status\": 503, \"count\": 50}' "
              "\"$HEROTASKS_SANDBOX_URL/_sandbox/admin/faults\" >/dev/null")
-    runtime = rails.root.parent / "fault.yaml"
+    runtime = tally.root.parent / "fault.yaml"
     runtime.write_text("herotasks:\n  health: {watch: 2}\n  hooks:\n    before:\n"
                        f"      health.check: [{json.dumps(fault)}]\n")
     try:
-        done, report = rails.deploy(check=False, runtime=runtime)
+        done, report = tally.deploy(check=False, runtime=runtime)
     finally:
         admin.delete("/faults")
     assert done.returncode == 0, done.stdout + done.stderr
     assert report["ok"] and "slug.rollback" not in steps(report)
     assert any("could not" in w for w in report["warnings"]), report["warnings"]
-    assert rails.current()["id"] == report["release"]["id"]  # kept, not rolled back
-    assert_clean(rails.state())
+    assert tally.current()["id"] == report["release"]["id"]  # kept, not rolled back
+    assert_clean(tally.state())
 
 
-def test_recover_after_a_cut_off_rollback_does_not_call_the_release_live(rails):
-    rails.deploy()
-    before = rails.current()
-    rails.commit({"index.html": "v2\n"})
+def test_recover_after_a_cut_off_rollback_does_not_call_the_release_live(tally):
+    tally.deploy()
+    before = tally.current()
+    tally.commit({"index.html": "v2\n"})
     # killed as the check ends, then the rollback it would have made is made
     # (a rollback cut off before the journal heard of it)
-    done, _ = rails.deploy(check=False, runtime=rails.hook_file(
+    done, _ = tally.deploy(check=False, runtime=tally.hook_file(
         "after", "health.check", "kill -9 $PPID"))
     assert done.returncode != 0
-    rails.api.post(f"/apps/{rails.app}/releases", {"release": before["id"]})
-    releases = len(rails.api.get(f"/apps/{rails.app}/releases"))
-    done = rails.inv("deploy.recover", "--stage", "production")
+    tally.api.post(f"/apps/{tally.app}/releases", {"release": before["id"]})
+    releases = len(tally.api.get(f"/apps/{tally.app}/releases"))
+    done = tally.inv("deploy.recover", "--stage", "production")
     assert "the new release is live" not in done.stdout, done.stdout
     assert done.stdout.strip().splitlines()[-1].startswith("recover: undone")
     assert "health" not in done.stdout.split("recover: undo", 1)[1].split("\n")[0]
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
-    assert len(rails.api.get(f"/apps/{rails.app}/releases")) == releases  # no other
-    assert_clean(rails.state())
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
+    assert len(tally.api.get(f"/apps/{tally.app}/releases")) == releases  # no other
+    assert_clean(tally.state())
 
 
 # -- the check before the release (health.precheck, issue 17) -----------------------
@@ -190,45 +196,45 @@ class Traffic:
         return [code for code in self.answers if not 200 <= code < 400]
 
 
-def test_a_release_whose_every_page_fails_is_stopped_before_the_release(rails):
-    rails.deploy()
-    before = rails.current()
-    rails.commit({"all500.py": ALL_500, "Procfile": WEB_500})
-    with Traffic(rails) as users:
-        done, report = rails.deploy(check=False)
+def test_a_release_whose_every_page_fails_is_stopped_before_the_release(tally):
+    tally.deploy()
+    before = tally.current()
+    tally.commit({"all500.py": ALL_500, "Procfile": WEB_500})
+    with Traffic(tally) as users:
+        done, report = tally.deploy(check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health.precheck failed" in last and "GET / answered 500" in last
     assert "nothing was released" in last
     # no new release on the target, and not one request failed meanwhile
-    assert rails.current()["id"] == before["id"]
+    assert tally.current()["id"] == before["id"]
     assert "slug.promote" not in steps(report)
     assert users.answers and not users.failed(), users.failed()
     precheck = report["precheck"]
     assert precheck["ok"] is False and precheck["asked"] is True
     assert any(f.startswith("bound $PORT") for f in precheck["found"])
     assert "precheck: FAILED (answers" in done.stdout
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
-def test_a_release_whose_web_dies_at_boot_is_caught_before_the_release(rails):
-    rails.deploy()
-    before = rails.current()
-    rails.commit({"Procfile": WEB_DIES})
-    done, report = rails.deploy(check=False)
+def test_a_release_whose_web_dies_at_boot_is_caught_before_the_release(tally):
+    tally.deploy()
+    before = tally.current()
+    tally.commit({"Procfile": WEB_DIES})
+    done, report = tally.deploy(check=False)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "exited with status 4 before binding $PORT" in last
-    assert rails.current()["id"] == before["id"]
+    assert tally.current()["id"] == before["id"]
     # the web process's own output is shown, to tell why
     assert "web| booting" in done.stdout
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
-def test_a_good_release_passes_the_check_then_is_released(rails):
-    rails.deploy()  # the first deploy migrates: its check only boots
-    rails.commit({"ok.txt": "ok\n"})
-    done, report = rails.deploy(runtime=health_file(rails, path="/ok.txt",
+def test_a_good_release_passes_the_check_then_is_released(tally):
+    tally.deploy()  # the first deploy migrates: its check only boots
+    tally.commit({"ok.txt": "ok\n"})
+    done, report = tally.deploy(runtime=health_file(tally, path="/ok.txt",
                                                      smoke="'test -f ok.txt'"))
     assert report["ok"]
     names = steps(report)
@@ -239,36 +245,36 @@ def test_a_good_release_passes_the_check_then_is_released(rails):
     assert "health.smoke passed" in precheck["found"]
 
 
-def test_before_a_window_migration_the_check_only_boots(rails):
-    rails.deploy()
-    rails.add_migration()
+def test_before_a_window_migration_the_check_only_boots(tally):
+    tally.deploy()
+    tally.add_migration()
     # every page fails: on the old schema that may be no fault of the
     # release, so the boot alone is checked and the watch judges the rest
-    rails.commit({"all500.py": ALL_500, "Procfile": WEB_500})
-    done, report = rails.deploy(check=False, runtime=health_file(
-        rails, path="/", watch=1, timeout=3))
+    tally.commit({"all500.py": ALL_500, "Procfile": WEB_500})
+    done, report = tally.deploy(check=False, runtime=health_file(
+        tally, path="/", watch=1, timeout=3))
     names = steps(report)
     assert names.index("health.precheck") < names.index("maintenance.on")
     assert report["precheck"]["ok"] and report["precheck"]["asked"] is False
     # the watch after the release saw it (and kept the migrated release)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1 and "health check" in last and "kept v" in last
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
-def test_without_the_check_a_web_that_dies_at_boot_fails_the_wait_when_seen(rails):
-    rails.deploy()
-    before = rails.current()
-    rails.commit({"Procfile": WEB_DIES})
-    done, report = rails.deploy(check=False, runtime=health_file(
-        rails, precheck="false"))
+def test_without_the_check_a_web_that_dies_at_boot_fails_the_wait_when_seen(tally):
+    tally.deploy()
+    before = tally.current()
+    tally.commit({"Procfile": WEB_DIES})
+    done, report = tally.deploy(check=False, runtime=health_file(
+        tally, precheck="false"))
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     # told as a crash when the crash is seen, not as the boot timeout
     assert "dynos.wait failed" in last and "crashed" in last
     assert "not up after" not in last and "rolled back" in last
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
-    assert_clean(rails.state())
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
+    assert_clean(tally.state())
 
 
 # A web process that serves its files, then answers 500 from its 31st request
@@ -298,47 +304,47 @@ HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 
-def breaking_later_with_preboot(rails) -> dict:
+def breaking_later_with_preboot(tally) -> dict:
     """A deployed app with preboot on and a committed release whose web
     process answers well at first, then 500 (FAILS_LATER); the release
     before it."""
-    rails.deploy()
-    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
-    before = rails.current()
-    rails.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
+    tally.deploy()
+    tally.api.patch(f"/apps/{tally.app}/features/preboot", {"enabled": True})
+    before = tally.current()
+    tally.commit({"later.py": FAILS_LATER, "index.html": "v2\n",
                   "Procfile": "web: python3 later.py\nworker: python3 -c "
                               "\"import time; time.sleep(3600)\"\n"})
     return before
 
 
 def test_a_release_failing_only_under_traffic_passes_the_check_and_is_rolled_back(
-        rails):
-    before = breaking_later_with_preboot(rails)
-    with Traffic(rails) as users:
-        done, report = rails.deploy(check=False, runtime=health_file(
-            rails, path="/index.html", watch=20, timeout=5))
+        tally):
+    before = breaking_later_with_preboot(tally)
+    with Traffic(tally) as users:
+        done, report = tally.deploy(check=False, runtime=health_file(
+            tally, path="/index.html", watch=20, timeout=5))
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1 and report["precheck"]["ok"]
     # the watch asked /index.html through the router and saw the first 500
     assert "during the watch" in last and "rolled back" in last
     assert "slug.rollback" in steps(report)
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
-    assert rails.state()["preboot"] is True
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
+    assert tally.state()["preboot"] is True
     assert users.failed()  # the fault did reach users: only the watch sees it
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
-def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
+def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(tally):
     """Preboot would move traffic to the rollback release only at its switch
     (~3 minutes on Heroku): the release that fails under traffic would serve
     its errors all that time. The rollback turns preboot off for its release
     (Dev Center, *Preboot*: without it the old web dynos stop and the new
     ones start), so once it says done every request is the previous
     release's; preboot is on again afterwards, and the journal said so."""
-    before = breaking_later_with_preboot(rails)
-    with Traffic(rails) as users:
-        done, report = rails.deploy(check=False, runtime=health_file(
-            rails, path="/index.html", watch=20, timeout=5))
+    before = breaking_later_with_preboot(tally)
+    with Traffic(tally) as users:
+        done, report = tally.deploy(check=False, runtime=health_file(
+            tally, path="/index.html", watch=20, timeout=5))
         time.sleep(2)  # users keep asking after the deploy ended
     assert done.returncode == 1 and "rolled back" in done.stderr
     back = next(s for s in report["steps"] if s["name"] == "slug.rollback")
@@ -346,42 +352,42 @@ def test_with_preboot_the_rollback_moves_traffic_back_when_it_is_done(rails):
     late = [(round(t - back["finished_at"], 2), code) for t, code in users.timed
             if t >= back["finished_at"] and not 200 <= code < 400]
     assert not late, late
-    assert rails.current()["slug"]["id"] == before["slug"]["id"]
+    assert tally.current()["slug"]["id"] == before["slug"]["id"]
     assert "preboot off for the rollback" in done.stdout
-    assert rails.state()["preboot"] is True
-    assert_clean(rails.state())
+    assert tally.state()["preboot"] is True
+    assert_clean(tally.state())
 
 
 # -- release-phase apps: the check runs when the scratch release succeeded ----------
 
-def test_a_release_phase_app_whose_release_phase_passes_on_scratch_is_checked(rails):
+def test_a_release_phase_app_whose_release_phase_passes_on_scratch_is_checked(tally):
     # the scratch build's release runs the release phase too; when it passes
     # there, the new slug is the scratch app's current release, which is
     # what a one-off dyno runs: the check boots the new code, not older code
-    rails.deploy()
-    before = rails.current()
-    rails.commit({"all500.py": ALL_500, "Procfile": "release: true\n" + WEB_500})
-    done, report = rails.deploy(check=False)
+    tally.deploy()
+    before = tally.current()
+    tally.commit({"all500.py": ALL_500, "Procfile": "release: true\n" + WEB_500})
+    done, report = tally.deploy(check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health.precheck failed" in last and "GET / answered 500" in last
-    assert rails.current()["id"] == before["id"]
+    assert tally.current()["id"] == before["id"]
     assert "slug.promote" not in steps(report)
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
-def test_a_release_phase_that_fails_on_scratch_leaves_the_check_not_run(rails):
+def test_a_release_phase_that_fails_on_scratch_leaves_the_check_not_run(tally):
     # DB_FILE is the target's database (never copied to the scratch app): the
     # release phase fails there, so no dyno there runs the new slug; the check
     # is not run (and says why) rather than run on other code
-    rails.deploy()
-    rails.commit({"index.html": "v2\n", "Procfile": 'release: test -n "$DB_FILE"\n'
+    tally.deploy()
+    tally.commit({"index.html": "v2\n", "Procfile": 'release: test -n "$DB_FILE"\n'
                   "web: python3 -m http.server $PORT --bind 127.0.0.1\n"})
-    done, report = rails.deploy()
+    done, report = tally.deploy()
     assert report["ok"]
     precheck = report["precheck"]
     assert precheck["ran"] is False
     assert "release phase of the new slug failed on the scratch app" in precheck["found"][0]
     assert "precheck: not run" in done.stdout
-    assert rails.current()["id"] == report["release"]["id"]
-    assert_clean(rails.state())
+    assert tally.current()["id"] == report["release"]["id"]
+    assert_clean(tally.state())
