@@ -24,7 +24,14 @@ import requests
 
 from herotasks.core.scratch import scratch_name
 from tests.support.e2e import RequestLog, remote_refs, step
-from tests.support.projects import Project, assert_clean, steps, window
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    LAYOUTS,
+    Project,
+    assert_clean,
+    steps,
+    tally,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +43,10 @@ def scratch_of(app: str) -> str:
 
 
 @pytest.fixture
-def pipeline(rails, api, tools):
+def pipeline(tally, api, tools):
     """A pipeline with the target app coupled at production."""
     made = api.post("/pipelines", {"name": tools.unique("pipe")})
-    api.post("/pipeline-couplings", {"app": rails.app, "pipeline": made["id"],
+    api.post("/pipeline-couplings", {"app": tally.app, "pipeline": made["id"],
                                      "stage": "production"})
     yield made
     api.request("DELETE", f"/pipelines/{made['id']}")
@@ -59,105 +66,105 @@ def inv_in(root, env, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def test_pipeline_promotion(rails, pipeline, api, tools, tmp_path):
-    api.patch(f"/apps/{rails.app}/config-vars", {"SECRET_KEY_BASE": "prod-only"})
-    config_before = api.get(f"/apps/{rails.app}/config-vars")
-    target_id = api.get(f"/apps/{rails.app}")["id"]
+def test_pipeline_promotion(tally, pipeline, api, tools, tmp_path):
+    api.patch(f"/apps/{tally.app}/config-vars", {"SECRET_KEY_BASE": "prod-only"})
+    config_before = api.get(f"/apps/{tally.app}/config-vars")
+    target_id = api.get(f"/apps/{tally.app}")["id"]
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
 
-    source = rails.git("rev-parse", "HEAD")
-    _, report = rails.deploy(runtime=conf)
+    source = tally.git("rev-parse", "HEAD")
+    _, report = tally.deploy(runtime=conf)
     assert report["ok"] and "slug.promote" in steps(report)
     assert window(report) == ["slug.promote", "db.migrate", "dynos.restart",
                               "dynos.wait"]
-    current = rails.current()
+    current = tally.current()
     assert report["release"] == {"id": current["id"], "version": current["version"]}
     # promoted from the scratch app, with Heroku's description, not ours
-    assert current["description"].startswith(f"Promote {scratch_of(rails.app)} v")
+    assert current["description"].startswith(f"Promote {scratch_of(tally.app)} v")
     # the slug is the one built from the deploy commit of `source`
-    deploy_commit = rails.git("rev-parse", "refs/herotasks/assets/latest")
-    assert rails.git("rev-parse", f"{deploy_commit}^") == source
-    slug = api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")
+    deploy_commit = tally.git("rev-parse", "refs/herotasks/assets/latest")
+    assert tally.git("rev-parse", f"{deploy_commit}^") == source
+    slug = api.get(f"/apps/{tally.app}/slugs/{current['slug']['id']}")
     assert slug["commit"] == deploy_commit
-    assert len(rails.applied()) == 1
+    assert len(tally.applied()) == 1
 
     # the scratch app is gone, and its coupling with it; the target's
     # config vars are as they were, and its git only keeps the deploy commit
     # on a branch Heroku does not build (for other machines to read)
-    assert_clean(rails.state())
+    assert_clean(tally.state())
     assert coupled(api, pipeline) == {target_id: "production"}
-    assert api.get(f"/apps/{rails.app}/config-vars") == config_before
+    assert api.get(f"/apps/{tally.app}/config-vars") == config_before
     kept = {f"refs/heads/herotasks/deploys/{deploy_commit}": deploy_commit}
-    assert remote_refs(rails) == kept
-    assert api.get(f"/apps/{rails.app}/builds") == []  # nothing built there
+    assert remote_refs(tally) == kept
+    assert api.get(f"/apps/{tally.app}/builds") == []  # nothing built there
 
     # a second deploy with a migration promotes again (a new scratch app is
     # coupled and promoted), and knows exactly what changed
-    rails.add_migration()
-    _, report = rails.deploy(runtime=conf)
+    tally.add_migration()
+    _, report = tally.deploy(runtime=conf)
     assert report["ok"] and report["migrations"]["reason"] == \
-        "db/migrate changed: 1 file"
+        "tally/migrations changed: 1 file"
     assert report["commit"]["from"] == source
-    assert rails.current()["description"].startswith(f"Promote {scratch_of(rails.app)}")
-    assert len(rails.applied()) == 2
+    assert tally.current()["description"].startswith(f"Promote {scratch_of(tally.app)}")
+    assert len(tally.applied()) == 2
     assert coupled(api, pipeline) == {target_id: "production"}
-    assert api.get(f"/apps/{rails.app}/config-vars") == config_before
-    second = rails.git("rev-parse", "refs/herotasks/assets/latest")
-    assert remote_refs(rails) == {
+    assert api.get(f"/apps/{tally.app}/config-vars") == config_before
+    second = tally.git("rev-parse", "refs/herotasks/assets/latest")
+    assert remote_refs(tally) == {
         **kept, f"refs/heads/herotasks/deploys/{second}": second}
-    assert api.get(f"/apps/{rails.app}/builds") == []
+    assert api.get(f"/apps/{tally.app}/builds") == []
     assert step(report, "slug.promote")["in_window"]
 
 
 def test_after_a_pipeline_promotion_another_machine_knows_the_deployed_commit(
-        rails, pipeline, api, tools, tmp_path):
+        tally, pipeline, api, tools, tmp_path):
     """A CI runner's fresh clone has the user's commits but not the deploy
     commits (they live under refs/herotasks on the machine that made them),
     and the promoted release's description is Heroku's. The deploy commit
     kept on the app's git still says."""
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
-    source = rails.git("rev-parse", "HEAD")
-    rails.deploy(runtime=conf)
+    source = tally.git("rev-parse", "HEAD")
+    tally.deploy(runtime=conf)
 
     clone = tmp_path / "ci"
     # --no-local: a local clone hard-links every object, reachable or not
-    tools.git(tmp_path, rails.env, "clone", "-q", "--no-local", str(rails.root),
+    tools.git(tmp_path, tally.env, "clone", "-q", "--no-local", str(tally.root),
               str(clone))
-    deploy_commit = rails.git("rev-parse", "refs/herotasks/assets/latest")
-    missing = tools.git(clone, rails.env, "cat-file", "-e", deploy_commit,
+    deploy_commit = tally.git("rev-parse", "refs/herotasks/assets/latest")
+    missing = tools.git(clone, tally.env, "cat-file", "-e", deploy_commit,
                         check=False)
     assert missing.returncode != 0  # as on a CI runner
-    done = inv_in(clone, rails.env, "deploy.status", "--stage", "production")
+    done = inv_in(clone, tally.env, "deploy.status", "--stage", "production")
     assert f"deployed:    {source[:10]} (from " in done.stdout, done.stdout
     assert "migrations none (the same commit is deployed)" in done.stdout
 
     # a deploy from there without migration changes takes no window
     (clone / "index.html").write_text("v2\n")
-    tools.git(clone, rails.env, "commit", "-q", "-am", "no migration")
+    tools.git(clone, tally.env, "commit", "-q", "-am", "no migration")
     report_path = tmp_path / "ci-report-0.json"
-    inv_in(clone, rails.env, "-f", str(conf), "deploy.production", "--json",
+    inv_in(clone, tally.env, "-f", str(conf), "deploy.production", "--json",
            str(report_path))
     report = tools.load_json(report_path)
     assert report["ok"] and report["commit"]["from"] == source
     assert not report["migrations"]["pending"], report["migrations"]
     assert window(report) == [] and report["windows"]["maintenance"] is None
-    source = tools.git(clone, rails.env, "rev-parse", "HEAD").stdout.strip()
+    source = tools.git(clone, tally.env, "rev-parse", "HEAD").stdout.strip()
 
     # and its next deploy diffs against it: a migration is seen as one file
-    migration = clone / "db" / "migrate" / "002_step.rb"
+    migration = clone / LAYOUTS[tally.layout]["migration"].format(n="002")
     migration.write_text("# 2\n")
-    tools.git(clone, rails.env, "add", "-A")
-    tools.git(clone, rails.env, "commit", "-q", "-m", "migration 2")
+    tools.git(clone, tally.env, "add", "-A")
+    tools.git(clone, tally.env, "commit", "-q", "-m", "migration 2")
     report_path = tmp_path / "ci-report.json"
-    inv_in(clone, rails.env, "-f", str(conf), "deploy.production", "--json",
+    inv_in(clone, tally.env, "-f", str(conf), "deploy.production", "--json",
            str(report_path))
     report = tools.load_json(report_path)
     assert report["ok"] and report["commit"]["from"] == source
     assert report["migrations"] == {"pending": True,
-                                    "reason": "db/migrate changed: 1 file"}
-    assert len(rails.applied()) == 2
+                                    "reason": "tally/migrations changed: 1 file"}
+    assert len(tally.applied()) == 2
 
 
 def served(sandbox, proj: Project, tools, want: str) -> str:
@@ -178,70 +185,70 @@ def rollback(proj: Project) -> subprocess.CompletedProcess:
     return proj.inv("deploy.rollback", "--stage", "production")
 
 
-def test_rollback_warns_when_migrations_lie_between(rails, sandbox, tools):
-    first = rails.git("rev-parse", "HEAD")
-    rails.deploy()
-    v1 = rails.current()
-    served(sandbox, rails, tools, "v1\n")
+def test_rollback_warns_when_migrations_lie_between(tally, sandbox, tools):
+    first = tally.git("rev-parse", "HEAD")
+    tally.deploy()
+    v1 = tally.current()
+    served(sandbox, tally, tools, "v1\n")
 
     # v2 brings a migration; rolling back runs v1's slug and says the
     # database stays migrated
-    rails.add_migration()
-    rails.commit({"index.html": "v2\n"})
-    rails.deploy()
-    v2 = rails.current()
-    served(sandbox, rails, tools, "v2\n")
-    done = rollback(rails)
-    assert f"rollback: {rails.app} v{v2['version']} -> v{v1['version']}" \
+    tally.add_migration()
+    tally.commit({"index.html": "v2\n"})
+    tally.deploy()
+    v2 = tally.current()
+    served(sandbox, tally, tools, "v2\n")
+    done = rollback(tally)
+    assert f"rollback: {tally.app} v{v2['version']} -> v{v1['version']}" \
         in done.stdout
     warning = [line for line in done.stderr.splitlines()
                if line.startswith("warning: ")]
     assert warning == [
         f"warning: migrations lie between v{v1['version']} and v{v2['version']} "
-        "(db/migrate changed: 1 file): rolling back the code does not roll back "
+        "(tally/migrations changed: 1 file): rolling back the code does not roll back "
         "the database"], done.stderr
-    now = rails.current()
+    now = tally.current()
     assert now["version"] > v2["version"] and now["slug"] == v1["slug"]
     assert f"rollback: now on v{now['version']}" in done.stdout
-    served(sandbox, rails, tools, "v1\n")
-    assert len(rails.applied()) == 2  # the database is not rolled back
-    assert_clean(rails.state())
+    served(sandbox, tally, tools, "v1\n")
+    assert len(tally.applied()) == 2  # the database is not rolled back
+    assert_clean(tally.state())
     # and the next deploy knows v1's code runs: HEAD's migration is pending
-    status = rails.inv("deploy.status", "--stage", "production").stdout
+    status = tally.inv("deploy.status", "--stage", "production").stdout
     assert f"deployed:    {first[:10]}" in status, status
-    assert "migrations pending (db/migrate changed: 1 file)" in status, status
+    assert "migrations pending (tally/migrations changed: 1 file)" in status, status
 
 
-def test_rollback_without_migrations_between_does_not_warn(rails, sandbox, tools):
-    rails.deploy()
-    v1 = rails.current()
-    rails.commit({"index.html": "v2\n"})
-    _, report = rails.deploy()
+def test_rollback_without_migrations_between_does_not_warn(tally, sandbox, tools):
+    tally.deploy()
+    v1 = tally.current()
+    tally.commit({"index.html": "v2\n"})
+    _, report = tally.deploy()
     assert not report["migrations"]["pending"]
-    v2 = rails.current()
-    served(sandbox, rails, tools, "v2\n")
-    done = rollback(rails)
+    v2 = tally.current()
+    served(sandbox, tally, tools, "v2\n")
+    done = rollback(tally)
     assert f"v{v2['version']} -> v{v1['version']}" in done.stdout
     assert "warning" not in done.stderr and "migration" not in done.stderr
-    now = rails.current()
+    now = tally.current()
     assert now["slug"] == v1["slug"]
-    served(sandbox, rails, tools, "v1\n")
+    served(sandbox, tally, tools, "v1\n")
 
 
-def test_pipeline_method_without_a_pipeline_changes_nothing(rails, api, sandbox,
+def test_pipeline_method_without_a_pipeline_changes_nothing(tally, api, sandbox,
                                                             tmp_path):
     """A configuration error, found before the lock, the build or the window:
     not after the build with maintenance already on."""
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
     log = RequestLog(sandbox.root)
-    done, report = rails.deploy(runtime=conf, check=False)
+    done, report = tally.deploy(runtime=conf, check=False)
     assert done.returncode == 1 and report is None
     assert done.stderr.strip() == (
-        f"herotasks: {rails.app} is in no pipeline — couple it to one, or use "
+        f"herotasks: {tally.app} is in no pipeline — couple it to one, or use "
         "herotasks.promote.method: slug")
     assert [(m, p) for m, p in log.since() if m != "GET"] == []
-    assert_clean(rails.state())
+    assert_clean(tally.state())
 
 
 # -- a release phase that needs production data fails on the scratch app ------
@@ -257,34 +264,34 @@ def needs_db(proj: Project) -> str:
     return proj.commit({"Procfile": procfile}, "release phase")
 
 
-def test_a_failing_scratch_release_phase_does_not_fail_a_slug_deploy(rails, api):
+def test_a_failing_scratch_release_phase_does_not_fail_a_slug_deploy(tally, api):
     """The slug is built whatever the scratch release phase does; released
     on the target, its release phase runs there with the target's config."""
-    needs_db(rails)
-    done, report = rails.deploy()
+    needs_db(tally)
+    done, report = tally.deploy()
     assert report["ok"], done.stdout + done.stderr
     # the scratch app's release phase ran and failed (the push streams it)
     assert "Release command declared by your Procfile failed" in done.stderr
-    assert len(rails.applied()) == 1  # the target's release phase migrated
-    current = rails.current()
+    assert len(tally.applied()) == 1  # the target's release phase migrated
+    current = tally.current()
     assert current["status"] == "succeeded"
-    slug = api.get(f"/apps/{rails.app}/slugs/{current['slug']['id']}")
-    assert slug["commit"] == rails.git("rev-parse", "refs/herotasks/assets/latest")
-    assert_clean(rails.state())
+    slug = api.get(f"/apps/{tally.app}/slugs/{current['slug']['id']}")
+    assert slug["commit"] == tally.git("rev-parse", "refs/herotasks/assets/latest")
+    assert_clean(tally.state())
 
 
 def test_pipeline_promotion_of_a_failed_scratch_release_is_refused_before_the_window(
-        rails, pipeline, api, sandbox, tmp_path):
+        tally, pipeline, api, sandbox, tmp_path):
     """Heroku promotes the source app's current release: after the scratch
     release failed that is an older slug (or none). Refused after the build,
     before maintenance, in one line; the target is as it was."""
     conf = tmp_path / "pipeline.yaml"
     conf.write_text(PIPELINE)
-    rails.deploy(runtime=conf)
-    before = rails.current()
-    needs_db(rails)
+    tally.deploy(runtime=conf)
+    before = tally.current()
+    needs_db(tally)
     log = RequestLog(sandbox.root)
-    done, report = rails.deploy(runtime=conf, check=False)
+    done, report = tally.deploy(runtime=conf, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert report is not None and not report["ok"]
     assert "maintenance.on" not in [s["name"] for s in report["steps"]
@@ -294,8 +301,8 @@ def test_pipeline_promotion_of_a_failed_scratch_release_is_refused_before_the_wi
     assert len(errors) == 1, done.stderr
     assert "release phase failed on the scratch app" in errors[0], done.stderr
     assert "promote.method: slug" in errors[0]
-    assert rails.current()["id"] == before["id"]
+    assert tally.current()["id"] == before["id"]
     assert not any(p.startswith("/pipeline-promotions") and m == "POST"
                    for m, p in log.since())
-    assert not any(p == f"/apps/{rails.app}" and m == "PATCH" for m, p in log.since())
-    assert_clean(rails.state())
+    assert not any(p == f"/apps/{tally.app}" and m == "PATCH" for m, p in log.since())
+    assert_clean(tally.state())
