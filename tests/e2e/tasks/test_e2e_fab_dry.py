@@ -25,7 +25,13 @@ from fabric.main import program
 
 from herotasks.adapters import children
 from tests.support.e2e import RequestLog, remote_refs
-from tests.support.projects import Project, assert_clean, steps, window
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    Project,
+    assert_clean,
+    steps,
+    tally,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,15 +43,15 @@ REMOTE = ("run", "sudo", "open", "put", "get", "sftp", "forward_local",
           "forward_remote", "create_session", "shell")
 
 
-def test_fab_deploy_runs_nothing_remotely(rails, git_env, monkeypatch, capsys):
+def test_fab_deploy_runs_nothing_remotely(tally, git_env, monkeypatch, capsys):
     # the environment `source ROOT/env` gives a user, and the project as cwd
     for key in list(os.environ):
         if key not in git_env:
             monkeypatch.delenv(key)
     for key, value in git_env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.chdir(rails.root)
-    source = rails.add_migration()
+    monkeypatch.chdir(tally.root)
+    source = tally.add_migration()
 
     remote: list[tuple[str, tuple]] = []
     for name in REMOTE:
@@ -79,7 +85,7 @@ def test_fab_deploy_runs_nothing_remotely(rails, git_env, monkeypatch, capsys):
             super().__init__(args, *a, **kw)
     monkeypatch.setattr(subprocess, "Popen", SpyPopen)
 
-    report_path = rails.root.parent / "fab-report.json"
+    report_path = tally.root.parent / "fab-report.json"
     # fab reads fabric.yaml, not invoke.yaml: the user passes it with -f
     program.run(["fab", "-H", "deploy@remote.invalid", "-f", "invoke.yaml",
                  "-c", "tasks", "deploy.production", "--json", str(report_path)],
@@ -98,15 +104,15 @@ def test_fab_deploy_runs_nothing_remotely(rails, git_env, monkeypatch, capsys):
     pairs = list(zip(started, local, strict=True))
     assert all(cmd.endswith(given) or given in cmd for cmd, given in pairs), pairs
     assert any(cmd.startswith("git push") for cmd in local)
-    assert any("bin/assets" in cmd for cmd in local)
+    assert any("manage.py collectstatic" in cmd for cmd in local)  # the asset command
 
     # and the deploy happened: the same steps and end state as under inv
     assert window(report) == ["slug.promote", "db.migrate", "dynos.restart",
                               "dynos.wait"]
     assert "slug.build" in steps(report)
-    assert len(rails.applied()) == 2
-    assert_clean(rails.state())
-    assert source in rails.current()["description"]
+    assert len(tally.applied()) == 2
+    assert_clean(tally.state())
+    assert source in tally.current()["description"]
 
 
 # -- dry runs ----------------------------------------------------------------------
@@ -137,37 +143,37 @@ def photograph(proj: Project) -> dict:
     }
 
 
-def test_dry_runs_and_plan_change_nothing(rails, sandbox, tools):
+def test_dry_runs_and_plan_change_nothing(tally, sandbox, tools):
     # an app where a real deploy would change everything it can: preboot and
     # workers to turn off, maintenance to turn on, a migration to run
-    rails.deploy()
-    rails.scale(web="1:Standard-1X", worker="2:Standard-1X")
-    rails.api.patch(f"/apps/{rails.app}/features/preboot", {"enabled": True})
-    source = rails.add_migration()
+    tally.deploy()
+    tally.scale(web="1:Standard-1X", worker="2:Standard-1X")
+    tally.api.patch(f"/apps/{tally.app}/features/preboot", {"enabled": True})
+    source = tally.add_migration()
     tools.wait_until(lambda: all(
-        d["state"] == "up" for d in rails.api.get(f"/apps/{rails.app}/dynos")),
+        d["state"] == "up" for d in tally.api.get(f"/apps/{tally.app}/dynos")),
         60, 0.2, "dynos up before the photograph")
-    before = photograph(rails)
+    before = photograph(tally)
     log = RequestLog(sandbox.root)
 
-    done = rails.inv("--dry", "deploy.production")
+    done = tally.inv("--dry", "deploy.production")
     for name in ("preboot.off", "workers.stop", "maintenance.on", "db.migrate"):
         assert name in done.stdout
-    report_path = rails.root.parent / "dry.json"
-    rails.inv("--dry", "deploy.production", "--strategy", "naive",
+    report_path = tally.root.parent / "dry.json"
+    tally.inv("--dry", "deploy.production", "--strategy", "naive",
               "--json", str(report_path))
     report = json.loads(report_path.read_text())
     assert report["ok"] and report["commit"]["to"] == source
     assert all(s["skipped"] for s in report["steps"] if s["name"] != "check")
     assert "app.push" in steps(report)
-    plan = rails.inv("deploy.plan", "--stage", "production").stdout
-    assert "migrations:  pending (db/migrate changed: 1 file)" in plan
+    plan = tally.inv("deploy.plan", "--stage", "production").stdout
+    assert "migrations:  pending (tally/migrations changed: 1 file)" in plan
 
     requests = log.since()
-    after = photograph(rails)
+    after = photograph(tally)
     assert after == before
-    assert any(path.startswith(f"/apps/{rails.app}") for _, path in requests)
+    assert any(path.startswith(f"/apps/{tally.app}") for _, path in requests)
     writes = [(m, p) for m, p in requests if m not in ("GET", "HEAD")
               or "git-receive-pack" in p]
     assert writes == []
-    assert_clean(rails.state())
+    assert_clean(tally.state())
