@@ -14,7 +14,14 @@ from __future__ import annotations
 import pytest
 
 from tests.support.e2e import encloses, probe_config, remote_refs, shots, step
-from tests.support.projects import Project, assert_clean, new_project, steps, window
+from tests.support.projects import (  # noqa: F401 (tally: a fixture)
+    Project,
+    assert_clean,
+    new_project,
+    steps,
+    tally,
+    window,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -149,56 +156,56 @@ def test_conditional_takes_the_window_only_for_migrations(proj):
 
 
 @pytest.mark.parametrize("strategy", ["naive", "conditional"])
-def test_failed_release_phase_fails_the_push_deploy(rails, strategy):
+def test_failed_release_phase_fails_the_push_deploy(tally, strategy):
     """git push succeeds when only the release phase fails (the build is done,
     the commit is on the remote), so the deploy must look at the release the
     build made, not at whatever release is current."""
-    procfile = (rails.root / "Procfile").read_text() + "release: bin/migrate\n"
-    rails.commit({"Procfile": procfile})
-    _, report = rails.deploy("--strategy", strategy)
+    procfile = (tally.root / "Procfile").read_text() + "release: bin/migrate\n"
+    tally.commit({"Procfile": procfile})
+    _, report = tally.deploy("--strategy", strategy)
     assert report["ok"] and "db.migrate" not in steps(report)
-    before = rails.current()
-    rails.api.patch(f"/apps/{rails.app}/config-vars", {"FAIL_MIGRATION": "1"})
-    kept = rails.current()  # the config change made a release of the same slug
+    before = tally.current()
+    tally.api.patch(f"/apps/{tally.app}/config-vars", {"FAIL_MIGRATION": "1"})
+    kept = tally.current()  # the config change made a release of the same slug
     assert kept["slug"]["id"] == before["slug"]["id"]
 
-    rails.add_migration()
-    done, report = rails.deploy("--strategy", strategy, check=False)
+    tally.add_migration()
+    done, report = tally.deploy("--strategy", strategy, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("herotasks: app.push failed: release v"), last
     assert "failed" in last[len("herotasks: app.push failed"):], last
     assert not report["ok"] and report["error"].startswith("app.push failed")
     # the app still runs the release it ran, and nothing is left open
-    assert rails.current()["id"] == kept["id"]
-    assert_clean(rails.state())
+    assert tally.current()["id"] == kept["id"]
+    assert_clean(tally.state())
 
 
 @pytest.mark.parametrize("strategy", ["naive", "conditional"])
-def test_push_deploy_of_the_running_commit_again(rails, strategy):
+def test_push_deploy_of_the_running_commit_again(tally, strategy):
     """A re-run (a retried CI job): git has nothing new, Heroku builds
     nothing, and the release the app runs is the deploy's release."""
-    _, first = rails.deploy("--strategy", strategy)
-    _, again = rails.deploy("--strategy", strategy)
+    _, first = tally.deploy("--strategy", strategy)
+    _, again = tally.deploy("--strategy", strategy)
     assert again["ok"] and again["release"] == first["release"]
     assert again["migrations"] == {"pending": False,
                                    "reason": "the same commit is deployed"}
-    assert rails.current()["id"] == first["release"]["id"]
+    assert tally.current()["id"] == first["release"]["id"]
 
 
-def test_push_deploy_after_a_rollback_says_nothing_was_built(rails):
+def test_push_deploy_after_a_rollback_says_nothing_was_built(tally):
     """Pushing a commit the app's repository already has builds nothing, so a
     naive deploy cannot undo a rollback; it must say so, not report the
     rolled-back release as its own."""
-    rails.deploy("--strategy", "naive")
-    rails.commit({"index.html": "v2\n"})
-    _, pushed = rails.deploy("--strategy", "naive")
-    rails.inv("deploy.rollback", "--stage", "production")
-    rolled = rails.current()
-    done, report = rails.deploy("--strategy", "naive", check=False)
+    tally.deploy("--strategy", "naive")
+    tally.commit({"index.html": "v2\n"})
+    _, pushed = tally.deploy("--strategy", "naive")
+    tally.inv("deploy.rollback", "--stage", "production")
+    rolled = tally.current()
+    done, report = tally.deploy("--strategy", "naive", check=False)
     assert done.returncode == 1 and not report["ok"]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("herotasks: app.push failed: the push of "), last
     assert "made no release" in last
-    assert rails.current()["id"] == rolled["id"] != pushed["release"]["id"]
-    assert_clean(rails.state())
+    assert tally.current()["id"] == rolled["id"] != pushed["release"]["id"]
+    assert_clean(tally.state())
