@@ -21,9 +21,9 @@ from pathlib import Path
 
 import django
 import pytest
-import requests
 
 from herotasks_sandbox.postgres import find_bin_dir
+from tests.support.examples import get
 
 pytestmark = pytest.mark.e2e
 
@@ -69,11 +69,6 @@ def deploy(repo: Path, env: dict, report_path: Path) -> dict:
     # The release phase ran the migration; herotasks did not run it again.
     assert "db.migrate" not in [s["name"] for s in report["steps"]]
     return report
-
-
-def get(url: str, sandbox) -> requests.Response:
-    return requests.get(url, verify=sandbox.ca_bundle, timeout=60, allow_redirects=False,
-                        proxies={"http": None, "https": None})
 
 
 @pytest.mark.skipif(find_bin_dir() is None, reason="no PostgreSQL on this machine "

@@ -15,13 +15,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from herotasks_sandbox.postgres import find_bin_dir
+from tests.support.examples import Deployer, example_repo, get
 
 pytestmark = [
     pytest.mark.e2e,
@@ -31,22 +30,12 @@ pytestmark = [
                "(apt-get install ruby bundler ruby-rails ruby-pg puma ruby-sass-rails)"),
 ]
 
-REPO = Path(__file__).resolve().parents[3]
-MAKE_REPO = REPO / "examples" / "make_repo.py"
-
 
 def ledger(tmp_path: Path, tag: str) -> Path:
     """The ledger example's history (examples/make_repo.py), at ``tag``."""
-    repo = tmp_path / "ledger"
-    subprocess.run([sys.executable, str(MAKE_REPO), "--app", "ledger", str(repo)],
-                   check=True, capture_output=True, timeout=60)
+    repo = example_repo(tmp_path, "ledger")
     subprocess.run(["git", "checkout", "-q", tag], cwd=repo, check=True)
     return repo
-
-
-def get(url: str, sandbox) -> requests.Response:
-    return requests.get(url, verify=sandbox.ca_bundle, timeout=60, allow_redirects=False,
-                        proxies={"http": None, "https": None})
 
 
 def stylesheet(page: str) -> str:
@@ -54,35 +43,6 @@ def stylesheet(page: str) -> str:
     found = re.search(r'href="(/assets/application-[0-9a-f]{64}\.css)"', page)
     assert found, page
     return found[1]
-
-
-class Deployer:
-    """``inv deploy.production`` in the ledger repository, as a user runs it,
-    with the stage's app and the test sandbox's short timeouts in a runtime
-    config (``inv -f``) next to the repository."""
-
-    def __init__(self, repo: Path, app: str, env: dict):
-        self.repo, self.env = repo, dict(env)
-        self.config = repo.parent / "ledger-test.yaml"
-        self.config.write_text(
-            "herotasks:\n"
-            f"  stages:\n    production: {{app: {app}}}\n"
-            "  timeouts: {boot: 90, release: 180, preboot: 4}\n"
-            "  health: {path: /up, status: 200, timeout: 60, watch: 1}\n")
-
-    def __call__(self, tag: str) -> tuple[dict, str]:
-        subprocess.run(["git", "checkout", "-q", tag], cwd=self.repo, check=True)
-        report_path = self.repo.parent / f"report-{tag}.json"
-        report_path.unlink(missing_ok=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "invoke", "-f", str(self.config), "deploy.production",
-             "--json", str(report_path)], cwd=self.repo, env=self.env,
-            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, output
-        report = json.loads(report_path.read_text())
-        assert report["ok"], report
-        return report, output
 
 
 def steps(report: dict) -> dict[str, dict]:

@@ -15,7 +15,6 @@ or not, the rows the pages write after the schema changed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -23,10 +22,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from herotasks_sandbox.postgres import find_bin_dir
 from tests.support.e2e import RequestLog
+from tests.support.examples import Deployer, example_repo, get
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,53 +33,15 @@ pytestmark = [
                        "(scripts/bootstrap installs it where it can)"),
 ]
 
-REPO = Path(__file__).resolve().parents[3]
-MAKE_REPO = REPO / "examples" / "make_repo.py"
 COUNT = re.compile(r"^herotasks: connections since go: (\d+)$", re.M)
 SKIPPED = "opened a database connection before the migration ended: no restart needed"
 
 
-def example(tmp_path: Path, app: str) -> Path:
-    """An example app's history (examples/make_repo.py)."""
-    repo = tmp_path / app
-    subprocess.run([sys.executable, str(MAKE_REPO), "--app", app, str(repo)],
-                   check=True, capture_output=True, timeout=60)
-    return repo
-
-
-def get(url: str, sandbox) -> requests.Response:
-    return requests.get(url, verify=sandbox.ca_bundle, timeout=60, allow_redirects=False,
-                        proxies={"http": None, "https": None})
-
-
-class Deployer:
-    """``inv deploy.production`` in the example's repository, as a user runs
-    it, with the stage's app and short timeouts in a runtime config."""
-
-    def __init__(self, repo: Path, app: str, env: dict):
-        # the asset command (tally's collectstatic) runs this venv's python
-        self.repo, self.env = repo, {**env, "PATH": str(Path(sys.executable).parent)
-                                     + os.pathsep + env.get("PATH", os.defpath)}
-        self.config = repo.parent / f"{repo.name}-test.yaml"
-        self.config.write_text(
-            "herotasks:\n"
-            f"  stages:\n    production: {{app: {app}}}\n"
-            "  timeouts: {boot: 90, release: 180, preboot: 4}\n"
-            "  health: {path: /up, status: 200, timeout: 60, watch: 1}\n")
-
-    def __call__(self, ref: str) -> tuple[dict, str]:
-        subprocess.run(["git", "checkout", "-q", ref], cwd=self.repo, check=True)
-        report_path = self.repo.parent / f"report-{ref.replace('/', '-')}.json"
-        report_path.unlink(missing_ok=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "invoke", "-f", str(self.config), "deploy.production",
-             "--json", str(report_path)], cwd=self.repo, env=self.env,
-            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, output
-        report = json.loads(report_path.read_text())
-        assert report["ok"], report
-        return report, output
+def venv_first(env: dict) -> dict:
+    """``env`` with this venv first on PATH: tally's asset command
+    (collectstatic) runs its python."""
+    return {**env, "PATH": str(Path(sys.executable).parent) + os.pathsep
+            + env.get("PATH", os.defpath)}
 
 
 def window_steps(report: dict) -> dict[str, float]:
@@ -132,8 +93,8 @@ def tally(sandbox, api, tools, git_env, tmp_path):
     api.create_app(name)
     try:
         url = db_url(api, name)
-        repo = example(tmp_path, "tally")
-        deploy = Deployer(repo, name, git_env)
+        repo = example_repo(tmp_path, "tally")
+        deploy = Deployer(repo, name, venv_first(git_env))
         deploy("v1")
         web_url = api.get(f"/apps/{name}")["web_url"].rstrip("/")
         yield deploy, name, url, repo, web_url
@@ -193,7 +154,7 @@ def test_ledger_the_drop_column_window_skips_the_restart_and_pages_write(
     api.create_app(name)
     try:
         url = db_url(api, name)
-        deploy = Deployer(example(tmp_path, "ledger"), name, git_env)
+        deploy = Deployer(example_repo(tmp_path, "ledger"), name, venv_first(git_env))
         deploy("v1")
         deploy("v2")
         assert "referrer" in columns(url, "jobs")
