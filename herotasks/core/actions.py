@@ -19,6 +19,7 @@ from herotasks.core import journal as journal_mod
 from herotasks.core.classify import gap
 from herotasks.core.config import hold_command
 from herotasks.core.run import Run
+from herotasks.core.strategies import STRATEGIES
 from herotasks.errors import ApiError, CommandError, HerotasksError, OutcomeUnknown
 
 if TYPE_CHECKING:
@@ -531,10 +532,11 @@ def _booting_for(run: Run) -> float:
     """Seconds the dynos ``dynos.wait`` waits for have been booting: since
     the promotion (which restarted them) when ``dynos.restart`` did not
     restart them again; 0 when it did, or when that is not known."""
-    if run.facts.replaced_dynos or run.facts.connections_since_go != 0:
+    if dynos.restart_needed(run.facts.connections_since_go):
         return 0.0
+    promote = STRATEGIES[run.settings.strategy].promote_step
     ends = [s.finished_at for s in run.report.steps
-            if s.name in ("slug.promote", "app.push") and s.finished_at]
+            if s.name == promote and s.finished_at]
     return max(0.0, run.clock() - ends[-1]) if ends else 0.0
 
 
