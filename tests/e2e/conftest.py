@@ -6,4 +6,4 @@ deploy tests' shared projects from :mod:`tests.support.projects`.
 """
 
 from herotasks_sandbox.testing import *  # noqa: F403 (its fixtures, as __all__ names them)
-from tests.support.projects import project, rails  # noqa: F401 (fixtures)
+from tests.support.projects import project, rails, tally  # noqa: F401 (fixtures)

@@ -3,10 +3,9 @@ repository (Rails or Django layout, with stand-in migrate and asset commands
 so no framework needs installing), driven with ``inv`` as a user would, with
 only the sandbox's env file in its environment.
 
-``project`` (both layouts) and ``rails`` are fixtures (tests/e2e/conftest.py
-makes them every e2e module's); ``tally`` (the cheap layout, for tests not
-about a framework) is one too, imported by the modules that use it; the rest
-are plain helpers.
+``project`` (both layouts), ``rails`` and ``tally`` (the cheap layout, for
+tests not about a framework) are fixtures (tests/e2e/conftest.py makes them
+every e2e module's); the rest are plain helpers.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.projects import assert_clean, tally  # noqa: F401 (a fixture)
+from tests.support.projects import assert_clean
 
 pytestmark = pytest.mark.e2e
 

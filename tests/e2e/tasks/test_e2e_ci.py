@@ -20,8 +20,6 @@ from pathlib import Path
 import pytest
 from invoke.util import yaml
 
-from tests.support.projects import tally  # noqa: F401 (tally: a fixture)
-
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = Path(__file__).resolve().parents[3] / "docs" / "github-actions-deploy.yml"

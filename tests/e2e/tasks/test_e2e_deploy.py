@@ -18,14 +18,7 @@ import sys
 import pytest
 
 from herotasks.core import lock
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    PLAIN,
-    Project,
-    assert_clean,
-    steps,
-    tally,
-    window,
-)
+from tests.support.projects import PLAIN, Project, assert_clean, steps, window
 
 pytestmark = pytest.mark.e2e
 

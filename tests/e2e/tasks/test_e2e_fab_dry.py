@@ -25,13 +25,7 @@ from fabric.main import program
 
 from herotasks.adapters import children
 from tests.support.e2e import RequestLog, remote_refs
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    Project,
-    assert_clean,
-    steps,
-    tally,
-    window,
-)
+from tests.support.projects import Project, assert_clean, steps, window
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.support.projects import assert_clean, steps, tally  # noqa: F401 (tally: a fixture)
+from tests.support.projects import assert_clean, steps
 
 
 @pytest.fixture

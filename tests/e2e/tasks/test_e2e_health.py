@@ -12,13 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    CRASHING_WORKER,
-    assert_clean,
-    health_file,
-    steps,
-    tally,
-)
+from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, steps
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import pytest
 from herotasks.core import scratch
 from tests.support.e2e import step
 from tests.support.polling import wait_until
-from tests.support.projects import LAYOUTS, assert_clean, tally  # noqa: F401 (tally: a fixture)
+from tests.support.projects import LAYOUTS, assert_clean
 
 pytestmark = pytest.mark.e2e
 

@@ -24,14 +24,7 @@ import requests
 
 from herotasks.core.scratch import scratch_name
 from tests.support.e2e import RequestLog, remote_refs, step
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    LAYOUTS,
-    Project,
-    assert_clean,
-    steps,
-    tally,
-    window,
-)
+from tests.support.projects import LAYOUTS, Project, assert_clean, steps, window
 
 pytestmark = pytest.mark.e2e
 

@@ -20,14 +20,7 @@ from pathlib import Path
 import pytest
 
 from herotasks.core import lock, scratch
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    Project,
-    assert_clean,
-    paused_at,
-    start_inv,
-    tally,
-    wait_for,
-)
+from tests.support.projects import Project, assert_clean, paused_at, start_inv, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from herotasks.core import lock
-from tests.support.projects import Project, assert_clean, tally  # noqa: F401 (tally: a fixture)
+from tests.support.projects import Project, assert_clean
 
 pytestmark = pytest.mark.e2e
 

@@ -86,7 +86,7 @@ CONNECT_AT_BOOT = (
 
 
 @pytest.fixture
-def tally(sandbox, api, tools, git_env, tmp_path):
+def tally_example(sandbox, api, tools, git_env, tmp_path):
     """tally v1 deployed on a new app with the Postgres add-on: (deploy,
     name, database url, repo, web url)."""
     name = tools.unique("tallyrs")
@@ -103,8 +103,8 @@ def tally(sandbox, api, tools, git_env, tmp_path):
 
 
 def test_tally_a_window_migration_skips_the_restart_and_the_new_code_writes(
-        tally, sandbox, tools):
-    deploy, name, url, _, web_url = tally
+        tally_example, sandbox, tools):
+    deploy, name, url, _, web_url = tally_example
     assert "user_agent" not in columns(url, "counter_job")
     log = RequestLog(sandbox.root)
     report, output = deploy("v2")
@@ -127,8 +127,8 @@ def test_tally_a_window_migration_skips_the_restart_and_the_new_code_writes(
 
 
 def test_tally_a_release_that_connects_at_boot_is_restarted(
-        tally, sandbox, api, tools, git_env):
-    deploy, name, url, repo, web_url = tally
+        tally_example, sandbox, api, tools, git_env):
+    deploy, name, url, repo, web_url = tally_example
     # a slow migration, so the new dynos boot (and connect) while it runs
     api.patch(f"/apps/{name}/config-vars", {"TALLY_MIGRATION_SECONDS": "4"})
     subprocess.run(["git", "checkout", "-q", "-b", "connects", "v2"], cwd=repo,

@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    CRASHING_WORKER,
-    assert_clean,
-    health_file,
-    steps,
-    tally,
-)
+from tests.support.projects import CRASHING_WORKER, assert_clean, health_file, steps
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import requests
 
 from herotasks.core.actions import window_pauses
 from tests.support.e2e import RequestLog, encloses, probe_config, shots, step
-from tests.support.projects import assert_clean, health_file, tally  # noqa: F401 (tally: a fixture)
+from tests.support.projects import assert_clean, health_file
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.projects import steps, tally  # noqa: F401 (tally: a fixture)
+from tests.support.projects import steps
 
 pytestmark = pytest.mark.e2e
 

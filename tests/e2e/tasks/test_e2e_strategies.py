@@ -14,14 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.e2e import encloses, probe_config, remote_refs, shots, step
-from tests.support.projects import (  # noqa: F401 (tally: a fixture)
-    Project,
-    assert_clean,
-    new_project,
-    steps,
-    tally,
-    window,
-)
+from tests.support.projects import Project, assert_clean, new_project, steps, window
 
 pytestmark = pytest.mark.e2e
 
