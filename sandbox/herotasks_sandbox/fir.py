@@ -116,6 +116,11 @@ def is_fir(doc: dict | None) -> bool:
     return ((doc or {}).get("generation") or {}).get("name") == "fir"
 
 
+def generation_name(doc: dict | None) -> str:
+    """``fir`` or ``cedar``: the generation of an app (or space, pipeline)."""
+    return "fir" if is_fir(doc) else "cedar"
+
+
 def runnable(release: dict | None) -> str | None:
     """The id of what a release runs: its slug, or its image (whose content
     the sandbox keeps as a slug of the same id, never listed as one)."""
@@ -226,7 +231,7 @@ def check_coupling(app: dict, pipeline: dict, apps: list[dict]) -> str:
 def check_size(app: dict, size: dict) -> None:
     """Refuse a size of the other generation (the wording is the sandbox's)."""
     from herotasks_sandbox.platform import invalid
-    gen = "fir" if is_fir(app) else "cedar"
+    gen = generation_name(app)
     if size["generation"]["name"] != gen:
         raise invalid(f"{size['name']} is a {size['generation']['name'].title()} dyno "
                       f"size and {app['name']} is a {gen.title()}-generation app: use "

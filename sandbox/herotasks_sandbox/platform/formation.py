@@ -80,7 +80,7 @@ def app_size(app: dict, name: Any) -> dict:
 
 def sizes_for(app: dict) -> list[dict]:
     """``GET /apps/{app}/available-dyno-sizes``: the sizes of its generation."""
-    gen = "fir" if fir.is_fir(app) else "cedar"
+    gen = fir.generation_name(app)
     return [dict(s) for s in SIZES.values() if generation_of(s) == gen]
 
 
