@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from herotasks.core import lock, scratch
+from tests.support import invfork
 
 MIGRATE = """#!/bin/sh
 # stand-in migration runner: records applied migrations in $DB_FILE
@@ -127,9 +128,7 @@ class Project:
         return self.commit({name: f"# {self.n}\n"}, f"migration {self.n}")
 
     def inv(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root,
-                              env=self.env, capture_output=True, text=True,
-                              timeout=300, stdin=subprocess.DEVNULL)
+        done = invfork.run(list(args), self.root, self.env, timeout=300)
         if check:
             assert done.returncode == 0, (
                 f"inv {' '.join(args)} exited {done.returncode}\n"
