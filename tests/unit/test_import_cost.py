@@ -2,8 +2,10 @@
 
 Every ``inv`` pays for its imports (the suite runs about a thousand of them, a
 CI job a few): pglast (PostgreSQL's grammar, ~35 ms) is loaded only when
-there is SQL to read. Each case runs in a fresh interpreter, so what an
-earlier test imported cannot hide what this one does.
+there is SQL to read, and uuid (~3 ms with the platform module it imports)
+not at all: the journal's random deploy id comes from :mod:`secrets`. Each case
+runs in a fresh interpreter, so what an earlier test imported cannot hide what
+this one does.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pytest
 
 #: what a deploy, a recover or any task of the collection imports up front
 ENTRY = "import herotasks.tasks, herotasks.core.deploy, herotasks.core.recover"
-#: loaded only by the code that uses them
-LAZY = ("pglast",)
+#: loaded only by the code that uses them, or not at all
+LAZY = ("pglast", "uuid")
 
 
 def loaded(code: str) -> set[str]:
