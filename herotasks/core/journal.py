@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -313,7 +313,7 @@ def start(statedir: Path, app: str, *, stage: str | None, strategy: str | None,
             + recover_hint(existing.stage or stage) + "`",
         )
     journal = Journal(path=journal_path(statedir, app), app=app,
-                      deploy_id=uuid.uuid4().hex, stage=stage, strategy=strategy,
+                      deploy_id=secrets.token_hex(16), stage=stage, strategy=strategy,
                       started_at=clock(), clock=clock)
     journal.facts.update(**processes.me())  # pid, host, start time: recover checks
     journal.save()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import ast
 import re
 
-from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
 
 READ = "Alembic operations, read statically"
@@ -206,6 +205,7 @@ class _Reader:
             if text is None:
                 found.bad(what, line, "SQL not written as a literal: unknown effect")
                 return
+            from herotasks.core.classify import sql  # pglast: loaded only when there is SQL
             inner = sql.findings(text, transactional=transactional)
             if not inner.items:
                 found.ok("op.execute(no statements)", line)
@@ -282,6 +282,7 @@ def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
     """(kind, reason, findings) from ``alembic upgrade --sql``'s output (its
     own BEGIN/COMMIT and alembic_version bookkeeping left out of the verdict;
     the lines are the printed SQL's)."""
+    from herotasks.core.classify import sql  # pglast: loaded only when there is SQL
     found = sql.findings(data.get("sql") or "", skip_tables=frozenset({"alembic_version"}))
     kind, reason = found.verdict("no statements")
     return kind, reason, found

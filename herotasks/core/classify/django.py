@@ -35,7 +35,6 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
 
 READ = "Django operations, read statically"
@@ -260,6 +259,7 @@ def _run_sql(op: ast.Call, found: Findings, *, atomic: bool) -> None:
                             for p in parts):
         found.bad("RunSQL", op.lineno, "unknown effect: SQL not written as a literal")
         return
+    from herotasks.core.classify import sql  # pglast: loaded only when there is SQL
     for part in parts:
         inner = sql.findings(part.value, transactional=atomic)
         if not inner.items:
@@ -338,6 +338,7 @@ def from_sql(path: str, text: str, data: dict) -> tuple[str, str, Findings]:
     """(kind, reason, findings) from the SQL Django emits for the file
     (:mod:`.emitted`): each operation's statements, read with one SQL session
     so a table created by an earlier operation is known to later ones."""
+    from herotasks.core.classify import sql  # pglast: loaded only when there is SQL
     found = Findings()
     lines = _op_lines(path, text)
     ops = data.get("ops") or []

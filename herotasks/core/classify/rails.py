@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from herotasks.core.classify import sql
 from herotasks.core.classify.common import WINDOW, Findings
 
 READ = "Ruby, read statically"
@@ -463,6 +462,7 @@ class _Reader:
         if "#{" in text:
             self.found.bad("execute", stmt.line, "SQL built at run time: unknown effect")
             return
+        from herotasks.core.classify import sql  # pglast: loaded only when there is SQL
         inner = sql.findings(text, transactional=not self.no_transaction)
         if not inner.items:
             self.found.ok("execute(no statements)", stmt.line)
