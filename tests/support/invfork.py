@@ -42,9 +42,11 @@ import threading
 import time
 from pathlib import Path
 
-#: What the server imports once: what a deploy imports.
+#: What the server imports once: what a deploy imports (pglast too, which a
+#: run loads only when it reads SQL).
 PRELOAD = ("invoke", "invoke.main", "herotasks.tasks", "herotasks.core.deploy",
-           "herotasks.core.recover", "herotasks.adapters.heroku_api")
+           "herotasks.core.recover", "herotasks.adapters.heroku_api",
+           "herotasks.core.classify.sql")
 
 #: The environment variable that turns this off (a fresh interpreter per run).
 REAL = "HEROTASKS_TESTS_REAL_INV"
