@@ -8,6 +8,7 @@ and restart sandboxes, so they never touch the session's shared one.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import stat
 import subprocess
@@ -208,3 +209,32 @@ def test_sandbox_up_with_a_bad_port_says_what_is_wrong(root, tmp_path, bad):
     assert "Traceback" not in done.stderr, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and port in lines[0], lines
+
+
+def test_the_env_files_helper_is_the_only_one_git_asks_for_the_sandbox(tmp_path):
+    """The CLI writes its own helper for the sandbox's URL into the global
+    config (``!heroku git:credentials``, a whole CLI start per push); with
+    the env file's settings git asks only the env file's helper."""
+    from herotasks_sandbox.daemon import env_lines
+
+    url = "https://127.0.0.1:45999"
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    (tmp_path / "tls").mkdir()
+    env = {}
+    for line in env_lines(tmp_path, url, "the-api-key", ca, "admin"):
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    marker = tmp_path / "cli-helper-ran"
+    # what `heroku git:remote` leaves in the global config (see the file)
+    with open(env["GIT_CONFIG_GLOBAL"], "a") as fh:
+        fh.write(f'[credential "{url}"]\n\thelper = !touch {marker} && false\n')
+    done = subprocess.run(
+        ["git", "credential", "fill"], input=f"url={url}/app.git\n\n",
+        env={**env, "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+             "GIT_TERMINAL_PROMPT": "0"},
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "password=the-api-key" in done.stdout.splitlines()
+    assert not marker.exists(), "git asked the helper the CLI wrote"
