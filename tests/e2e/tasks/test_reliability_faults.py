@@ -33,10 +33,13 @@ KINDS = {
     # refused (a helper app another account's, a team's permission): nothing
     # happened, and the step must leave nothing open (issue 20)
     "403": {"status": 403},
-    "429": {"status": 429, "retry_after": 1},
     "503-after": {"status": 503, "after": True},
     "dropped-after": {"drop": True, "after": True},
 }
+#: The rate limit's 429 (nothing happened; wait Retry-After and send again)
+#: is one deploy with every request kind's first request refused so
+#: (test_a_429_on_every_request_kind_is_waited_out), not one deploy each.
+RATE_LIMITED = {"status": 429, "retry_after": 1}
 #: A 403 on DELETE is Heroku's answer for another account's (shared) helper
 #: app, which herotasks leaves by design, saying so, for the next deploy to
 #: reuse (README, "On real Heroku"): no end state of this matrix's kind.
@@ -73,5 +76,28 @@ def test_one_bad_answer_then_the_way_out(bench, admin, request_, kind):
     said = bench.recover_until_done()
     try:
         bench.assert_end_state(before, said)
+    finally:
+        reset(bench, before)
+
+
+@pytest.mark.xdist_group("faults-2")  # with its group's app
+def test_a_429_on_every_request_kind_is_waited_out(bench, admin):
+    """The first request of each kind answers 429, Retry-After 1, all in one
+    deploy: each is sent again after the wait, the deploy ends deployed, and
+    every rule was used (the sandbox drops a rule once it has answered)."""
+    before = bench.snapshot()
+    bench.proj.add_migration()
+    for _, method, path in REQUESTS:
+        admin.post("/faults", {"method": method, "path": path, **RATE_LIMITED})
+    try:
+        done, _ = bench.proj.deploy(check=False, runtime=bench.runtime())
+        unused = admin.get("/faults")
+    finally:
+        admin.delete("/faults")
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert unused == [], unused
+        assert bench.proj.applied() and set(bench.proj.applied()) == bench.live_migrations()
+        bench.assert_end_state(before, [done.stdout + done.stderr])
     finally:
         reset(bench, before)
