@@ -29,7 +29,7 @@ def _env() -> dict:
             "unit": "only the unit tier (tests/unit: no sandbox, no sockets; < 1 min)",
             "x": "stop at the first failure",
             "jobs": "pytest processes (default 6; 1 runs everything in one)"})
-def test(c, k=None, unit=False, x=False, jobs=6):
+def test(c, k=None, unit=False, x=False, jobs=8):
     """Run the test suite (the end-to-end tests start their own sandbox)."""
     # -rfEs: a skipped test says why in the closing summary, so a check that
     # quietly stops running on some machine (CI) shows up; --durations: the
@@ -48,12 +48,13 @@ def test(c, k=None, unit=False, x=False, jobs=6):
     if x:
         args.append("-x")
     # The suite waits as much as it computes (builds, dyno boots, polls,
-    # preboot's switch): with four processes on CI's 2 cores, every process
-    # ran tests from start to end but the cores were ~68% busy (process
-    # accounting: 26.6 min of CPU in 19.4 min); six fill them (14:31 against
-    # 18:29 on a fresh clone). A module, or a group its cases name, goes to
-    # one process, biggest first (conftest.py), so a module's shared app is
-    # set up once; each process has its own session sandbox.
+    # preboot's switch): with four processes on CI's 2 cores the cores were
+    # ~68% busy (process accounting: 26.6 min of CPU in 19.4 min). Each cut
+    # in CPU since (forked inv runs, no CLI credential helper per push)
+    # leaves more waiting, which more processes fill: on fresh clones, 8
+    # took 12:06 where 6 took 13:38 (the same commit). A module, or a group
+    # its cases name, goes to one process, biggest first (conftest.py), so a
+    # module's shared app is set up once; each process has its own sandbox.
     if jobs > 1:
         args += ["-n", str(jobs), "--dist", "loadgroup", "--no-loadscope-reorder"]
     result = c.run(shlex.join(args), env=_env(), warn=True, pty=False)
