@@ -8,7 +8,6 @@ and restart sandboxes, so they never touch the session's shared one.
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import stat
 import subprocess
@@ -215,17 +214,14 @@ def test_the_env_files_helper_is_the_only_one_git_asks_for_the_sandbox(tmp_path)
     """The CLI writes its own helper for the sandbox's URL into the global
     config (``!heroku git:credentials``, a whole CLI start per push); with
     the env file's settings git asks only the env file's helper."""
-    from herotasks_sandbox.daemon import env_lines
+    from herotasks_sandbox.daemon import env_lines, read_env, write_env
 
     url = "https://127.0.0.1:45999"
     ca = tmp_path / "ca.pem"
     ca.write_text("")
     (tmp_path / "tls").mkdir()
-    env = {}
-    for line in env_lines(tmp_path, url, "the-api-key", ca, "admin"):
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = shlex.split(value)[0] if value else ""
+    write_env(tmp_path, env_lines(tmp_path, url, "the-api-key", ca, "admin"))
+    env = read_env(tmp_path)
     marker = tmp_path / "cli-helper-ran"
     # what `heroku git:remote` leaves in the global config (see the file)
     with open(env["GIT_CONFIG_GLOBAL"], "a") as fh:
