@@ -15,6 +15,8 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 NODE_BIN = os.path.abspath(".herotasks/node/node_modules/.bin")
+#: ./dev test's pytest processes (why eight: the comment in test()).
+JOBS = 8
 
 
 def _env() -> dict:
@@ -28,8 +30,8 @@ def _env() -> dict:
 @task(help={"k": "only tests matching this pytest -k expression",
             "unit": "only the unit tier (tests/unit: no sandbox, no sockets; < 1 min)",
             "x": "stop at the first failure",
-            "jobs": "pytest processes (default 6; 1 runs everything in one)"})
-def test(c, k=None, unit=False, x=False, jobs=8):
+            "jobs": f"pytest processes (default {JOBS}; 1 runs everything in one)"})
+def test(c, k=None, unit=False, x=False, jobs=JOBS):
     """Run the test suite (the end-to-end tests start their own sandbox)."""
     # -rfEs: a skipped test says why in the closing summary, so a check that
     # quietly stops running on some machine (CI) shows up; --durations: the
