@@ -77,12 +77,14 @@ class Bench:
             said.append(done.stdout + done.stderr)
         return said
 
+    def live_commit(self) -> str:
+        """The commit the live slug was built from."""
+        release = self.proj.current()
+        return self.api.get(f"/apps/{self.proj.app}/slugs/{release['slug']['id']}")["commit"]
+
     def live_migrations(self) -> set[str]:
         """The migration files of the commit the live slug was built from."""
-        app = self.proj.app
-        release = self.proj.current()
-        slug = self.api.get(f"/apps/{app}/slugs/{release['slug']['id']}")
-        listing = self.proj.git("ls-tree", "--name-only", slug["commit"], MIGRATIONS)
+        listing = self.proj.git("ls-tree", "--name-only", self.live_commit(), MIGRATIONS)
         return set(listing.split())
 
     def assert_end_state(self, before: dict, said: list[str]) -> None:

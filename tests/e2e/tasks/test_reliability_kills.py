@@ -166,8 +166,7 @@ def test_killed_during_the_health_checks_rollback_then_recovered(bench, tools):
     # From what is live: a case before this one on the same bench that ended
     # as before its deploy left its migration's commit undeployed, and a
     # release that migrates is (rightly) not rolled back.
-    live = proj.api.get(f"/apps/{proj.app}/slugs/{proj.current()['slug']['id']}")
-    proj.git("reset", "-q", "--hard", live["commit"])
+    proj.git("reset", "-q", "--hard", bench.live_commit())
     before = bench.snapshot()
     procfile = (proj.root / "Procfile").read_text()
     proj.commit({"Procfile": CRASHING}, "a release whose worker crashes")
