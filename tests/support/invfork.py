@@ -14,8 +14,9 @@ run itself does (git, builds, hooks) unchanged.
 
 What a fresh interpreter would do differently and this does not: anything
 done at import time runs once, with the server's environment (herotasks
-reads no environment variable at import: tests/unit/test_imports.py keeps it
-so). The product's own start-up is measured where it belongs (BENCHMARKS.md,
+reads no environment variable at import:
+tests/unit/test_imports.py::test_no_module_reads_the_environment_at_import).
+The product's own start-up is measured where it belongs (BENCHMARKS.md,
 ``herotasks --list``), and the real console path keeps its own tests (the
 tests that run ``sys.executable -m invoke`` or the ``herotasks`` script
 directly, tests/e2e/test_invfork.py's side-by-side check).

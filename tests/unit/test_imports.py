@@ -1,5 +1,6 @@
-"""The product's modules import each other without circles, and the product
-reaches the sandbox in one place only.
+"""The product's modules import each other without circles, the product
+reaches the sandbox in one place only, and no module reads the environment
+at import.
 
 Read from the source with ``ast``, so an import inside a function (a lazy
 one) counts as much as one at the top: a circle closed lazily is still a
@@ -147,3 +148,37 @@ def test_the_recover_hint_is_the_command_to_type():
     assert recover_hint(None, "--force").endswith(" deploy.recover --force")
     assert recover_hint("prod", "--keep-code").split(" ", 1)[1] == \
         "deploy.recover --stage prod --keep-code"
+
+
+def environ_reads_at_import(source: str) -> list[int]:
+    """Lines that read the environment (``os.environ``, ``os.getenv``,
+    ``environ``) in code that runs at import: the module's body and class
+    bodies, not function bodies."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if (isinstance(child, ast.Attribute) and child.attr in ("environ", "getenv")
+                    or isinstance(child, ast.Name) and child.id in ("environ", "getenv")):
+                lines.append(child.lineno)
+            visit(child)
+
+    visit(ast.parse(source))
+    return lines
+
+
+def test_the_checker_sees_a_read_at_import_and_not_one_in_a_function():
+    assert environ_reads_at_import("import os\nX = os.environ.get('X')\n") == [2]
+    assert environ_reads_at_import("class C:\n    y = os.getenv('Y')\n") == [2]
+    assert environ_reads_at_import("def f():\n    return os.environ['X']\n") == []
+
+
+def test_no_module_reads_the_environment_at_import():
+    """What each run reads from its environment, it reads when it runs: the
+    e2e tier forks its `inv` runs from a process that imported the product
+    once, under its own environment (tests/support/invfork.py)."""
+    found = {name: lines for name, path in modules().items()
+             if (lines := environ_reads_at_import(path.read_text()))}
+    assert found == {}
