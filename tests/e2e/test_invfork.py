@@ -41,10 +41,16 @@ def fails(c):
 def crashes(c):
     raise RuntimeError("a crash")
 
+@task
+def gcfrozen(c):
+    import gc
+    print(gc.get_freeze_count())
+
 ns.add_task(probe)
 ns.add_task(killed)
 ns.add_task(fails)
 ns.add_task(crashes)
+ns.add_task(gcfrozen)
 """
 
 
@@ -105,3 +111,14 @@ def test_runs_at_once_each_get_their_own_answer(project):
     out = [r.communicate(60) for r in runs]
     assert [r.returncode for r in runs] == [7, 0]
     assert json.loads(out[1][0])["cwd"] == str(root)
+
+
+def test_a_forked_runs_collector_leaves_what_the_server_imported(project):
+    """The server's objects are frozen before it forks (gc.freeze), so a
+    run's collections do not visit, and so copy, every page it shares;
+    a fresh interpreter has nothing frozen."""
+    root, env = project
+    a, b = real(["gcfrozen"], root, env), forked(["gcfrozen"], root, env)
+    assert a.returncode == b.returncode == 0, (a.stderr, b.stderr)
+    assert int(a.stdout) == 0
+    assert int(b.stdout) > 10_000

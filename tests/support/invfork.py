@@ -31,6 +31,7 @@ sends ``{"args", "cwd", "env"}`` with its stdin, stdout and stderr as
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import selectors
@@ -77,6 +78,12 @@ def _serve(path: str) -> None:
     sel.register(wake_r, selectors.EVENT_READ)
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ)
     runs: dict[int, socket.socket] = {}
+    # What is imported now is shared with every run until one writes to it;
+    # a run's garbage collections would visit (so copy) all of it. Frozen,
+    # they skip it (gc.freeze's documented use before fork): a run's own
+    # CPU fell by about 40 ms (71 -> 31 ms for `--version`).
+    gc.collect()
+    gc.freeze()
     print("ready", flush=True)
     while True:
         for key, _ in sel.select(timeout=1.0):
