@@ -166,11 +166,11 @@ def write_info(root: Path, url: str) -> None:
 
 
 def ca_bundle(root: Path, ca_path: Path) -> Path:
-    """The sandbox CA plus the system's CAs, in one file.
+    """The sandbox CA plus the system's CAs, in one file, for git.
 
-    Clients that take one CA file (git's ``GIT_SSL_CAINFO``, node's
-    ``NODE_EXTRA_CA_CERTS``, requests) keep reaching everything they reached
-    before, and now trust the sandbox too.
+    ``GIT_SSL_CAINFO`` replaces git's CA file, so git keeps reaching
+    everything it reached before only with the system's CAs in it. The
+    other clients get the sandbox CA alone (:func:`env_lines`).
     """
     bundle = root / "tls" / "bundle.pem"
     parts = [ca_path.read_text()]
@@ -200,9 +200,16 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
         # The Platform API, for the CLI and for herotasks.
         "HEROKU_HOST": url,
         "HEROKU_API_KEY": api_key,
-        "HEROTASKS_CA_BUNDLE": str(bundle),
-        # The CLI: trust the sandbox, and stay on loopback.
-        "NODE_EXTRA_CA_CERTS": str(bundle),
+        # herotasks' own CA file (herotasks.api.cabundle) is used for the
+        # API, one-off dynos and health checks, all of them the sandbox's:
+        # the sandbox CA alone. Each client loads its CA file per process
+        # or per connection, and the system's ~140 CAs cost ~25 ms of CPU
+        # each time, for hosts herotasks never reaches through this setting.
+        "HEROTASKS_CA_BUNDLE": str(ca_path),
+        # The CLI: trust the sandbox, and stay on loopback. node adds these
+        # to its own root CAs (node's docs, NODE_EXTRA_CA_CERTS), so the
+        # sandbox CA alone keeps every other host trusted.
+        "NODE_EXTRA_CA_CERTS": str(ca_path),
         "DISABLE_TELEMETRY": "true",
         "HEROKU_DISABLE_AUTOUPDATE": "1",
         "HEROKU_SKIP_NEW_VERSION_CHECK": "true",

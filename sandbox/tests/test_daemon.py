@@ -91,8 +91,14 @@ def test_up_status_down_through_the_console_script(root, tmp_path, tools):
     for key, value in env.items():
         if value.startswith("/"):
             assert Path(value).resolve().is_relative_to(root.resolve()), (key, value)
+    ca = (root / "tls" / "ca.pem").read_text().strip()
+    # git's CA file replaces git's own, so it keeps the system's CAs too
     bundle = Path(env["GIT_SSL_CAINFO"]).read_text()
-    assert (root / "tls" / "ca.pem").read_text().strip() in bundle
+    assert ca in bundle and bundle.count("BEGIN CERTIFICATE") > 1
+    # herotasks reaches only the sandbox with its CA file, node adds its file
+    # to its own roots: the sandbox CA alone, not ~140 CAs loaded per client
+    for key in ("HEROTASKS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        assert Path(env[key]).read_text().strip() == ca, key
 
     # After `source ROOT/env` in a clean shell, `heroku` is the project's CLI.
     shell = subprocess.run(
