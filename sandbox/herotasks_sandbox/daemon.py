@@ -191,6 +191,8 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
               admin_token: str) -> list[str]:
     """Shell exports that point every client at the sandbox."""
     bundle = ca_bundle(root, ca_path)
+    compile_cache = root / "node-compile-cache"
+    compile_cache.mkdir(mode=0o700, exist_ok=True)
     gitconfig = root / "gitconfig"
     if not gitconfig.exists():
         # The CLI writes a credential helper into the global git config;
@@ -210,6 +212,10 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
         # to its own root CAs (node's docs, NODE_EXTRA_CA_CERTS), so the
         # sandbox CA alone keeps every other host trusted.
         "NODE_EXTRA_CA_CERTS": str(ca_path),
+        # node 22's on-disk compile cache (scripts/bootstrap installs the
+        # node the CLI ships with): each CLI start compiles its ~thousand
+        # modules once, not every time (~20 % of a start's CPU).
+        "NODE_COMPILE_CACHE": str(compile_cache),
         "DISABLE_TELEMETRY": "true",
         "HEROKU_DISABLE_AUTOUPDATE": "1",
         "HEROKU_SKIP_NEW_VERSION_CHECK": "true",

@@ -7,6 +7,7 @@ and restart sandboxes, so they never touch the session's shared one.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -108,7 +109,14 @@ def test_up_status_down_through_the_console_script(root, tmp_path, tools):
     assert shell.returncode == 0, shell.stderr
     found, version = shell.stdout.splitlines()[:2]
     assert Path(found) == daemon.CLI_BIN / "heroku"
-    assert version.startswith("heroku/")
+    # ... on the node its own standalone build ships with (its package.json,
+    # oclif.update.node.version), which scripts/bootstrap installs beside it
+    package = json.loads((daemon.CLI_BIN.parent / "heroku" / "package.json").read_text())
+    shipped = package["oclif"]["update"]["node"]["version"]
+    assert version.startswith("heroku/") and version.endswith(f" node-v{shipped}"), version
+    # with node's on-disk compile cache in the root: a CLI start compiles its
+    # modules once, not every time
+    assert Path(env["NODE_COMPILE_CACHE"]).is_dir()
 
     # The token is in the env file, never in a process's arguments.
     pid = daemon.status(root).pid
