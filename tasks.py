@@ -54,7 +54,8 @@ def test(c, k=None, unit=False, x=False, jobs=JOBS):
     # ~68% busy (process accounting: 26.6 min of CPU in 19.4 min). Each cut
     # in CPU since (forked inv runs, no CLI credential helper per push)
     # leaves more waiting, which more processes fill: on fresh clones, 8
-    # took 12:06 where 6 took 13:38 (the same commit). A module, or a group
+    # took 12:06 where 6 took 13:38 (the same commit). Past that they only
+    # contend: 10 took 10:47 where 8 took 10:11 (c85eeff). A module, or a group
     # its cases name, goes to one process, biggest first (conftest.py), so a
     # module's shared app is set up once; each process has its own sandbox.
     if jobs > 1:

@@ -213,8 +213,9 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
         # sandbox CA alone keeps every other host trusted.
         "NODE_EXTRA_CA_CERTS": str(ca_path),
         # node 22's on-disk compile cache (scripts/bootstrap installs the
-        # node the CLI ships with): each CLI start compiles its ~thousand
-        # modules once, not every time (~20 % of a start's CPU).
+        # node the CLI ships with): the CLI's modules are compiled once, not
+        # at every start (`heroku --version`: 1.05 s of CPU on node 22
+        # without it, 0.93 s with it; 1.2 s on node 20).
         "NODE_COMPILE_CACHE": str(compile_cache),
         "DISABLE_TELEMETRY": "true",
         "HEROKU_DISABLE_AUTOUPDATE": "1",
