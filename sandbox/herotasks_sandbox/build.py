@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -482,12 +483,9 @@ class Builder:
         slug_id, blob_id = new_id(), new_id()
         blob = self.blob_path(blob_id)
         tmp = blob.with_suffix(".part")
-        # Level 1: slugs now hold their dependencies (tens of MB), and the
-        # tarball is for download only; level 6 took twice the CPU for 15% less.
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
-            tar.add(tree, arcname="./app")
+        packed = pack_slug(tree, tmp)
         tmp.replace(blob)
-        shutil.move(str(tree), str(self.slugs / slug_id))
+        shutil.move(str(packed), str(self.slugs / slug_id))
         source = build["source_blob"]
         ts = now()
         slug = {
@@ -643,6 +641,44 @@ def _buildpack_name(value: str) -> str:
     if value.startswith("urn:buildpack:"):
         return value[len("urn:buildpack:"):]
     return value
+
+
+def pack_slug(tree: Path, dest: Path) -> Path:
+    """``tree`` as a slug tarball at ``dest``: a gzipped tar of ``./app/...``,
+    as Heroku's own (Dev Center, "Creating Slugs from Scratch": ``tar czfv
+    slug.tgz ./app``). Returns where the tree is now: moved, on the same file
+    system, into a folder named ``app`` beside it, which tar archives as
+    ``./app``.
+
+    tar and gzip themselves, not :mod:`tarfile`: a Django app's slug (its
+    virtualenv, ~5,000 files, 67 MB) took 2.0 s of the sandbox's CPU through
+    tarfile (1.4 s of it Python per file) and takes 1.1 s here, outside the
+    server's process. Level 1: the tarball is for download only; level 6
+    took twice the CPU for 15% less.
+
+    GNU tar (the sandbox runs on Linux) exits 1 for a file whose status
+    changed while it was read: the Python buildpack hardlinks the slug's
+    packages from the shared uv cache (``UV_LINK_MODE``), so another build
+    linking the same file changes its link count and ctime, never its
+    bytes. That is not an error; 2 and up are.
+    """
+    holder = tree.parent / f".slug-{new_id()}"
+    holder.mkdir()
+    app = holder / "app"
+    tree.rename(app)
+    with open(dest, "wb") as out, tempfile.TemporaryFile() as errors:
+        tar = subprocess.Popen(["tar", "-C", str(holder), "--warning=no-file-changed",
+                                "-cf", "-", "./app"],
+                               stdout=subprocess.PIPE, stderr=errors,
+                               stdin=subprocess.DEVNULL)
+        gzip = subprocess.run(["gzip", "-1", "-n"], stdin=tar.stdout, stdout=out,
+                              stderr=errors)
+        tar.stdout.close()
+        if tar.wait() not in (0, 1) or gzip.returncode != 0:
+            errors.seek(0)
+            raise OSError("packing the slug failed: "
+                          + errors.read().decode(errors="replace").strip())
+    return app
 
 
 def _sha256(path: Path) -> str:

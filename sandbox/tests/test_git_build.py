@@ -237,7 +237,11 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     assert (slug_dir / "index.html").read_text() == "<h1>hi</h1>\n"
     blob = api.call("GET", slug["blob"]["url"])
     with tarfile.open(fileobj=io.BytesIO(blob.content)) as tar:
-        assert "./app/Procfile" in tar.getnames()
+        names = set(tar.getnames())
+    # the whole slug directory under ./app, its dotfiles (.heroku, .profile.d) too
+    assert "./app/Procfile" in names and "./app/.profile.d" in names
+    assert names == {"./app"} | {f"./app/{p.relative_to(slug_dir)}"
+                                 for p in slug_dir.rglob("*")}
 
     # The push is a build in the API, with its log behind output_stream_url.
     builds = api.ok("GET", f"/apps/{app['id']}/builds")
