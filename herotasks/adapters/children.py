@@ -11,7 +11,8 @@ outside it do:
 * the group's other members (``git-remote-https``, ``git send-pack``, what an
   asset command or a hook starts) are not covered by that, so one small
   **watchdog** process per herotasks run holds the read end of a pipe whose
-  write end only herotasks holds. herotasks tells it each group it starts and
+  write end only herotasks holds. Each command registers its group there
+  itself, before it runs (between fork and exec), and herotasks forgets
   each that ends; when the pipe closes (herotasks exited, however it died)
   the watchdog kills every group still registered, then exits.
 
@@ -80,18 +81,37 @@ def _load_prctl() -> Any:
 _PRCTL = _load_prctl()
 
 
-def _child_setup(parent: int) -> None:
-    """``preexec_fn``: own process group; die with ``parent`` (Linux).
+def _child_setup(parent: int, watchdog: int | None) -> None:
+    """``preexec_fn``: own process group; die with ``parent`` (Linux); the
+    group registered with the watchdog (its pipe, ``watchdog``) before the
+    command runs.
 
     PDEATHSIG fires when the *thread* that started the child ends; herotasks
     starts each command from the thread that then waits for it, so that is
     the same moment.
+
+    The child registers its own group, between fork and exec, so no moment
+    exists when the command (and what it starts) runs unregistered: herotasks
+    registering it once ``Popen`` returned left one, and a kill -9 in it (a
+    loaded machine descheduling herotasks right after the fork) left the
+    command's background children running. The pipe's descriptor is still
+    open here and closed before exec (``close_fds``), so the command never
+    holds it. One ``write`` of one short line is atomic on a pipe.
     """
     os.setpgid(0, 0)
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent:  # it died before the prctl took effect
             os._exit(137)
+    if watchdog is not None:
+        # Popen has already restored SIGPIPE's default: a watchdog gone
+        # must not kill the command (the PDEATHSIG still holds).
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        try:
+            os.write(watchdog, f"+{os.getpid()}\n".encode())
+        except OSError:
+            pass
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 class Watchdog:
@@ -122,9 +142,16 @@ class Watchdog:
             except OSError:  # it died: the PDEATHSIG of the leader still holds
                 self._proc = None
 
-    def watch(self, group: int) -> None:
-        """Kill ``group`` if herotasks dies before :meth:`forget`."""
-        self._say(f"+{group}")
+    def fileno(self) -> int | None:
+        """The pipe's descriptor, the watchdog started if need be, for a
+        child to register its own group (:func:`_child_setup`); None when no
+        watchdog can be started."""
+        with self._lock:
+            try:
+                return self._pipe().fileno()
+            except OSError:
+                self._proc = None
+                return None
 
     def forget(self, group: int) -> None:
         """``group``'s command finished."""
@@ -143,14 +170,13 @@ class GuardedLocal(Local):
     def start(self, command: str, shell: str, env: dict[str, Any]) -> None:
         if self.using_pty or not SUPPORTED:
             return super().start(command, shell, env)
-        parent = os.getpid()
+        parent, watchdog = os.getpid(), WATCHDOG.fileno()
         # invoke's own Popen name, as its Local uses it: the same process start
         self.process = runners.Popen(
             command, shell=True, executable=shell, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
-            preexec_fn=lambda: _child_setup(parent))
+            preexec_fn=lambda: _child_setup(parent, watchdog))
         self._group = self.process.pid
-        WATCHDOG.watch(self._group)
 
     def _signal_group(self, sig: int) -> bool:
         if self._group is None:

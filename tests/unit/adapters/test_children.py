@@ -29,6 +29,21 @@ print("exited", result.exited, flush=True)
 """
 
 
+# The same, slow to get back from starting the command (a loaded machine
+# descheduling herotasks right after the fork): the command and its
+# background child already run while herotasks has not said a word since.
+SLOW_RUN = """
+import sys, time
+from invoke import runners
+real = runners.Popen
+def slow_popen(*args, **kwargs):
+    process = real(*args, **kwargs)
+    time.sleep(3)
+    return process
+runners.Popen = slow_popen
+""" + RUN
+
+
 def as_a_terminal_starts_it() -> None:
     """SIGINT as a terminal's foreground job has it: handled. A test run
     started in the background by a shell inherits it ignored, and so would
@@ -36,9 +51,9 @@ def as_a_terminal_starts_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(command: str) -> subprocess.Popen:
+def start(command: str, source: str = RUN) -> subprocess.Popen:
     # its own session, so killpg below stands for the terminal's Ctrl-C
-    return subprocess.Popen([sys.executable, "-c", RUN, command],
+    return subprocess.Popen([sys.executable, "-c", source, command],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, start_new_session=True,
                             preexec_fn=as_a_terminal_starts_it)
@@ -57,9 +72,10 @@ def read_pids(path: Path) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def test_a_kill_9_takes_the_command_and_its_children_down(tmp_path):
+@pytest.mark.parametrize("source", [RUN, SLOW_RUN], ids=["settled", "right-after-the-start"])
+def test_a_kill_9_takes_the_command_and_its_children_down(tmp_path, source):
     pids = tmp_path / "pids"
-    proc = start(f"sleep 300 & echo $! >> {pids}; echo $$ >> {pids}; wait")
+    proc = start(f"sleep 300 & echo $! >> {pids}; echo $$ >> {pids}; wait", source)
     try:
         wait_until(lambda: len(read_pids(pids)) == 2, 30, 0.05, "the command")
         os.kill(proc.pid, signal.SIGKILL)
