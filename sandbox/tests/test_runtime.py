@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -889,6 +890,24 @@ def test_every_run_starts_from_a_fresh_copy_of_the_slug(sbx, app, isolation):
     sbx.runtime.shutdown()
     assert not list(copies.iterdir())
     assert tree_state(on_disk) == before
+
+
+def test_every_run_has_a_tmp_of_its_own_gone_when_it_ends(sbx, app, isolation):
+    """A Heroku dyno's whole filesystem is its own and ephemeral, temporary
+    files too: what a run writes with ``mktemp`` no other run sees, and
+    nothing of it stays on the machine (a health precheck's log, say)."""
+    release(sbx, app, make_slug(sbx, {}))
+    first = sbx.runtime.create_one_off(app, {
+        "command": "f=$(mktemp); echo one > $f; echo made=$f"})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the first one-off finished")
+    said = "\n".join(log_lines(sbx, app, first["name"]))
+    made = Path(re.search(r"made=(/\S+)", said).group(1))
+    assert made.parent != Path("/tmp"), said  # not the machine's
+    second = sbx.runtime.create_one_off(app, {
+        "command": f"test -e {made} && echo seen-made || echo no-made"})
+    wait_until(lambda: not dynos(sbx, app, "run"), what="the second one-off finished")
+    assert any("no-made" in x for x in log_lines(sbx, app, second["name"]))
+    assert not made.exists() and not made.parent.exists()
 
 
 def _socket_inodes(pid: int) -> set[str]:

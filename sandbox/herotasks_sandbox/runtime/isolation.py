@@ -15,7 +15,11 @@ layer, the dyno's writes land in an upper layer of its own, under
 costs one mount (milliseconds, whatever the slug's size), and its layer is
 removed when it ends. Elsewhere the slug is copied (``cp -a
 --reflink=auto``: a reflink where the filesystem has them, a full copy
-otherwise) to ``ROOT/dynos/<id>/app``, and the dyno runs there.
+otherwise) to ``ROOT/dynos/<id>/app``, and the dyno runs there. Either way
+``TMPDIR`` names a ``tmp`` of the run's own beside it (what ``mktemp`` and
+most programs write to), removed with it: a dyno's temporary files are part
+of its ephemeral filesystem. A literal ``/tmp`` is still the machine's: a
+mount over it would hide a sandbox root that lies under ``/tmp``.
 
 **Loopback only** (:class:`NetNamespace`). Where the machine allows it, a
 dyno runs in a network namespace of its own, made by the sandbox: it has
@@ -274,6 +278,8 @@ class SlugCopies:
         private = self.dir / name
         shutil.rmtree(private, ignore_errors=True)
         private.mkdir(parents=True)
+        (private / "tmp").mkdir()
+        os.chmod(private / "tmp", 0o1777)  # as /tmp is
         if self.overlay:
             (private / "upper").mkdir()
             (private / "work").mkdir()

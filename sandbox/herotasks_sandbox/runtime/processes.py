@@ -54,7 +54,7 @@ STABLE_AFTER = 60.0
 #: How often the fallback checks what dynos listen on.
 WATCH_INTERVAL = 0.5
 #: The only variables of the sandbox's environment a dyno inherits.
-SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 #: A dyno's PATH before its slug's ``.profile.d``: the stack image's system
 #: directories, nothing of the sandbox's environment.
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -287,6 +287,9 @@ class Processes:
         # exists at build time only (Dev Center, *Heroku-24 Stack*).
         env["PATH"] = STACK_PATH
         env["HOME"] = str(home)
+        # The run's own temporary folder, gone with it (isolation.py).
+        if d.private is not None:
+            env["TMPDIR"] = str(d.private / "tmp")
         app = self.platform.store.get("app", d.app_id) or {}
         config = d.release.get("_config")
         env.update((app.get("_config") or {}) if config is None else config)
