@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -164,9 +165,32 @@ def write_info(root: Path, url: str) -> None:
     tmp.replace(_info_path(root))
 
 
+def ca_bundle(root: Path, ca_path: Path) -> Path:
+    """The sandbox CA plus the system's CAs, in one file, for git.
+
+    ``GIT_SSL_CAINFO`` replaces git's CA file, so git keeps reaching
+    everything it reached before only with the system's CAs in it. The
+    other clients get the sandbox CA alone (:func:`env_lines`).
+    """
+    bundle = root / "tls" / "bundle.pem"
+    parts = [ca_path.read_text()]
+    system = ssl.get_default_verify_paths().cafile or os.environ.get("SSL_CERT_FILE")
+    if not system or not Path(system).exists():
+        try:
+            import certifi
+            system = certifi.where()
+        except ImportError:
+            system = None
+    if system and Path(system).exists():
+        parts.append(Path(system).read_text())
+    bundle.write_text("\n".join(parts))
+    return bundle
+
+
 def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
               admin_token: str) -> list[str]:
     """Shell exports that point every client at the sandbox."""
+    bundle = ca_bundle(root, ca_path)
     compile_cache = root / "node-compile-cache"
     compile_cache.mkdir(mode=0o700, exist_ok=True)
     gitconfig = root / "gitconfig"
@@ -205,19 +229,13 @@ def env_lines(root: Path, url: str, api_key: str, ca_path: Path,
         # `!heroku git:credentials` for it into the global config above,
         # which git would otherwise ask first on every push, a whole CLI
         # start (~1.5 s of CPU) to hand out the same token.
-        # The sandbox CA for the sandbox's URL alone (git-config(1),
-        # http.<url>.*), so every other host keeps git's own CAs. A CA file
-        # for all hosts (GIT_SSL_CAINFO) would have to carry the system's
-        # ~140 CAs too, and git-remote-https loads its CA file at each push
-        # and fetch: ~25 ms of CPU each time for those alone.
-        "GIT_CONFIG_COUNT": "3",
+        "GIT_SSL_CAINFO": str(bundle),
+        "GIT_CONFIG_COUNT": "2",
         "GIT_CONFIG_KEY_0": f"credential.{url}.helper",
         "GIT_CONFIG_VALUE_0": "",
         "GIT_CONFIG_KEY_1": f"credential.{url}.helper",
         "GIT_CONFIG_VALUE_1": "!f() { test \"$1\" = get && echo username=heroku "
                               "&& echo \"password=$HEROKU_API_KEY\"; }; f",
-        "GIT_CONFIG_KEY_2": f"http.{url}.sslCAInfo",
-        "GIT_CONFIG_VALUE_2": str(ca_path),
         # The sandbox's own admin interface (faults, delays).
         "HEROTASKS_SANDBOX_ROOT": str(root),
         "HEROTASKS_SANDBOX_URL": url,

@@ -2,8 +2,8 @@
 
 ``trustme`` makes the CA and the loopback server certificate (for
 ``127.0.0.1`` and ``localhost``). The CA is kept in the root so that clients
-configured once (``NODE_EXTRA_CA_CERTS``, git's ``http.<url>.sslCAInfo``, the
-herotasks CA bundle) keep trusting the sandbox across restarts. Nothing here is ever
+configured once (``NODE_EXTRA_CA_CERTS``, ``GIT_SSL_CAINFO``, the herotasks
+CA bundle) keep trusting the sandbox across restarts. Nothing here is ever
 trusted system-wide.
 """
 
