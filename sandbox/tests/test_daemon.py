@@ -126,6 +126,19 @@ def test_up_status_down_through_the_console_script(root, tmp_path, tools):
     api = tools.Api(env["HEROKU_HOST"], env["HEROKU_API_KEY"], env["HEROTASKS_CA_BUNDLE"])
     assert api.get("/account")["email"]
 
+    # git reaches the sandbox after `source ROOT/env` on top of a machine's
+    # own CA settings (this one's, CI's: GIT_SSL_CAINFO set globally, which
+    # git config cannot override), and the token from the env file
+    git_url = api.create_app(tools.unique("envgit"))["git_url"]
+    machine = {"PATH": os.defpath, "HOME": str(tmp_path),
+               "GIT_SSL_CAINFO": "/etc/ssl/certs/ca-certificates.crt",
+               "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+    ls_remote = subprocess.run(
+        ["bash", "-c", f"source {env_file} && git ls-remote {git_url}"],
+        env=machine, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL)
+    assert ls_remote.returncode == 0, ls_remote.stderr
+
     again = herotasks("sandbox.up", "--root", str(root), home=tmp_path)
     assert again.returncode == 0 and daemon.status(root).pid == pid
 
