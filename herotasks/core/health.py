@@ -178,6 +178,7 @@ t0=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - t0) / 1000000 )); }
 say() { echo "precheck: $*"; }
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT  # a dyno's filesystem goes with it; a shell's does not
 bash -c "$HT_WEB" </dev/null >"$log" 2>&1 &
 web=$!
 set +m  # its own process group stays; no job notices in the output

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
@@ -117,10 +118,12 @@ def precheck(web: str, h: Health, *, asks: bool = True,
              boot: float = 60) -> tuple[int, list[str], str]:
     command = health.precheck_command(web, h, boot=boot, host="tally.example",
                                       asks=asks)
-    with socket_port() as port:
+    with socket_port() as port, tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(["bash", "-c", command], capture_output=True,
                               text=True, timeout=120,
-                              env={**os.environ, "PORT": str(port)})
+                              env={**os.environ, "PORT": str(port), "TMPDIR": tmp})
+        # the script leaves nothing behind, passed or failed
+        assert os.listdir(tmp) == [], done.stdout
     return done.returncode, health.precheck_found(done.stdout), done.stdout
 
 
