@@ -452,7 +452,7 @@ class Builder:
         then collectstatic (``python_buildpack.py``)."""
         cache = Path(os.environ.get(BUILD_CACHE_ENV) or self.platform.root / "cache")
         py = python_buildpack.PythonBuild(
-            tree, self.platform.config_vars(app), cache_dir=cache / "uv",
+            tree, self.platform.config_vars(app), cache_dir=cache,
             step=out.header, info=out.info, warn=out.error,
             source_version=build["source_blob"].get("version"))
         try:

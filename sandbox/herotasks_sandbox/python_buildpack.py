@@ -17,8 +17,9 @@ Where the sandbox must differ, it says so in the build output:
 - the app's environment is a relocatable virtualenv made by uv at
   ``.heroku/python`` (where the buildpack installs Python), and both
   requirements.txt and uv.lock apps are installed with uv, from the package
-  index this machine's pip is configured with; uv's cache (``cache_dir``)
-  makes a rebuild of the same requirements fast;
+  index this machine's pip is configured with; uv's cache (``cache_dir/uv``)
+  makes a rebuild of the same requirements fast, and so does a cache of
+  their compiled bytecode (``cache_dir/pyc``, ``python_bytecode.py``);
 - Poetry and Pipenv apps are installed from their lockfiles without the
   tools themselves: the buildpack's ``poetry sync --only main`` and
   ``pipenv install --deploy`` install exactly the locked packages (the
@@ -46,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +86,10 @@ VERSION = re.compile(r"^(3\.\d+)(\.\d+)?$")
 PIPENV_VERSION = "2026.7.1"
 #: The env var and the file that turn collectstatic off.
 DISABLE_VAR = "DISABLE_COLLECTSTATIC"
+#: Run by the slug's Python to write the installed packages' bytecode.
+BYTECODE = Path(__file__).with_name("python_bytecode.py")
+#: Heroku's slug compiler gives up after 15 minutes.
+COMPILE_TIMEOUT = 900
 #: What the build's child processes may take from the sandbox's environment.
 SAFE_ENV = ("LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -398,11 +404,8 @@ class PythonBuild:
             self.step("Installing dependencies using 'pip install -r requirements.txt'")
             self.info("(the sandbox installs them with "
                       "'uv pip install -r requirements.txt')")
-            # pip compiles the installed packages' bytecode by default, and
-            # the buildpack leaves it so (lib/pip.sh passes no --no-compile):
-            # dynos boot from .pyc files, never compiling Django at each boot
             argv = [uv, "pip", "install", "--python", venv_python, "--no-progress",
-                    "--compile-bytecode", "-r", "requirements.txt", *index_options()]
+                    "-r", "requirements.txt", *index_options()]
         elif manager in ("poetry", "pipenv"):
             self._install_locked(manager, uv, env, venv_python)
             self._write_profile()
@@ -411,15 +414,42 @@ class PythonBuild:
             self.step("Installing dependencies using 'uv sync --locked "
                       "--no-default-groups'")
             env["UV_PROJECT_ENVIRONMENT"] = str(self.home)
-            # lib/uv.sh: "`--compile-bytecode`: Improves app boot times (pip
-            # does this by default)"
             argv = [uv, "sync", "--locked", "--no-default-groups", "--no-progress",
-                    "--compile-bytecode", "--python", venv_python, *index_options()]
+                    "--python", venv_python, *index_options()]
         if self._run(argv, env, None) != 0:
             raise PythonBuildError(
                 f"Error: Unable to install dependencies using {manager}.", "",
                 "See the log output above for more information.")
+        # pip compiles the installed packages' bytecode by default, and the
+        # buildpack leaves it so (lib/pip.sh passes no --no-compile); uv is
+        # told to (lib/uv.sh: "`--compile-bytecode`: Improves app boot
+        # times (pip does this by default)"): dynos boot from .pyc files,
+        # never compiling Django at each boot. The same files, from the
+        # sandbox's cache of compiled code (python_bytecode.py).
+        self._compile_bytecode(venv_python, announce=manager == "uv")
         self._write_profile()
+
+    def _compile_bytecode(self, venv_python: str, *, announce: bool) -> None:
+        """Every installed ``.py`` file's ``.pyc``, as ``--compile-bytecode``
+        writes them; ``announce``: uv's own line about it (pip says nothing)."""
+        site = sorted(str(p) for p in self.home.glob("lib/python*/site-packages"))
+        start = time.monotonic()
+        try:
+            done = subprocess.run(
+                [venv_python, "-I", str(BYTECODE), str(self.cache_dir / "pyc"), *site],
+                cwd=self.tree, env=self._base_env(), stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise PythonBuildError("The sandbox's bytecode compile took more than "
+                                   f"{COMPILE_TIMEOUT} s.") from None
+        if done.returncode != 0:
+            raise PythonBuildError("The sandbox's bytecode compile failed "
+                                   f"(exit {done.returncode}): {done.stderr.strip()}")
+        if announce:
+            files = sum(int(n) for n in done.stdout.split())
+            took = time.monotonic() - start
+            self.info(f"Bytecode compiled {files} files in "
+                      + (f"{took:.2f}s" if took >= 1 else f"{took * 1000:.0f}ms"))
 
     def _install_locked(self, manager: str, uv: str, env: dict[str, str],
                         venv_python: str) -> None:
@@ -540,7 +570,7 @@ class PythonBuild:
         """uv sees no config vars and no user config: only where its cache is,
         and that it must never download a Python."""
         env = self._base_env()
-        env.update(UV_CACHE_DIR=str(self.cache_dir), UV_PYTHON_DOWNLOADS="never",
+        env.update(UV_CACHE_DIR=str(self.cache_dir / "uv"), UV_PYTHON_DOWNLOADS="never",
                    UV_NO_CONFIG="1", UV_LINK_MODE="hardlink")
         cert = _pip_cert()
         if cert and "SSL_CERT_FILE" not in env:

@@ -8,6 +8,7 @@ the fidelity table in docs/sandbox.md.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -154,6 +155,22 @@ def test_the_dyno_runs_the_apps_own_dependencies(
     version, path = body.split()
     assert version == "4.2.20"
     assert "/.heroku/python/lib/python3" in path
+    # Every installed module has the .pyc pip would have written: the
+    # import system takes it as it is, with the source's mtime and size.
+    slug = api.get(f"/apps/{name}/releases")[-1]["slug"]["id"]
+    [packages] = (sandbox.root / "slugs" / slug).glob(
+        ".heroku/python/lib/python3*/site-packages")
+    sources = list(packages.rglob("*.py"))
+    assert len(sources) > 500  # Django's
+    stale = []
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        st = source.stat()
+        header = pyc.read_bytes()[4:16] if pyc.exists() else b""
+        if header != (b"\0\0\0\0" + int(st.st_mtime).to_bytes(4, "little")
+                      + st.st_size.to_bytes(4, "little")):
+            stale.append(str(source.relative_to(packages)))
+    assert stale == [], stale[:10]
 
     # And so does a one-off dyno. Right after a release the runtime may not
     # see it yet and answers 409, which the CLI retries (run/dyno.ts): so here.
