@@ -1010,6 +1010,31 @@ def test_fallback_keeps_the_buildpacks_pythonpath_default(sbx, app):
     assert pythonpath == f"{LOOPBACK_SITE}:{home}"
 
 
+BIND_PROBE = ("import socket, sys; s = socket.socket(); s.bind(('0.0.0.0', 0)); "
+              "print(s.getsockname()[0], getattr(sys.modules.get('sitecustomize'), "
+              "'MARK', None))")
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["none-of-its-own", "the-apps-own"])
+def test_the_fallbacks_sitecustomize_runs_clean_and_hands_over(tmp_path, own):
+    """The fallback's sitecustomize makes the wildcard bind a loopback one and
+    then runs the app's own sitecustomize, when there is one, as the one
+    Python knows; it says nothing on the way (a Python without a
+    sitecustomize of its own, as Heroku's, said "Error in sitecustomize" at
+    every start)."""
+    from herotasks_sandbox.runtime.isolation import LOOPBACK_SITE
+    if own:
+        (tmp_path / "sitecustomize.py").write_text("MARK = 'apps-own'\n")
+    done = subprocess.run(
+        [sys.executable, "-c", BIND_PROBE], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{LOOPBACK_SITE}{os.pathsep}{tmp_path}"})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    host, mark = done.stdout.split()
+    assert host == "127.0.0.1"
+    assert mark == ("apps-own" if own else "None")
+
+
 # Run in a network namespace of its own (only lo), so that the dyno which
 # does listen on 0.0.0.0 there is reachable from nowhere even so.
 FALLBACK_SCENARIO = r'''

@@ -37,11 +37,23 @@ def _loopback_bind(self, address):
 
 socket.socket.bind = _loopback_bind
 
-# The app's own sitecustomize, if it has one, still runs.
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-del sys.modules[__name__]
-try:
-    import sitecustomize  # noqa: F401
-except ImportError:
-    pass
+# The app's own sitecustomize, if it has one, still runs, as the module
+# Python knows by that name: the import of this one ends by taking whatever
+# sys.modules then holds under it. Found and run here, not imported: when
+# there is none (Heroku's Python has none of its own), this one stays, and
+# no "Error in sitecustomize" is printed at every start.
+def _hand_over():
+    import importlib.machinery
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = importlib.machinery.PathFinder.find_spec(__name__, sys.path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[__name__] = module
+    spec.loader.exec_module(module)
+
+
+_hand_over()
