@@ -236,6 +236,11 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     slug_dir = sbx.platform.builder.slug_dir(slug["id"])
     assert (slug_dir / "index.html").read_text() == "<h1>hi</h1>\n"
     blob = api.call("GET", slug["blob"]["url"])
+    # gzip, with no name and no time in its header (gzip -n): a tree packs
+    # the same way twice
+    assert blob.content[:3] == b"\x1f\x8b\x08" and not blob.content[3] & 0x08
+    assert blob.content[4:8] == b"\0\0\0\0"
+    assert len(blob.content) == slug["size"]
     with tarfile.open(fileobj=io.BytesIO(blob.content)) as tar:
         names = set(tar.getnames())
     # the whole slug directory under ./app, its dotfiles (.heroku, .profile.d) too

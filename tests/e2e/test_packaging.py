@@ -45,7 +45,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 DEPS = ("invoke", "fabric", "requests", "pglast")
-SANDBOX_DEPS = ("invoke", "trustme", "jsonschema", "uv", "requests")
+SANDBOX_DEPS = ("invoke", "trustme", "jsonschema", "uv", "requests", "isal")
 MISSING = 'herotasks: the sandbox is not installed: pip install "herotasks[sandbox]"'
 
 
