@@ -116,8 +116,25 @@ def build(c: Any, api: Any, scratch: dict, sha: str, *, timeout: float,
             f"ended {found.get('status')}",
             "see the build log above",
         )
-    zero_formation(api, name)  # a first release starts web=1 on its own
+    _zero_web(api, name, built)
     return built
+
+
+def _zero_web(api: Any, name: str, built: dict) -> None:
+    """Scale the scratch app's web back to zero after a build: a release
+    whose web process type is new to the app starts one web dyno on its own
+    (Dev Center, "How Heroku Works": "if you deploy an application for the
+    first time, Heroku will run 1 web dyno automatically"), and nothing
+    else. The scratch app's formation was zero before the build
+    (:func:`herotasks.core.scratch.create`), so one write of the web type
+    does it, where a look at the formation first took one more request of
+    the deploy's rate-limit budget. An artifact that does not say its
+    process types gets the look."""
+    types = built.get("process_types")
+    if not isinstance(types, dict):
+        zero_formation(api, name)
+    elif "web" in types:
+        api.update_formation(name, [{"type": "web", "quantity": 0}])
 
 
 def _artifact(api: Any, name: str, build: dict) -> dict | None:

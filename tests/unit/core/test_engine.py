@@ -239,6 +239,23 @@ class TestWithoutMigration:
         assert report.to_json()["traffic"]["done"] is True
         assert any("preboot: Heroku moves traffic to v2 in ~" in x for x in lines)
 
+    def test_the_scratch_apps_first_web_dyno_is_stopped_with_one_request(
+            self, c, repo, heroku, world, settings, monkeypatch):
+        """A first release starts web=1 on the new scratch app; herotasks puts
+        it back to zero with one write, no look at the formation first (the
+        rate limit: every request of a deploy counts)."""
+        looked = []
+        original = heroku.formation
+        monkeypatch.setattr(heroku, "formation",
+                            lambda app: looked.append(app) or original(app))
+        repo.commit({"README": "1\n"})
+        _, report, _ = run(c, heroku, settings())
+        assert report.ok
+        name = scratch.scratch_name("ht-scratch", APP)
+        assert name not in looked
+        assert [x for x in heroku.calls if x[:2] == ("update_formation", name)] == [
+            ("update_formation", name, [{"type": "web", "quantity": 0}])]
+
     def test_second_deploy_reuses_assets(self, c, repo, heroku, world, settings):
         repo.commit({"README": "1\n"})
         run(c, heroku, settings())
