@@ -29,11 +29,16 @@ done
 test -z "$FAIL_MIGRATION" || {{ echo "migration failed on purpose"; exit 3; }}
 """
 
+#: The fixture apps' processes: a web that answers, a worker that only runs
+#: (sleep: the suite starts hundreds of workers, and an interpreter's start
+#: was most of what each cost).
+PROCFILE = ("web: python3 -m http.server $PORT --bind 127.0.0.1\n"
+            "worker: sleep 3600\n")
+
 LAYOUTS = {
     "rails": {
         "files": {
-            "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
-                        "worker: python3 -c \"import time; time.sleep(3600)\"\n",
+            "Procfile": PROCFILE,
             # what makes Heroku detect a Ruby app: a Gemfile and its lock
             # (no gems: the buildpack's bundle install has nothing to do)
             "Gemfile": "source 'https://rubygems.org'\n",
@@ -56,8 +61,7 @@ LAYOUTS = {
     },
     "django": {
         "files": {
-            "Procfile": "web: python3 -m http.server $PORT --bind 127.0.0.1\n"
-                        "worker: python3 -c \"import time; time.sleep(3600)\"\n",
+            "Procfile": PROCFILE,
             # manage.py without Django: the two commands herotasks runs
             "manage.py": "import os, shutil, subprocess, sys\n"
                          "cmd = sys.argv[1]\n"
