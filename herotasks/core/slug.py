@@ -129,12 +129,20 @@ def _zero_web(api: Any, name: str, built: dict) -> None:
     (:func:`herotasks.core.scratch.create`), so one write of the web type
     does it, where a look at the formation first took one more request of
     the deploy's rate-limit budget. An artifact that does not say its
-    process types gets the look."""
+    process types gets the look.
+
+    A release whose release phase failed never became current, so no
+    formation was made from it: Heroku answers the write 404 ("Couldn't
+    find that process type"), and nothing runs there to stop."""
     types = built.get("process_types")
     if not isinstance(types, dict):
         zero_formation(api, name)
     elif "web" in types:
-        api.update_formation(name, [{"type": "web", "quantity": 0}])
+        try:
+            api.update_formation(name, [{"type": "web", "quantity": 0}])
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
 
 
 def _artifact(api: Any, name: str, build: dict) -> dict | None:
