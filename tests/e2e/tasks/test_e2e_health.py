@@ -195,7 +195,9 @@ def test_a_release_whose_every_page_fails_is_stopped_before_the_release(tally):
     before = tally.current()
     tally.commit({"all500.py": ALL_500, "Procfile": WEB_500})
     with Traffic(tally) as users:
-        done, report = tally.deploy(check=False)
+        # (an app may answer 500 while it warms up: the check asks until its
+        # timeout, 60 s by default, which is not what this test is about)
+        done, report = tally.deploy(check=False, runtime=health_file(tally, timeout=5))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health.precheck failed" in last and "GET / answered 500" in last
@@ -361,7 +363,7 @@ def test_a_release_phase_app_whose_release_phase_passes_on_scratch_is_checked(ta
     tally.deploy()
     before = tally.current()
     tally.commit({"all500.py": ALL_500, "Procfile": "release: true\n" + WEB_500})
-    done, report = tally.deploy(check=False)
+    done, report = tally.deploy(check=False, runtime=health_file(tally, timeout=5))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "health.precheck failed" in last and "GET / answered 500" in last
