@@ -260,10 +260,10 @@ def _delete(api: Any, name: str, out: Callable[[str], Any], *,
 
 
 def zero_formation(api: Any, name: str) -> None:
-    """Scale every process type of the scratch app to zero.
-
-    A first release on Heroku starts ``web=1`` by itself, so this runs again
-    after each build.
+    """Scale every process type of the scratch app to zero: a reused
+    scratch app's formation is whatever an earlier run left. After a build
+    only the web type can have been started (``slug._zero_web`` stops it
+    without this look, when the build's artifact names its process types).
     """
     updates = [{"type": p["type"], "quantity": 0}
                for p in api.formation(name) if int(p.get("quantity") or 0) > 0]
