@@ -13,6 +13,7 @@ importable a minimal runtime stands in for it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import os
@@ -241,6 +242,7 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
     assert blob.content[:3] == b"\x1f\x8b\x08" and not blob.content[3] & 0x08
     assert blob.content[4:8] == b"\0\0\0\0"
     assert len(blob.content) == slug["size"]
+    assert slug["checksum"] == "SHA256:" + hashlib.sha256(blob.content).hexdigest()
     with tarfile.open(fileobj=io.BytesIO(blob.content)) as tar:
         names = set(tar.getnames())
     # the whole slug directory under ./app, its dotfiles (.heroku, .profile.d) too
