@@ -221,6 +221,10 @@ def test_push_builds_a_slug_and_releases_it(sbx, api, app, env, tmp_path):
                  repo / ".git" / "config"):
         text = kept.read_text()
         assert sbx.api_key not in text and sbx.git.hook_token not in text
+    # The hook is stdlib only: its Python starts without site (-S), which
+    # every push would otherwise pay for.
+    hook = (server_repo / "hooks" / "pre-receive").read_text()
+    assert " -I -S -u " in hook, hook
 
     release = api.ok("GET", f"/apps/{app['id']}/releases/2")
     assert release["current"] and release["status"] == "succeeded"
