@@ -72,9 +72,55 @@ def processes_under(base: Path) -> list[tuple[int, str]]:
     return found
 
 
-#: Modules whose one test runs for minutes (the benchmark's seven deploys
-#: under load): started first, so no process starts them last.
-LONGEST = ("tests/e2e/bench/test_bench_run.py",)
+#: The biggest units of work (an xdist group: a module, or the group its
+#: cases name) and the seconds each took in one pytest process of a fresh
+#: clone's ``./dev test`` (8 processes on 2 cores, 2026-12-05). They start
+#: first, biggest first, so no process starts a long one last; a unit not
+#: named here keeps its place after them. The figures only order the units:
+#: a stale one costs a little balance, never a test.
+UNIT_SECONDS = {
+    "tests/e2e/tasks/test_e2e_online.py": 304,
+    "tests/e2e/tasks/test_e2e_health.py": 250,
+    "tests/e2e/examples/test_tally_app.py": 246,
+    "tests/e2e/tasks/test_e2e_deploy.py": 242,
+    "tests/e2e/bench/test_bench_run.py": 239,
+    "sandbox/tests/test_cli.py": 217,
+    "faults-0": 213,
+    "kills-herotasks-pipeline": 205,
+    "tests/e2e/tasks/test_e2e_recover_truth.py": 204,
+    "tests/e2e/tasks/test_e2e_failures.py": 166,
+    "tests/e2e/tasks/test_e2e_restart_skip.py": 158,
+    "faults-1": 134,
+    "tests/e2e/tasks/test_e2e_runtime.py": 117,
+    "faults-2": 114,
+    "sandbox/tests/test_addons.py": 108,
+    "sandbox/tests/test_cli_everyday.py": 101,
+    "tests/e2e/tasks/test_e2e_strategies.py": 99,
+    "tests/e2e/tasks/test_e2e_rails_real.py": 90,
+    "sandbox/tests/test_git_build.py": 89,
+    "kills-conditional-slug": 87,
+    "tests/e2e/tasks/test_e2e_promotion.py": 82,
+    "tests/e2e/test_packaging.py": 77,
+    "tests/e2e/tasks/test_e2e_retention.py": 70,
+    "tests/e2e/tasks/test_e2e_recover_safety.py": 69,
+    "kills-issue20-copy0": 67,
+    "tests/e2e/tasks/test_e2e_spaces_users.py": 65,
+    "kills-naive-slug": 60,
+    "kills-issue20-copy2": 56,
+    "kills-issue20-copy1": 52,
+    "sandbox/tests/test_python_buildpack.py": 47,
+    "tests/e2e/tasks/test_e2e_bad_input.py": 44,
+    "tests/e2e/tasks/test_e2e_fir.py": 44,
+    "kills-issue20-keep-code": 42,
+    "sandbox/tests/test_runtime.py": 37,
+    "sandbox/tests/test_fir.py": 36,
+    "tests/e2e/tasks/test_e2e_prestart.py": 34,
+    "tests/e2e/tasks/test_e2e_django_real.py": 33,
+    "tests/e2e/tasks/test_e2e_ci.py": 31,
+    "sandbox/tests/test_api.py": 27,
+    "sandbox/tests/test_daemon.py": 22,
+    "tests/e2e/tasks/test_e2e_fab_dry.py": 21,
+}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -84,24 +130,25 @@ def pytest_collection_modifyitems(config, items):
     a module-scoped app), unless its cases name their own ``xdist_group``
     (the reliability matrix: a group per app). The biggest units go first,
     the quick unit tests last, so no process is left running one long
-    module while the others idle: the groups first, then the end-to-end
-    modules, then the rest, each kept together, in file order."""
+    module while the others idle: those of :data:`UNIT_SECONDS`, biggest
+    first, then the other groups, the end-to-end modules and the rest,
+    each kept together, in file order."""
     for item in items:
         if UNIT in Path(item.path).parents:
             item.add_marker(pytest.mark.disable_socket)
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
-    def rank(item) -> int:
+    def rank(pair) -> tuple[int, float]:
+        index, item = pair
         group = item.get_closest_marker("xdist_group").args[0]
-        if group in LONGEST:
-            return -1
+        if group in UNIT_SECONDS:
+            return (0, -UNIT_SECONDS[group])
         if not group.endswith(".py"):
-            return 0
-        return 2 if UNIT in Path(item.path).parents else 1
+            return (1, index)
+        return (3, index) if UNIT in Path(item.path).parents else (2, index)
 
-    items[:] = [item for _, item in sorted(enumerate(items),
-                                           key=lambda pair: (rank(pair[1]), pair[0]))]
+    items[:] = [item for _, item in sorted(enumerate(items), key=rank)]
 
 
 @pytest.fixture(scope="session", autouse=True)
