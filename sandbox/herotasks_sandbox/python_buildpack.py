@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .pip_index import index_options
 from .python_lockfiles import (
     PythonBuildError,
     pipenv_requirements,
@@ -298,41 +299,6 @@ def choose(requested: str) -> tuple[str, str, bool]:
 
 def _dotted(v: tuple[int, ...]) -> str:
     return ".".join(map(str, v))
-
-
-@functools.lru_cache(maxsize=1)
-def index_options(pip_python: str = sys.executable) -> tuple[str, ...]:
-    """uv options for the package index this machine's pip is configured
-    with (``pip config list``: index-url, extra-index-url, find-links, and
-    the ``PIP_*`` variables); local folders that do not exist are left out,
-    uv would refuse them."""
-    try:
-        done = subprocess.run([pip_python, "-m", "pip", "config", "list"],
-                              capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-        listing = done.stdout if done.returncode == 0 else ""
-    except (OSError, subprocess.TimeoutExpired):
-        listing = ""
-    settings: dict[str, str] = {}
-    for line in listing.splitlines():
-        m = re.match(r"^[^.]*\.([\w-]+)='(.*)'$", line.strip())
-        if m:
-            settings[m[1].replace("_", "-")] = m[2]
-    opts: list[str] = []
-    for key, flag in (("index-url", "--index-url"),
-                      ("extra-index-url", "--extra-index-url"),
-                      ("find-links", "--find-links")):
-        for value in settings.get(key, "").split():
-            if value.startswith("file://") and not os.path.isdir(value[7:]):
-                continue
-            if not re.match(r"^[a-z+]+://", value) and not os.path.isdir(value):
-                continue
-            opts += [flag, value]
-    if "--extra-index-url" in opts:
-        # pip takes the best match from all its indexes; uv's default is the
-        # first index that has the package.
-        opts += ["--index-strategy", "unsafe-best-match"]
-    return tuple(opts)
 
 
 class PythonBuild:
