@@ -31,14 +31,15 @@ def test_case(n, record):
     record(f"group-{n % 2}", n)
 """
 
+#: The small suite's conftest: the repository's own grouping hook (loaded
+#: from its file, not copied), and a fixture that records where a case ran.
 CONFTEST = """
-import json, os, pytest
+import importlib.util, json, os, pytest
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+_spec = importlib.util.spec_from_file_location("repo_conftest", {conftest!r})
+_repo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_repo)
+pytest_collection_modifyitems = _repo.pytest_collection_modifyitems
 
 @pytest.fixture
 def record():
@@ -54,7 +55,7 @@ def test_each_unit_of_work_runs_in_one_process(tmp_path):
     assert '"--dist", "loadgroup", "--no-loadscope-reorder"' in (REPO / "tasks.py").read_text()
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "conftest.py").write_text(CONFTEST)
+    (suite / "conftest.py").write_text(CONFTEST.format(conftest=str(REPO / "conftest.py")))
     for name in ("test_one", "test_two", "test_three"):
         (suite / f"{name}.py").write_text(MODULE)
     (suite / "test_grouped.py").write_text(GROUPED)
